@@ -1,0 +1,1 @@
+"""computectl's control plane: state, remediation, capacity, API, portal, metrics and CLI."""

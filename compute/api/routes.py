@@ -1,0 +1,121 @@
+"""Routers: each one parses, calls a service, and shapes the answer. No logic of their own."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query
+
+from compute.api.deps import require_writer, runtime
+from compute.api.schemas import DrainRequest, ResumeRequest
+from compute.api.views import capacity_as_dict, detail_as_dict, event_as_dict
+from compute.runtime import Runtime
+from compute.services.capacity import capacity
+from compute.services.ingest import parse_report
+from compute.services.nodes import node_as_dict
+from compute.services.overview import overview
+
+api = APIRouter(prefix="/api/v1")
+Rt = Annotated[Runtime, Depends(runtime)]
+Writer = Annotated[str, Depends(require_writer)]
+
+
+@api.get("/nodes", summary="List nodes")
+def list_nodes(rt: Rt, pool: str | None = None, state: str | None = None) -> dict[str, Any]:
+    return {"nodes": [node_as_dict(n) for n in rt.nodes.list(pool=pool, state=state)]}
+
+
+@api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
+def get_node(rt: Rt, name: str) -> dict[str, Any]:
+    return detail_as_dict(rt.nodes.detail(name))
+
+
+@api.post(
+    "/nodes/{name}/health",
+    status_code=202,
+    summary="Report check results from a node (what `computectl node check` posts)",
+)
+def post_health(
+    rt: Rt,
+    _actor: Writer,
+    name: str,
+    payload: Annotated[Any, Body(description='A list of check results, or {"results": [...]}.')],
+) -> dict[str, Any]:
+    results = parse_report(name, payload)
+    node = rt.ingest.ingest(name, results)
+    f = node.health.finding
+    return {
+        "accepted": len(results),
+        "node": name,
+        "finding": None
+        if f is None
+        else {"check": f.check, "fatal": f.fatal, "evidence": f.evidence},
+    }
+
+
+@api.post("/nodes/{name}/drain", summary="Drain a node (owned reason)")
+def drain_node(rt: Rt, actor: Writer, name: str, body: DrainRequest) -> dict[str, Any]:
+    return node_as_dict(rt.nodes.drain(name, body.reason, actor=actor, now_mode=body.now))
+
+
+@api.post("/nodes/{name}/resume", summary="Resume a node (through burn-in unless skipped)")
+def resume_node(
+    rt: Rt, actor: Writer, name: str, body: ResumeRequest | None = None
+) -> dict[str, Any]:
+    body = body or ResumeRequest()
+    return node_as_dict(
+        rt.nodes.resume(name, actor=actor, force=body.force, skip_burn_in=body.skip_burn_in)
+    )
+
+
+@api.get("/events", summary="Drain, resume and lifecycle events, newest first")
+def list_events(
+    rt: Rt,
+    node: str | None = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    if node is not None:
+        rt.nodes.get(node)
+    return {
+        "events": [event_as_dict(e) for e in rt.store.events(node=node, kinds=kind, limit=limit)]
+    }
+
+
+@api.get("/capacity", summary="GPUs by state, pool and model; and by tenant")
+def get_capacity(rt: Rt) -> dict[str, Any]:
+    return capacity_as_dict(capacity(rt.store.nodes(), rt.store.allocations()))
+
+
+@api.get("/racks", summary="Racks with their latest power draw and budget")
+def get_racks(rt: Rt) -> dict[str, Any]:
+    power = {p.rack: p for p in rt.store.latest_rack_power()}
+    return {
+        "racks": [
+            {
+                "name": r.name,
+                "room": r.room,
+                "power_budget_watts": r.power_budget_watts,
+                "power_watts": power[r.name].watts if r.name in power else None,
+            }
+            for r in rt.store.racks()
+        ]
+    }
+
+
+@api.post("/sweep", summary="Run one sweep now")
+def run_sweep(rt: Rt, _actor: Writer) -> dict[str, Any]:
+    report = rt.sweep()
+    return {
+        "duration_seconds": report.duration_seconds,
+        "nodes": report.nodes,
+        "results": report.results,
+        "actions": report.actions,
+        "deferred": report.deferred,
+        "errors": report.errors,
+    }
+
+
+@api.get("/overview", summary="Everything the fleet overview page shows")
+def get_overview(rt: Rt) -> dict[str, Any]:
+    return overview(rt)

@@ -1,0 +1,1 @@
+"""The computectl command line."""

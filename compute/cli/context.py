@@ -1,0 +1,39 @@
+"""What the commands share: settings, built once at start-up, and the runtime, built on use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from compute.config import Settings, load_settings
+from compute.runtime import Runtime
+
+
+class CliContext:
+    def __init__(self, config_path: Path | None, overrides: dict[str, Any], actor: str) -> None:
+        self.config_path = config_path
+        self.overrides = overrides
+        self.actor = actor
+        self._settings: Settings | None = None
+        self._runtime: Runtime | None = None
+
+    def settings(self, extra: dict[str, Any] | None = None) -> Settings:
+        if self._settings is None or extra:
+            merged = dict(self.overrides)
+            for k, v in (extra or {}).items():
+                if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                    merged[k] = {**merged[k], **v}
+                else:
+                    merged[k] = v
+            self._settings = load_settings(self.config_path, overrides=merged)
+        return self._settings
+
+    def runtime(self, extra: dict[str, Any] | None = None) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime.build(self.settings(extra))
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None

@@ -1,0 +1,135 @@
+"""`computectl serve` and `computectl demo`."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+import click
+import uvicorn
+
+from compute.api import create_app
+from compute.cli.context import CliContext
+from compute.runtime import Loop, Runtime
+from compute.simulation.demo import opening_fault
+
+log = logging.getLogger("computectl")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _run(
+    rt: Runtime,
+    host: str,
+    port: int,
+    sweep_interval: float,
+    acceleration: float,
+    banner: str,
+    after_start: Any = None,
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if port == 0:
+        port = _free_port(host)
+    loop = Loop(rt, sweep_interval=sweep_interval, acceleration=acceleration)
+    app = create_app(rt, loop)
+    url = f"http://{host}:{port}/"
+    click.echo(
+        f"{banner}\n  overview  {url}\n  API docs  {url}docs\n  metrics   {url}metrics\n"
+        f"  data dir  {rt.settings.data_dir}\nCtrl-C stops.",
+        err=False,
+    )
+    loop.start()
+    timer = None
+    if after_start is not None:
+        timer = after_start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        loop.shutdown()
+        rt.close()
+        click.echo("stopped; state saved in " + str(rt.settings.data_dir))
+
+
+def host_port(f: Any) -> Any:
+    f = click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        help="TCP port (default: the setting server.port; 0: any free port).",
+    )(f)
+    return click.option(
+        "--host", default=None, help="Address to listen on (default: the setting server.host)."
+    )(f)
+
+
+@click.command()
+@host_port
+@click.pass_obj
+def serve(obj: CliContext, host: str | None, port: int | None) -> None:
+    """Run the control plane: API, overview page, /metrics and background sweeps."""
+    s = obj.settings()
+    rt = obj.runtime()
+    _run(
+        rt,
+        host or s.server.host,
+        s.server.port if port is None else port,
+        s.sweep.interval_seconds,
+        s.simulation.time_acceleration,
+        "computectl serving",
+    )
+
+
+@click.command()
+@host_port
+@click.pass_obj
+def demo(obj: CliContext, host: str | None, port: int | None) -> None:
+    """Run the embedded default: a simulated datacenter kept healthy, faster than real time."""
+    base = obj.settings()
+    d = base.demo
+    s = obj.settings(
+        {
+            "simulation": {
+                "enabled": True,
+                "time_acceleration": d.time_acceleration,
+                "fault_rate_per_node_hour": d.fault_rate_per_node_hour,
+                "technician_repair_hours": d.technician_repair_hours,
+            },
+            "sweep": {"interval_seconds": d.sweep_interval_seconds},
+        }
+    )
+    rt = obj.runtime()
+
+    def opening() -> threading.Timer | None:
+        if not d.opening_fault or rt.datacenter is None:
+            return None
+        dc = rt.datacenter
+
+        def fire() -> None:
+            node = opening_fault(dc, d.opening_fault)
+            if node:
+                log.info("demo: injected %s on %s", d.opening_fault, node)
+
+        t = threading.Timer(d.opening_fault_after_seconds, fire)
+        t.daemon = True
+        t.start()
+        return t
+
+    _run(
+        rt,
+        host or s.server.host,
+        s.server.port if port is None else port,
+        s.sweep.interval_seconds,
+        s.simulation.time_acceleration,
+        f"computectl demo: {s.simulation.racks} racks x {s.simulation.nodes_per_rack} nodes x "
+        f"{s.simulation.gpus_per_node} {s.simulation.gpu_model}, time x"
+        f"{s.simulation.time_acceleration:g}",
+        after_start=opening,
+    )

@@ -1,0 +1,209 @@
+"""The composition root: settings in, the wired control plane out. Nothing is global."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from compute.backends import Backends
+from compute.clock import Clock, FuncClock, SystemClock
+from compute.config import Settings
+from compute.domain import AuditEntry
+from compute.errors import ConfigError
+from compute.services.ingest import Ingest
+from compute.services.nodes import NodeService
+from compute.services.remediation import BurnInLauncher, Remediator
+from compute.services.sweep import SweepDeps, Sweeper, SweepReport
+from compute.simulation.burnin import SimulatedBurnIn
+from compute.simulation.datacenter import SimulatedDatacenter
+from compute.simulation.technician import repair_due
+from compute.store import Store
+from health.policy import PolicyConfig
+from health.simulated import SimulatedTelemetry
+from health.thresholds import Thresholds
+from scheduler.simulated import SimulatedWorkloadManager
+
+log = logging.getLogger("computectl")
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    r = settings.remediation
+    return PolicyConfig(
+        consecutive_failures=r.consecutive_failures,
+        drain_budget_fraction=r.drain_budget_fraction,
+        drain_budget_min_nodes=r.drain_budget_min_nodes,
+        repeat_failure_window=timedelta(hours=r.repeat_failure_window_hours),
+        burn_in_max_attempts=r.burn_in_max_attempts,
+        burn_in_timeout=timedelta(minutes=r.burn_in_timeout_minutes),
+        down_checks=frozenset(r.down_checks),
+    )
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    c = settings.checks
+    return Thresholds(
+        temperature_warn_celsius=c.temperature_warn_celsius,
+        temperature_fail_celsius=c.temperature_fail_celsius,
+        power_over_limit_ratio=c.power_over_limit_ratio,
+        nvlink_error_growth_warn=c.nvlink_error_growth_warn,
+        burnin_relative_floor=c.burnin_relative_floor,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    clock: Clock
+    backends: Backends
+    policy: PolicyConfig
+    thresholds: Thresholds
+    ingest: Ingest
+    remediator: Remediator
+    nodes: NodeService
+    sweeper: Sweeper
+    datacenter: SimulatedDatacenter | None = None
+    sweep_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, datacenter: SimulatedDatacenter | None = None) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store.open(settings.sqlalchemy_url)
+        pools = settings.effective_pools
+        dc = datacenter
+        if dc is None and any(p.backend == "simulated" for p in pools):
+            if not settings.simulation.enabled:
+                raise ConfigError("simulated pools need simulation.enabled = true")
+            dc = SimulatedDatacenter(
+                settings.simulation, pools, settings.data_dir / "simulation" / "state.json"
+            )
+        clock: Clock = FuncClock(dc.now) if dc is not None else SystemClock()
+        backends = Backends()
+        node_rack: dict[str, str] = {}
+        if dc is not None:
+            sim_backend = SimulatedWorkloadManager(dc.cluster_access)
+            for p in pools:
+                if p.backend == "simulated":
+                    backends.add(p.name, sim_backend)
+            inv = dc.inventory()
+            node_rack = inv.node_rack
+            _seed_topology(store, dc, clock)
+        policy = policy_config(settings)
+        th = thresholds(settings)
+        ingest = Ingest(store, clock, policy)
+        launcher: BurnInLauncher | None = None
+        if dc is not None:
+            launcher = SimulatedBurnIn(dc, ingest, th, store.gpu_uuids)
+        remediator = Remediator(store, backends, clock, policy, launcher)
+        nodes = NodeService(store, backends, clock, remediator)
+        telemetry = SimulatedTelemetry(dc.fleet_access) if dc is not None else None
+        sweeper = Sweeper(
+            SweepDeps(
+                store=store,
+                backends=backends,
+                clock=clock,
+                policy=policy,
+                thresholds=th,
+                remediator=remediator,
+                telemetry=telemetry,
+                node_rack=node_rack,
+                new_nodes=settings.remediation.new_nodes,
+                retention=timedelta(days=settings.sweep.results_retention_days),
+            )
+        )
+        return cls(
+            settings=settings,
+            store=store,
+            clock=clock,
+            backends=backends,
+            policy=policy,
+            thresholds=th,
+            ingest=ingest,
+            remediator=remediator,
+            nodes=nodes,
+            sweeper=sweeper,
+            datacenter=dc,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    def sweep(self) -> SweepReport:
+        with self.sweep_lock:
+            report = self.sweeper.run()
+            if self.datacenter is not None:
+                repair_due(
+                    self.store,
+                    self.nodes,
+                    self.datacenter,
+                    self.clock,
+                    self.settings.simulation.technician_repair_hours,
+                )
+            return report
+
+
+def _seed_topology(store: Store, dc: SimulatedDatacenter, clock: Clock) -> None:
+    """Record the simulated site's sites, rooms, racks, pools and GPU inventory once."""
+    if store.meta("topology") is not None:
+        return
+    inv = dc.inventory()
+    with store.transaction() as tx:
+        tx.put_topology(inv.sites, inv.rooms, inv.racks, inv.pools)
+        for node, gpus in inv.gpus.items():
+            tx.set_gpus(node, gpus)
+        tx.set_meta(
+            "topology", {"source": "simulation", "racks": len(inv.racks), "nodes": len(inv.gpus)}
+        )
+        tx.add_audit(
+            AuditEntry(
+                at=clock.now(),
+                actor="computectl",
+                action="topology.seed",
+                target=inv.sites[0].name if inv.sites else "",
+                detail={"racks": len(inv.racks), "nodes": len(inv.gpus)},
+            )
+        )
+
+
+class Loop:
+    """The background loop of `serve`/`demo`: advance the simulation, sweep on schedule."""
+
+    def __init__(self, rt: Runtime, sweep_interval: float, acceleration: float) -> None:
+        self.rt = rt
+        self.sweep_interval = sweep_interval
+        self.acceleration = acceleration
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="computectl-loop", daemon=True)
+        self.sweeps = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        self.stop.set()
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        last_tick = time.monotonic()
+        next_sweep = last_tick
+        while not self.stop.is_set():
+            now = time.monotonic()
+            try:
+                if self.rt.datacenter is not None:
+                    self.rt.datacenter.advance((now - last_tick) * self.acceleration)
+                last_tick = now
+                if self.sweep_interval > 0 and now >= next_sweep:
+                    report = self.rt.sweep()
+                    self.sweeps += 1
+                    for a in report.actions:
+                        log.info("%s %s: %s", a["action"], a["node"], a["reason"])
+                    next_sweep = now + self.sweep_interval
+            except Exception as exc:  # the loop must outlive one bad sweep
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("sweep failed")
+                next_sweep = now + self.sweep_interval
+            self.stop.wait(0.5)

@@ -1,0 +1,64 @@
+"""Taking in check results (posted by nodes, or collected by a sweep) and folding them in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from compute.clock import Clock
+from compute.domain import Node
+from compute.errors import InvalidInput, NotFoundError
+from compute.store import Store
+from health.policy import PolicyConfig, observe
+from health.result import CheckResult, ResultError
+
+MAX_RESULTS_PER_REPORT = 1000
+
+
+def parse_report(node: str, payload: Any) -> list[CheckResult]:
+    """Validate a node's report: a list of results, or {"results": [...]}. All or nothing."""
+    items = payload.get("results") if isinstance(payload, Mapping) else payload
+    if isinstance(payload, Mapping) and set(payload) - {"results"}:
+        extra = ", ".join(sorted(set(payload) - {"results"}))
+        raise InvalidInput(f"unknown field(s) in health report: {extra}")
+    if not isinstance(items, list) or not items:
+        raise InvalidInput(
+            "a health report is a non-empty list of results (or an object with a 'results' list)"
+        )
+    if len(items) > MAX_RESULTS_PER_REPORT:
+        raise InvalidInput(f"a health report holds at most {MAX_RESULTS_PER_REPORT} results")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(CheckResult.from_dict(item, node=node))
+        except ResultError as exc:
+            raise InvalidInput(f"result {i}: {exc}") from None
+    return out
+
+
+class Ingest:
+    def __init__(self, store: Store, clock: Clock, policy: PolicyConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.policy = policy
+
+    def ingest(self, node_name: str, results: Sequence[CheckResult]) -> Node:
+        node = self.store.node(node_name)
+        if node is None:
+            raise NotFoundError(f"unknown node {node_name!r}")
+        folded = fold(node, results, self.policy)
+        with self.store.transaction() as tx:
+            tx.add_results(results)
+            tx.put_node(folded)
+        return folded
+
+
+def fold(node: Node, results: Sequence[CheckResult], policy: PolicyConfig) -> Node:
+    if not results:
+        return node
+    latest = max(r.at for r in results)
+    last = node.last_checked_at
+    return node.evolve(
+        health=observe(node.health, results, policy),
+        last_checked_at=latest if last is None or latest > last else last,
+    )

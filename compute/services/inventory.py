@@ -1,0 +1,155 @@
+"""Reconciling the store with what each workload manager reports about its nodes.
+
+The workload manager is the truth about drains: a drain someone else made is
+recorded as theirs and left alone; a drain of ours that someone lifted is
+respected. computectl only adds what it learns (new nodes, job counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from compute.domain import AUTOMATION, Event, EventKind, Node
+from health.policy import DrainOwner, Lifecycle, NodeHealth, is_owned
+from scheduler.protocol import NodeStatus
+
+_DRAINED_STATES = (Lifecycle.DRAINING, Lifecycle.DRAINED, Lifecycle.BURN_IN, Lifecycle.REPAIR)
+
+
+@dataclass
+class SyncResult:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+    added: set[str] = field(default_factory=set)
+    events: list[Event] = field(default_factory=list)
+
+
+def reconcile(
+    known: Mapping[str, Node],
+    statuses: list[NodeStatus],
+    node_rack: Mapping[str, str],
+    new_nodes: str,
+    now: datetime,
+) -> SyncResult:
+    out = SyncResult(nodes=dict(known))
+    for s in statuses:
+        node = known.get(s.name)
+        if node is None:
+            node = _new_node(s, node_rack.get(s.name, "unassigned"), new_nodes, now)
+            out.added.add(s.name)
+            out.events.append(
+                Event(
+                    at=now,
+                    node=s.name,
+                    kind=EventKind.NODE_ADDED,
+                    reason=f"first seen, {node.state.value}",
+                    pool=s.pool,
+                )
+            )
+        else:
+            node, events = _reconcile_one(node, s, now)
+            out.events += events
+        node = node.evolve(
+            jobs_running=s.jobs,
+            gpus_allocated=s.gpus_allocated,
+            backend_state=s.state,
+            last_seen=now,
+            gpu_count=s.gpus_total or node.gpu_count,
+            gpu_model=s.gpu_model or node.gpu_model,
+        )
+        out.nodes[s.name] = node
+        out.changed.add(s.name)
+    return out
+
+
+def _new_node(s: NodeStatus, rack: str, new_nodes: str, now: datetime) -> Node:
+    base = Node(
+        name=s.name,
+        pool=s.pool,
+        rack=rack,
+        gpu_model=s.gpu_model,
+        gpu_count=s.gpus_total,
+        state=Lifecycle.IN_SERVICE,
+        state_since=now,
+    )
+    if s.drain and not is_owned(s.reason):
+        return base.evolve(
+            state=Lifecycle.DRAINING if s.jobs else Lifecycle.DRAINED,
+            drain_reason=s.reason,
+            drain_owner=DrainOwner.EXTERNAL,
+        )
+    if s.drain:
+        # Ours from an earlier life of this store: burn it in before trusting it.
+        return base.evolve(
+            state=Lifecycle.BURN_IN,
+            drain_reason=s.reason,
+            drain_owner=DrainOwner.COMPUTECTL,
+            drain_actor=AUTOMATION,
+        )
+    if s.jobs or new_nodes == "in_service":
+        return base
+    return base.evolve(
+        state=Lifecycle.BURN_IN,
+        drain_owner=DrainOwner.COMPUTECTL,
+        drain_actor=AUTOMATION,
+        health=NodeHealth(),
+    )
+
+
+def _reconcile_one(node: Node, s: NodeStatus, now: datetime) -> tuple[Node, list[Event]]:
+    events: list[Event] = []
+
+    def ev(kind: str, reason: str) -> None:
+        events.append(
+            Event(at=now, node=node.name, kind=kind, reason=reason, actor="backend", pool=node.pool)
+        )
+
+    if node.state is Lifecycle.RETIRED:
+        return node, events
+    if s.drain and not is_owned(s.reason):
+        if node.drain_owner is not DrainOwner.EXTERNAL or node.drain_reason != s.reason:
+            ev(EventKind.EXTERNAL_DRAIN, s.reason)
+            keep = node.state in (Lifecycle.REPAIR,)
+            node = node.evolve(
+                state=node.state if keep else (Lifecycle.DRAINING if s.jobs else Lifecycle.DRAINED),
+                state_since=node.state_since if keep else now,
+                drain_reason=s.reason,
+                drain_owner=DrainOwner.EXTERNAL,
+                drain_actor="",
+                automation_drain=False,
+                deferred_reason="",
+            )
+        elif node.state is Lifecycle.DRAINING and not s.jobs:
+            node = node.evolve(state=Lifecycle.DRAINED, state_since=now)
+        return node, events
+    if not s.drain:
+        if node.state in _DRAINED_STATES and node.drain_reason:
+            ev(
+                EventKind.EXTERNAL_RESUME,
+                f"drain lifted outside computectl (was: {node.drain_reason})",
+            )
+            node = node.evolve(
+                state=Lifecycle.IN_SERVICE,
+                state_since=now,
+                drain_reason="",
+                drain_owner=None,
+                drain_actor="",
+                automation_drain=False,
+                deferred_reason="",
+            )
+        return node, events
+    # Drained with a reason of ours.
+    if node.state is Lifecycle.IN_SERVICE or node.drain_owner is not DrainOwner.COMPUTECTL:
+        # We drained it but did not get to record it (a crash between the two): adopt it.
+        ev(EventKind.DRAIN, f"adopted: {s.reason}")
+        node = node.evolve(
+            state=Lifecycle.DRAINING if s.jobs else Lifecycle.DRAINED,
+            state_since=now,
+            drain_reason=s.reason,
+            drain_owner=DrainOwner.COMPUTECTL,
+            drain_actor=AUTOMATION,
+            automation_drain=True,
+        )
+    return node, events

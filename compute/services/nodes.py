@@ -1,0 +1,211 @@
+"""Operators' node actions: drain, resume, retire; and what `nodes show` tells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compute.backends import Backends
+from compute.clock import Clock
+from compute.domain import AuditEntry, Event, EventKind, Gpu, Node
+from compute.errors import BackendError, InvalidInput, NotFoundError, RefusedError
+from compute.services.remediation import Remediator
+from compute.store import Store
+from health.policy import Action, Decision, DrainMode, DrainOwner, Lifecycle, owned_reason
+from health.result import CheckResult
+from scheduler.errors import SchedulerError
+
+
+@dataclass(frozen=True)
+class NodeDetail:
+    node: Node
+    gpus: list[Gpu]
+    results: list[CheckResult]
+    events: list[Event]
+
+
+class NodeService:
+    def __init__(
+        self, store: Store, backends: Backends, clock: Clock, remediator: Remediator
+    ) -> None:
+        self.store = store
+        self.backends = backends
+        self.clock = clock
+        self.remediator = remediator
+
+    def get(self, name: str) -> Node:
+        node = self.store.node(name)
+        if node is None:
+            raise NotFoundError(f"unknown node {name!r}")
+        return node
+
+    def list(self, pool: str | None = None, state: str | None = None) -> list[Node]:
+        lifecycle = None
+        if state is not None:
+            try:
+                lifecycle = Lifecycle(state)
+            except ValueError:
+                raise InvalidInput(
+                    f"unknown state {state!r}; one of {', '.join(s.value for s in Lifecycle)}"
+                ) from None
+        if pool is not None and pool not in {p.name for p in self.store.pools()}:
+            raise NotFoundError(f"unknown pool {pool!r}")
+        return self.store.nodes(pool=pool, state=lifecycle)
+
+    def detail(self, name: str, events: int = 20) -> NodeDetail:
+        node = self.get(name)
+        return NodeDetail(
+            node=node,
+            gpus=self.store.gpus(name),
+            results=self.store.latest_results(name),
+            events=self.store.events(node=name, limit=events),
+        )
+
+    def drain(self, name: str, reason: str, actor: str, now_mode: bool = False) -> Node:
+        node = self.get(name)
+        reason = " ".join(reason.split())
+        if not reason:
+            raise InvalidInput("a drain needs a reason")
+        if node.drain_owner is DrainOwner.EXTERNAL:
+            raise RefusedError(
+                f"{name} is already drained by someone else "
+                f"(reason: {node.drain_reason!r}); computectl leaves it alone"
+            )
+        if node.state is not Lifecycle.IN_SERVICE:
+            raise RefusedError(f"{name} is {node.state.value}, not in service; nothing to drain")
+        decision = Decision(
+            name,
+            Action.DRAIN,
+            owned_reason("operator", reason),
+            mode=DrainMode.DOWN if now_mode else DrainMode.DRAIN,
+        )
+        return self.remediator.apply(node, decision, actor=actor)
+
+    def resume(
+        self, name: str, actor: str, force: bool = False, skip_burn_in: bool = False
+    ) -> Node:
+        """Return a node to service: through burn-in unless told to skip it.
+
+        A drain someone else made is refused unless ``force``: then it is lifted
+        and the audit log says who forced it.
+        """
+        node = self.get(name)
+        if node.state is Lifecycle.RETIRED:
+            raise RefusedError(f"{name} is retired")
+        if node.state is Lifecycle.IN_SERVICE:
+            raise RefusedError(f"{name} is in service, not drained")
+        if node.drain_owner is DrainOwner.EXTERNAL:
+            if not force:
+                raise RefusedError(
+                    f"{name} was drained by someone else (reason: {node.drain_reason!r}); "
+                    "computectl does not lift drains it did not make (use --force to override)"
+                )
+            return self._force_resume(node, actor)
+        if skip_burn_in:
+            return self.remediator.apply(
+                node, Decision(name, Action.RESUME, "operator resume without burn-in"), actor=actor
+            )
+        if node.state is Lifecycle.DRAINING and node.jobs_running:
+            # Jobs are still finishing: burn-in must wait for an empty node.
+            raise RefusedError(
+                f"{name} still runs {node.jobs_running} job(s); resume it with "
+                "--skip-burn-in, or wait until it is drained"
+            )
+        return self.remediator.apply(
+            node,
+            Decision(name, Action.START_BURN_IN, owned_reason("burn-in", f"resumed by {actor}")),
+            actor=actor,
+        )
+
+    def _force_resume(self, node: Node, actor: str) -> Node:
+        try:
+            self.backends.for_pool(node.pool).resume(node.name)
+        except SchedulerError as exc:
+            raise BackendError(f"{node.name}: resume failed: {exc}") from exc
+        now = self.clock.now()
+        new = node.evolve(
+            state=Lifecycle.IN_SERVICE,
+            state_since=now,
+            drain_reason="",
+            drain_owner=None,
+            drain_actor="",
+            automation_drain=False,
+            deferred_reason="",
+        )
+        with self.store.transaction() as tx:
+            tx.put_node(new)
+            tx.add_event(
+                Event(
+                    at=now,
+                    node=node.name,
+                    kind=EventKind.RESUME,
+                    reason=f"forced over drain: {node.drain_reason}",
+                    actor=actor,
+                    pool=node.pool,
+                )
+            )
+            tx.add_audit(
+                AuditEntry(
+                    at=now,
+                    actor=actor,
+                    action="node.resume_forced",
+                    target=node.name,
+                    detail={"overrode_reason": node.drain_reason, "from": node.state.value},
+                )
+            )
+        return new
+
+    def retire(self, name: str, actor: str) -> Node:
+        node = self.get(name)
+        if node.state not in (Lifecycle.REPAIR, Lifecycle.DRAINED):
+            raise RefusedError(
+                f"{name} is {node.state.value}; only drained nodes or nodes in "
+                "repair can be retired"
+            )
+        now = self.clock.now()
+        new = node.evolve(state=Lifecycle.RETIRED, state_since=now, automation_drain=False)
+        with self.store.transaction() as tx:
+            tx.put_node(new)
+            tx.add_event(
+                Event(at=now, node=name, kind=EventKind.RETIRE, actor=actor, pool=node.pool)
+            )
+            tx.add_audit(
+                AuditEntry(
+                    at=now,
+                    actor=actor,
+                    action="node.retire",
+                    target=name,
+                    detail={"from": node.state.value},
+                )
+            )
+        return new
+
+
+def node_as_dict(n: Node) -> dict[str, Any]:
+    return {
+        "name": n.name,
+        "pool": n.pool,
+        "rack": n.rack,
+        "gpu_model": n.gpu_model,
+        "gpu_count": n.gpu_count,
+        "state": n.state.value,
+        "state_since": n.state_since.isoformat(),
+        "drain_reason": n.drain_reason,
+        "drain_owner": n.drain_owner.value if n.drain_owner else None,
+        "drain_actor": n.drain_actor,
+        "deferred_reason": n.deferred_reason,
+        "jobs_running": n.jobs_running,
+        "gpus_allocated": n.gpus_allocated,
+        "backend_state": n.backend_state,
+        "power_watts": round(n.power_watts, 1),
+        "last_seen": n.last_seen.isoformat() if n.last_seen else None,
+        "last_checked_at": n.last_checked_at.isoformat() if n.last_checked_at else None,
+        "finding": None
+        if n.health.finding is None
+        else {
+            "check": n.health.finding.check,
+            "evidence": n.health.finding.evidence,
+            "fatal": n.health.finding.fatal,
+        },
+        "burn_in_failures": n.health.burn_in_failures,
+    }

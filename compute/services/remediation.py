@@ -1,0 +1,234 @@
+"""Carrying out decisions: the backend first, then state, event and audit in one transaction.
+
+If the backend call fails, nothing is recorded as done: the node keeps its
+state and an `action_failed` event says what went wrong; the next sweep
+decides again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from compute.backends import Backends
+from compute.clock import Clock
+from compute.domain import AUTOMATION, AuditEntry, Event, EventKind, Node
+from compute.errors import BackendError, RefusedError
+from compute.store import Store
+from health.policy import (
+    Action,
+    Decision,
+    DrainMode,
+    DrainOwner,
+    Lifecycle,
+    PolicyConfig,
+    after,
+    is_owned,
+)
+from scheduler.errors import SchedulerError
+
+
+class BurnInLauncher(Protocol):
+    """Starts the burn-in suite on a drained node; results arrive through ingest."""
+
+    def launch(self, node: Node) -> None: ...
+
+
+class Remediator:
+    def __init__(
+        self,
+        store: Store,
+        backends: Backends,
+        clock: Clock,
+        policy: PolicyConfig,
+        launcher: BurnInLauncher | None,
+    ) -> None:
+        self.store = store
+        self.backends = backends
+        self.clock = clock
+        self.policy = policy
+        self.launcher = launcher
+
+    def apply(
+        self,
+        node: Node,
+        decision: Decision,
+        actor: str = AUTOMATION,
+        note: dict[str, Any] | None = None,
+    ) -> Node:
+        """Do ``decision`` on ``node``; returns the node as stored afterwards."""
+        handler: Callable[[Node, Decision, str], tuple[Node, list[Event]]] = {
+            Action.DRAIN: self._drain,
+            Action.MARK_DRAINED: self._mark_drained,
+            Action.START_BURN_IN: self._start_burn_in,
+            Action.RESUME: self._resume,
+            Action.REPAIR: self._repair,
+        }[decision.action]
+        try:
+            new, events = handler(node, decision, actor)
+        except SchedulerError as exc:
+            self._record_failure(node, decision, actor, exc)
+            raise BackendError(
+                f"{node.name}: {decision.action.value} failed in the "
+                f"{self.backends.for_pool(node.pool).kind} backend: {exc}"
+            ) from exc
+        with self.store.transaction() as tx:
+            tx.put_node(new)
+            for ev in events:
+                tx.add_event(ev)
+            tx.add_audit(
+                AuditEntry(
+                    at=self.clock.now(),
+                    actor=actor,
+                    action=f"node.{decision.action.value}",
+                    target=node.name,
+                    detail={
+                        "reason": decision.reason,
+                        "from": node.state.value,
+                        "to": new.state.value,
+                        "mode": decision.mode.value,
+                        **(note or {}),
+                    },
+                )
+            )
+        if decision.action is Action.START_BURN_IN and self.launcher is not None:
+            self.launcher.launch(new)
+            refreshed = self.store.node(node.name)
+            return refreshed if refreshed is not None else new
+        return new
+
+    # -- the actions -------------------------------------------------------------------------
+
+    def _event(self, node: Node, kind: str, reason: str, actor: str, **detail: Any) -> Event:
+        return Event(
+            at=self.clock.now(),
+            node=node.name,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            pool=node.pool,
+            detail=detail,
+        )
+
+    def _drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
+        backend = self.backends.for_pool(node.pool)
+        backend.drain(node.name, d.reason, d.mode.value)
+        now = self.clock.now()
+        busy = node.jobs_running > 0 and d.mode is DrainMode.DRAIN
+        state = Lifecycle.DRAINING if busy else Lifecycle.DRAINED
+        new = node.evolve(
+            state=state,
+            state_since=now,
+            drain_reason=d.reason,
+            drain_owner=DrainOwner.COMPUTECTL,
+            drain_actor=actor,
+            automation_drain=actor == AUTOMATION,
+            deferred_reason="",
+            jobs_running=0 if d.mode is DrainMode.DOWN else node.jobs_running,
+            health=after(d, node.health, self.policy, now),
+        )
+        events = [
+            self._event(
+                node,
+                EventKind.DRAIN,
+                d.reason,
+                actor,
+                check=d.check,
+                fatal=d.fatal,
+                mode=d.mode.value,
+            )
+        ]
+        if state is Lifecycle.DRAINED:
+            events.append(self._event(node, EventKind.DRAINED, d.reason, actor))
+        return new, events
+
+    def _mark_drained(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
+        new = node.evolve(state=Lifecycle.DRAINED, state_since=self.clock.now())
+        return new, [self._event(node, EventKind.DRAINED, node.drain_reason, actor)]
+
+    def _start_burn_in(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
+        self._require_owned_or_undrained(node)
+        self.backends.for_pool(node.pool).drain(node.name, d.reason, "drain")
+        now = self.clock.now()
+        events = []
+        outcome = node.health.burn_in_outcome
+        if node.state is Lifecycle.BURN_IN and outcome is not None and not outcome.passed:
+            events.append(self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor))
+        attempt = node.health.burn_in_failures + 1
+        new = node.evolve(
+            state=Lifecycle.BURN_IN,
+            state_since=now,
+            drain_reason=d.reason,
+            drain_owner=DrainOwner.COMPUTECTL,
+            drain_actor=actor,
+            deferred_reason="",
+            health=after(d, node.health, self.policy, now),
+        )
+        events.append(
+            self._event(node, EventKind.BURN_IN_STARTED, d.reason, actor, attempt=attempt)
+        )
+        return new, events
+
+    def _resume(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
+        self._require_owned_or_undrained(node)
+        if node.drain_reason:
+            self.backends.for_pool(node.pool).resume(node.name)
+        now = self.clock.now()
+        events = []
+        if node.state is Lifecycle.BURN_IN and node.health.burn_in_outcome is not None:
+            events.append(self._event(node, EventKind.BURN_IN_PASSED, "", actor))
+        new = node.evolve(
+            state=Lifecycle.IN_SERVICE,
+            state_since=now,
+            drain_reason="",
+            drain_owner=None,
+            drain_actor="",
+            automation_drain=False,
+            deferred_reason="",
+            health=after(d, node.health, self.policy, now),
+        )
+        events.append(self._event(node, EventKind.RESUME, d.reason, actor))
+        return new, events
+
+    def _repair(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
+        self._require_owned_or_undrained(node)
+        self.backends.for_pool(node.pool).drain(node.name, d.reason, "drain")
+        now = self.clock.now()
+        events = []
+        outcome = node.health.burn_in_outcome
+        if node.state is Lifecycle.BURN_IN and outcome is not None and not outcome.passed:
+            events.append(self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor))
+        new = node.evolve(
+            state=Lifecycle.REPAIR,
+            state_since=now,
+            drain_reason=d.reason,
+            drain_owner=DrainOwner.COMPUTECTL,
+            drain_actor=actor,
+            automation_drain=False,
+            deferred_reason="",
+            health=after(d, node.health, self.policy, now),
+        )
+        events.append(self._event(node, EventKind.REPAIR, d.reason, actor))
+        return new, events
+
+    def _require_owned_or_undrained(self, node: Node) -> None:
+        # The last line of defence: whatever decided, a drain someone else made stays.
+        if node.drain_owner is DrainOwner.EXTERNAL or (
+            node.drain_reason and not is_owned(node.drain_reason)
+        ):
+            raise RefusedError(
+                f"{node.name} is drained by someone else "
+                f"(reason: {node.drain_reason!r}); computectl leaves it alone"
+            )
+
+    def _record_failure(self, node: Node, d: Decision, actor: str, exc: Exception) -> None:
+        with self.store.transaction() as tx:
+            tx.add_event(
+                self._event(
+                    node,
+                    EventKind.ACTION_FAILED,
+                    f"{d.action.value}: {exc}",
+                    actor,
+                    action=d.action.value,
+                )
+            )

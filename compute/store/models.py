@@ -1,0 +1,151 @@
+"""Tables. Rows stay inside the store; the repository maps them to compute.domain types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC everywhere; read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class RoomRow(Base):
+    __tablename__ = "rooms"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site: Mapped[str] = mapped_column(String(128))
+
+
+class RackRow(Base):
+    __tablename__ = "racks"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    room: Mapped[str] = mapped_column(String(128))
+    power_budget_watts: Mapped[float] = mapped_column(Float)
+
+
+class PoolRow(Base):
+    __tablename__ = "pools"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    gpu_model: Mapped[str] = mapped_column(String(64))
+
+
+class NodeRow(Base):
+    __tablename__ = "nodes"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(128), index=True)
+    rack: Mapped[str] = mapped_column(String(128))
+    gpu_model: Mapped[str] = mapped_column(String(64))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    state_since: Mapped[datetime]
+    drain_reason: Mapped[str] = mapped_column(Text, default="")
+    drain_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    drain_actor: Mapped[str] = mapped_column(String(255), default="")
+    automation_drain: Mapped[bool] = mapped_column(Boolean, default=False)
+    deferred_reason: Mapped[str] = mapped_column(Text, default="")
+    jobs_running: Mapped[int] = mapped_column(Integer, default=0)
+    gpus_allocated: Mapped[int] = mapped_column(Integer, default=0)
+    backend_state: Mapped[str] = mapped_column(String(64), default="")
+    power_watts: Mapped[float] = mapped_column(Float, default=0.0)
+    last_seen: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_checked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    health: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GpuRow(Base):
+    __tablename__ = "gpus"
+    node: Mapped[str] = mapped_column(String(255), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(64), default="")
+
+
+class CheckResultRow(Base):
+    __tablename__ = "check_results"
+    __table_args__ = (Index("ix_check_results_node_at", "node", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(255))
+    check: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8))
+    suite: Mapped[str] = mapped_column(String(16))
+    fatal: Mapped[bool] = mapped_column(Boolean)
+    evidence: Mapped[str] = mapped_column(Text)
+    values: Mapped[dict[str, Any]]
+    gpus: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    node: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(255))
+    pool: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]]
+
+
+class AllocationRow(Base):
+    __tablename__ = "allocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    pool: Mapped[str] = mapped_column(String(128))
+    node: Mapped[str] = mapped_column(String(255))
+    gpus: Mapped[int] = mapped_column(Integer)
+    job: Mapped[str] = mapped_column(String(128))
+
+
+class RackPowerRow(Base):
+    __tablename__ = "rack_power"
+    __table_args__ = (Index("ix_rack_power_rack_at", "rack", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rack: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    watts: Mapped[float] = mapped_column(Float)
+
+
+class MetaRow(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]]

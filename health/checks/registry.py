@@ -1,0 +1,29 @@
+"""The suites: which checks run passively and which make up burn-in."""
+
+from __future__ import annotations
+
+from health.checks.base import Check
+from health.checks.burnin import GemmCheck, HbmCheck, NcclCheck
+from health.checks.ecc import EccCheck
+from health.checks.gpu_count import GpuCountCheck
+from health.checks.nvlink import NvlinkCheck
+from health.checks.pcie import PcieCheck
+from health.checks.temperature import TemperatureCheck
+from health.checks.throttle import ThrottleCheck
+from health.checks.xid_events import XidCheck
+
+
+def passive_checks() -> tuple[Check, ...]:
+    return (
+        GpuCountCheck(),
+        XidCheck(),
+        EccCheck(),
+        NvlinkCheck(),
+        PcieCheck(),
+        ThrottleCheck(),
+        TemperatureCheck(),
+    )
+
+
+def burnin_checks() -> tuple[Check, ...]:
+    return (GemmCheck(), HbmCheck(), NcclCheck())

@@ -1,0 +1,62 @@
+"""The per-pool drain budget: automation never takes more than a share of a pool out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from health.policy.model import Action, Decision, NodeView, PolicyConfig
+
+
+def drain_budget(pool_size: int, cfg: PolicyConfig) -> int:
+    """How many nodes of a pool automation may hold out of service at once."""
+    share = math.floor(pool_size * cfg.drain_budget_fraction + 1e-9)
+    return min(pool_size, max(cfg.drain_budget_min_nodes, share))
+
+
+def apply_budget(
+    decisions: Sequence[Decision],
+    pools: Mapping[str, Sequence[NodeView]],
+    cfg: PolicyConfig,
+) -> list[Decision]:
+    """Hold back drains beyond each pool's budget; they are reported and wait.
+
+    Nodes already out for automated remediation (draining, drained or in
+    burn-in after an automation drain) use up the budget. Fatal findings go
+    first, then by node name, so the outcome does not depend on input order.
+    """
+    pool_of = {v.name: pool for pool, views in pools.items() for v in views}
+    room: dict[str, int] = {}
+    used: dict[str, int] = {}
+    for pool, views in pools.items():
+        used[pool] = sum(1 for v in views if v.automation_drain)
+        room[pool] = drain_budget(len(views), cfg) - used[pool]
+    drains = sorted(
+        (d for d in decisions if d.action is Action.DRAIN), key=lambda d: (not d.fatal, d.node)
+    )
+    allowed: set[str] = set()
+    for d in drains:
+        home = pool_of.get(d.node)
+        if home is not None and room[home] > 0:
+            room[home] -= 1
+            allowed.add(d.node)
+    out: list[Decision] = []
+    for d in decisions:
+        if d.action is Action.DRAIN and d.node not in allowed:
+            pool = pool_of.get(d.node) or "?"
+            budget = drain_budget(len(pools.get(pool, ())), cfg)
+            out.append(
+                Decision(
+                    d.node,
+                    Action.DEFER,
+                    f"drain budget of pool {pool} exhausted "
+                    f"({used.get(pool, 0)}/{budget} nodes out "
+                    f"for remediation); waiting: {d.reason}",
+                    mode=d.mode,
+                    fatal=d.fatal,
+                    check=d.check,
+                )
+            )
+        else:
+            out.append(d)
+    return out

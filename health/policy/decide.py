@@ -1,0 +1,166 @@
+"""Per-node rules: what the results mean, what to do next, and the memory after doing it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from health.policy.model import (
+    Action,
+    BurnInOutcome,
+    Decision,
+    DrainMode,
+    DrainOwner,
+    Finding,
+    Lifecycle,
+    NodeHealth,
+    NodeView,
+    PolicyConfig,
+)
+from health.policy.reasons import owned_reason
+from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
+
+
+def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfig) -> NodeHealth:
+    """Fold new results (in the order they were taken) into the node's memory.
+
+    A fatal failure becomes a finding at once and stays until the node is
+    drained: the event it reports is not undone by a quiet check afterwards.
+    A non-fatal failure becomes a finding after ``consecutive_failures`` in a
+    row, and is forgotten when its check passes again.
+    """
+    streaks = dict(health.streaks)
+    values = dict(health.last_values)
+    finding = health.finding
+    started = health.burn_in_started_at
+    outcome = health.burn_in_outcome
+    failures = health.burn_in_failures
+    for r in sorted(results, key=lambda r: r.at):
+        if r.check == BURNIN_SUMMARY:
+            if started is not None and r.at >= started and outcome is None:
+                outcome = BurnInOutcome(
+                    passed=r.status is Status.PASS, evidence=r.evidence, at=r.at
+                )
+                if not outcome.passed:
+                    failures += 1
+            continue
+        if r.suite is Suite.BURNIN:
+            continue  # judged through the burn-in summary
+        values[r.check] = r.values
+        if r.status is Status.FAIL:
+            streaks[r.check] = streaks.get(r.check, 0) + 1
+            if r.fatal or streaks[r.check] >= cfg.consecutive_failures:
+                new = Finding(
+                    check=r.check, evidence=r.evidence, fatal=r.fatal, at=r.at, gpus=r.gpus
+                )
+                if (
+                    finding is None
+                    or (new.fatal and not finding.fatal)
+                    or (new.fatal == finding.fatal and new.check == finding.check)
+                ):
+                    finding = new
+        else:
+            streaks[r.check] = 0
+            if finding is not None and finding.check == r.check and not finding.fatal:
+                finding = None
+    return health.evolve(
+        streaks=streaks,
+        last_values=values,
+        finding=finding,
+        burn_in_outcome=outcome,
+        burn_in_failures=failures,
+    )
+
+
+def decide(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> Decision:
+    """The next step for one node, before the pool's drain budget is applied."""
+    owned = view.drain_owner is DrainOwner.COMPUTECTL
+    match view.state:
+        case Lifecycle.IN_SERVICE:
+            f = health.finding
+            if f is None or view.drain_owner is DrainOwner.EXTERNAL:
+                return Decision(view.name, Action.NONE)
+            mode = DrainMode.DOWN if f.fatal and f.check in cfg.down_checks else DrainMode.DRAIN
+            return Decision(
+                view.name,
+                Action.DRAIN,
+                owned_reason(f.check, f.evidence),
+                mode=mode,
+                fatal=f.fatal,
+                check=f.check,
+            )
+        case Lifecycle.DRAINING if owned and not view.has_jobs:
+            return Decision(view.name, Action.MARK_DRAINED)
+        case Lifecycle.DRAINED if owned and view.automation_drain:
+            if health.repair_next:
+                why = f"failed again within {cfg.repeat_failure_window} of returning to service"
+                return Decision(view.name, Action.REPAIR, owned_reason("repair", why))
+            return Decision(view.name, Action.START_BURN_IN, owned_reason("burn-in", "after drain"))
+        case Lifecycle.BURN_IN if owned:
+            return _burn_in_step(view, health, cfg, now)
+    return Decision(view.name, Action.NONE)
+
+
+def _burn_in_step(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> Decision:
+    started = health.burn_in_started_at
+    if started is None:
+        return Decision(view.name, Action.START_BURN_IN, owned_reason("burn-in", "starting"))
+    outcome = health.burn_in_outcome
+    if outcome is None and now - started < cfg.burn_in_timeout:
+        return Decision(view.name, Action.NONE)
+    if outcome is not None and outcome.passed:
+        return Decision(view.name, Action.RESUME, "burn-in passed")
+    failures = health.burn_in_failures + (1 if outcome is None else 0)
+    why = outcome.evidence if outcome is not None else f"no result within {cfg.burn_in_timeout}"
+    if failures >= cfg.burn_in_max_attempts:
+        return Decision(
+            view.name, Action.REPAIR, owned_reason("repair", f"burn-in failed {failures}x: {why}")
+        )
+    return Decision(
+        view.name, Action.START_BURN_IN, owned_reason("burn-in", f"retry after failure: {why}")
+    )
+
+
+def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> NodeHealth:
+    """The node's memory once ``decision`` has been carried out."""
+    match decision.action:
+        case Action.DRAIN:
+            recent = (
+                health.last_resumed_at is not None
+                and now - health.last_resumed_at < cfg.repeat_failure_window
+            )
+            return health.evolve(
+                finding=None,
+                streaks={},
+                repair_next=recent,
+                burn_in_failures=0,
+                burn_in_started_at=None,
+                burn_in_outcome=None,
+            )
+        case Action.START_BURN_IN:
+            timed_out = health.burn_in_started_at is not None and health.burn_in_outcome is None
+            return health.evolve(
+                burn_in_started_at=now,
+                burn_in_outcome=None,
+                burn_in_failures=health.burn_in_failures + (1 if timed_out else 0),
+            )
+        case Action.RESUME:
+            return health.evolve(
+                finding=None,
+                streaks={},
+                repair_next=False,
+                burn_in_failures=0,
+                burn_in_started_at=None,
+                burn_in_outcome=None,
+                last_resumed_at=now,
+            )
+        case Action.REPAIR:
+            return health.evolve(
+                finding=None,
+                streaks={},
+                repair_next=False,
+                burn_in_failures=0,
+                burn_in_started_at=None,
+                burn_in_outcome=None,
+            )
+    return health

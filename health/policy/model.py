@@ -1,0 +1,173 @@
+"""The policy's vocabulary: lifecycle, decisions, per-node health memory, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from health.result import Value
+
+
+class Lifecycle(StrEnum):
+    PROVISIONING = "provisioning"
+    BURN_IN = "burn_in"
+    IN_SERVICE = "in_service"
+    DRAINING = "draining"
+    DRAINED = "drained"
+    REPAIR = "repair"
+    RETIRED = "retired"
+
+
+class DrainOwner(StrEnum):
+    COMPUTECTL = "computectl"
+    EXTERNAL = "external"
+
+
+class DrainMode(StrEnum):
+    DRAIN = "drain"  # no new work; running jobs finish
+    DOWN = "down"  # now: running jobs are ended
+
+
+class Action(StrEnum):
+    NONE = "none"
+    DRAIN = "drain"
+    DEFER = "defer"  # a drain held back by the pool's drain budget
+    MARK_DRAINED = "mark_drained"
+    START_BURN_IN = "start_burn_in"
+    RESUME = "resume"
+    REPAIR = "repair"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    consecutive_failures: int = 3
+    drain_budget_fraction: float = 0.10
+    drain_budget_min_nodes: int = 1
+    repeat_failure_window: timedelta = timedelta(days=7)
+    burn_in_max_attempts: int = 2
+    burn_in_timeout: timedelta = timedelta(hours=2)
+    down_checks: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A failure that wants the node out of service."""
+
+    check: str
+    evidence: str
+    fatal: bool
+    at: datetime
+    gpus: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BurnInOutcome:
+    passed: bool
+    evidence: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHealth:
+    """What the policy remembers about a node between sweeps."""
+
+    streaks: Mapping[str, int] = field(default_factory=dict)
+    finding: Finding | None = None
+    burn_in_started_at: datetime | None = None
+    burn_in_outcome: BurnInOutcome | None = None
+    burn_in_failures: int = 0
+    last_resumed_at: datetime | None = None
+    repair_next: bool = False
+    last_values: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
+
+    def evolve(self, **changes: Any) -> NodeHealth:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        def ts(d: datetime | None) -> str | None:
+            return d.isoformat() if d else None
+
+        f = self.finding
+        o = self.burn_in_outcome
+        return {
+            "streaks": {k: v for k, v in self.streaks.items() if v},
+            "finding": None
+            if f is None
+            else {
+                "check": f.check,
+                "evidence": f.evidence,
+                "fatal": f.fatal,
+                "at": ts(f.at),
+                "gpus": list(f.gpus),
+            },
+            "burn_in_started_at": ts(self.burn_in_started_at),
+            "burn_in_outcome": None
+            if o is None
+            else {"passed": o.passed, "evidence": o.evidence, "at": ts(o.at)},
+            "burn_in_failures": self.burn_in_failures,
+            "last_resumed_at": ts(self.last_resumed_at),
+            "repair_next": self.repair_next,
+            "last_values": {k: dict(v) for k, v in self.last_values.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> NodeHealth:
+        if not raw:
+            return cls()
+
+        def ts(v: Any) -> datetime | None:
+            return datetime.fromisoformat(v) if v else None
+
+        f = raw.get("finding")
+        o = raw.get("burn_in_outcome")
+        return cls(
+            streaks=dict(raw.get("streaks", {})),
+            finding=None
+            if not f
+            else Finding(
+                check=f["check"],
+                evidence=f["evidence"],
+                fatal=f["fatal"],
+                at=ts(f["at"]) or datetime.min,
+                gpus=tuple(f.get("gpus", ())),
+            ),
+            burn_in_started_at=ts(raw.get("burn_in_started_at")),
+            burn_in_outcome=None
+            if not o
+            else BurnInOutcome(
+                passed=o["passed"], evidence=o["evidence"], at=ts(o["at"]) or datetime.min
+            ),
+            burn_in_failures=int(raw.get("burn_in_failures", 0)),
+            last_resumed_at=ts(raw.get("last_resumed_at")),
+            repair_next=bool(raw.get("repair_next", False)),
+            last_values={k: dict(v) for k, v in raw.get("last_values", {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """The node as the control plane sees it when the policy decides."""
+
+    name: str
+    pool: str
+    state: Lifecycle
+    drain_owner: DrainOwner | None = None
+    automation_drain: bool = False
+    has_jobs: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    node: str
+    action: Action
+    reason: str = ""
+    mode: DrainMode = DrainMode.DRAIN
+    fatal: bool = False
+    check: str | None = None
+
+    @property
+    def acts(self) -> bool:
+        return self.action not in (Action.NONE, Action.DEFER)

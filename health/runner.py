@@ -1,0 +1,100 @@
+"""Runs the suites on one node: passive checks, and burn-in with its summary verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from health.checks.base import Check, CheckContext
+from health.checks.registry import burnin_checks, passive_checks
+from health.floors import Floors
+from health.probe import ActiveProbe
+from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite, Value
+from health.telemetry import NodeExpectation, NodeSnapshot
+from health.thresholds import Thresholds
+
+BURNIN_VERSION = "1"
+
+
+def run_checks(
+    checks: Sequence[Check],
+    snapshot: NodeSnapshot,
+    expectation: NodeExpectation,
+    thresholds: Thresholds,
+    previous: Mapping[str, Mapping[str, Value]] | None = None,
+    probe: ActiveProbe | None = None,
+    floors: Floors | None = None,
+) -> list[CheckResult]:
+    prev = previous or {}
+    out: list[CheckResult] = []
+    for check in checks:
+        ctx = CheckContext(
+            snapshot=snapshot,
+            expectation=expectation,
+            thresholds=thresholds,
+            previous=prev.get(check.name, {}),
+            probe=probe,
+            floors=floors,
+        )
+        out.append(check.run(ctx))
+    return out
+
+
+def run_passive(
+    snapshot: NodeSnapshot,
+    expectation: NodeExpectation,
+    thresholds: Thresholds,
+    previous: Mapping[str, Mapping[str, Value]] | None = None,
+) -> list[CheckResult]:
+    return run_checks(passive_checks(), snapshot, expectation, thresholds, previous)
+
+
+def run_burn_in(
+    snapshot: NodeSnapshot,
+    expectation: NodeExpectation,
+    thresholds: Thresholds,
+    probe: ActiveProbe,
+    floors: Floors | None,
+) -> list[CheckResult]:
+    """The whole burn-in: passive checks, the workloads, and one summary result.
+
+    The summary (check ``burnin``) is what the control plane waits for: it
+    passes only if no check of the suite failed.
+    """
+    results = [_as_burnin(r) for r in run_passive(snapshot, expectation, thresholds)]
+    results += run_checks(
+        burnin_checks(), snapshot, expectation, thresholds, probe=probe, floors=floors
+    )
+    results.append(summarise(snapshot.node, results, snapshot.at))
+    return results
+
+
+def summarise(node: str, results: Sequence[CheckResult], at: datetime) -> CheckResult:
+    failed = [r for r in results if r.status is Status.FAIL]
+    evidence = "; ".join(f"{r.check}: {r.evidence}" for r in failed)
+    return CheckResult(
+        node=node,
+        check=BURNIN_SUMMARY,
+        version=BURNIN_VERSION,
+        status=Status.FAIL if failed else Status.PASS,
+        at=at,
+        suite=Suite.BURNIN,
+        evidence=evidence,
+        values={"checks": len(results), "checks_failed": len(failed)},
+        gpus=tuple(sorted({g for r in failed for g in r.gpus})),
+    )
+
+
+def _as_burnin(r: CheckResult) -> CheckResult:
+    return CheckResult(
+        node=r.node,
+        check=r.check,
+        version=r.version,
+        status=r.status,
+        at=r.at,
+        suite=Suite.BURNIN,
+        fatal=r.fatal,
+        evidence=r.evidence,
+        values=r.values,
+        gpus=r.gpus,
+    )

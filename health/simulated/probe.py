@@ -1,0 +1,51 @@
+"""Burn-in on the simulated fleet: figures follow the injected performance faults."""
+
+from __future__ import annotations
+
+from health.probe import ProbeError
+from health.simulated.fleet import SimulatedFleet, unit_noise
+from health.simulated.telemetry import FleetAccess
+
+
+class SimulatedProbe:
+    judges_floors = True
+
+    def __init__(self, access: FleetAccess, node: str) -> None:
+        self._access = access
+        self._node = node
+
+    def reset(self) -> None:
+        with self._access() as fleet:
+            fleet.reset(self._node)
+
+    def _gpu_factor(self, fleet: SimulatedFleet, gpu: int) -> tuple[int, float]:
+        n = fleet.nodes[self._node]
+        g = n.gpus[gpu]
+        if not g.present:
+            raise ProbeError(f"GPU {gpu} not present")
+        return n.index, g.gemm_factor
+
+    def gemm_tflops(self, gpu: int, dtype: str) -> float:
+        with self._access() as fleet:
+            idx, factor = self._gpu_factor(fleet, gpu)
+            peak = fleet.performance(fleet.nodes[self._node].model)[0]
+            scale = 1.0 if dtype == "bf16" else 0.45
+            return peak * scale * factor * (1.0 + 0.015 * unit_noise(idx, gpu, 11))
+
+    def hbm_gbps(self, gpu: int) -> float:
+        with self._access() as fleet:
+            idx, _ = self._gpu_factor(fleet, gpu)
+            return fleet.performance(fleet.nodes[self._node].model)[1] * (
+                1.0 + 0.015 * unit_noise(idx, gpu, 12)
+            )
+
+    def nccl_busbw_gbps(self) -> float:
+        with self._access() as fleet:
+            n = fleet.nodes[self._node]
+            if not all(g.present for g in n.gpus):
+                raise ProbeError("not all GPUs present for the all-reduce")
+            return (
+                fleet.performance(n.model)[2]
+                * n.nccl_factor
+                * (1.0 + 0.02 * unit_noise(n.index, 13))
+            )

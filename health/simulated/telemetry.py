@@ -1,0 +1,122 @@
+"""The simulated fleet seen through the telemetry source protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+
+from health.simulated.fleet import (
+    NVLINKS_PER_GPU,
+    SimGpu,
+    SimulatedFleet,
+    SimulatedNode,
+    unit_noise,
+)
+from health.telemetry import (
+    THROTTLE_GPU_IDLE,
+    THROTTLE_HW_POWER_BRAKE,
+    THROTTLE_HW_SLOWDOWN,
+    THROTTLE_HW_THERMAL,
+    THROTTLE_SW_POWER_CAP,
+    GpuReading,
+    NodeSnapshot,
+    TelemetrySourceError,
+    XidEvent,
+)
+
+FleetAccess = Callable[[], AbstractContextManager[SimulatedFleet]]
+
+
+def read_node(fleet: SimulatedFleet, n: SimulatedNode, since: datetime | None) -> NodeSnapshot:
+    minute = int(fleet.now // 60)
+    limit, slowdown = fleet.limits(n.model)
+    gpus = tuple(_reading(fleet, n, g, minute, limit, slowdown) for g in n.gpus if g.present)
+    cutoff = since.timestamp() if since is not None else float("-inf")
+    events = tuple(
+        XidEvent(
+            at=datetime.fromtimestamp(e["at"], UTC),
+            pci_bus_id=e["bus"],
+            code=e["code"],
+            message=e["msg"],
+            gpu_index=e["gpu"],
+        )
+        for e in n.events
+        if e["at"] > cutoff
+    )
+    return NodeSnapshot(
+        node=n.name,
+        at=fleet.now_datetime(),
+        gpus=gpus,
+        xid_events=events,
+        host_power_watts=fleet.host_power(n),
+        driver_version="550.90.07",
+        cuda_version="12.4",
+    )
+
+
+def _reading(
+    fleet: SimulatedFleet, n: SimulatedNode, g: SimGpu, minute: int, limit: float, slowdown: float
+) -> GpuReading:
+    power = fleet.gpu_power(n, g, minute)
+    temp = 28.0 + 0.068 * power + 1.5 * unit_noise(n.index, g.index, minute, 7)
+    reasons: set[str] = set()
+    if g.utilisation < 0.05:
+        reasons.add(THROTTLE_GPU_IDLE)
+    elif g.utilisation > 0.97 and unit_noise(n.index, g.index, minute, 9) > 0.5:
+        reasons.add(THROTTLE_SW_POWER_CAP)
+    if g.thermal_until > fleet.now:
+        temp += 18.0
+        reasons |= {THROTTLE_HW_THERMAL, THROTTLE_HW_SLOWDOWN}
+    if g.power_brake_until > fleet.now:
+        reasons |= {THROTTLE_HW_POWER_BRAKE, THROTTLE_HW_SLOWDOWN}
+    busy = g.utilisation >= 0.05
+    return GpuReading(
+        index=g.index,
+        uuid=g.uuid,
+        serial=g.serial,
+        model=n.model,
+        pci_bus_id=g.pci_bus_id,
+        temperature_celsius=round(temp, 1),
+        temperature_slowdown_celsius=slowdown,
+        power_watts=round(power, 1),
+        power_limit_watts=limit,
+        utilisation_ratio=round(g.utilisation, 3),
+        ecc_volatile_uncorrected=g.ecc_volatile,
+        ecc_aggregate_uncorrected=g.ecc_aggregate,
+        retired_pages_pending=False,
+        remapped_rows_pending=g.remap_pending,
+        remapped_rows_failure=g.remap_failure,
+        remapped_rows_uncorrectable=g.remap_uncorrectable,
+        nvlink_links_total=NVLINKS_PER_GPU,
+        nvlink_links_down=tuple(sorted(g.nvlink_down)),
+        nvlink_crc_errors=g.nvlink_crc,
+        nvlink_replay_errors=g.nvlink_replay,
+        pcie_gen_current=5 if busy else 1,
+        pcie_gen_max=5,
+        pcie_width_current=g.pcie_width,
+        pcie_width_max=16,
+        throttle_reasons=frozenset(reasons),
+    )
+
+
+class SimulatedTelemetry:
+    """TelemetrySource over a simulated fleet held by whoever owns it."""
+
+    def __init__(self, access: FleetAccess) -> None:
+        self._access = access
+
+    def snapshot(self, node: str, since: datetime | None) -> NodeSnapshot:
+        with self._access() as fleet:
+            n = fleet.nodes.get(node)
+            if n is None:
+                raise TelemetrySourceError(f"no simulated node {node!r}")
+            return read_node(fleet, n, since)
+
+    def snapshots(self, nodes: dict[str, datetime | None]) -> Iterator[NodeSnapshot]:
+        """Many nodes under one hold of the fleet (a sweep reads them all at once)."""
+        with self._access() as fleet:
+            for name, since in nodes.items():
+                n = fleet.nodes.get(name)
+                if n is not None:
+                    yield read_node(fleet, n, since)

@@ -1,0 +1,1 @@
+"""The boundary to workload managers: one protocol; simulated, Slurm and Kubernetes backends."""

@@ -1,0 +1,77 @@
+"""The WorkloadManager protocol over a simulated cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from scheduler.errors import NotFound
+from scheduler.protocol import Allocation, DrainMode, JobInfo, NodeStatus
+from scheduler.simulated.cluster import SimulatedCluster
+
+ClusterAccess = Callable[[], AbstractContextManager[SimulatedCluster]]
+
+
+class SimulatedWorkloadManager:
+    kind = "simulated"
+
+    def __init__(self, access: ClusterAccess) -> None:
+        self._access = access
+
+    def list_nodes(self) -> list[NodeStatus]:
+        with self._access() as c:
+            out = []
+            for n in c.nodes.values():
+                jobs = c.running_on(n.name)
+                used = min(n.gpus, sum(j.gpus_per_node for j in jobs))
+                state = (
+                    ("drained" if not jobs else "draining")
+                    if n.drain
+                    else ("allocated" if used == n.gpus else "mixed" if used else "idle")
+                )
+                out.append(
+                    NodeStatus(
+                        name=n.name,
+                        pool=n.pool,
+                        gpu_model=n.model,
+                        gpus_total=n.gpus,
+                        gpus_allocated=used,
+                        drain=n.drain,
+                        reason=n.reason,
+                        jobs=len(jobs),
+                        state=state,
+                    )
+                )
+            return out
+
+    def drain(self, node: str, reason: str, mode: DrainMode = "drain") -> None:
+        with self._access() as c:
+            if node not in c.nodes:
+                raise NotFound(f"node {node} is not in the simulated cluster")
+            c.drain(node, reason, mode)
+
+    def resume(self, node: str) -> None:
+        with self._access() as c:
+            if node not in c.nodes:
+                raise NotFound(f"node {node} is not in the simulated cluster")
+            c.resume(node)
+
+    def jobs_on(self, node: str) -> list[JobInfo]:
+        with self._access() as c:
+            if node not in c.nodes:
+                raise NotFound(f"node {node} is not in the simulated cluster")
+            return [
+                JobInfo(id=str(j.id), tenant=j.tenant, gpus=j.gpus_per_node)
+                for j in c.running_on(node)
+            ]
+
+    def allocations(self) -> list[Allocation]:
+        with self._access() as c:
+            return [
+                Allocation(
+                    tenant=j.tenant, pool=j.pool, node=node, gpus=j.gpus_per_node, job=str(j.id)
+                )
+                for j in c.jobs.values()
+                if j.start is not None
+                for node in j.nodes
+            ]

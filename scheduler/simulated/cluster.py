@@ -1,0 +1,295 @@
+"""Jobs on a simulated cluster: arrivals, placement, completion, drains.
+
+Training jobs take whole nodes (all GPUs, one to eight nodes, hours to a day)
+and keep their GPUs near full load; inference jobs take one to eight GPUs of
+one node for hours at a load that follows traffic. Arrivals are calibrated
+so that each pool runs at about its target utilisation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scheduler.protocol import DrainMode
+
+TENANTS = ("aurora-labs", "fjord-ai", "helix-bio", "nordlys-ml", "sisu-robotics")
+MAX_PENDING_SECONDS = 12 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    # node -> (pool, gpu model, gpu count), in the fleet's order
+    nodes: Mapping[str, tuple[str, str, int]]
+    # pool -> "training" | "inference": the kind of work that pool runs
+    pool_kinds: Mapping[str, str]
+    target_utilisation: float = 0.7
+    tenants: tuple[str, ...] = TENANTS
+
+
+@dataclass(slots=True)
+class SimJob:
+    id: int
+    tenant: str
+    kind: str
+    pool: str
+    gpus_per_node: int
+    nodes_wanted: int
+    duration: float
+    submitted: float
+    start: float | None = None
+    nodes: list[str] = field(default_factory=list)
+
+    @property
+    def end(self) -> float:
+        return (self.start or 0.0) + self.duration
+
+
+@dataclass(slots=True)
+class SimNode:
+    name: str
+    pool: str
+    model: str
+    gpus: int
+    drain: bool = False
+    reason: str = ""
+
+
+class SimulatedCluster:
+    def __init__(self, spec: ClusterSpec, seed: int, now: float, warm: bool = True) -> None:
+        self.spec = spec
+        self.now = now
+        self.rng = random.Random(seed ^ 0x5EED)
+        self.nodes = {
+            name: SimNode(name, pool, model, gpus)
+            for name, (pool, model, gpus) in spec.nodes.items()
+        }
+        self.jobs: dict[int, SimJob] = {}
+        self.next_id = 1
+        self.next_arrival = {pool: now + self._interarrival(pool) for pool in spec.pool_kinds}
+        if warm:
+            self._warm_start()
+
+    # -- workload model ------------------------------------------------------------------
+
+    def _pool_gpus(self, pool: str) -> int:
+        return sum(n.gpus for n in self.nodes.values() if n.pool == pool)
+
+    def _mean_gpu_hours(self, pool: str) -> float:
+        if self.spec.pool_kinds[pool] == "training":
+            return (0.4 * 1 + 0.3 * 2 + 0.2 * 4 + 0.1 * 8) * 8 * 9.0  # nodes * gpus * hours
+        return (0.3 * 1 + 0.3 * 2 + 0.3 * 4 + 0.1 * 8) * 4.5
+
+    def _interarrival(self, pool: str) -> float:
+        gpus = self._pool_gpus(pool)
+        if gpus == 0:
+            return math.inf
+        per_hour = self.spec.target_utilisation * gpus / self._mean_gpu_hours(pool)
+        return self.rng.expovariate(per_hour / 3600.0)
+
+    def _new_job(self, pool: str, at: float) -> SimJob:
+        kind = self.spec.pool_kinds[pool]
+        tenant = self.rng.choice(self.spec.tenants)
+        if kind == "training":
+            nodes = self.rng.choices((1, 2, 4, 8), weights=(4, 3, 2, 1))[0]
+            gpus, hours = 8, self.rng.uniform(2.0, 16.0)
+        else:
+            nodes, gpus = 1, self.rng.choices((1, 2, 4, 8), weights=(3, 3, 3, 1))[0]
+            hours = self.rng.uniform(1.0, 8.0)
+        job = SimJob(
+            id=self.next_id,
+            tenant=tenant,
+            kind=kind,
+            pool=pool,
+            gpus_per_node=gpus,
+            nodes_wanted=nodes,
+            duration=hours * 3600.0,
+            submitted=at,
+        )
+        self.next_id += 1
+        return job
+
+    def _warm_start(self) -> None:
+        """Fill the pools to their target as if the cluster had been running for days."""
+        for pool in self.spec.pool_kinds:
+            total = self._pool_gpus(pool)
+            for _ in range(4 * max(1, total)):
+                if self._used(pool) >= self.spec.target_utilisation * total:
+                    break
+                job = self._new_job(pool, self.now)
+                if self._place(job):
+                    elapsed = self.rng.uniform(0.0, job.duration)
+                    job.start = self.now - elapsed
+                    job.submitted = job.start
+
+    def _used(self, pool: str) -> int:
+        return sum(
+            j.gpus_per_node * len(j.nodes)
+            for j in self.jobs.values()
+            if j.start is not None and j.pool == pool
+        )
+
+    def _free(self) -> dict[str, int]:
+        free = {n.name: (0 if n.drain else n.gpus) for n in self.nodes.values()}
+        for j in self.jobs.values():
+            if j.start is not None:
+                for name in j.nodes:
+                    if name in free:
+                        free[name] = max(0, free[name] - j.gpus_per_node)
+        return free
+
+    def _place(self, job: SimJob) -> bool:
+        free = self._free()
+        fits = [
+            name
+            for name, f in free.items()
+            if self.nodes[name].pool == job.pool and f >= job.gpus_per_node
+        ]
+        if len(fits) < job.nodes_wanted:
+            return False
+        if job.kind == "inference":
+            fits.sort(key=lambda name: (free[name], name))  # best fit
+        chosen = fits[: job.nodes_wanted]
+        job.nodes = chosen
+        job.start = self.now
+        self.jobs[job.id] = job
+        return True
+
+    # -- time ----------------------------------------------------------------------------
+
+    def advance(self, to: float) -> None:
+        pending: list[SimJob] = [j for j in self.jobs.values() if j.start is None]
+        while True:
+            running_ends = [(j.end, j.id) for j in self.jobs.values() if j.start is not None]
+            next_end = min(running_ends)[0] if running_ends else math.inf
+            pool, next_arr = min(self.next_arrival.items(), key=lambda kv: (kv[1], kv[0]))
+            t = min(next_end, next_arr)
+            if t > to:
+                break
+            self.now = t
+            if next_end <= next_arr:
+                for end, jid in running_ends:
+                    if end <= t:
+                        del self.jobs[jid]
+            else:
+                pending.append(self._new_job(pool, t))
+                self.next_arrival[pool] = t + self._interarrival(pool)
+            pending = self._schedule(pending)
+        self.now = to
+        self._schedule(pending)
+
+    def _schedule(self, pending: list[SimJob]) -> list[SimJob]:
+        waiting: list[SimJob] = []
+        for job in pending:
+            if self.now - job.submitted > MAX_PENDING_SECONDS:
+                self.jobs.pop(job.id, None)
+                continue
+            if not self._place(job):
+                job.start = None
+                job.nodes = []
+                self.jobs[job.id] = job
+                waiting.append(job)
+        return waiting
+
+    # -- operations ----------------------------------------------------------------------
+
+    def running_on(self, node: str) -> list[SimJob]:
+        return [j for j in self.jobs.values() if j.start is not None and node in j.nodes]
+
+    def drain(self, node: str, reason: str, mode: DrainMode) -> None:
+        n = self.nodes[node]
+        n.drain = True
+        n.reason = reason
+        if mode == "down":
+            self.kill_jobs_on(node)
+
+    def resume(self, node: str) -> None:
+        n = self.nodes[node]
+        n.drain = False
+        n.reason = ""
+
+    def kill_jobs_on(self, node: str) -> None:
+        """The node's jobs crash (a fatal GPU fault) or are ended (taken down)."""
+        for job in self.running_on(node):
+            del self.jobs[job.id]
+
+    def utilisation(self, node: str, minute: int) -> list[float]:
+        n = self.nodes[node]
+        load = [0.0] * n.gpus
+        slot = 0
+        for job in sorted(self.running_on(node), key=lambda j: j.id):
+            for _ in range(job.gpus_per_node):
+                if slot >= n.gpus:
+                    break
+                if job.kind == "training":
+                    u = 0.95 + 0.04 * math.sin(job.id * 7.0 + minute * 0.3 + slot)
+                else:
+                    u = (
+                        0.55
+                        + 0.25 * math.sin(job.id * 3.0 + minute / 45.0)
+                        + 0.05 * math.sin(minute * 1.3 + slot)
+                    )
+                load[slot] = max(0.0, min(1.0, u))
+                slot += 1
+        return load
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        st = self.rng.getstate()
+        return {
+            "now": self.now,
+            "rng": [st[0], list(st[1]), st[2]],
+            "next_id": self.next_id,
+            "next_arrival": {
+                k: (None if math.isinf(v) else v) for k, v in self.next_arrival.items()
+            },
+            "nodes": {n.name: {"drain": n.drain, "reason": n.reason} for n in self.nodes.values()},
+            "jobs": [
+                {
+                    "id": j.id,
+                    "tenant": j.tenant,
+                    "kind": j.kind,
+                    "pool": j.pool,
+                    "gpus_per_node": j.gpus_per_node,
+                    "nodes_wanted": j.nodes_wanted,
+                    "duration": j.duration,
+                    "submitted": j.submitted,
+                    "start": j.start,
+                    "nodes": j.nodes,
+                }
+                for j in self.jobs.values()
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, spec: ClusterSpec, seed: int, raw: Mapping[str, Any]) -> SimulatedCluster:
+        c = cls(spec, seed, float(raw["now"]), warm=False)
+        rng = raw["rng"]
+        c.rng.setstate((rng[0], tuple(rng[1]), rng[2]))
+        c.next_id = int(raw["next_id"])
+        c.next_arrival = {
+            k: (math.inf if v is None else float(v)) for k, v in raw["next_arrival"].items()
+        }
+        for name, data in raw["nodes"].items():
+            if name in c.nodes:
+                c.nodes[name].drain = bool(data["drain"])
+                c.nodes[name].reason = str(data["reason"])
+        for j in raw["jobs"]:
+            job = SimJob(
+                id=j["id"],
+                tenant=j["tenant"],
+                kind=j["kind"],
+                pool=j["pool"],
+                gpus_per_node=j["gpus_per_node"],
+                nodes_wanted=j["nodes_wanted"],
+                duration=j["duration"],
+                submitted=j["submitted"],
+                start=j["start"],
+                nodes=list(j["nodes"]),
+            )
+            c.jobs[job.id] = job
+        return c

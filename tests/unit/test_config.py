@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compute.config import load_settings, settings_as_dict
+from compute.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "computectl.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_give_the_embedded_datacenter() -> None:
+    s = load_settings(env={})
+    assert [p.name for p in s.effective_pools] == ["training", "inference"]
+    assert s.simulation.racks * s.simulation.nodes_per_rack * s.simulation.gpus_per_node == 256
+    assert s.sqlalchemy_url.endswith("computectl.db")
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    p = write(tmp_path, "[sweep]\ninterval_seconds = 10\n[server]\nport = 9000\n")
+    s = load_settings(
+        p,
+        env={"COMPUTECTL_SERVER__PORT": "9100", "COMPUTECTL_DATA_DIR": str(tmp_path / "d")},
+        overrides={"sweep": {"interval_seconds": 2}},
+    )
+    assert (s.server.port, s.sweep.interval_seconds) == (9100, 2)
+    assert s.data_dir == tmp_path / "d"
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    p = write(tmp_path, "[remediation]\nconsecutive_failures = 5\n")
+    assert load_settings(env={"COMPUTECTL_CONFIG": str(p)}).remediation.consecutive_failures == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[sweep]\nintervall_seconds = 3\n", "unknown setting 'sweep.intervall_seconds'"),
+        ("colour = 'red'\n", "unknown setting 'colour'"),
+        ("[remediation]\ndrain_budget_fraction = 2\n", "remediation.drain_budget_fraction"),
+        ("[simulation]\nfault_weights = { xid80 = 1.0 }\n", "unknown fault kind"),
+        ("[[pools]]\nname='a'\nbackend='slurmm'\ngpu_model='H100-SXM'\n", "pools.0.backend"),
+        ("[sweep\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as e:
+        load_settings(write(tmp_path, text), env={})
+    assert "\n" not in str(e.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["COMPUTECTL_SWEEP__INTERVL", "COMPUTECTL_NOPE", "COMPUTECTL_DATA_DIR__X", "COMPUTECTL_POOLS"],
+)
+def test_unknown_environment_variables_are_errors(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env={name: "1"})
+
+
+def test_secrets_are_masked() -> None:
+    s = load_settings(
+        env={
+            "COMPUTECTL_SERVER__API_TOKEN": "s3cret",
+            "COMPUTECTL_DATABASE_URL": "postgresql+psycopg://u:pw@h/db",
+        }
+    )
+    shown = settings_as_dict(s)
+    assert shown["server"]["api_token"] == "***"
+    assert shown["database_url"] == "postgresql+psycopg://u:***@h/db"

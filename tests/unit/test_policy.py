@@ -1,0 +1,336 @@
+"""Every rule of the remediation policy, and properties over arbitrary histories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compute.testing import EPOCH, result
+from health.policy import (
+    Action,
+    Decision,
+    DrainMode,
+    DrainOwner,
+    Lifecycle,
+    NodeHealth,
+    NodeView,
+    PolicyConfig,
+    after,
+    apply_budget,
+    decide,
+    drain_budget,
+    is_owned,
+    observe,
+    owned_reason,
+)
+
+CFG = PolicyConfig(consecutive_failures=3)
+
+
+def view(name: str = "n1", state: Lifecycle = Lifecycle.IN_SERVICE, **kw: object) -> NodeView:
+    return NodeView(name=name, pool="p", state=state, **kw)  # type: ignore[arg-type]
+
+
+def at(minutes: int) -> object:
+    return EPOCH + timedelta(minutes=minutes)
+
+
+def test_fatal_failure_drains_at_once() -> None:
+    h = observe(NodeHealth(), [result("n1", "gpu_count", fatal=True)], CFG)
+    d = decide(view(), h, CFG, EPOCH)
+    assert d.action is Action.DRAIN and d.fatal
+    assert d.reason.startswith("computectl: gpu_count:")
+
+
+def test_non_fatal_failure_needs_n_in_a_row() -> None:
+    h = NodeHealth()
+    for i in range(2):
+        h = observe(h, [result("n1", "pcie", at=at(i))], CFG)
+        assert decide(view(), h, CFG, EPOCH).action is Action.NONE
+    h = observe(h, [result("n1", "pcie", at=at(3))], CFG)
+    assert decide(view(), h, CFG, EPOCH).action is Action.DRAIN
+
+
+def test_a_pass_resets_the_streak_and_forgets_a_non_fatal_finding() -> None:
+    h = NodeHealth()
+    for i in range(2):
+        h = observe(h, [result("n1", "pcie", at=at(i))], CFG)
+    h = observe(h, [result("n1", "pcie", "pass", at=at(2))], CFG)
+    for i in range(2):
+        h = observe(h, [result("n1", "pcie", at=at(3 + i))], CFG)
+    assert decide(view(), h, CFG, EPOCH).action is Action.NONE
+    h = observe(h, [result("n1", "pcie", at=at(6))], CFG)
+    assert h.finding is not None
+    h = observe(h, [result("n1", "pcie", "pass", at=at(7))], CFG)
+    assert h.finding is None
+
+
+def test_a_fatal_finding_stays_until_drained() -> None:
+    h = observe(NodeHealth(), [result("n1", "xid", fatal=True, at=at(0))], CFG)
+    h = observe(h, [result("n1", "xid", "pass", at=at(1))], CFG)
+    assert decide(view(), h, CFG, EPOCH).action is Action.DRAIN
+    h = after(decide(view(), h, CFG, EPOCH), h, CFG, EPOCH)
+    assert h.finding is None
+
+
+def test_warnings_never_drain() -> None:
+    h = NodeHealth()
+    for i in range(10):
+        h = observe(h, [result("n1", "temperature", "warn", at=at(i))], CFG)
+    assert decide(view(), h, CFG, EPOCH).action is Action.NONE
+
+
+def test_down_checks_take_the_node_down_now() -> None:
+    cfg = PolicyConfig(down_checks=frozenset({"gpu_count"}))
+    h = observe(NodeHealth(), [result("n1", "gpu_count", fatal=True)], cfg)
+    assert decide(view(), h, cfg, EPOCH).mode is DrainMode.DOWN
+    h = observe(NodeHealth(), [result("n1", "xid", fatal=True)], cfg)
+    assert decide(view(), h, cfg, EPOCH).mode is DrainMode.DRAIN
+
+
+def test_draining_node_becomes_drained_when_jobs_end() -> None:
+    v = view(
+        state=Lifecycle.DRAINING,
+        drain_owner=DrainOwner.COMPUTECTL,
+        automation_drain=True,
+        has_jobs=True,
+    )
+    assert decide(v, NodeHealth(), CFG, EPOCH).action is Action.NONE
+    v = view(state=Lifecycle.DRAINING, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    assert decide(v, NodeHealth(), CFG, EPOCH).action is Action.MARK_DRAINED
+
+
+def test_drained_node_goes_to_burn_in_before_service() -> None:
+    v = view(state=Lifecycle.DRAINED, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    assert decide(v, NodeHealth(), CFG, EPOCH).action is Action.START_BURN_IN
+
+
+def test_an_operator_drain_stays_until_the_operator_resumes() -> None:
+    v = view(state=Lifecycle.DRAINED, drain_owner=DrainOwner.COMPUTECTL, automation_drain=False)
+    assert decide(v, NodeHealth(), CFG, EPOCH).action is Action.NONE
+
+
+def _burning(h: NodeHealth) -> tuple[NodeView, NodeHealth]:
+    v = view(state=Lifecycle.BURN_IN, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    h = after(Decision("n1", Action.START_BURN_IN), h, CFG, at(0))  # type: ignore[arg-type]
+    return v, h
+
+
+def test_burn_in_pass_resumes() -> None:
+    v, h = _burning(NodeHealth())
+    assert decide(v, h, CFG, at(1)).action is Action.NONE  # still running
+    h = observe(h, [result("n1", "burnin", "pass", at=at(5), suite="burnin")], CFG)
+    assert decide(v, h, CFG, at(6)).action is Action.RESUME
+
+
+def test_burn_in_failing_twice_goes_to_repair() -> None:
+    v, h = _burning(NodeHealth())
+    h = observe(h, [result("n1", "burnin", "fail", at=at(5), suite="burnin")], CFG)
+    d = decide(v, h, CFG, at(6))
+    assert d.action is Action.START_BURN_IN  # one retry
+    h = after(d, h, CFG, at(6))  # type: ignore[arg-type]
+    h = observe(h, [result("n1", "burnin", "fail", at=at(9), suite="burnin")], CFG)
+    d = decide(v, h, CFG, at(10))
+    assert d.action is Action.REPAIR
+    assert "burn-in failed 2x" in d.reason
+
+
+def test_burn_in_results_from_before_the_run_do_not_count() -> None:
+    v, h = _burning(NodeHealth())
+    h = observe(h, [result("n1", "burnin", "pass", at=at(-5), suite="burnin")], CFG)
+    assert decide(v, h, CFG, at(1)).action is Action.NONE
+
+
+def test_burn_in_timeout_counts_as_failure() -> None:
+    v, h = _burning(NodeHealth())
+    late = at(0) + CFG.burn_in_timeout + timedelta(minutes=1)
+    assert decide(v, h, CFG, late).action is Action.START_BURN_IN  # type: ignore[arg-type]
+    h = after(Decision("n1", Action.START_BURN_IN), h, CFG, late)  # type: ignore[arg-type]
+    assert h.burn_in_failures == 1
+    assert (
+        decide(v, h, CFG, late + CFG.burn_in_timeout + timedelta(minutes=1)).action is Action.REPAIR
+    )  # type: ignore[operator]
+
+
+def test_failing_again_soon_after_resume_goes_to_repair() -> None:
+    h = after(Decision("n1", Action.RESUME), NodeHealth(), CFG, at(0))  # type: ignore[arg-type]
+    h = observe(h, [result("n1", "gpu_count", fatal=True, at=at(60))], CFG)
+    d = decide(view(), h, CFG, at(61))
+    h = after(d, h, CFG, at(61))  # type: ignore[arg-type]
+    assert h.repair_next
+    v = view(state=Lifecycle.DRAINED, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    assert decide(v, h, CFG, at(62)).action is Action.REPAIR
+
+
+def test_failing_long_after_resume_goes_to_burn_in() -> None:
+    h = after(Decision("n1", Action.RESUME), NodeHealth(), CFG, at(0))  # type: ignore[arg-type]
+    later = at(0) + CFG.repeat_failure_window + timedelta(hours=1)  # type: ignore[operator]
+    h = observe(h, [result("n1", "gpu_count", fatal=True, at=later)], CFG)
+    h = after(decide(view(), h, CFG, later), h, CFG, later)
+    assert not h.repair_next
+
+
+@pytest.mark.parametrize("state", list(Lifecycle))
+def test_a_drain_someone_else_made_is_never_touched(state: Lifecycle) -> None:
+    h = observe(NodeHealth(), [result("n1", "gpu_count", fatal=True)], CFG)
+    h = h.evolve(burn_in_started_at=EPOCH)
+    v = view(state=state, drain_owner=DrainOwner.EXTERNAL)
+    assert decide(v, h, CFG, at(500)).action is Action.NONE
+
+
+def test_budget_defers_drains_beyond_the_share_fatal_first() -> None:
+    cfg = PolicyConfig(drain_budget_fraction=0.25, drain_budget_min_nodes=0)
+    views = {"p": [view(f"n{i}") for i in range(8)]}
+    decisions = [
+        Decision("n1", Action.DRAIN, "x"),
+        Decision("n5", Action.DRAIN, "y", fatal=True),
+        Decision("n3", Action.DRAIN, "z"),
+    ]
+    out = {d.node: d.action for d in apply_budget(decisions, views, cfg)}
+    assert out == {"n5": Action.DRAIN, "n1": Action.DRAIN, "n3": Action.DEFER}
+
+
+def test_budget_counts_nodes_already_out_for_remediation() -> None:
+    cfg = PolicyConfig(drain_budget_fraction=0.25, drain_budget_min_nodes=0)
+    views = {
+        "p": [
+            view("n0", Lifecycle.BURN_IN, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+        ]
+        + [view(f"n{i}") for i in range(1, 8)]
+    }
+    out = apply_budget([Decision("n1", Action.DRAIN), Decision("n2", Action.DRAIN)], views, cfg)
+    assert [d.action for d in out] == [Action.DRAIN, Action.DEFER]
+    assert "drain budget of pool p exhausted (1/2" in out[1].reason
+
+
+def test_budget_floor_and_minimum() -> None:
+    assert drain_budget(8, PolicyConfig(drain_budget_fraction=0.1, drain_budget_min_nodes=1)) == 1
+    assert drain_budget(8, PolicyConfig(drain_budget_fraction=0.1, drain_budget_min_nodes=0)) == 0
+    assert drain_budget(30, PolicyConfig(drain_budget_fraction=0.1)) == 3
+    assert drain_budget(2, PolicyConfig(drain_budget_fraction=0.5, drain_budget_min_nodes=5)) == 2
+
+
+def test_owned_reasons() -> None:
+    r = owned_reason("xid", "XID 79   on\nGPU 3")
+    assert r == "computectl: xid: XID 79 on GPU 3" and is_owned(r)
+    assert not is_owned("admin: replacing PSU") and not is_owned("") and not is_owned(None)
+    assert len(owned_reason("x", "y" * 500)) == 200
+
+
+def test_health_memory_round_trips_through_json() -> None:
+    h = observe(NodeHealth(), [result("n1", "xid", fatal=True, at=at(3))], CFG)
+    h = h.evolve(burn_in_started_at=at(1), last_resumed_at=at(0), burn_in_failures=1)
+    assert NodeHealth.from_json(h.to_json()) == h
+
+
+# -- properties over arbitrary histories ------------------------------------------------------
+
+
+@dataclass
+class ModelNode:
+    name: str
+    state: Lifecycle = Lifecycle.IN_SERVICE
+    owner: DrainOwner | None = None
+    automation: bool = False
+    jobs: bool = True
+    health: NodeHealth = field(default_factory=NodeHealth)
+
+    def view(self) -> NodeView:
+        return NodeView(self.name, "p", self.state, self.owner, self.automation, self.jobs)
+
+
+def carry_out(n: ModelNode, d: Decision, cfg: PolicyConfig, now: object) -> None:
+    """The same transitions compute.services.remediation makes."""
+    n.health = after(d, n.health, cfg, now)  # type: ignore[arg-type]
+    match d.action:
+        case Action.DRAIN:
+            n.state = (
+                Lifecycle.DRAINING if n.jobs and d.mode is DrainMode.DRAIN else Lifecycle.DRAINED
+            )
+            n.owner, n.automation = DrainOwner.COMPUTECTL, True
+        case Action.MARK_DRAINED:
+            n.state = Lifecycle.DRAINED
+        case Action.START_BURN_IN:
+            n.state, n.owner = Lifecycle.BURN_IN, DrainOwner.COMPUTECTL
+        case Action.RESUME:
+            n.state, n.owner, n.automation = Lifecycle.IN_SERVICE, None, False
+        case Action.REPAIR:
+            n.state, n.automation = Lifecycle.REPAIR, False
+
+
+step = st.one_of(
+    st.tuples(
+        st.just("result"),
+        st.integers(0, 11),
+        st.sampled_from(["pass", "warn", "fail"]),
+        st.booleans(),
+        st.sampled_from(["xid", "pcie", "ecc"]),
+    ),
+    st.tuples(st.just("burnin"), st.integers(0, 11), st.booleans()),
+    st.tuples(st.just("external_drain"), st.integers(0, 11)),
+    st.tuples(st.just("external_resume"), st.integers(0, 11)),
+    st.tuples(st.just("jobs_end"), st.integers(0, 11)),
+    st.tuples(
+        st.just("sweep"),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(1, 12),
+    fraction=st.floats(0.0, 0.6),
+    minimum=st.integers(0, 3),
+    consecutive=st.integers(1, 4),
+    steps=st.lists(step, min_size=1, max_size=120),
+)
+def test_no_history_drains_beyond_budget_or_touches_foreign_drains(
+    size: int, fraction: float, minimum: int, consecutive: int, steps: list[tuple]
+) -> None:
+    cfg = PolicyConfig(
+        consecutive_failures=consecutive,
+        drain_budget_fraction=fraction,
+        drain_budget_min_nodes=minimum,
+        burn_in_max_attempts=2,
+    )
+    nodes = [ModelNode(f"n{i:02d}") for i in range(size)]
+    budget = drain_budget(size, cfg)
+    now = EPOCH
+    for s in steps:
+        now = now + timedelta(minutes=1)
+        kind = s[0]
+        if kind == "sweep":
+            foreign = {n.name for n in nodes if n.owner is DrainOwner.EXTERNAL}
+            decisions = apply_budget(
+                [decide(n.view(), n.health, cfg, now) for n in nodes],
+                {"p": [n.view() for n in nodes]},
+                cfg,
+            )
+            for d in decisions:
+                if d.acts:
+                    assert d.node not in foreign, f"acted on a foreign drain: {d}"
+                    carry_out(next(n for n in nodes if n.name == d.node), d, cfg, now)
+            assert sum(n.automation for n in nodes) <= budget
+            for n in nodes:
+                if n.name in foreign:
+                    assert n.owner is DrainOwner.EXTERNAL and n.state is not Lifecycle.IN_SERVICE
+            continue
+        n = nodes[s[1] % size]
+        if kind == "result":
+            n.health = observe(n.health, [result(n.name, s[4], s[2], fatal=s[3], at=now)], cfg)
+        elif kind == "burnin":
+            n.health = observe(
+                n.health,
+                [result(n.name, "burnin", "pass" if s[2] else "fail", at=now, suite="burnin")],
+                cfg,
+            )
+        elif kind == "external_drain" and n.owner is None:
+            n.state, n.owner, n.automation = Lifecycle.DRAINED, DrainOwner.EXTERNAL, False
+        elif kind == "external_resume" and n.owner is DrainOwner.EXTERNAL:
+            n.state, n.owner = Lifecycle.IN_SERVICE, None
+        elif kind == "jobs_end":
+            n.jobs = False
