@@ -50,7 +50,7 @@ def apply_budget(
                     d.node,
                     Action.DEFER,
                     f"drain budget of pool {pool} exhausted "
-                    f"({used.get(pool, 0)}/{budget} nodes out "
+                    f"({budget - room.get(pool, 0)}/{budget} nodes out "
                     f"for remediation); waiting: {d.reason}",
                     mode=d.mode,
                     fatal=d.fatal,

@@ -8,6 +8,7 @@ a pure function of (node, GPU, minute), so reading never changes anything.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,9 @@ class SimulatedFleet:
         """Give ``node`` the fault ``kind`` on GPU ``gpu``, with its real signature."""
         n = self.nodes[node]
         g = n.gpus[gpu % len(n.gpus)]
+        # A fault happens after whatever was read at this instant: move the clock on a little,
+        # so a reader's "since my last read" cursor sees it exactly once.
+        self.now += 0.001
         self.injected += 1
         spec = FAULTS[kind]
         n.faults.append(
@@ -271,7 +275,7 @@ class SimulatedFleet:
         idle_lo, idle_hi, busy_lo, busy_hi, limit, _ = _MODELS[n.model]
         idle = idle_lo + (idle_hi - idle_lo) * (0.5 + 0.5 * unit_noise(n.index, g.index, 1))
         busy = busy_lo + (busy_hi - busy_lo) * (0.5 + 0.5 * unit_noise(n.index, g.index, 2))
-        p = idle + (busy - idle) * float(g.utilisation) ** 1.2
+        p = idle + (busy - idle) * math.pow(g.utilisation, 1.2)
         p *= 1.0 + 0.02 * unit_noise(n.index, g.index, minute)
         if g.power_brake_until > self.now:
             p = min(p, 0.45 * limit)

@@ -204,7 +204,7 @@ def test_budget_counts_nodes_already_out_for_remediation() -> None:
     }
     out = apply_budget([Decision("n1", Action.DRAIN), Decision("n2", Action.DRAIN)], views, cfg)
     assert [d.action for d in out] == [Action.DRAIN, Action.DEFER]
-    assert "drain budget of pool p exhausted (1/2" in out[1].reason
+    assert "drain budget of pool p exhausted (2/2" in out[1].reason
 
 
 def test_budget_floor_and_minimum() -> None:
