@@ -152,8 +152,7 @@ def _seed_topology(store: Store, dc: SimulatedDatacenter, clock: Clock) -> None:
     inv = dc.inventory()
     with store.transaction() as tx:
         tx.put_topology(inv.sites, inv.rooms, inv.racks, inv.pools)
-        for node, gpus in inv.gpus.items():
-            tx.set_gpus(node, gpus)
+        tx.add_gpus([g for gpus in inv.gpus.values() for g in gpus])
         tx.set_meta(
             "topology", {"source": "simulation", "racks": len(inv.racks), "nodes": len(inv.gpus)}
         )

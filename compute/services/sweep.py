@@ -92,8 +92,7 @@ class Sweeper:
 
         # 3. Store what was learnt, in one transaction.
         with d.store.transaction() as tx:
-            for name in synced.added:
-                tx.put_node(nodes[name])
+            tx.add_nodes([nodes[name] for name in sorted(synced.added)])
             tx.put_nodes([nodes[n] for n in nodes if n not in synced.added])
             tx.add_results(results)
             for ev in synced.events:

@@ -199,9 +199,12 @@ class SimulatedDatacenter:
 
     def _apply_loads(self) -> None:
         minute = int(self.fleet.now // 60)
+        running = self.cluster.jobs_by_node()
         for name in self.fleet.nodes:
             if name in self.cluster.nodes:
-                self.fleet.set_load(name, self.cluster.utilisation(name, minute))
+                self.fleet.set_load(
+                    name, self.cluster.utilisation(name, minute, running.get(name, []))
+                )
 
     # -- what the control plane is told about the hardware ---------------------------------
 

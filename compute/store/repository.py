@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import (
@@ -26,6 +26,7 @@ from compute.store.engine import open_engine, upgrade
 from compute.store.models import (
     AllocationRow,
     AuditRow,
+    Base,
     CheckResultRow,
     EventRow,
     GpuRow,
@@ -39,6 +40,12 @@ from compute.store.models import (
 )
 from health.policy import DrainOwner, Lifecycle, NodeHealth
 from health.result import CheckResult, Status, Suite
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _node_from_row(r: NodeRow) -> Node:
@@ -150,6 +157,11 @@ class Tx:
         if nodes:
             self.s.execute(update(NodeRow), [_node_values(n) for n in nodes])
 
+    def add_nodes(self, nodes: Sequence[Node]) -> None:
+        """Insert many new nodes at once (a fleet seen for the first time)."""
+        if nodes:
+            self.s.execute(insert(_table(NodeRow)), [_node_values(n) for n in nodes])
+
     def set_gpus(self, node: str, gpus: Sequence[Gpu]) -> None:
         self.s.execute(delete(GpuRow).where(GpuRow.node == node))
         if gpus:
@@ -168,8 +180,25 @@ class Tx:
             )
 
     def add_results(self, results: Sequence[CheckResult]) -> None:
+        # Core insert on the table: the ORM's bulk path costs more than the rows themselves.
         if results:
-            self.s.execute(insert(CheckResultRow), [_result_values(r) for r in results])
+            self.s.execute(insert(_table(CheckResultRow)), [_result_values(r) for r in results])
+
+    def add_gpus(self, gpus: Sequence[Gpu]) -> None:
+        if gpus:
+            self.s.execute(
+                insert(_table(GpuRow)),
+                [
+                    {
+                        "node": g.node,
+                        "index": g.index,
+                        "uuid": g.uuid,
+                        "model": g.model,
+                        "serial": g.serial,
+                    }
+                    for g in gpus
+                ],
+            )
 
     def add_event(self, event: Event) -> None:
         self.s.add(

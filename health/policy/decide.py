@@ -20,6 +20,9 @@ from health.policy.model import (
 from health.policy.reasons import owned_reason
 from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
 
+# Checks that judge growth since their last run need their last values kept.
+REMEMBER_VALUES = frozenset({"nvlink"})
+
 
 def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfig) -> NodeHealth:
     """Fold new results (in the order they were taken) into the node's memory.
@@ -46,7 +49,8 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
             continue
         if r.suite is Suite.BURNIN:
             continue  # judged through the burn-in summary
-        values[r.check] = r.values
+        if r.check in REMEMBER_VALUES:
+            values[r.check] = r.values
         if r.status is Status.FAIL:
             streaks[r.check] = streaks.get(r.check, 0) + 1
             if r.fatal or streaks[r.check] >= cfg.consecutive_failures:

@@ -21,8 +21,9 @@ class SimulatedWorkloadManager:
     def list_nodes(self) -> list[NodeStatus]:
         with self._access() as c:
             out = []
+            running = c.jobs_by_node()
             for n in c.nodes.values():
-                jobs = c.running_on(n.name)
+                jobs = running.get(n.name, [])
                 used = min(n.gpus, sum(j.gpus_per_node for j in jobs))
                 state = (
                     ("drained" if not jobs else "draining")

@@ -114,13 +114,16 @@ class SimulatedCluster:
 
     def _warm_start(self) -> None:
         """Fill the pools to their target as if the cluster had been running for days."""
+        free = self._free()
         for pool in self.spec.pool_kinds:
             total = self._pool_gpus(pool)
+            used = self._used(pool)
             for _ in range(4 * max(1, total)):
-                if self._used(pool) >= self.spec.target_utilisation * total:
+                if used >= self.spec.target_utilisation * total:
                     break
                 job = self._new_job(pool, self.now)
-                if self._place(job):
+                if self._place(job, free):
+                    used += job.gpus_per_node * len(job.nodes)
                     elapsed = self.rng.uniform(0.0, job.duration)
                     job.start = self.now - elapsed
                     job.submitted = job.start
@@ -141,8 +144,10 @@ class SimulatedCluster:
                         free[name] = max(0, free[name] - j.gpus_per_node)
         return free
 
-    def _place(self, job: SimJob) -> bool:
-        free = self._free()
+    def _place(self, job: SimJob, free: dict[str, int] | None = None) -> bool:
+        """Start ``job`` if it fits; ``free`` (GPUs free per node) is updated when given."""
+        if free is None:
+            free = self._free()
         fits = [
             name
             for name, f in free.items()
@@ -153,6 +158,8 @@ class SimulatedCluster:
         if job.kind == "inference":
             fits.sort(key=lambda name: (free[name], name))  # best fit
         chosen = fits[: job.nodes_wanted]
+        for name in chosen:
+            free[name] -= job.gpus_per_node
         job.nodes = chosen
         job.start = self.now
         self.jobs[job.id] = job
@@ -199,6 +206,15 @@ class SimulatedCluster:
     def running_on(self, node: str) -> list[SimJob]:
         return [j for j in self.jobs.values() if j.start is not None and node in j.nodes]
 
+    def jobs_by_node(self) -> dict[str, list[SimJob]]:
+        """Running jobs per node, in one pass (for reads over the whole cluster)."""
+        out: dict[str, list[SimJob]] = {name: [] for name in self.nodes}
+        for j in self.jobs.values():
+            if j.start is not None:
+                for name in j.nodes:
+                    out.setdefault(name, []).append(j)
+        return out
+
     def drain(self, node: str, reason: str, mode: DrainMode) -> None:
         n = self.nodes[node]
         n.drain = True
@@ -216,11 +232,14 @@ class SimulatedCluster:
         for job in self.running_on(node):
             del self.jobs[job.id]
 
-    def utilisation(self, node: str, minute: int) -> list[float]:
+    def utilisation(
+        self, node: str, minute: int, running: list[SimJob] | None = None
+    ) -> list[float]:
         n = self.nodes[node]
         load = [0.0] * n.gpus
         slot = 0
-        for job in sorted(self.running_on(node), key=lambda j: j.id):
+        jobs = self.running_on(node) if running is None else running
+        for job in sorted(jobs, key=lambda j: j.id):
             for _ in range(job.gpus_per_node):
                 if slot >= n.gpus:
                     break
