@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from compute.cli import node as node_cmd
 from compute.cli import nodes as nodes_cmd
 from compute.cli import server as server_cmd
 from compute.cli.context import CliContext
@@ -76,6 +77,14 @@ def config_show(obj: CliContext, output: str) -> None:
         else:
             rows.append((key, value))
     table(None, ["setting", "value"], rows)
+
+
+@config.command("doc")
+def config_doc() -> None:
+    """Print the reference of every setting (Markdown; docs/configuration.md)."""
+    from compute.config_doc import render
+
+    click.echo(render())
 
 
 @cli.command()
@@ -192,6 +201,7 @@ def sim_inject(obj: CliContext, node: str, kind: str, gpu: int) -> None:
 
 
 cli.add_command(nodes_cmd.nodes)
+cli.add_command(node_cmd.node)
 cli.add_command(server_cmd.serve)
 cli.add_command(server_cmd.demo)
 

@@ -1,0 +1,259 @@
+"""The node check: run a suite on this node, print it, keep it for node_exporter, report it.
+
+Runs from cron, as Slurm's HealthCheckProgram, or in a Kubernetes DaemonSet/Job.
+Exit codes (documented in docs/node-check.md):
+
+    0  no check failed (warnings allowed)
+    1  at least one check failed, none fatally
+    3  a fatal failure: the node must not take work
+    2  usage or configuration error (nothing was checked)
+    4  the results could not be reported to the control plane (they were still printed)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from health.floors import Floors
+from health.probe import ActiveProbe
+from health.result import CheckResult, Status, Suite, Value
+from health.runner import run_burn_in, run_passive
+from health.telemetry import NodeExpectation, TelemetrySource, TelemetrySourceError
+from health.thresholds import Thresholds
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_FATAL = 3
+EXIT_REPORT_FAILED = 4
+
+SUITES = ("passive", "burnin", "all")
+
+
+class NodeCheckError(Exception):
+    """A usage or environment problem: nothing was checked."""
+
+
+class ReportError(Exception):
+    """The control plane did not take the report."""
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """What the node check remembers between runs (XID cursor, counters that must grow)."""
+
+    last_run: datetime | None
+    previous: Mapping[str, Mapping[str, Value]]
+
+    @classmethod
+    def load(cls, path: Path | None) -> NodeState:
+        if path is None or not path.exists():
+            return cls(None, {})
+        try:
+            raw = json.loads(path.read_text())
+            last = datetime.fromisoformat(raw["last_run"]) if raw.get("last_run") else None
+            return cls(last, {k: dict(v) for k, v in raw.get("previous", {}).items()})
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(None, {})  # a damaged state file only costs one cursor
+
+    def save(self, path: Path | None, results: Sequence[CheckResult]) -> None:
+        if path is None:
+            return
+        previous = {**self.previous, **{r.check: dict(r.values) for r in results}}
+        data = {
+            "last_run": max((r.at for r in results), default=datetime.now(UTC)).isoformat(),
+            "previous": previous,
+        }
+        atomic_write(path, json.dumps(data))
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def source_failure(node: str, exc: Exception, suite: Suite = Suite.PASSIVE) -> CheckResult:
+    """A node whose GPUs cannot be read at all fails, fatally: it must not take GPU work."""
+    return CheckResult(
+        node=node,
+        check="telemetry",
+        version="1",
+        status=Status.FAIL,
+        at=datetime.now(UTC),
+        suite=suite,
+        fatal=True,
+        evidence=str(exc),
+    )
+
+
+def check_node(
+    node: str,
+    suite: str,
+    source: TelemetrySource,
+    expectation: NodeExpectation,
+    thresholds: Thresholds,
+    state: NodeState,
+    probe: Callable[[], ActiveProbe] | None = None,
+    floors: Floors | None = None,
+) -> list[CheckResult]:
+    if suite not in SUITES:
+        raise NodeCheckError(f"unknown suite {suite!r}; one of {', '.join(SUITES)}")
+    try:
+        snap = source.snapshot(node, state.last_run)
+    except TelemetrySourceError as exc:
+        return [source_failure(node, exc)]
+    results: list[CheckResult] = []
+    if suite in ("passive", "all"):
+        results += run_passive(snap, expectation, thresholds, state.previous)
+    if suite in ("burnin", "all"):
+        if probe is None:
+            raise NodeCheckError("the burn-in suite needs a probe (PyTorch) on this node")
+        results += run_burn_in(snap, expectation, thresholds, probe(), floors)
+    return results
+
+
+def exit_code(results: Sequence[CheckResult]) -> int:
+    if any(r.fatal for r in results):
+        return EXIT_FATAL
+    if any(r.status is Status.FAIL for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def worst_fatal(results: Sequence[CheckResult]) -> CheckResult | None:
+    return next((r for r in results if r.fatal), None)
+
+
+# -- formats --------------------------------------------------------------------------------
+
+
+def format_text(results: Sequence[CheckResult]) -> str:
+    lines = []
+    for r in results:
+        mark = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL"}[r.status.value]
+        fatal = " (fatal)" if r.fatal else ""
+        lines.append(f"{mark} {r.check:<16} {r.suite.value:<8}{fatal} {r.evidence}".rstrip())
+    return "\n".join(lines)
+
+
+def format_json(node: str, results: Sequence[CheckResult], duration: float) -> str:
+    return json.dumps(
+        {
+            "node": node,
+            "duration_seconds": round(duration, 4),
+            "exit_code": exit_code(results),
+            "results": [r.to_dict() for r in results],
+        },
+        indent=2,
+    )
+
+
+_STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
+
+
+def _label(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def format_prom(node: str, results: Sequence[CheckResult], duration: float) -> str:
+    """Prometheus text format for node_exporter's textfile collector."""
+    out = [
+        "# HELP computectl_node_check_status Latest result per check: 0 pass, 1 warn, 2 fail.",
+        "# TYPE computectl_node_check_status gauge",
+    ]
+    for r in results:
+        out.append(
+            f'computectl_node_check_status{{node="{_label(node)}",check="{_label(r.check)}",'
+            f'suite="{r.suite.value}"}} {_STATUS_VALUE[r.status]}'
+        )
+    out += [
+        "# HELP computectl_node_check_fatal Whether the check failed fatally (1) or not (0).",
+        "# TYPE computectl_node_check_fatal gauge",
+    ]
+    for r in results:
+        out.append(
+            f'computectl_node_check_fatal{{node="{_label(node)}",check="{_label(r.check)}",'
+            f'suite="{r.suite.value}"}} {int(r.fatal)}'
+        )
+    at = max((r.at for r in results), default=datetime.now(UTC))
+    out += [
+        "# HELP computectl_node_check_timestamp_seconds When the node check last ran.",
+        "# TYPE computectl_node_check_timestamp_seconds gauge",
+        f'computectl_node_check_timestamp_seconds{{node="{_label(node)}"}} {at.timestamp():.3f}',
+        "# HELP computectl_node_check_duration_seconds How long the node check took.",
+        "# TYPE computectl_node_check_duration_seconds gauge",
+        f'computectl_node_check_duration_seconds{{node="{_label(node)}"}} {duration:.4f}',
+    ]
+    return "\n".join(out) + "\n"
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def report(
+    url: str,
+    node: str,
+    results: Sequence[CheckResult],
+    token: str | None = None,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """POST the results to the control plane's /api/v1/nodes/{node}/health."""
+    endpoint = f"{url.rstrip('/')}/api/v1/nodes/{node}/health"
+    body = json.dumps({"results": [r.to_dict() for r in results]}).encode()
+    req = urllib.request.Request(
+        endpoint, data=body, method="POST", headers={"content-type": "application/json"}
+    )
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            answer: dict[str, Any] = json.loads(resp.read() or b"{}")
+            return answer
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = exc.reason
+        raise ReportError(f"{endpoint}: HTTP {exc.code}: {message}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ReportError(f"{endpoint}: {reason}") from None
+
+
+def timed(fn: Callable[[], list[CheckResult]]) -> tuple[list[CheckResult], float]:
+    t0 = time.perf_counter()
+    results = fn()
+    return results, time.perf_counter() - t0
+
+
+def fetch_expectation(url: str, node: str, timeout: float = 10.0) -> NodeExpectation | None:
+    """What the control plane's inventory says this node has (None when it does not know)."""
+    endpoint = f"{url.rstrip('/')}/api/v1/nodes/{node}"
+    try:
+        with urllib.request.urlopen(endpoint, timeout=timeout) as resp:
+            raw = json.loads(resp.read())
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError):
+        return None
+    try:
+        return NodeExpectation(gpu_count=int(raw["gpu_count"]), gpu_model=str(raw["gpu_model"]),
+                               gpu_uuids=tuple(g["uuid"] for g in raw.get("gpus", [])))
+    except (KeyError, TypeError, ValueError):
+        return None
