@@ -38,6 +38,8 @@ EXIT_FATAL = 3
 EXIT_REPORT_FAILED = 4
 
 SUITES = ("passive", "burnin", "all")
+# A GPU this busy is running someone's work: no burn-in on it.
+BUSY_UTILISATION = 0.05
 
 
 class NodeCheckError(Exception):
@@ -113,7 +115,9 @@ def check_node(
     state: NodeState,
     probe: Callable[[], ActiveProbe] | None = None,
     floors: Floors | None = None,
+    allow_busy: bool = False,
 ) -> list[CheckResult]:
+    """Run ``suite``; burn-in is refused on busy GPUs unless ``allow_busy``."""
     if suite not in SUITES:
         raise NodeCheckError(f"unknown suite {suite!r}; one of {', '.join(SUITES)}")
     try:
@@ -124,6 +128,12 @@ def check_node(
     if suite in ("passive", "all"):
         results += run_passive(snap, expectation, thresholds, state.previous)
     if suite in ("burnin", "all"):
+        busy = [g.index for g in snap.gpus if g.utilisation_ratio >= BUSY_UTILISATION]
+        if busy and not allow_busy:
+            raise NodeCheckError(
+                f"GPUs {','.join(map(str, busy))} are busy: burn-in only runs "
+                "on an idle node (use --allow-busy to override)"
+            )
         if probe is None:
             raise NodeCheckError("the burn-in suite needs a probe (PyTorch) on this node")
         results += run_burn_in(snap, expectation, thresholds, probe(), floors)
@@ -253,7 +263,10 @@ def fetch_expectation(url: str, node: str, timeout: float = 10.0) -> NodeExpecta
     except (urllib.error.URLError, TimeoutError, OSError, ValueError):
         return None
     try:
-        return NodeExpectation(gpu_count=int(raw["gpu_count"]), gpu_model=str(raw["gpu_model"]),
-                               gpu_uuids=tuple(g["uuid"] for g in raw.get("gpus", [])))
+        return NodeExpectation(
+            gpu_count=int(raw["gpu_count"]),
+            gpu_model=str(raw["gpu_model"]),
+            gpu_uuids=tuple(g["uuid"] for g in raw.get("gpus", [])),
+        )
     except (KeyError, TypeError, ValueError):
         return None

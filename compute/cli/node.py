@@ -29,35 +29,89 @@ def node() -> None:
 
 
 @node.command("check")
-@click.option("--node", "name", default=None, help="Node name (default: $SLURMD_NODENAME or "
-              "the short host name).")
-@click.option("--suite", type=click.Choice(nc.SUITES), default="passive", show_default=True,
-              help="passive: seconds, safe under load; burnin: minutes, idle nodes only.")
-@click.option("--source", type=click.Choice(["nvml", "simulated"]), default="nvml",
-              show_default=True, help="Where telemetry comes from: this node's GPUs through "
-              "NVML, or the simulated datacenter (embedded default).")
-@click.option("--expect-gpus", type=click.IntRange(1, 64), default=None,
-              help="GPUs the node must have (default: the control plane's inventory, else "
-              "what is visible).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "prom"]), default="text",
-              show_default=True, help="What to print on stdout.")
-@click.option("--textfile", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the Prometheus text format here (node_exporter's textfile "
-              "collector directory), atomically.")
-@click.option("--report", "report_url", default=None,
-              help="Control plane URL to post the results to (e.g. http://cp:8080).")
-@click.option("--token", envvar="COMPUTECTL_SERVER__API_TOKEN", default=None,
-              help="Bearer token for --report. Env: COMPUTECTL_SERVER__API_TOKEN.")
-@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where the check keeps its cursor between runs (default: in data_dir).")
+@click.option(
+    "--node",
+    "name",
+    default=None,
+    help="Node name (default: $SLURMD_NODENAME or the short host name).",
+)
+@click.option(
+    "--suite",
+    type=click.Choice(nc.SUITES),
+    default="passive",
+    show_default=True,
+    help="passive: seconds, safe under load; burnin: minutes, idle nodes only.",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["nvml", "simulated"]),
+    default="nvml",
+    show_default=True,
+    help="Where telemetry comes from: this node's GPUs through "
+    "NVML, or the simulated datacenter (embedded default).",
+)
+@click.option(
+    "--expect-gpus",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="GPUs the node must have (default: the control plane's inventory, else what is visible).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "prom"]),
+    default="text",
+    show_default=True,
+    help="What to print on stdout.",
+)
+@click.option(
+    "--textfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the Prometheus text format here (node_exporter's textfile "
+    "collector directory), atomically.",
+)
+@click.option(
+    "--report",
+    "report_url",
+    default=None,
+    help="Control plane URL to post the results to (e.g. http://cp:8080).",
+)
+@click.option(
+    "--token",
+    envvar="COMPUTECTL_SERVER__API_TOKEN",
+    default=None,
+    help="Bearer token for --report. Env: COMPUTECTL_SERVER__API_TOKEN.",
+)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where the check keeps its cursor between runs (default: in data_dir).",
+)
 @click.option("--allow-busy", is_flag=True, help="Run burn-in even though the GPUs are busy.")
-@click.option("--slurm", "slurm_mode", is_flag=True,
-              help="Act as Slurm's HealthCheckProgram: drain this node on a fatal failure, "
-              "resume it only if the node check drained it.")
+@click.option(
+    "--slurm",
+    "slurm_mode",
+    is_flag=True,
+    help="Act as Slurm's HealthCheckProgram: drain this node on a fatal failure, "
+    "resume it only if the node check drained it.",
+)
 @click.pass_obj
-def check(obj: CliContext, name: str | None, suite: str, source: str, expect_gpus: int | None,
-          fmt: str, textfile: Path | None, report_url: str | None, token: str | None,
-          state_file: Path | None, allow_busy: bool, slurm_mode: bool) -> None:
+def check(
+    obj: CliContext,
+    name: str | None,
+    suite: str,
+    source: str,
+    expect_gpus: int | None,
+    fmt: str,
+    textfile: Path | None,
+    report_url: str | None,
+    token: str | None,
+    state_file: Path | None,
+    allow_busy: bool,
+    slurm_mode: bool,
+) -> None:
     """Check this node's GPUs; exit 0 ok, 1 failed, 3 fatal, 2 usage, 4 report failed."""
     node_name = name or default_node()
     settings = obj.settings()
@@ -68,14 +122,22 @@ def check(obj: CliContext, name: str | None, suite: str, source: str, expect_gpu
             expectation = known
     state_path = state_file or settings.data_dir / f"node-check-{node_name}.json"
     state = nc.NodeState.load(state_path)
-    if suite != "passive" and not allow_busy:
-        _refuse_if_busy(telemetry, node_name)
     from compute.runtime import thresholds
 
     try:
-        results, duration = nc.timed(lambda: nc.check_node(
-            node_name, suite, telemetry, expectation, thresholds(settings), state, probe,
-            load_floors().get(expectation.gpu_model)))
+        results, duration = nc.timed(
+            lambda: nc.check_node(
+                node_name,
+                suite,
+                telemetry,
+                expectation,
+                thresholds(settings),
+                state,
+                probe,
+                load_floors().get(expectation.gpu_model),
+                allow_busy,
+            )
+        )
     except nc.NodeCheckError as exc:
         raise InvalidInput(str(exc)) from None
     state.save(state_path, results)
@@ -101,14 +163,16 @@ def check(obj: CliContext, name: str | None, suite: str, source: str, expect_gpu
     sys.exit(code)
 
 
-def _source(obj: CliContext, source: str, node_name: str, expect_gpus: int | None
-            ) -> tuple[TelemetrySource, Callable[[], ActiveProbe] | None, NodeExpectation]:
+def _source(
+    obj: CliContext, source: str, node_name: str, expect_gpus: int | None
+) -> tuple[TelemetrySource, Callable[[], ActiveProbe] | None, NodeExpectation]:
     if source == "simulated":
         rt = obj.runtime()
         dc = rt.datacenter
         if dc is None:
-            raise InvalidInput("--source simulated needs the simulated datacenter "
-                               "(simulation.enabled)")
+            raise InvalidInput(
+                "--source simulated needs the simulated datacenter (simulation.enabled)"
+            )
         with dc.session():
             if node_name not in dc.fleet.nodes:
                 raise InvalidInput(f"unknown simulated node {node_name!r}")
@@ -120,9 +184,17 @@ def _source(obj: CliContext, source: str, node_name: str, expect_gpus: int | Non
         def sim_probe() -> ActiveProbe:
             return SimulatedProbe(dc.fleet_access, node_name)
 
-        return (SimulatedTelemetry(dc.fleet_access), sim_probe,
-                NodeExpectation(gpu_count=expect_gpus or count, gpu_model=model,
-                                gpu_uuids=uuids, nvlinks_per_gpu=18, pcie_width=16))
+        return (
+            SimulatedTelemetry(dc.fleet_access),
+            sim_probe,
+            NodeExpectation(
+                gpu_count=expect_gpus or count,
+                gpu_model=model,
+                gpu_uuids=uuids,
+                nvlinks_per_gpu=18,
+                pcie_width=16,
+            ),
+        )
     from health.nvml import NvmlTelemetry
 
     telemetry = NvmlTelemetry()
@@ -135,8 +207,11 @@ def _source(obj: CliContext, source: str, node_name: str, expect_gpus: int | Non
         return TorchProbe()
 
     visible, model = _visible(telemetry, node_name)
-    return telemetry, torch_probe, NodeExpectation(gpu_count=expect_gpus or visible,
-                                                   gpu_model=model)
+    return (
+        telemetry,
+        torch_probe,
+        NodeExpectation(gpu_count=expect_gpus or visible, gpu_model=model),
+    )
 
 
 def _visible(telemetry: TelemetrySource, node_name: str) -> tuple[int, str]:
@@ -147,16 +222,3 @@ def _visible(telemetry: TelemetrySource, node_name: str) -> tuple[int, str]:
     except TelemetrySourceError:
         return 1, ""
     return max(1, len(snap.gpus)), snap.gpus[0].model if snap.gpus else ""
-
-
-def _refuse_if_busy(telemetry: TelemetrySource, node_name: str) -> None:
-    from health.telemetry import TelemetrySourceError
-
-    try:
-        snap = telemetry.snapshot(node_name, None)
-    except TelemetrySourceError:
-        return
-    busy = [g.index for g in snap.gpus if g.utilisation_ratio >= 0.05]
-    if busy:
-        raise InvalidInput(f"GPUs {','.join(map(str, busy))} are busy: burn-in only runs on an "
-                           "idle node (use --allow-busy to override)")
