@@ -2,46 +2,53 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH   := $(shell sha1sum pyproject.toml | cut -c1-12)
+RUNTIME_STAMP := $(VENV)/.runtime-$(HASH)
+DEV_STAMP     := $(VENV)/.dev-$(HASH)
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: demo test venv sysdeps lint typecheck unit integration e2e bench clean
 
-venv: $(STAMP)
-
-$(STAMP): pyproject.toml
+# The demo needs only the runtime dependencies: a fresh machine is serving sooner.
+$(RUNTIME_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,gpu]'
-	@rm -f $(VENV)/.installed-*; touch $@
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	@rm -f $(VENV)/.runtime-*; touch $@
 
-demo: $(STAMP)
+$(DEV_STAMP): $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,gpu]'
+	@rm -f $(VENV)/.dev-*; touch $@
+
+venv: $(DEV_STAMP)
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/computectl demo
 
 # System packages the integration and browser tests drive for real.
 sysdeps:
 	testenv/ensure-packages prometheus chromium postgresql fonts-dejavu-core
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check compute health scheduler tests benchmarks
+	$(BIN)/ruff format --check compute health scheduler tests benchmarks
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(PYTEST) tests/unit -q
 
-integration: $(STAMP) sysdeps
+integration: $(DEV_STAMP) sysdeps
 	$(PYTEST) tests/integration -q
 
-e2e: $(STAMP) sysdeps
+e2e: $(DEV_STAMP) sysdeps
 	$(PYTEST) tests/e2e -q
 
-test: $(STAMP) sysdeps lint typecheck
+test: $(DEV_STAMP) sysdeps lint typecheck
 	$(PYTEST) tests -q
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/sweep_bench.py --nodes 10000 --write benchmarks/RESULTS.md
 
 clean:

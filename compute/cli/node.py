@@ -153,7 +153,7 @@ def check(
     if slurm_mode:
         from compute.cli.slurm_health import act_on_results
 
-        act_on_results(settings, node_name, results)
+        click.echo(f"slurm: {act_on_results(settings, node_name, results)}", err=True)
     if report_url:
         try:
             nc.report(report_url, node_name, results, token=token)
