@@ -19,6 +19,13 @@ from compute.errors import ConfigError
 
 ENV_PREFIX = "COMPUTECTL_"
 ENV_CONFIG = "COMPUTECTL_CONFIG"
+# Variables of the project's own tooling (test environments, caches), not settings.
+TOOLING_PREFIXES = (
+    "COMPUTECTL_TESTENV_",
+    "COMPUTECTL_TEST_",
+    "COMPUTECTL_K8S_",
+    "COMPUTECTL_CACHE_DIR",
+)
 
 
 class _Section(BaseModel):
@@ -140,7 +147,7 @@ class SimulationSettings(_Section):
         default_factory=dict,
         description="Relative weight per fault kind (xid79, xid48, xid94, "
         "xid95, row_remap_pending, row_remap_failure, nvlink_down, pcie_x8, thermal_throttle, "
-        "power_brake, slow_gemm, low_nccl); unnamed kinds keep their default weight.",
+        "power_brake, slow_gemm, low_nccl, ib_port_down); unnamed kinds keep their default weight.",
     )
     technician_repair_hours: float = Field(
         4.0,
@@ -186,16 +193,59 @@ class DemoSettings(_Section):
     )
 
 
+class SlurmPoolSettings(_Section):
+    partition: str | None = Field(
+        None, description="Slurm partition whose nodes form the pool (default: the pool's name)."
+    )
+    slurm_conf: Path | None = Field(
+        None,
+        description="slurm.conf of the cluster, passed to Slurm's tools as SLURM_CONF "
+        "(default: Slurm's own default or the SLURM_CONF of computectl's environment).",
+    )
+    bin_dir: Path | None = Field(
+        None, description="Directory of sinfo, squeue and scontrol (default: found on PATH)."
+    )
+    command_timeout_seconds: float = Field(
+        30.0, gt=0, description="A Slurm command that runs longer counts as Slurm unreachable."
+    )
+
+
 class PoolSettings(_Section):
     name: str = Field(description="Pool name, unique.")
-    backend: Literal["simulated"] = Field(
-        description="Workload manager of the pool. ('slurm' and 'kubernetes' come with their "
-        "backends.)"
+    backend: Literal["simulated", "slurm"] = Field(
+        description="Workload manager of the pool: 'simulated' (the simulated datacenter) or "
+        "'slurm' (a Slurm partition, driven with sinfo/squeue/scontrol)."
     )
     gpu_model: str = Field(description="The one GPU model of the pool's nodes.")
     kind: Literal["training", "inference"] = Field(
         "training", description="The work the pool is sold for (used by the simulation)."
     )
+    slurm: SlurmPoolSettings | None = Field(
+        None,
+        description="Table [pools.slurm], backend 'slurm' only: partition (default: the pool's "
+        "name), slurm_conf (path passed as SLURM_CONF; default: Slurm's own), bin_dir (of "
+        "sinfo/squeue/scontrol; default: PATH), command_timeout_seconds (default 30; a slower "
+        "command counts as Slurm unreachable). Pools with the same slurm_conf and bin_dir share "
+        "one backend.",
+    )
+
+    @model_validator(mode="after")
+    def _slurm_table_needs_slurm(self) -> PoolSettings:
+        if self.slurm is not None and self.backend != "slurm":
+            raise ValueError(
+                f"pool {self.name!r}: a [pools.slurm] table needs backend = 'slurm' "
+                f"(it is {self.backend!r})"
+            )
+        return self
+
+    @property
+    def slurm_settings(self) -> SlurmPoolSettings:
+        """The Slurm table with its defaults (backend 'slurm')."""
+        return self.slurm or SlurmPoolSettings()
+
+    @property
+    def slurm_partition(self) -> str:
+        return self.slurm_settings.partition or self.name
 
 
 class Settings(_Section):
@@ -235,6 +285,19 @@ class Settings(_Section):
             raise ValueError(f"pool names must be unique: {', '.join(dupes)}")
         if any(p.backend == "simulated" for p in self.pools) and not self.simulation.enabled:
             raise ValueError("pools with backend 'simulated' need simulation.enabled = true")
+        # One Slurm cluster (same slurm.conf and tools) cannot serve a partition twice.
+        seen: dict[tuple[Path | None, Path | None, str], str] = {}
+        for p in self.pools:
+            if p.backend != "slurm":
+                continue
+            sl = p.slurm_settings
+            key = (sl.slurm_conf, sl.bin_dir, p.slurm_partition)
+            if key in seen:
+                raise ValueError(
+                    f"pools {seen[key]!r} and {p.name!r} both use Slurm partition "
+                    f"{p.slurm_partition!r} of the same cluster"
+                )
+            seen[key] = p.name
         return self
 
     @property
@@ -274,6 +337,8 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG:
+            continue
+        if name.startswith(TOOLING_PREFIXES):
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         _check_known(path, name)

@@ -7,16 +7,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from compute.backends import Backends
 from compute.clock import Clock, FuncClock, SystemClock
-from compute.config import Settings
-from compute.domain import AuditEntry
+from compute.config import PoolSettings, Settings
+from compute.domain import AuditEntry, Pool
 from compute.errors import ConfigError
 from compute.services.ingest import Ingest
 from compute.services.nodes import NodeService
 from compute.services.remediation import BurnInLauncher, Remediator
 from compute.services.sweep import SweepDeps, Sweeper, SweepReport
+from compute.services.tenants import TenantService
 from compute.simulation.burnin import SimulatedBurnIn
 from compute.simulation.datacenter import SimulatedDatacenter
 from compute.simulation.technician import repair_due
@@ -24,7 +26,8 @@ from compute.store import Store
 from health.policy import PolicyConfig
 from health.simulated import SimulatedTelemetry
 from health.thresholds import Thresholds
-from scheduler.simulated import SimulatedWorkloadManager
+from scheduler.simulated import SimulatedTenants, SimulatedWorkloadManager
+from scheduler.slurm import SlurmWorkloadManager
 
 log = logging.getLogger("computectl")
 
@@ -65,6 +68,7 @@ class Runtime:
     remediator: Remediator
     nodes: NodeService
     sweeper: Sweeper
+    tenants: TenantService
     datacenter: SimulatedDatacenter | None = None
     sweep_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -85,19 +89,23 @@ class Runtime:
         node_rack: dict[str, str] = {}
         if dc is not None:
             sim_backend = SimulatedWorkloadManager(dc.cluster_access)
+            sim_tenants = SimulatedTenants(dc.cluster_access)
             for p in pools:
                 if p.backend == "simulated":
-                    backends.add(p.name, sim_backend)
+                    backends.add(p.name, sim_backend, sim_tenants)
             inv = dc.inventory()
             node_rack = inv.node_rack
             _seed_topology(store, dc, clock)
+        _add_slurm_backends(backends, pools)
+        _record_pools(store, [p for p in pools if p.backend != "simulated"])
         policy = policy_config(settings)
         th = thresholds(settings)
         ingest = Ingest(store, clock, policy)
-        launcher: BurnInLauncher | None = None
+        launchers: dict[str, BurnInLauncher] = {}
         if dc is not None:
-            launcher = SimulatedBurnIn(dc, ingest, th, store.gpu_uuids)
-        remediator = Remediator(store, backends, clock, policy, launcher)
+            sim_burn_in = SimulatedBurnIn(dc, ingest, th, store.gpu_uuids)
+            launchers = {p.name: sim_burn_in for p in pools if p.backend == "simulated"}
+        remediator = Remediator(store, backends, clock, policy, launchers)
         nodes = NodeService(store, backends, clock, remediator)
         telemetry = SimulatedTelemetry(dc.fleet_access) if dc is not None else None
         sweeper = Sweeper(
@@ -125,6 +133,7 @@ class Runtime:
             remediator=remediator,
             nodes=nodes,
             sweeper=sweeper,
+            tenants=TenantService(store, backends, clock),
             datacenter=dc,
         )
 
@@ -143,6 +152,32 @@ class Runtime:
                     self.settings.simulation.technician_repair_hours,
                 )
             return report
+
+
+def _add_slurm_backends(backends: Backends, pools: list[PoolSettings]) -> None:
+    """One backend per Slurm cluster (slurm.conf and tools), serving all its partitions."""
+    clusters: dict[tuple[Path | None, Path | None], list[PoolSettings]] = {}
+    for p in pools:
+        if p.backend == "slurm":
+            sl = p.slurm_settings
+            clusters.setdefault((sl.slurm_conf, sl.bin_dir), []).append(p)
+    for (slurm_conf, bin_dir), members in clusters.items():
+        backend = SlurmWorkloadManager.create(
+            {p.slurm_partition: p.name for p in members},
+            slurm_conf=slurm_conf,
+            bin_dir=bin_dir,
+            # Pools of one cluster share its commands: the most patient setting wins.
+            timeout_seconds=max(p.slurm_settings.command_timeout_seconds for p in members),
+        )
+        for p in members:
+            backends.add(p.name, backend)
+
+
+def _record_pools(store: Store, pools: list[PoolSettings]) -> None:
+    """Pools of real clusters have no seeded topology: record them (merge) on every start."""
+    if pools:
+        with store.transaction() as tx:
+            tx.put_topology([], [], [], [Pool(p.name, p.backend, p.gpu_model) for p in pools])
 
 
 def _seed_topology(store: Store, dc: SimulatedDatacenter, clock: Clock) -> None:

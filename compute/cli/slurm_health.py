@@ -27,14 +27,14 @@ def slurm_backend(settings: Settings) -> SlurmWorkloadManager:
     for pool in settings.effective_pools:
         slurm = getattr(pool, "slurm", None)
         if pool.backend == "slurm" and slurm is not None:
-            commands = SlurmCommands(slurm.bin_dir, slurm.slurm_conf,
-                                     slurm.command_timeout_seconds)
+            commands = SlurmCommands(slurm.bin_dir, slurm.slurm_conf, slurm.command_timeout_seconds)
             break
     else:
         conf = os.environ.get("SLURM_CONF")
         commands = SlurmCommands(None, Path(conf) if conf else None)
-    partitions = {str(p) for raw in commands.sinfo_json().get("nodes", [])
-                  for p in raw.get("partitions", [])}
+    partitions = {
+        str(p) for raw in commands.sinfo_json().get("nodes", []) for p in raw.get("partitions", [])
+    }
     return SlurmWorkloadManager(commands, {p: p for p in sorted(partitions)})
 
 

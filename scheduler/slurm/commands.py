@@ -1,0 +1,136 @@
+"""The one place computectl runs Slurm's tools: sinfo/squeue ``--json`` and ``scontrol``.
+
+Everything the Slurm backend learns or changes goes through a `SlurmDriver`;
+`SlurmCommands` is the driver that runs the CLIs, exactly as an operator
+would.  A pyslurm driver can be added later by implementing the same three
+methods (returning the same openapi v0.0.38 shapes), without touching the
+backend or its parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from scheduler.errors import SchedulerError, Unreachable
+from scheduler.slurm.errors import classify, one_line
+
+# Keep each scontrol command line well below ARG_MAX and slurmctld's message limits.
+_NODES_PER_UPDATE = 500
+
+
+class SlurmDriver(Protocol):
+    """What the backend needs from Slurm. Errors are `scheduler.errors` types."""
+
+    def sinfo_json(self) -> dict[str, Any]:
+        """Every node (sinfo --json; 22.05 ignores -n/-p, so no filter is offered)."""
+
+    def squeue_json(self) -> dict[str, Any]:
+        """Every job squeue knows of (22.05 ignores -w/-t with --json)."""
+
+    def update_nodes(self, nodes: Sequence[str], **fields: str) -> None:
+        """``scontrol update nodename=<nodes> key=value ...``."""
+
+
+class SlurmCommands:
+    """Runs Slurm's client tools with a given SLURM_CONF, bin dir and timeout."""
+
+    def __init__(
+        self,
+        bin_dir: Path | None = None,
+        slurm_conf: Path | None = None,
+        timeout_seconds: float = 30.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.bin_dir = bin_dir
+        self.slurm_conf = slurm_conf
+        self.timeout_seconds = timeout_seconds
+        self._env = dict(os.environ if env is None else env)
+        if slurm_conf is not None:
+            self._env["SLURM_CONF"] = str(slurm_conf)
+        # Slurm's messages are matched as text (scheduler.slurm.errors): keep them English.
+        self._env["LC_ALL"] = "C"
+
+    def __repr__(self) -> str:
+        return (
+            f"SlurmCommands(bin_dir={self.bin_dir!s}, slurm_conf={self.slurm_conf!s}, "
+            f"timeout_seconds={self.timeout_seconds})"
+        )
+
+    # -- the driver ----------------------------------------------------------------------------
+
+    def sinfo_json(self) -> dict[str, Any]:
+        return self._json("sinfo", "--json")
+
+    def squeue_json(self) -> dict[str, Any]:
+        return self._json("squeue", "--json", "--all")
+
+    def update_nodes(self, nodes: Sequence[str], **fields: str) -> None:
+        if not nodes:
+            return
+        for i in range(0, len(nodes), _NODES_PER_UPDATE):
+            chunk = ",".join(nodes[i : i + _NODES_PER_UPDATE])
+            self.run(
+                "scontrol", "update", f"nodename={chunk}", *(f"{k}={v}" for k, v in fields.items())
+            )
+
+    # -- the plumbing --------------------------------------------------------------------------
+
+    def run(self, tool: str, *args: str) -> str:
+        """Run one tool; its stdout, or the matching SchedulerError."""
+        return self._exec(tool, args).stdout
+
+    def _exec(self, tool: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        exe = str(self.bin_dir / tool) if self.bin_dir is not None else tool
+        argv = [exe, *args]
+        try:
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                env=self._env,
+                timeout=self.timeout_seconds,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise Unreachable(
+                f"{tool} timed out after {self.timeout_seconds:g} s "
+                "(is slurmctld up and reachable?)"
+            ) from None
+        except FileNotFoundError:
+            where = f" in {self.bin_dir}" if self.bin_dir is not None else " on PATH"
+            raise SchedulerError(f"Slurm's {tool} is not installed{where}") from None
+        except PermissionError as exc:
+            raise SchedulerError(f"cannot run {exe}: {exc}") from None
+        if proc.returncode != 0:
+            text = proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}"
+            raise classify(text)(f"{tool} {args[0] if args else ''}: {one_line(text)}".strip())
+        return proc
+
+    def _json(self, tool: str, *args: str) -> dict[str, Any]:
+        proc = self._exec(tool, args)
+        out = proc.stdout
+        try:
+            data = json.loads(out)
+        except ValueError:
+            raise SchedulerError(f"{tool} --json printed no JSON: {one_line(out)!r}") from None
+        if not isinstance(data, dict):
+            raise SchedulerError(f"{tool} --json printed {type(data).__name__}, not an object")
+        errors = data.get("errors") or []
+        if errors:
+            # 22.05 reports a failed load (controller down, auth failure) here with exit
+            # status 0 and only "Unspecified error"; the cause is on stderr if anywhere.
+            text = "; ".join(
+                str(e.get("error", e)) if isinstance(e, dict) else str(e) for e in errors
+            )
+            if proc.stderr.strip():
+                text = f"{text} ({one_line(proc.stderr)})"
+            kind = classify(text)
+            if kind is SchedulerError:
+                kind = Unreachable
+            raise kind(f"{tool} could not load its data from slurmctld: {text}")
+        return data
