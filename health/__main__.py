@@ -14,6 +14,7 @@ from pathlib import Path
 
 from health import node_check as nc
 from health.floors import load_floors
+from health.models import expected_nvlinks
 from health.probe import ActiveProbe
 from health.telemetry import NodeExpectation, TelemetrySourceError
 from health.thresholds import Thresholds
@@ -54,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             visible, model = len(snap.gpus), (snap.gpus[0].model if snap.gpus else "")
         except TelemetrySourceError:
             visible, model = 1, ""
-        expectation = NodeExpectation(gpu_count=a.expect_gpus or max(1, visible), gpu_model=model)
+        count = a.expect_gpus or max(1, visible)
+        expectation = NodeExpectation(
+            gpu_count=count, gpu_model=model, nvlinks_per_gpu=expected_nvlinks(model, count)
+        )
 
     def probe() -> ActiveProbe:
         from health.burnin.torch_probe import TorchProbe

@@ -49,6 +49,7 @@ class GpuReading:
     pcie_width_current: int
     pcie_width_max: int
     throttle_reasons: frozenset[str]
+    vbios_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,24 @@ class XidEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class IbPort:
+    """One InfiniBand/RoCE port as sysfs (``/sys/class/infiniband``) reports it."""
+
+    device: str
+    port: int
+    # The names after the numeric code in sysfs: "ACTIVE", "LinkUp".
+    state: str
+    phys_state: str
+    rate_gbps: float
+    # "InfiniBand" or "Ethernet" (RoCE); "" where sysfs does not say.
+    link_layer: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.device}/{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class NodeSnapshot:
     node: str
     at: datetime
@@ -73,6 +92,7 @@ class NodeSnapshot:
     host_power_watts: float = 0.0
     driver_version: str = ""
     cuda_version: str = ""
+    ib_ports: tuple[IbPort, ...] = ()
 
     @property
     def power_watts(self) -> float:
@@ -88,6 +108,8 @@ class NodeExpectation:
     gpu_uuids: tuple[str, ...] = ()
     nvlinks_per_gpu: int | None = None
     pcie_width: int | None = None
+    # The rate every InfiniBand/RoCE port should run at (e.g. 400 for NDR); None: not judged.
+    ib_rate_gbps: float | None = None
 
 
 class TelemetrySourceError(RuntimeError):

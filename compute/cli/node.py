@@ -15,6 +15,7 @@ from compute.cli.output import error_line
 from compute.errors import InvalidInput
 from health import node_check as nc
 from health.floors import load_floors
+from health.models import expected_nvlinks
 from health.probe import ActiveProbe
 from health.telemetry import NodeExpectation, TelemetrySource
 
@@ -207,10 +208,13 @@ def _source(
         return TorchProbe()
 
     visible, model = _visible(telemetry, node_name)
+    count = expect_gpus or visible
     return (
         telemetry,
         torch_probe,
-        NodeExpectation(gpu_count=expect_gpus or visible, gpu_model=model),
+        NodeExpectation(
+            gpu_count=count, gpu_model=model, nvlinks_per_gpu=expected_nvlinks(model, count)
+        ),
     )
 
 

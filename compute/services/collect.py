@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from compute.domain import Node
+from health.models import expected_nvlinks
 from health.policy import Lifecycle
 from health.result import CheckResult
 from health.runner import run_passive
@@ -20,8 +21,6 @@ from health.telemetry import NodeExpectation, NodeSnapshot
 from health.thresholds import Thresholds
 
 CHECKED_STATES = (Lifecycle.IN_SERVICE, Lifecycle.DRAINING)
-# SXM parts: 18 NVLink 4 links per H100/H200 GPU, 12 NVLink 3 per A100, 18 NVLink 5 per B200.
-NVLINKS_PER_GPU = {"H100-SXM": 18, "H200": 18, "A100-SXM": 12, "B200": 18}
 
 
 class BulkTelemetry(Protocol):
@@ -39,7 +38,7 @@ def expectation(node: Node, uuids: Mapping[str, tuple[str, ...]]) -> NodeExpecta
         gpu_count=node.gpu_count,
         gpu_model=node.gpu_model,
         gpu_uuids=uuids.get(node.name, ()),
-        nvlinks_per_gpu=NVLINKS_PER_GPU.get(node.gpu_model),
+        nvlinks_per_gpu=expected_nvlinks(node.gpu_model, node.gpu_count),
         pcie_width=16,
     )
 

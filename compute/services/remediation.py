@@ -7,7 +7,7 @@ decides again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from compute.backends import Backends
@@ -41,13 +41,15 @@ class Remediator:
         backends: Backends,
         clock: Clock,
         policy: PolicyConfig,
-        launcher: BurnInLauncher | None,
+        launchers: Mapping[str, BurnInLauncher],
     ) -> None:
         self.store = store
         self.backends = backends
         self.clock = clock
         self.policy = policy
-        self.launcher = launcher
+        # Per pool. A pool without one waits for burn-in results posted from the node
+        # (`computectl node check --suite burnin --report URL`), up to the burn-in timeout.
+        self.launchers = dict(launchers)
 
     def apply(
         self,
@@ -91,8 +93,9 @@ class Remediator:
                     },
                 )
             )
-        if decision.action is Action.START_BURN_IN and self.launcher is not None:
-            self.launcher.launch(new)
+        launcher = self.launchers.get(node.pool)
+        if decision.action is Action.START_BURN_IN and launcher is not None:
+            launcher.launch(new)
             refreshed = self.store.node(node.name)
             return refreshed if refreshed is not None else new
         return new

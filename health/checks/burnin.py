@@ -103,15 +103,17 @@ class NcclCheck:
             busbw = ctx.probe.nccl_busbw_gbps()
         except ProbeError as exc:
             return verdict(self, ctx, Status.FAIL, f"all-reduce did not run: {exc}")
+        # One GPU has no bus: its "all-reduce" is a local copy, not a link to judge.
+        judged = ctx.probe.judges_floors and len(ctx.snapshot.gpus) > 1
         values: dict[str, float | int | str | bool] = {
             "busbw_gbps": round(busbw, 2),
-            "floors_judged": ctx.probe.judges_floors,
+            "floors_judged": judged,
         }
         floor = ctx.floors.nccl_busbw_gbps if ctx.floors is not None else None
         if floor is not None:
             values["floor_gbps"] = floor
             values["busbw_to_floor_ratio"] = round(busbw / floor, 4)
-            if ctx.probe.judges_floors and busbw < floor:
+            if judged and busbw < floor:
                 return verdict(
                     self,
                     ctx,

@@ -6,6 +6,7 @@ from health.checks.base import Check
 from health.checks.burnin import GemmCheck, HbmCheck, NcclCheck
 from health.checks.ecc import EccCheck
 from health.checks.gpu_count import GpuCountCheck
+from health.checks.infiniband import InfinibandCheck
 from health.checks.nvlink import NvlinkCheck
 from health.checks.pcie import PcieCheck
 from health.checks.temperature import TemperatureCheck
@@ -22,6 +23,7 @@ def passive_checks() -> tuple[Check, ...]:
         PcieCheck(),
         ThrottleCheck(),
         TemperatureCheck(),
+        InfinibandCheck(),
     )
 
 

@@ -19,6 +19,7 @@ class FaultKind(StrEnum):
     POWER_BRAKE = "power_brake"
     SLOW_GEMM = "slow_gemm"
     LOW_NCCL = "low_nccl"
+    IB_PORT_DOWN = "ib_port_down"
 
 
 class Clears(StrEnum):
@@ -59,5 +60,6 @@ FAULTS: dict[FaultKind, FaultSpec] = {
         ),
         FaultSpec(FaultKind.SLOW_GEMM, 0.08, Clears.REPAIR, kills_jobs=False),
         FaultSpec(FaultKind.LOW_NCCL, 0.08, Clears.REPAIR, kills_jobs=False),
+        FaultSpec(FaultKind.IB_PORT_DOWN, 0.06, Clears.REPAIR, kills_jobs=False),
     )
 }

@@ -27,10 +27,10 @@ _MODELS: dict[str, tuple[float, float, float, float, float, float]] = {
     "A100-SXM": (55.0, 70.0, 300.0, 390.0, 400.0, 85.0),
     "B200": (110.0, 140.0, 820.0, 990.0, 1000.0, 87.0),
 }
-# Burn-in figures of a healthy GPU: (bf16 TFLOP/s, HBM GB/s, node NCCL busbw GB/s)
+# Burn-in figures of a healthy GPU under sustained load: (bf16 TFLOP/s, HBM GB/s, NCCL busbw)
 _PERF: dict[str, tuple[float, float, float]] = {
-    "H100-SXM": (790.0, 3000.0, 460.0),
-    "H200": (785.0, 4300.0, 460.0),
+    "H100-SXM": (680.0, 3000.0, 460.0),
+    "H200": (680.0, 4240.0, 460.0),
     "A100-SXM": (280.0, 1700.0, 230.0),
     "B200": (1600.0, 6500.0, 700.0),
 }
@@ -96,6 +96,7 @@ class SimulatedNode:
     model: str
     gpus: list[SimGpu]
     nccl_factor: float = 1.0
+    ib_down: list[int] = field(default_factory=list)  # HCA indices whose port is down
     faults: list[dict[str, Any]] = field(default_factory=list)  # active, for operators' eyes
     events: list[dict[str, Any]] = field(default_factory=list)  # XID log, newest last
 
@@ -227,6 +228,10 @@ class SimulatedFleet:
                 g.gemm_factor = 0.70
             case FaultKind.LOW_NCCL:
                 n.nccl_factor = 0.55
+            case FaultKind.IB_PORT_DOWN:
+                hca = g.index  # one HCA per GPU, as on HGX nodes
+                if hca not in n.ib_down:
+                    n.ib_down.append(hca)
 
     def _xid(self, n: SimulatedNode, g: SimGpu, code: int, message: str) -> None:
         n.events.append(
@@ -257,6 +262,7 @@ class SimulatedFleet:
             g.thermal_until = g.power_brake_until = 0.0
             g.gemm_factor = 1.0
         n.nccl_factor = 1.0
+        n.ib_down = []
         n.faults = []
 
     def set_load(self, node: str, utilisation: Sequence[float]) -> None:
@@ -306,6 +312,7 @@ class SimulatedFleet:
             "nodes": {
                 name: {
                     "nccl_factor": n.nccl_factor,
+                    "ib_down": n.ib_down,
                     "faults": n.faults,
                     "events": n.events,
                     "gpus": [_gpu_state(g) for g in n.gpus],
@@ -330,6 +337,7 @@ class SimulatedFleet:
             if n is None:
                 continue
             n.nccl_factor = float(data["nccl_factor"])
+            n.ib_down = list(data.get("ib_down", []))
             n.faults = list(data["faults"])
             n.events = list(data["events"])
             for g, gd in zip(n.gpus, data["gpus"], strict=False):

@@ -20,6 +20,7 @@ from health.telemetry import (
     THROTTLE_HW_THERMAL,
     THROTTLE_SW_POWER_CAP,
     GpuReading,
+    IbPort,
     NodeSnapshot,
     TelemetrySourceError,
     XidEvent,
@@ -50,6 +51,17 @@ def read_node(fleet: SimulatedFleet, n: SimulatedNode, since: datetime | None) -
         gpus=gpus,
         xid_events=events,
         host_power_watts=fleet.host_power(n),
+        ib_ports=tuple(
+            IbPort(
+                device=f"mlx5_{i}",
+                port=1,
+                state="DOWN" if i in n.ib_down else "ACTIVE",
+                phys_state="Polling" if i in n.ib_down else "LinkUp",
+                rate_gbps=400.0,
+                link_layer="InfiniBand",
+            )
+            for i in range(len(n.gpus))
+        ),
         driver_version="550.90.07",
         cuda_version="12.4",
     )

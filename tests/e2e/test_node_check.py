@@ -21,11 +21,21 @@ pytestmark = pytest.mark.e2e
 def test_exit_codes_and_formats(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli("sweep")
     ok = cli("node", "check", "--source", "simulated", "--node", "gpu-002")
-    assert ok.returncode == 0 and ok.stdout.count("ok ") == 7
+    assert ok.returncode == 0 and ok.stdout.count("ok ") == 8
     assert cli("sim", "inject", "gpu-002", "xid79", "--gpu", "6").returncode == 0
     textfile = tmp_path / "textfile" / "computectl.prom"
-    bad = cli("node", "check", "--source", "simulated", "--node", "gpu-002", "--format", "json",
-              "--textfile", str(textfile))
+    bad = cli(
+        "node",
+        "check",
+        "--source",
+        "simulated",
+        "--node",
+        "gpu-002",
+        "--format",
+        "json",
+        "--textfile",
+        str(textfile),
+    )
     assert bad.returncode == 3
     doc = json.loads(bad.stdout)
     assert doc["exit_code"] == 3
@@ -34,12 +44,16 @@ def test_exit_codes_and_formats(cli, tmp_path: Path) -> None:  # type: ignore[no
     prom = textfile.read_text()
     assert 'computectl_node_check_fatal{node="gpu-002",check="gpu_count",suite="passive"} 1' in prom
     if shutil.which("promtool"):
-        check = subprocess.run(["promtool", "check", "metrics"], input=prom, text=True,
-                               capture_output=True)
+        check = subprocess.run(
+            ["promtool", "check", "metrics"], input=prom, text=True, capture_output=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
     # The XID was reported once; the next run does not see it again, the missing GPU stays.
-    again = json.loads(cli("node", "check", "--source", "simulated", "--node", "gpu-002",
-                           "--format", "json").stdout)
+    again = json.loads(
+        cli(
+            "node", "check", "--source", "simulated", "--node", "gpu-002", "--format", "json"
+        ).stdout
+    )
     assert {r["check"] for r in again["results"] if r["status"] == "fail"} == {"gpu_count"}
     assert cli("sim", "inject", "gpu-003", "pcie_x8").returncode == 0
     assert cli("node", "check", "--source", "simulated", "--node", "gpu-003").returncode == 1
@@ -55,10 +69,17 @@ def test_usage_errors_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
 
 def test_report_to_a_running_control_plane(cli, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
-    env = {**os.environ, "COMPUTECTL_DATA_DIR": str(data_dir),
-           "COMPUTECTL_SWEEP__INTERVAL_SECONDS": "0"}
-    server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "COMPUTECTL_DATA_DIR": str(data_dir),
+        "COMPUTECTL_SWEEP__INTERVAL_SECONDS": "0",
+    }
+    server = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -73,8 +94,16 @@ def test_report_to_a_running_control_plane(cli, data_dir: Path) -> None:  # type
         assert r.returncode == 3, r.stderr
         node = json.loads(urllib.request.urlopen(base + "/api/v1/nodes/gpu-005").read())
         assert node["finding"]["check"] == "xid" and node["finding"]["fatal"]
-        r = cli("node", "check", "--source", "simulated", "--node", "gpu-006", "--report",
-                "http://127.0.0.1:1")
+        r = cli(
+            "node",
+            "check",
+            "--source",
+            "simulated",
+            "--node",
+            "gpu-006",
+            "--report",
+            "http://127.0.0.1:1",
+        )
         assert r.returncode == 4 and r.stderr.startswith("error: report failed:")
     finally:
         server.send_signal(signal.SIGINT)

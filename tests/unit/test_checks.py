@@ -70,6 +70,7 @@ PASSIVE_SIGNATURES = {
     FaultKind.PCIE_X8: ("pcie", False, set()),
     FaultKind.THERMAL_THROTTLE: ("throttle", False, {"temperature"}),
     FaultKind.POWER_BRAKE: ("throttle", False, set()),
+    FaultKind.IB_PORT_DOWN: ("infiniband", False, set()),
 }
 
 
@@ -84,7 +85,7 @@ def test_each_fault_is_found_by_its_check(kind: FaultKind) -> None:
     assert results[check].fatal is fatal
     failing = {c for c, r in results.items() if r.status is Status.FAIL}
     assert failing <= {check} | also
-    assert 3 in results[check].gpus or check == "xid"
+    assert 3 in results[check].gpus or check in ("xid", "infiniband")
 
 
 def test_contained_ecc_is_reported_by_the_xid_check_as_an_application_error() -> None:
@@ -116,7 +117,7 @@ def test_healthy_node_passes_burn_in_with_figures_and_floors() -> None:
     b = burnin(fleet())
     assert b["burnin"].status is Status.PASS
     g = b["gemm_bf16"].values
-    assert g["floor_tflops"] == 710.0 and 1.0 < float(g["min_to_floor_ratio"]) < 1.2
+    assert g["floor_tflops"] == 610.0 and 1.0 < float(g["min_to_floor_ratio"]) < 1.2
 
 
 def test_a_reset_clears_volatile_errors_but_not_a_lost_gpu() -> None:
