@@ -13,6 +13,7 @@ import click
 from compute.cli import node as node_cmd
 from compute.cli import nodes as nodes_cmd
 from compute.cli import server as server_cmd
+from compute.cli import tenants as tenants_cmd
 from compute.cli.context import CliContext
 from compute.cli.output import emit_json, error_line, output_option, state_style, table
 from compute.config import settings_as_dict
@@ -202,6 +203,7 @@ def sim_inject(obj: CliContext, node: str, kind: str, gpu: int) -> None:
 
 cli.add_command(nodes_cmd.nodes)
 cli.add_command(node_cmd.node)
+cli.add_command(tenants_cmd.tenants)
 cli.add_command(server_cmd.serve)
 cli.add_command(server_cmd.demo)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from compute.store.models import (
     RackRow,
     RoomRow,
     SiteRow,
+    TenantRow,
 )
 from health.policy import DrainOwner, Lifecycle, NodeHealth
 from health.result import CheckResult, Status, Suite
@@ -137,6 +139,15 @@ def _event_from_row(r: EventRow) -> Event:
         detail=dict(r.detail),
         id=r.id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    name: str
+    spec: dict[str, Any]
+    state: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class Tx:
@@ -272,6 +283,16 @@ class Tx:
             )
         for pool in pools:
             self.s.merge(PoolRow(name=pool.name, backend=pool.backend, gpu_model=pool.gpu_model))
+
+    def put_tenant(self, name: str, spec: dict[str, Any], state: str, at: datetime) -> None:
+        row = self.s.get(TenantRow, name)
+        if row is None:
+            self.s.add(TenantRow(name=name, spec=spec, state=state, created_at=at, updated_at=at))
+        else:
+            row.spec, row.state, row.updated_at = spec, state, at
+
+    def delete_tenant(self, name: str) -> None:
+        self.s.execute(delete(TenantRow).where(TenantRow.name == name))
 
     def prune(self, before: datetime) -> int:
         res = self.s.execute(delete(CheckResultRow).where(CheckResultRow.at < before))
@@ -455,6 +476,22 @@ class Store:
                 )
                 for r in rows
             ]
+
+    def tenants(self) -> list[TenantRecord]:
+        with self._read() as s:
+            return [
+                TenantRecord(r.name, dict(r.spec), r.state, r.created_at, r.updated_at)
+                for r in s.scalars(select(TenantRow).order_by(TenantRow.name))
+            ]
+
+    def tenant(self, name: str) -> TenantRecord | None:
+        with self._read() as s:
+            r = s.get(TenantRow, name)
+            return (
+                None
+                if r is None
+                else TenantRecord(r.name, dict(r.spec), r.state, r.created_at, r.updated_at)
+            )
 
     def meta(self, key: str) -> dict[str, Any] | None:
         with self._read() as s:

@@ -2,5 +2,6 @@
 
 from scheduler.simulated.backend import SimulatedWorkloadManager
 from scheduler.simulated.cluster import ClusterSpec, SimulatedCluster
+from scheduler.simulated.tenants import SimulatedTenants
 
-__all__ = ["ClusterSpec", "SimulatedCluster", "SimulatedWorkloadManager"]
+__all__ = ["ClusterSpec", "SimulatedCluster", "SimulatedTenants", "SimulatedWorkloadManager"]

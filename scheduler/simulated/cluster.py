@@ -49,6 +49,17 @@ class SimJob:
 
 
 @dataclass(slots=True)
+class SimTenant:
+    """A tenant computectl manages here: like a Slurm account with a QOS per pool."""
+
+    name: str
+    users: list[str]
+    quotas: dict[str, int]  # pool -> GPUs
+    max_wall_seconds: float | None = None
+    suspended: bool = False
+
+
+@dataclass(slots=True)
 class SimNode:
     name: str
     pool: str
@@ -69,6 +80,7 @@ class SimulatedCluster:
         }
         self.jobs: dict[int, SimJob] = {}
         self.next_id = 1
+        self.tenants: dict[str, SimTenant] = {}
         self.next_arrival = {pool: now + self._interarrival(pool) for pool in spec.pool_kinds}
         if warm:
             self._warm_start()
@@ -88,11 +100,15 @@ class SimulatedCluster:
         if gpus == 0:
             return math.inf
         per_hour = self.spec.target_utilisation * gpus / self._mean_gpu_hours(pool)
+        if per_hour <= 0:
+            return math.inf
         return self.rng.expovariate(per_hour / 3600.0)
 
     def _new_job(self, pool: str, at: float) -> SimJob:
         kind = self.spec.pool_kinds[pool]
-        tenant = self.rng.choice(self.spec.tenants)
+        # Managed tenants with a quota in this pool submit the work; else the background mix.
+        managed = sorted(t.name for t in self.tenants.values() if t.quotas.get(pool))
+        tenant = self.rng.choice(managed or list(self.spec.tenants))
         if kind == "training":
             nodes = self.rng.choices((1, 2, 4, 8), weights=(4, 3, 2, 1))[0]
             gpus, hours = 8, self.rng.uniform(2.0, 16.0)
@@ -128,6 +144,44 @@ class SimulatedCluster:
                     job.start = self.now - elapsed
                     job.submitted = job.start
 
+    def _tenant_allows(self, job: SimJob) -> bool:
+        """The tenant's quota and state, as Slurm's QOS GrpTRES and account hold would."""
+        t = self.tenants.get(job.tenant)
+        if t is None:
+            return True
+        if t.suspended:
+            return False
+        if t.max_wall_seconds is not None and job.duration > t.max_wall_seconds:
+            job.duration = t.max_wall_seconds  # the wall time limit ends it early
+        held = sum(
+            j.gpus_per_node * len(j.nodes)
+            for j in self.jobs.values()
+            if j.start is not None and j.tenant == t.name and j.pool == job.pool
+        )
+        return held + job.gpus_per_node * job.nodes_wanted <= t.quotas.get(job.pool, 0)
+
+    def submit(
+        self, tenant: str, pool: str, gpus_per_node: int, nodes: int, hours: float
+    ) -> SimJob:
+        """Submit a job for ``tenant`` now (tests and operators' what-ifs)."""
+        job = SimJob(
+            id=self.next_id,
+            tenant=tenant,
+            kind=self.spec.pool_kinds.get(pool, "training"),
+            pool=pool,
+            gpus_per_node=gpus_per_node,
+            nodes_wanted=nodes,
+            duration=hours * 3600.0,
+            submitted=self.now,
+        )
+        self.next_id += 1
+        if not self._place(job):
+            self.jobs[job.id] = job  # pending
+        return job
+
+    def tenant_jobs(self, tenant: str) -> list[SimJob]:
+        return [j for j in self.jobs.values() if j.tenant == tenant]
+
     def _used(self, pool: str) -> int:
         return sum(
             j.gpus_per_node * len(j.nodes)
@@ -146,6 +200,8 @@ class SimulatedCluster:
 
     def _place(self, job: SimJob, free: dict[str, int] | None = None) -> bool:
         """Start ``job`` if it fits; ``free`` (GPUs free per node) is updated when given."""
+        if not self._tenant_allows(job):
+            return False
         if free is None:
             free = self._free()
         fits = [
@@ -267,6 +323,16 @@ class SimulatedCluster:
                 k: (None if math.isinf(v) else v) for k, v in self.next_arrival.items()
             },
             "nodes": {n.name: {"drain": n.drain, "reason": n.reason} for n in self.nodes.values()},
+            "tenants": [
+                {
+                    "name": t.name,
+                    "users": t.users,
+                    "quotas": t.quotas,
+                    "max_wall_seconds": t.max_wall_seconds,
+                    "suspended": t.suspended,
+                }
+                for t in self.tenants.values()
+            ],
             "jobs": [
                 {
                     "id": j.id,
@@ -311,4 +377,12 @@ class SimulatedCluster:
                 nodes=list(j["nodes"]),
             )
             c.jobs[job.id] = job
+        for t in raw.get("tenants", []):
+            c.tenants[t["name"]] = SimTenant(
+                name=t["name"],
+                users=list(t["users"]),
+                quotas=dict(t["quotas"]),
+                max_wall_seconds=t["max_wall_seconds"],
+                suspended=bool(t["suspended"]),
+            )
         return c

@@ -1,0 +1,181 @@
+"""`computectl tenants ...`: one spec for every pool a customer buys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from compute.cli.context import CliContext
+from compute.cli.output import emit_json, output_option, table
+from compute.services.tenants import TenantPlan
+from compute.tenants.spec import load_tenant
+
+KIND_STYLE = {"create": "green", "update": "yellow", "delete": "red"}
+
+
+def show_plan(plan: TenantPlan, output: str, verb: str) -> None:
+    if output == "json":
+        emit_json(plan.as_dict())
+        return
+    if plan.empty:
+        click.echo(f"tenant {plan.tenant}: no changes ({verb} nothing; live state matches)")
+        return
+    table(
+        f"tenant {plan.tenant}: {len(plan.changes)} change(s) {verb}",
+        ["backend", "change", "object", "live", "spec"],
+        [(b, c.kind.value, c.target, c.before, c.after) for b, c in plan.changes],
+        styles={1: lambda v: KIND_STYLE.get(str(v), "")},
+    )
+
+
+@click.group()
+def tenants() -> None:
+    """Tenants: plan, apply, list, show, suspend, resume, delete."""
+
+
+@tenants.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@output_option
+@click.pass_obj
+def plan(obj: CliContext, spec_file: Path, output: str) -> None:
+    """Show what apply would change for the tenant in SPEC_FILE (TOML)."""
+    rt = obj.runtime()
+    spec = load_tenant(spec_file, rt.settings.effective_pools)
+    show_plan(rt.tenants.plan(spec), output, "planned")
+
+
+@tenants.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@output_option
+@click.pass_obj
+def apply(obj: CliContext, spec_file: Path, output: str) -> None:
+    """Make the tenant in SPEC_FILE real in every pool it names (idempotent)."""
+    rt = obj.runtime()
+    spec = load_tenant(spec_file, rt.settings.effective_pools)
+    show_plan(rt.tenants.apply(spec, actor=obj.actor), output, "applied")
+
+
+@tenants.command("list")
+@output_option
+@click.pass_obj
+def list_tenants(obj: CliContext, output: str) -> None:
+    """Tenants with their quotas and the GPUs they hold now."""
+    rt = obj.runtime()
+    held: dict[str, int] = {}
+    for a in rt.store.allocations():
+        held[a.tenant] = held.get(a.tenant, 0) + a.gpus
+    records = rt.store.tenants()
+    if output == "json":
+        emit_json(
+            [
+                {
+                    "name": r.name,
+                    "state": r.state,
+                    "spec": r.spec,
+                    "gpus_allocated": held.get(r.name, 0),
+                }
+                for r in records
+            ]
+        )
+        return
+    table(
+        None,
+        ["tenant", "state", "quotas", "gpus held", "users"],
+        [
+            (
+                r.name,
+                r.state,
+                ", ".join(f"{q['pool']}={q['gpus']} {q['gpu_model']}" for q in r.spec["quotas"]),
+                held.get(r.name, 0),
+                ", ".join(r.spec["users"]),
+            )
+            for r in records
+        ],
+    )
+
+
+@tenants.command()
+@click.argument("name")
+@output_option
+@click.pass_obj
+def show(obj: CliContext, name: str, output: str) -> None:
+    """One tenant: spec, state, GPUs held per pool, its jobs."""
+    rt = obj.runtime()
+    spec = rt.tenants._spec(name)
+    record = rt.store.tenant(name)
+    assert record is not None
+    jobs = rt.tenants.jobs(name)
+    allocs = [a for a in rt.store.allocations() if a.tenant == name]
+    if output == "json":
+        emit_json(
+            {
+                "name": name,
+                "state": record.state,
+                "spec": record.spec,
+                "allocations": [a.__dict__ for a in allocs],
+                "jobs": [j.__dict__ for j in jobs],
+            }
+        )
+        return
+    rows = [
+        ("tenant", name),
+        ("state", record.state),
+        ("users", ", ".join(spec.users)),
+        ("updated", f"{record.updated_at:%Y-%m-%d %H:%M:%S}"),
+    ]
+    rows += [(f"quota {q.pool}", f"{q.gpus} x {q.gpu_model}") for q in spec.quotas]
+    if spec.gpu_hours_budget:
+        rows.append(("gpu-hours budget", f"{spec.gpu_hours_budget:g}"))
+    if spec.max_wall_time_minutes:
+        rows.append(("max wall time", f"{spec.max_wall_time_minutes} min"))
+    per_pool: dict[str, int] = {}
+    for a in allocs:
+        per_pool[a.pool] = per_pool.get(a.pool, 0) + a.gpus
+    rows += [(f"held {pool}", f"{g} GPUs") for pool, g in sorted(per_pool.items())]
+    rows.append(
+        (
+            "jobs",
+            f"{sum(j.state == 'running' for j in jobs)} running, "
+            f"{sum(j.state != 'running' for j in jobs)} pending",
+        )
+    )
+    table(None, ["", ""], rows)
+
+
+@tenants.command()
+@click.argument("name")
+@click.pass_obj
+def suspend(obj: CliContext, name: str) -> None:
+    """No new work for NAME; what runs keeps running."""
+    show_plan(obj.runtime().tenants.suspend(name, actor=obj.actor), "table", "applied")
+
+
+@tenants.command()
+@click.argument("name")
+@click.pass_obj
+def resume(obj: CliContext, name: str) -> None:
+    """Lift a suspension."""
+    show_plan(obj.runtime().tenants.resume(name, actor=obj.actor), "table", "applied")
+
+
+@tenants.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Cancel the tenant's running and pending jobs.")
+@click.option(
+    "--grace-seconds",
+    type=click.IntRange(0, 3600),
+    default=30,
+    show_default=True,
+    help="With --force: how long jobs get to stop before they are killed.",
+)
+@click.pass_obj
+def delete(obj: CliContext, name: str, force: bool, grace_seconds: int) -> None:
+    """Remove NAME everywhere. Refused while it has jobs, unless --force."""
+    show_plan(
+        obj.runtime().tenants.delete(
+            name, actor=obj.actor, force=force, grace_seconds=grace_seconds
+        ),
+        "table",
+        "applied",
+    )

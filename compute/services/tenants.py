@@ -1,0 +1,198 @@
+"""Tenants across backends: one spec, one plan; apply, suspend, resume, delete — audited.
+
+A backend's apply is idempotent, so a failure part-way (a controller down) is
+repaired by running apply again; the store records the tenant as applied only
+once every backend took it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from compute.backends import Backends
+from compute.clock import Clock
+from compute.domain import AuditEntry
+from compute.errors import BackendError, NotFoundError, RefusedError
+from compute.store import Store
+from compute.tenants.spec import spec_from_json, spec_to_json
+from scheduler.errors import SchedulerError
+from scheduler.protocol import JobInfo
+from scheduler.tenants import Change, TenantBackend, TenantBusy, TenantSpec
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+
+
+@dataclass
+class TenantPlan:
+    tenant: str
+    changes: list[tuple[str, Change]] = field(default_factory=list)  # (backend, change)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "changes": [
+                {
+                    "backend": b,
+                    "kind": c.kind.value,
+                    "target": c.target,
+                    "before": c.before,
+                    "after": c.after,
+                }
+                for b, c in self.changes
+            ],
+        }
+
+
+class TenantService:
+    def __init__(self, store: Store, backends: Backends, clock: Clock) -> None:
+        self.store = store
+        self.backends = backends
+        self.clock = clock
+
+    # -- planning ------------------------------------------------------------------------
+
+    def _parts(self, spec: TenantSpec) -> list[tuple[TenantBackend, TenantSpec | None]]:
+        """Each backend's part of the spec; None where the tenant must go from a backend."""
+        out: list[tuple[TenantBackend, TenantSpec | None]] = []
+        wanted = {q.pool for q in spec.quotas}
+        missing = wanted - set(self.backends.tenants_by_pool)
+        if missing:
+            raise RefusedError(
+                f"pool(s) {', '.join(sorted(missing))} cannot host tenants: no "
+                "tenant backend configured for them"
+            )
+        for backend, pools in self.backends.tenant_groups():
+            part = spec.for_pools(pools)
+            if part.quotas:
+                out.append((backend, part))
+            elif spec.name in backend.managed():
+                out.append((backend, None))
+        return out
+
+    def _with_state(self, spec: TenantSpec) -> TenantSpec:
+        # `apply` never lifts a suspension: only `resume` does.
+        record = self.store.tenant(spec.name)
+        return replace(spec, suspended=record is not None and record.state == SUSPENDED)
+
+    def plan(self, spec: TenantSpec) -> TenantPlan:
+        spec = self._with_state(spec)
+        plan = TenantPlan(spec.name)
+        try:
+            for backend, part in self._parts(spec):
+                changes = backend.plan(part) if part else backend.plan_delete(spec.name)
+                plan.changes += [(backend.kind, c) for c in changes]
+        except SchedulerError as exc:
+            raise BackendError(f"tenant {spec.name}: cannot read live state: {exc}") from exc
+        return plan
+
+    # -- changing ------------------------------------------------------------------------
+
+    def apply(self, spec: TenantSpec, actor: str, action: str = "tenant.apply") -> TenantPlan:
+        spec = self._with_state(spec) if action == "tenant.apply" else spec
+        done = TenantPlan(spec.name)
+        try:
+            for backend, part in self._parts(spec):
+                if part is None:
+                    changes = backend.delete(spec.name, force=False)
+                else:
+                    changes = backend.apply(part)
+                done.changes += [(backend.kind, c) for c in changes]
+        except TenantBusy as exc:
+            self._audit(actor, f"{action}.partial", spec.name, done, error=str(exc))
+            raise RefusedError(
+                f"tenant {spec.name}: {exc} in a pool it is leaving; end them or "
+                "delete the tenant with --force"
+            ) from None
+        except SchedulerError as exc:
+            self._audit(actor, f"{action}.partial", spec.name, done, error=str(exc))
+            raise BackendError(
+                f"tenant {spec.name}: {exc} (applied so far is in the audit "
+                "log; run apply again to converge)"
+            ) from exc
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            tx.put_tenant(
+                spec.name, spec_to_json(spec), SUSPENDED if spec.suspended else ACTIVE, now
+            )
+            tx.add_audit(self._entry(actor, action, spec.name, done))
+        return done
+
+    def suspend(self, name: str, actor: str) -> TenantPlan:
+        return self.apply(replace(self._spec(name), suspended=True), actor, "tenant.suspend")
+
+    def resume(self, name: str, actor: str) -> TenantPlan:
+        return self.apply(replace(self._spec(name), suspended=False), actor, "tenant.resume")
+
+    def jobs(self, name: str) -> list[JobInfo]:
+        out: list[JobInfo] = []
+        for backend, _pools in self.backends.tenant_groups():
+            try:
+                out += backend.jobs(name)
+            except SchedulerError as exc:
+                raise BackendError(f"tenant {name}: cannot list its jobs: {exc}") from exc
+        return out
+
+    def delete(
+        self, name: str, actor: str, force: bool = False, grace_seconds: int = 30
+    ) -> TenantPlan:
+        self._spec(name)
+        jobs = self.jobs(name)
+        if jobs and not force:
+            running = sum(1 for j in jobs if j.state == "running")
+            raise RefusedError(
+                f"tenant {name} has {running} running and {len(jobs) - running} "
+                "pending job(s); delete --force cancels them"
+            )
+        done = TenantPlan(name)
+        if jobs:
+            self._audit(
+                actor,
+                "tenant.cancel_jobs",
+                name,
+                done,
+                jobs=[j.id for j in jobs],
+                grace_seconds=grace_seconds,
+            )
+        try:
+            for backend, _pools in self.backends.tenant_groups():
+                if name in backend.managed():
+                    done.changes += [
+                        (backend.kind, c)
+                        for c in backend.delete(name, force=force, grace_seconds=grace_seconds)
+                    ]
+        except (SchedulerError, TenantBusy) as exc:
+            self._audit(actor, "tenant.delete.partial", name, done, error=str(exc))
+            raise BackendError(f"tenant {name}: delete stopped: {exc}; run it again") from None
+        with self.store.transaction() as tx:
+            tx.delete_tenant(name)
+            tx.add_audit(self._entry(actor, "tenant.delete", name, done, force=force))
+        return done
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _spec(self, name: str) -> TenantSpec:
+        record = self.store.tenant(name)
+        if record is None:
+            raise NotFoundError(f"unknown tenant {name!r}")
+        return spec_from_json(record.spec)
+
+    def _entry(
+        self, actor: str, action: str, name: str, plan: TenantPlan, **extra: Any
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=self.clock.now(),
+            actor=actor,
+            action=action,
+            target=name,
+            detail={"changes": plan.as_dict()["changes"], **extra},
+        )
+
+    def _audit(self, actor: str, action: str, name: str, plan: TenantPlan, **extra: Any) -> None:
+        with self.store.transaction() as tx:
+            tx.add_audit(self._entry(actor, action, name, plan, **extra))

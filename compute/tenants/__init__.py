@@ -1,0 +1,1 @@
+"""Tenants: one spec for every pool a customer buys, planned and applied across backends."""
