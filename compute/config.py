@@ -49,6 +49,13 @@ class SweepSettings(_Section):
         description="Seconds between background sweeps in 'serve' (0: no background "
         "sweeps; run 'computectl sweep' from cron instead).",
     )
+    passing_results_every_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="A node's passing results are stored at most this often (0: every sweep); "
+        "every warning and failure, and the pass that ends one, is always stored. Decisions "
+        "use every result either way.",
+    )
     results_retention_days: float = Field(
         14.0, gt=0, description="Check results older than this are pruned after a sweep."
     )
@@ -210,11 +217,34 @@ class SlurmPoolSettings(_Section):
     )
 
 
+class KubernetesPoolSettings(_Section):
+    kubeconfig: Path | None = Field(
+        None,
+        description="kubeconfig of the cluster (default: the in-cluster ServiceAccount when "
+        "computectl runs in a pod, else $KUBECONFIG or ~/.kube/config).",
+    )
+    context: str | None = Field(
+        None, description="kubeconfig context to use (default: the kubeconfig's current one)."
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels whose nodes form the pool (default: computectl.io/pool = the "
+        "pool's name).",
+    )
+    gpu_resource: str = Field(
+        "nvidia.com/gpu", min_length=1, description="Extended resource the GPUs are counted as."
+    )
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, description="An API request that takes longer counts as Kubernetes unreachable."
+    )
+
+
 class PoolSettings(_Section):
     name: str = Field(description="Pool name, unique.")
-    backend: Literal["simulated", "slurm"] = Field(
-        description="Workload manager of the pool: 'simulated' (the simulated datacenter) or "
-        "'slurm' (a Slurm partition, driven with sinfo/squeue/scontrol)."
+    backend: Literal["simulated", "slurm", "kubernetes"] = Field(
+        description="Workload manager of the pool: 'simulated' (the simulated datacenter), "
+        "'slurm' (a Slurm partition, driven with sinfo/squeue/scontrol) or 'kubernetes' (nodes "
+        "of a cluster, by label; drained with cordon, taint and the Eviction API)."
     )
     gpu_model: str = Field(description="The one GPU model of the pool's nodes.")
     kind: Literal["training", "inference"] = Field(
@@ -228,12 +258,25 @@ class PoolSettings(_Section):
         "command counts as Slurm unreachable). Pools with the same slurm_conf and bin_dir share "
         "one backend.",
     )
+    kubernetes: KubernetesPoolSettings | None = Field(
+        None,
+        description="Table [pools.kubernetes], backend 'kubernetes' only: kubeconfig (default: "
+        "in-cluster, else $KUBECONFIG or ~/.kube/config), context, node_selector (default "
+        '{"computectl.io/pool" = <pool name>}), gpu_resource (default nvidia.com/gpu), '
+        "request_timeout_seconds (default 30). Pools with the same kubeconfig, context and "
+        "gpu_resource share one backend.",
+    )
 
     @model_validator(mode="after")
     def _slurm_table_needs_slurm(self) -> PoolSettings:
         if self.slurm is not None and self.backend != "slurm":
             raise ValueError(
                 f"pool {self.name!r}: a [pools.slurm] table needs backend = 'slurm' "
+                f"(it is {self.backend!r})"
+            )
+        if self.kubernetes is not None and self.backend != "kubernetes":
+            raise ValueError(
+                f"pool {self.name!r}: a [pools.kubernetes] table needs backend = 'kubernetes' "
                 f"(it is {self.backend!r})"
             )
         return self
@@ -246,6 +289,15 @@ class PoolSettings(_Section):
     @property
     def slurm_partition(self) -> str:
         return self.slurm_settings.partition or self.name
+
+    @property
+    def kubernetes_settings(self) -> KubernetesPoolSettings:
+        """The Kubernetes table with its defaults (backend 'kubernetes')."""
+        return self.kubernetes or KubernetesPoolSettings()
+
+    @property
+    def kubernetes_node_selector(self) -> dict[str, str]:
+        return self.kubernetes_settings.node_selector or {"computectl.io/pool": self.name}
 
 
 class Settings(_Section):

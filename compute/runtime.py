@@ -26,8 +26,10 @@ from compute.store import Store
 from health.policy import PolicyConfig
 from health.simulated import SimulatedTelemetry
 from health.thresholds import Thresholds
+from scheduler.kubernetes import KubernetesWorkloadManager
 from scheduler.simulated import SimulatedTenants, SimulatedWorkloadManager
-from scheduler.slurm import SlurmWorkloadManager
+from scheduler.slurm import SlurmCommands, SlurmWorkloadManager
+from scheduler.slurm.tenants import SlurmTenants
 
 log = logging.getLogger("computectl")
 
@@ -97,6 +99,7 @@ class Runtime:
             node_rack = inv.node_rack
             _seed_topology(store, dc, clock)
         _add_slurm_backends(backends, pools)
+        _add_kubernetes_backends(backends, pools)
         _record_pools(store, [p for p in pools if p.backend != "simulated"])
         policy = policy_config(settings)
         th = thresholds(settings)
@@ -120,6 +123,7 @@ class Runtime:
                 node_rack=node_rack,
                 new_nodes=settings.remediation.new_nodes,
                 retention=timedelta(days=settings.sweep.results_retention_days),
+                passes_every=timedelta(seconds=settings.sweep.passing_results_every_seconds),
             )
         )
         return cls(
@@ -162,12 +166,35 @@ def _add_slurm_backends(backends: Backends, pools: list[PoolSettings]) -> None:
             sl = p.slurm_settings
             clusters.setdefault((sl.slurm_conf, sl.bin_dir), []).append(p)
     for (slurm_conf, bin_dir), members in clusters.items():
-        backend = SlurmWorkloadManager.create(
-            {p.slurm_partition: p.name for p in members},
-            slurm_conf=slurm_conf,
-            bin_dir=bin_dir,
+        commands = SlurmCommands(
+            bin_dir,
+            slurm_conf,
             # Pools of one cluster share its commands: the most patient setting wins.
-            timeout_seconds=max(p.slurm_settings.command_timeout_seconds for p in members),
+            max(p.slurm_settings.command_timeout_seconds for p in members),
+        )
+        partitions = {p.slurm_partition: p.name for p in members}
+        backend = SlurmWorkloadManager(commands, partitions)
+        # One account tree per tenant in the cluster's accounting, over the same commands.
+        tenants = SlurmTenants(commands, partitions)
+        for p in members:
+            backends.add(p.name, backend, tenants)
+
+
+def _add_kubernetes_backends(backends: Backends, pools: list[PoolSettings]) -> None:
+    """One backend per cluster credential (kubeconfig, context) and GPU resource name."""
+    clusters: dict[tuple[Path | None, str | None, str], list[PoolSettings]] = {}
+    for p in pools:
+        if p.backend == "kubernetes":
+            k = p.kubernetes_settings
+            clusters.setdefault((k.kubeconfig, k.context, k.gpu_resource), []).append(p)
+    for (kubeconfig, context, gpu_resource), members in clusters.items():
+        backend = KubernetesWorkloadManager.create(
+            {p.name: p.kubernetes_node_selector for p in members},
+            kubeconfig=kubeconfig,
+            context=context,
+            gpu_resource=gpu_resource,
+            # Pools of one cluster share its client: the most patient setting wins.
+            timeout_seconds=max(p.kubernetes_settings.request_timeout_seconds for p in members),
         )
         for p in members:
             backends.add(p.name, backend)

@@ -14,6 +14,7 @@ from compute.services.capacity import capacity
 from compute.services.ingest import parse_report
 from compute.services.nodes import node_as_dict
 from compute.services.overview import overview
+from compute.services.rma import rma_report
 
 api = APIRouter(prefix="/api/v1")
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -28,6 +29,11 @@ def list_nodes(rt: Rt, pool: str | None = None, state: str | None = None) -> dic
 @api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
 def get_node(rt: Rt, name: str) -> dict[str, Any]:
     return detail_as_dict(rt.nodes.detail(name))
+
+
+@api.get("/nodes/{name}/rma-report", summary="Evidence for an RMA ticket: serials, UUIDs, XIDs")
+def get_rma_report(rt: Rt, name: str) -> dict[str, Any]:
+    return rma_report(rt.store, rt.nodes.get(name)).as_dict()
 
 
 @api.post(

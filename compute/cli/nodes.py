@@ -144,3 +144,19 @@ def retire(obj: CliContext, name: str) -> None:
     """Retire NAME for good (it must be drained or in repair)."""
     node = obj.runtime().nodes.retire(name, actor=obj.actor)
     click.echo(f"{node.name}: {node.state.value}")
+
+
+@nodes.command("rma-report")
+@click.argument("name")
+@output_option
+@click.pass_obj
+def rma_report(obj: CliContext, name: str, output: str) -> None:
+    """The evidence an RMA ticket needs: serials, UUIDs, XIDs, burn-in figures, history."""
+    from compute.services.rma import rma_report as build
+
+    rt = obj.runtime()
+    report = build(rt.store, rt.nodes.get(name))
+    if output == "json":
+        emit_json(report.as_dict())
+    else:
+        click.echo(report.as_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,12 +12,14 @@ from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AUTOMATION, Allocation, AuditEntry, Event, EventKind, Node, RackPower
 from compute.errors import BackendError, RefusedError
-from compute.services.collect import BulkTelemetry, collect
+from compute.services.collect import CHECKED_STATES, BulkTelemetry, collect
 from compute.services.ingest import fold
 from compute.services.inventory import reconcile
 from compute.services.remediation import Remediator
 from compute.store import Store
+from health.consistency import drift_results
 from health.policy import Action, Decision, NodeView, PolicyConfig, apply_budget, decide
+from health.result import CheckResult, Status, Value
 from health.thresholds import Thresholds
 from scheduler.errors import SchedulerError
 from scheduler.protocol import NodeStatus
@@ -28,6 +31,7 @@ class SweepReport:
     duration_seconds: float = 0.0
     nodes: int = 0
     results: int = 0
+    stored_results: int = 0
     failed_results: int = 0
     actions: list[dict[str, str]] = field(default_factory=list)
     deferred: list[dict[str, str]] = field(default_factory=list)
@@ -47,6 +51,9 @@ class SweepDeps:
     node_rack: dict[str, str]
     new_nodes: str
     retention: timedelta
+    # Passing results are kept at most this often per node; every warning or failure, and
+    # the pass that ends one, is always kept.
+    passes_every: timedelta = timedelta(minutes=10)
 
 
 class Sweeper:
@@ -83,11 +90,21 @@ class Sweeper:
             collected = collect(d.telemetry, nodes.values(), d.store.gpu_uuids(), d.thresholds)
             power = collected.power_watts
             for name, node_results in collected.results.items():
-                nodes[name] = fold(nodes[name], node_results, d.policy)
-                results += node_results
+                before = nodes[name]
+                nodes[name] = fold(before, node_results, d.policy)
+                kept = self._worth_keeping(before, node_results, now)
+                if len(kept) == len(node_results):
+                    nodes[name] = nodes[name].evolve(
+                        health=nodes[name].health.evolve(passes_stored_at=now)
+                    )
+                results += kept
+                report.results += len(node_results)
                 report.failed_results += sum(1 for r in node_results if r.failed)
         for name, watts in power.items():
             nodes[name] = nodes[name].evolve(power_watts=watts)
+        drift = self._version_drift(nodes, now)
+        results += drift
+        report.results += len(drift)
         t2 = time.perf_counter()
 
         # 3. Store what was learnt, in one transaction.
@@ -127,7 +144,7 @@ class Sweeper:
             pruned = tx.prune(now - d.retention)
             report.duration_seconds = round(time.perf_counter() - t0, 4)
             report.nodes = len(nodes)
-            report.results = len(results)
+            report.stored_results = len(results)
             tx.set_meta(
                 "last_sweep",
                 {
@@ -135,6 +152,7 @@ class Sweeper:
                     "duration_seconds": report.duration_seconds,
                     "nodes": report.nodes,
                     "results": report.results,
+                    "stored_results": report.stored_results,
                     "actions": len(report.actions),
                     "deferred": len(report.deferred),
                     "errors": report.errors[:20],
@@ -189,6 +207,34 @@ class Sweeper:
                     detail={"reason": dec.reason},
                 )
             )
+
+    def _worth_keeping(
+        self, node: Node, results: list[CheckResult], now: datetime
+    ) -> list[CheckResult]:
+        last = node.health.passes_stored_at
+        if last is None or now - last >= self.d.passes_every:
+            return results
+        unwell = node.health.unwell
+        return [r for r in results if r.status is not Status.PASS or r.check in unwell]
+
+    def _version_drift(self, nodes: dict[str, Node], now: datetime) -> list[CheckResult]:
+        """Compare each pool's nodes' reported versions; fold the verdicts in."""
+        by_pool: dict[str, dict[str, Mapping[str, Value]]] = defaultdict(dict)
+        for node in nodes.values():
+            versions = node.health.last_values.get("versions")
+            if versions and node.state in CHECKED_STATES:
+                by_pool[node.pool][node.name] = versions
+        before = {
+            n.name
+            for n in nodes.values()
+            if n.health.last_values.get("version_drift", {}).get("flagged")
+        }
+        out: list[CheckResult] = []
+        for pool_values in by_pool.values():
+            for r in drift_results(pool_values, now, before):
+                nodes[r.node] = fold(nodes[r.node], [r], self.d.policy)
+                out.append(r)
+        return out
 
     def _clear_deferral(self, node: Node) -> None:
         with self.d.store.transaction() as tx:

@@ -11,6 +11,7 @@ from health.checks.nvlink import NvlinkCheck
 from health.checks.pcie import PcieCheck
 from health.checks.temperature import TemperatureCheck
 from health.checks.throttle import ThrottleCheck
+from health.checks.versions import VersionsCheck
 from health.checks.xid_events import XidCheck
 
 
@@ -24,6 +25,7 @@ def passive_checks() -> tuple[Check, ...]:
         ThrottleCheck(),
         TemperatureCheck(),
         InfinibandCheck(),
+        VersionsCheck(),
     )
 
 

@@ -21,7 +21,7 @@ from health.policy.reasons import owned_reason
 from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
 
 # Checks that judge growth since their last run need their last values kept.
-REMEMBER_VALUES = frozenset({"nvlink"})
+REMEMBER_VALUES = frozenset({"nvlink", "versions", "version_drift"})
 
 
 def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfig) -> NodeHealth:
@@ -38,6 +38,7 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
     started = health.burn_in_started_at
     outcome = health.burn_in_outcome
     failures = health.burn_in_failures
+    unwell = set(health.unwell)
     for r in sorted(results, key=lambda r: r.at):
         if r.check == BURNIN_SUMMARY:
             if started is not None and r.at >= started and outcome is None:
@@ -51,6 +52,10 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
             continue  # judged through the burn-in summary
         if r.check in REMEMBER_VALUES:
             values[r.check] = r.values
+        if r.status is Status.PASS:
+            unwell.discard(r.check)
+        else:
+            unwell.add(r.check)
         if r.status is Status.FAIL:
             streaks[r.check] = streaks.get(r.check, 0) + 1
             if r.fatal or streaks[r.check] >= cfg.consecutive_failures:
@@ -73,6 +78,7 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
         finding=finding,
         burn_in_outcome=outcome,
         burn_in_failures=failures,
+        unwell=frozenset(unwell),
     )
 
 

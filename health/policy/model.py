@@ -82,6 +82,10 @@ class NodeHealth:
     last_resumed_at: datetime | None = None
     repair_next: bool = False
     last_values: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
+    # Checks whose latest result warned or failed (their next pass is worth keeping).
+    unwell: frozenset[str] = frozenset()
+    # When all of the node's passing results were last kept (see compute's sweep).
+    passes_stored_at: datetime | None = None
 
     def evolve(self, **changes: Any) -> NodeHealth:
         return replace(self, **changes)
@@ -111,6 +115,8 @@ class NodeHealth:
             "last_resumed_at": ts(self.last_resumed_at),
             "repair_next": self.repair_next,
             "last_values": {k: dict(v) for k, v in self.last_values.items()},
+            "unwell": sorted(self.unwell),
+            "passes_stored_at": ts(self.passes_stored_at),
         }
 
     @classmethod
@@ -144,6 +150,8 @@ class NodeHealth:
             last_resumed_at=ts(raw.get("last_resumed_at")),
             repair_next=bool(raw.get("repair_next", False)),
             last_values={k: dict(v) for k, v in raw.get("last_values", {}).items()},
+            unwell=frozenset(raw.get("unwell", ())),
+            passes_stored_at=ts(raw.get("passes_stored_at")),
         )
 
 

@@ -86,6 +86,8 @@ class SimGpu:
     thermal_until: float = 0.0
     power_brake_until: float = 0.0
     gemm_factor: float = 1.0
+    # Where this GPU sits in its model's idle and busy power ranges (0..1): fixed per GPU.
+    spread: tuple[float, float] = (0.5, 0.5)
 
 
 @dataclass(slots=True)
@@ -131,6 +133,7 @@ class SimulatedFleet:
             uuid=f"GPU-{h & 0xFFFFFFFF:08x}-{node_idx:04x}-{g:04x}-sim0-{self.seed & 0xFFFF:04x}",
             serial=f"16523{node_idx:05d}{g:02d}",
             pci_bus_id=f"00000000:{(0x18 + 0x10 * g) & 0xFF:02x}:00.0",
+            spread=(0.5 + 0.5 * unit_noise(node_idx, g, 1), 0.5 + 0.5 * unit_noise(node_idx, g, 2)),
         )
 
     # -- time and faults ---------------------------------------------------------------
@@ -279,8 +282,9 @@ class SimulatedFleet:
 
     def gpu_power(self, n: SimulatedNode, g: SimGpu, minute: int) -> float:
         idle_lo, idle_hi, busy_lo, busy_hi, limit, _ = _MODELS[n.model]
-        idle = idle_lo + (idle_hi - idle_lo) * (0.5 + 0.5 * unit_noise(n.index, g.index, 1))
-        busy = busy_lo + (busy_hi - busy_lo) * (0.5 + 0.5 * unit_noise(n.index, g.index, 2))
+        idle_at, busy_at = g.spread
+        idle = idle_lo + (idle_hi - idle_lo) * idle_at
+        busy = busy_lo + (busy_hi - busy_lo) * busy_at
         p = idle + (busy - idle) * math.pow(g.utilisation, 1.2)
         p *= 1.0 + 0.02 * unit_noise(n.index, g.index, minute)
         if g.power_brake_until > self.now:

@@ -10,6 +10,7 @@ from compute.domain import EventKind
 from compute.errors import NotFoundError, RefusedError
 from compute.runtime import Runtime
 from compute.services.capacity import capacity
+from compute.services.rma import rma_report
 from compute.testing import make_runtime
 from health.policy import DrainOwner, Lifecycle
 
@@ -55,6 +56,13 @@ def test_fatal_fault_is_drained_with_an_owned_reason_and_comes_back_after_repair
     assert node is not None and node.state is Lifecycle.REPAIR
     kinds = [e.kind for e in rt.store.events(node="gpu-003", limit=50)]
     assert kinds.count(EventKind.BURN_IN_FAILED) == 2
+    # What the RMA ticket needs: the lost GPU named with its serial, the XID, the figures.
+    report = rma_report(rt.store, node)
+    assert report.suspect_gpus == [2] and report.xid_codes == [79]
+    assert [g.serial for g in report.gpus if g.index == 2] == ["165230000202"]
+    assert {r.check for r in report.burn_in} >= {"burnin", "gemm_bf16", "hbm_bandwidth"}
+    text = report.as_text()
+    assert "suspect GPUs: 2" in text and "XID codes seen: 79" in text
     # The technician fixes it; the operator hands it back; burn-in passes.
     rt.datacenter.repair("gpu-003")
     rt.nodes.resume("gpu-003", actor="operator:test")

@@ -1,0 +1,129 @@
+"""The evidence an RMA ticket needs for a node in repair: serials, UUIDs, XIDs, figures, history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compute.domain import Event, EventKind, Gpu, Node
+from compute.store import Store
+from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
+
+HISTORY_KINDS = (
+    EventKind.DRAIN,
+    EventKind.DRAINED,
+    EventKind.BURN_IN_STARTED,
+    EventKind.BURN_IN_FAILED,
+    EventKind.BURN_IN_PASSED,
+    EventKind.REPAIR,
+    EventKind.RESUME,
+    EventKind.EXTERNAL_DRAIN,
+)
+
+
+@dataclass(frozen=True)
+class RmaReport:
+    node: Node
+    gpus: list[Gpu]
+    failures: list[CheckResult]  # failed or warning results, newest first
+    burn_in: list[CheckResult]  # the latest burn-in run's results
+    history: list[Event]
+
+    @property
+    def suspect_gpus(self) -> list[int]:
+        return sorted({g for r in self.failures if r.status is Status.FAIL for g in r.gpus})
+
+    @property
+    def xid_codes(self) -> list[int]:
+        codes: set[int] = set()
+        for r in self.failures:
+            raw = r.values.get("xid_codes")
+            if r.check == "xid" and isinstance(raw, str):
+                codes |= {int(c) for c in raw.split(",") if c.strip().isdigit()}
+        return sorted(codes)
+
+    def as_dict(self) -> dict[str, Any]:
+        n = self.node
+        return {
+            "node": n.name,
+            "pool": n.pool,
+            "rack": n.rack,
+            "gpu_model": n.gpu_model,
+            "state": n.state.value,
+            "state_since": n.state_since.isoformat(),
+            "drain_reason": n.drain_reason,
+            "suspect_gpus": self.suspect_gpus,
+            "xid_codes": self.xid_codes,
+            "gpus": [
+                {
+                    "index": g.index,
+                    "uuid": g.uuid,
+                    "serial": g.serial,
+                    "model": g.model,
+                    "suspect": g.index in self.suspect_gpus,
+                }
+                for g in self.gpus
+            ],
+            "failures": [r.to_dict() for r in self.failures],
+            "burn_in": [r.to_dict() for r in self.burn_in],
+            "history": [
+                {"at": e.at.isoformat(), "kind": e.kind, "reason": e.reason, "actor": e.actor}
+                for e in self.history
+            ],
+        }
+
+    def as_text(self) -> str:
+        n = self.node
+        lines = [
+            f"RMA evidence for {n.name} ({n.gpu_count} x {n.gpu_model}, pool {n.pool}, "
+            f"rack {n.rack})",
+            f"state: {n.state.value} since {n.state_since:%Y-%m-%d %H:%M:%S} UTC",
+            f"reason: {n.drain_reason or '-'}",
+            f"suspect GPUs: {', '.join(map(str, self.suspect_gpus)) or 'none named'}",
+            f"XID codes seen: {', '.join(map(str, self.xid_codes)) or 'none'}",
+            "",
+            "GPUs (index, serial, UUID):",
+        ]
+        lines += [
+            f"  {'*' if g.index in self.suspect_gpus else ' '} {g.index}  {g.serial:<16} {g.uuid}"
+            for g in self.gpus
+        ]
+        lines += ["", "Failures and warnings (newest first):"]
+        lines += [
+            f"  {r.at:%Y-%m-%d %H:%M:%S}  {r.status.value:<4} {r.check:<15} {r.evidence}"
+            for r in self.failures
+        ] or ["  none recorded"]
+        lines += ["", "Latest burn-in figures:"]
+        for r in self.burn_in:
+            figures = ", ".join(f"{k}={v}" for k, v in r.values.items())
+            lines.append(f"  {r.status.value:<4} {r.check:<15} {figures}")
+        if not self.burn_in:
+            lines.append("  no burn-in recorded")
+        lines += ["", "History:"]
+        lines += [
+            f"  {e.at:%Y-%m-%d %H:%M:%S}  {e.kind:<16} {e.reason}  ({e.actor})"
+            for e in self.history
+        ]
+        return "\n".join(lines)
+
+
+def rma_report(store: Store, node: Node, limit: int = 500) -> RmaReport:
+    results = store.results(node.name, limit=limit)
+    failures = [r for r in results if r.status is not Status.PASS][:50]
+    burn = [r for r in results if r.suite is Suite.BURNIN]
+    # Newest first, a run ends with its summary: the newest run is everything up to the
+    # summary before it.
+    latest_run: list[CheckResult] = []
+    for r in burn:
+        if r.check == BURNIN_SUMMARY and latest_run:
+            break
+        latest_run.append(r)
+    latest_run.sort(key=lambda r: r.check)
+    history = [e for e in store.events(node=node.name, limit=200) if e.kind in HISTORY_KINDS]
+    return RmaReport(
+        node=node,
+        gpus=store.gpus(node.name),
+        failures=failures,
+        burn_in=latest_run,
+        history=history,
+    )
