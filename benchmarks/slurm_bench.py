@@ -12,8 +12,6 @@ checks each round took effect, and stops the cluster if it started it.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import add_row, machine  # noqa: E402
 from scheduler.slurm import SlurmWorkloadManager  # noqa: E402
 
 SCRIPT = ROOT / "testenv" / "slurm"
@@ -66,41 +65,27 @@ def check(wm: SlurmWorkloadManager, names: list[str], drained: bool) -> None:
         time.sleep(0.2)
 
 
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-
-
 def write(path: Path, r: dict[str, object]) -> None:
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d} | {r['machine']} | {r['nodes']} | {r['up_seconds']} s | "
         f"{r['list_seconds']} s | {r['drain_each_seconds']} s | {r['resume_each_seconds']} s | "
         f"{r['drain_batch_seconds']} s | {r['resume_batch_seconds']} s | {r['note']} |"
     )
-    text = path.read_text() if path.exists() else ""
-    if MARKER not in text:
-        text = (
-            text.rstrip("\n")
-            + "\n"
-            + (
-                "\n## Slurm backend (`benchmarks/slurm_bench.py`)\n\n"
-                "Drain and resume of every node of a real Slurm 22.05 test cluster (testenv/slurm, "
-                "one slurmd per node on the same machine) through `SlurmWorkloadManager`: one "
-                "scontrol per node (`drain`/`resume`) vs. one scontrol for all (`drain_many`/"
-                "`resume_many`). `list` = `list_nodes()` (sinfo --json + squeue --json).\n\n"
-                "| date | machine | nodes | cluster up | list | drain, per node | resume, per node "
-                "| drain, one call | resume, one call | note |\n"
-                "|---|---|---|---|---|---|---|---|---|---|\n" + MARKER + "\n"
-            )
-        )
-    path.write_text(text.replace(MARKER, row + "\n" + MARKER))
+    add_row(path, MARKER, SECTION, row)
+
+
+SECTION = """
+## Slurm backend (`benchmarks/slurm_bench.py`)
+
+Drain and resume of every node of a real Slurm 22.05 test cluster (testenv/slurm, one slurmd per
+node on the same machine) through `SlurmWorkloadManager`: one scontrol per node
+(`drain`/`resume`) vs. one scontrol for all (`drain_many`/`resume_many`). `list` =
+`list_nodes()` (sinfo --json + squeue --json).
+
+| date | machine | nodes | cluster up | list | drain, per node | resume, per node \
+| drain, one call | resume, one call | note |
+|---|---|---|---|---|---|---|---|---|---|
+"""
 
 
 def main() -> None:

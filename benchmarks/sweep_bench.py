@@ -12,9 +12,7 @@ pool's drain budget. Run it as its own process: peak RSS is the process's.
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import add_row, machine  # noqa: E402
 from compute.testing import make_runtime  # noqa: E402
 
 FAULTS = ("xid79", "xid48", "nvlink_down", "pcie_x8", "row_remap_failure", "thermal_throttle")
@@ -80,19 +79,6 @@ def run(nodes: int) -> dict[str, float | int | str]:
     }
 
 
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    return f"{cores} cores, {cpu}, Python {platform.python_version()}"
-
-
 def write(path: Path, r: dict[str, float | int | str]) -> None:
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {r['nodes']:,} nodes / "
@@ -102,16 +88,17 @@ def write(path: Path, r: dict[str, float | int | str]) -> None:
         f"{r['results_per_sweep']:,} results judged, {r['actions']} actions, "
         f"{r['deferred']} deferred; {r['timings']} |"
     )
-    text = path.read_text() if path.exists() else ""
-    marker = "<!-- sweep rows -->"
-    if marker not in text:
-        text += (
-            "\n## Sweep over a simulated fleet (`benchmarks/sweep_bench.py`)\n\n"
-            "Target: < 5 s and < 500 MB for 10,000 nodes (80,000 GPUs) on a 2-core machine."
-            "\n\n| date | machine | fleet | steady sweep | peak RSS | first sweep "
-            "(adoption) | detail |\n|---|---|---|---|---|---|---|\n" + marker + "\n"
-        )
-    path.write_text(text.replace(marker, row + "\n" + marker))
+    add_row(path, "<!-- sweep rows -->", SECTION, row)
+
+
+SECTION = """
+## Sweep over a simulated fleet (`benchmarks/sweep_bench.py`)
+
+Target: < 5 s and < 500 MB for 10,000 nodes (80,000 GPUs) on a 2-core machine.
+
+| date | machine | fleet | steady sweep | peak RSS | first sweep (adoption) | detail |
+|---|---|---|---|---|---|---|
+"""
 
 
 def main() -> None:

@@ -50,6 +50,10 @@ def _table(model: type[Base]) -> Table:
     return table
 
 
+def _gpu_values(g: Gpu) -> dict[str, Any]:
+    return {"node": g.node, "index": g.index, "uuid": g.uuid, "model": g.model, "serial": g.serial}
+
+
 def _node_from_row(r: NodeRow) -> Node:
     return Node(
         name=r.name,
@@ -178,16 +182,7 @@ class Tx:
         if gpus:
             self.s.execute(
                 insert(GpuRow),
-                [
-                    {
-                        "node": g.node,
-                        "index": g.index,
-                        "uuid": g.uuid,
-                        "model": g.model,
-                        "serial": g.serial,
-                    }
-                    for g in gpus
-                ],
+                [_gpu_values(g) for g in gpus],
             )
 
     def add_results(self, results: Sequence[CheckResult]) -> None:
@@ -199,16 +194,7 @@ class Tx:
         if gpus:
             self.s.execute(
                 insert(_table(GpuRow)),
-                [
-                    {
-                        "node": g.node,
-                        "index": g.index,
-                        "uuid": g.uuid,
-                        "model": g.model,
-                        "serial": g.serial,
-                    }
-                    for g in gpus
-                ],
+                [_gpu_values(g) for g in gpus],
             )
 
     def add_event(self, event: Event) -> None:
