@@ -92,6 +92,18 @@ class RemediationSettings(_Section):
         description="Checks whose fatal failures take a node down at once, "
         "ending its running jobs; other failures drain (running jobs finish).",
     )
+    periodic_burn_in_days: float = Field(
+        7.0,
+        ge=0,
+        description="An idle node in service whose last passed burn-in is older than this "
+        "gets one (0: never). Silent faults such as a slow GPU show only under load.",
+    )
+    periodic_burn_in_per_sweep: int = Field(
+        1,
+        ge=0,
+        description="Periodic burn-ins started per pool per sweep at most; they also count "
+        "against the drain budget, after any fault's drain.",
+    )
     new_nodes: Literal["burn_in", "in_service"] = Field(
         "burn_in",
         description="What happens to an idle node computectl sees for the first "

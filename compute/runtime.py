@@ -44,6 +44,10 @@ def policy_config(settings: Settings) -> PolicyConfig:
         burn_in_max_attempts=r.burn_in_max_attempts,
         burn_in_timeout=timedelta(minutes=r.burn_in_timeout_minutes),
         down_checks=frozenset(r.down_checks),
+        periodic_burn_in=(
+            timedelta(days=r.periodic_burn_in_days) if r.periodic_burn_in_days > 0 else None
+        ),
+        periodic_burn_in_per_sweep=r.periodic_burn_in_per_sweep,
     )
 
 

@@ -63,6 +63,7 @@ class Remediator:
             Action.DRAIN: self._drain,
             Action.MARK_DRAINED: self._mark_drained,
             Action.START_BURN_IN: self._start_burn_in,
+            Action.CHECKUP: self._start_burn_in,
             Action.RESUME: self._resume,
             Action.REPAIR: self._repair,
         }[decision.action]
@@ -94,7 +95,7 @@ class Remediator:
                 )
             )
         launcher = self.launchers.get(node.pool)
-        if decision.action is Action.START_BURN_IN and launcher is not None:
+        if decision.action in (Action.START_BURN_IN, Action.CHECKUP) and launcher is not None:
             launcher.launch(new)
             refreshed = self.store.node(node.name)
             return refreshed if refreshed is not None else new
@@ -164,6 +165,8 @@ class Remediator:
             drain_reason=d.reason,
             drain_owner=DrainOwner.COMPUTECTL,
             drain_actor=actor,
+            # A periodic burn-in takes a node out of service: it counts against the budget.
+            automation_drain=node.automation_drain or d.action is Action.CHECKUP,
             deferred_reason="",
             health=after(d, node.health, self.policy, now),
         )

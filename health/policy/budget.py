@@ -40,8 +40,23 @@ def apply_budget(
         if home is not None and room[home] > 0:
             room[home] -= 1
             allowed.add(d.node)
+    # Periodic burn-ins take what room the fault drains left, a few per pool per sweep;
+    # one that does not fit simply waits for a later sweep (nothing is wrong with the node).
+    checkups: dict[str, int] = {}
+    for d in sorted((d for d in decisions if d.action is Action.CHECKUP), key=lambda d: d.node):
+        home = pool_of.get(d.node)
+        if home is None or room[home] <= 0:
+            continue
+        if checkups.get(home, 0) >= cfg.periodic_burn_in_per_sweep:
+            continue
+        checkups[home] = checkups.get(home, 0) + 1
+        room[home] -= 1
+        allowed.add(d.node)
     out: list[Decision] = []
     for d in decisions:
+        if d.action is Action.CHECKUP and d.node not in allowed:
+            out.append(Decision(d.node, Action.NONE))
+            continue
         if d.action is Action.DRAIN and d.node not in allowed:
             pool = pool_of.get(d.node) or "?"
             budget = drain_budget(len(pools.get(pool, ())), cfg)

@@ -39,6 +39,7 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
     outcome = health.burn_in_outcome
     failures = health.burn_in_failures
     unwell = set(health.unwell)
+    passed_at = health.burn_in_passed_at
     for r in sorted(results, key=lambda r: r.at):
         if r.check == BURNIN_SUMMARY:
             if started is not None and r.at >= started and outcome is None:
@@ -47,6 +48,8 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
                 )
                 if not outcome.passed:
                     failures += 1
+                else:
+                    passed_at = r.at
             continue
         if r.suite is Suite.BURNIN:
             continue  # judged through the burn-in summary
@@ -79,6 +82,7 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
         burn_in_outcome=outcome,
         burn_in_failures=failures,
         unwell=frozenset(unwell),
+        burn_in_passed_at=passed_at,
     )
 
 
@@ -88,8 +92,10 @@ def decide(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime)
     match view.state:
         case Lifecycle.IN_SERVICE:
             f = health.finding
-            if f is None or view.drain_owner is DrainOwner.EXTERNAL:
+            if view.drain_owner is DrainOwner.EXTERNAL:
                 return Decision(view.name, Action.NONE)
+            if f is None:
+                return _checkup_due(view, health, cfg, now)
             mode = DrainMode.DOWN if f.fatal and f.check in cfg.down_checks else DrainMode.DRAIN
             return Decision(
                 view.name,
@@ -109,6 +115,19 @@ def decide(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime)
         case Lifecycle.BURN_IN if owned:
             return _burn_in_step(view, health, cfg, now)
     return Decision(view.name, Action.NONE)
+
+
+def _checkup_due(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> Decision:
+    """An idle node whose last passed burn-in is old gets one: silent faults (a slow GPU, a
+    weak link) show only under load, and only burn-in puts them under load on purpose."""
+    period = cfg.periodic_burn_in
+    if period is None or view.has_jobs:
+        return Decision(view.name, Action.NONE)
+    last = health.burn_in_passed_at
+    if last is not None and now - last < period:
+        return Decision(view.name, Action.NONE)
+    why = "periodic, never passed one" if last is None else f"periodic, last passed {last:%Y-%m-%d}"
+    return Decision(view.name, Action.CHECKUP, owned_reason("burn-in", why))
 
 
 def _burn_in_step(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> Decision:
@@ -147,7 +166,7 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
                 burn_in_started_at=None,
                 burn_in_outcome=None,
             )
-        case Action.START_BURN_IN:
+        case Action.START_BURN_IN | Action.CHECKUP:
             timed_out = health.burn_in_started_at is not None and health.burn_in_outcome is None
             return health.evolve(
                 burn_in_started_at=now,

@@ -39,6 +39,7 @@ class Action(StrEnum):
     START_BURN_IN = "start_burn_in"
     RESUME = "resume"
     REPAIR = "repair"
+    CHECKUP = "checkup"  # periodic burn-in of an idle node in service
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,10 @@ class PolicyConfig:
     burn_in_max_attempts: int = 2
     burn_in_timeout: timedelta = timedelta(hours=2)
     down_checks: frozenset[str] = frozenset()
+    # Idle nodes in service get a burn-in when their last passed one is this old (None: never).
+    periodic_burn_in: timedelta | None = timedelta(days=7)
+    # At most this many periodic burn-ins start per pool per sweep (they also use the budget).
+    periodic_burn_in_per_sweep: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,7 @@ class NodeHealth:
     last_resumed_at: datetime | None = None
     repair_next: bool = False
     last_values: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
+    burn_in_passed_at: datetime | None = None
     # Checks whose latest result warned or failed (their next pass is worth keeping).
     unwell: frozenset[str] = frozenset()
     # When all of the node's passing results were last kept (see compute's sweep).
@@ -115,6 +121,7 @@ class NodeHealth:
             "last_resumed_at": ts(self.last_resumed_at),
             "repair_next": self.repair_next,
             "last_values": {k: dict(v) for k, v in self.last_values.items()},
+            "burn_in_passed_at": ts(self.burn_in_passed_at),
             "unwell": sorted(self.unwell),
             "passes_stored_at": ts(self.passes_stored_at),
         }
@@ -150,6 +157,7 @@ class NodeHealth:
             last_resumed_at=ts(raw.get("last_resumed_at")),
             repair_next=bool(raw.get("repair_next", False)),
             last_values={k: dict(v) for k, v in raw.get("last_values", {}).items()},
+            burn_in_passed_at=ts(raw.get("burn_in_passed_at")),
             unwell=frozenset(raw.get("unwell", ())),
             passes_stored_at=ts(raw.get("passes_stored_at")),
         )

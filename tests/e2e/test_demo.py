@@ -62,7 +62,7 @@ def test_demo_drains_the_first_fatal_fault_within_two_minutes(
                 for n in nodes
                 if n["drain_reason"].startswith("computectl:")
                 and n["state"] in ("draining", "drained", "burn_in", "repair")
-                and "burn-in: starting" not in n["drain_reason"]
+                and not n["drain_reason"].startswith("computectl: burn-in:")
             ]
             return drained[0] if drained else None
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 def test_exit_codes_and_formats(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli("sweep")
     ok = cli("node", "check", "--source", "simulated", "--node", "gpu-002")
-    assert ok.returncode == 0 and ok.stdout.count("ok ") == 8
+    assert ok.returncode == 0 and ok.stdout.count("ok ") == 9
     assert cli("sim", "inject", "gpu-002", "xid79", "--gpu", "6").returncode == 0
     textfile = tmp_path / "textfile" / "computectl.prom"
     bad = cli(

@@ -17,9 +17,13 @@ from health.policy import DrainOwner, Lifecycle
 pytestmark = pytest.mark.integration
 
 
+# Periodic burn-ins have their own test; elsewhere they would only add actions to filter.
+NO_CHECKUPS = {"remediation": {"periodic_burn_in_days": 0}}
+
+
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
-    runtime = make_runtime(tmp_path)
+    runtime = make_runtime(tmp_path, config=NO_CHECKUPS)
     runtime.sweep()  # adopt busy nodes, burn in idle ones
     runtime.sweep()  # idle ones pass and return
     yield runtime
@@ -161,6 +165,30 @@ def test_unknown_node_changes_nothing(rt: Runtime) -> None:
     with pytest.raises(NotFoundError):
         rt.nodes.drain("gpu-999", "x", actor="operator:test")
     assert rt.store.events(limit=1) == before
+
+
+def test_periodic_burn_in_finds_a_slow_gpu_on_an_idle_node(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path, target_utilisation=0.0)  # every node idle
+    rt.sweep()
+    rt.sweep()  # new idle nodes burn in once and pass
+    assert rt.datacenter is not None
+    rt.datacenter.inject("gpu-012", "slow_gemm", gpu=6)  # invisible to passive checks
+    rt.datacenter.advance(8 * 24 * 3600)  # a week later, burn-ins are due again
+    found = None
+    for _ in range(40):
+        rt.sweep()
+        node = rt.store.node("gpu-012")
+        assert node is not None
+        if node.state is Lifecycle.REPAIR:
+            found = node
+            break
+    assert found is not None and "gemm_bf16: GPU 6" in found.drain_reason
+    started = rt.store.events(kinds=[EventKind.BURN_IN_STARTED], limit=200)
+    assert any("periodic" in e.reason for e in started)
+    # a few per pool per sweep, never more than the budget: never most of the fleet at once
+    out = sum(1 for n in rt.store.nodes() if n.state is Lifecycle.BURN_IN)
+    assert out <= 3
+    rt.close()
 
 
 def test_capacity_sums_to_installed_through_a_faulty_run(tmp_path: Path) -> None:

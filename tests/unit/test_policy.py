@@ -28,7 +28,7 @@ from health.policy import (
     owned_reason,
 )
 
-CFG = PolicyConfig(consecutive_failures=3)
+CFG = PolicyConfig(consecutive_failures=3, periodic_burn_in=None)
 
 
 def view(name: str = "n1", state: Lifecycle = Lifecycle.IN_SERVICE, **kw: object) -> NodeView:
@@ -214,6 +214,40 @@ def test_budget_floor_and_minimum() -> None:
     assert drain_budget(2, PolicyConfig(drain_budget_fraction=0.5, drain_budget_min_nodes=5)) == 2
 
 
+def test_an_idle_node_gets_a_periodic_burn_in_when_its_last_is_old() -> None:
+    cfg = PolicyConfig(periodic_burn_in=timedelta(days=7))
+    assert decide(view(), NodeHealth(), cfg, EPOCH).action is Action.CHECKUP
+    assert decide(view(has_jobs=True), NodeHealth(), cfg, EPOCH).action is Action.NONE
+    recent = NodeHealth(burn_in_passed_at=EPOCH - timedelta(days=2))
+    assert decide(view(), recent, cfg, EPOCH).action is Action.NONE
+    old = NodeHealth(burn_in_passed_at=EPOCH - timedelta(days=8))
+    d = decide(view(), old, cfg, EPOCH)
+    assert d.action is Action.CHECKUP and "last passed" in d.reason
+
+
+def test_a_passed_burn_in_is_remembered() -> None:
+    h = after(Decision("n1", Action.CHECKUP), NodeHealth(), CFG, at(0))  # type: ignore[arg-type]
+    h = observe(h, [result("n1", "burnin", "pass", at=at(3), suite="burnin")], CFG)
+    assert h.burn_in_passed_at == at(3)
+
+
+def test_periodic_burn_ins_yield_to_drains_and_are_few_per_sweep() -> None:
+    cfg = PolicyConfig(
+        drain_budget_fraction=0.25, drain_budget_min_nodes=0, periodic_burn_in_per_sweep=1
+    )
+    views = {"p": [view(f"n{i}") for i in range(8)]}  # budget 2
+    decisions = [
+        Decision("n0", Action.CHECKUP),
+        Decision("n1", Action.CHECKUP),
+        Decision("n2", Action.DRAIN),
+        Decision("n3", Action.DRAIN),
+    ]
+    out = {d.node: d.action for d in apply_budget(decisions, views, cfg)}
+    assert out == {"n0": Action.NONE, "n1": Action.NONE, "n2": Action.DRAIN, "n3": Action.DRAIN}
+    out = {d.node: d.action for d in apply_budget(decisions[:2], views, cfg)}
+    assert out == {"n0": Action.CHECKUP, "n1": Action.NONE}
+
+
 def test_owned_reasons() -> None:
     r = owned_reason("xid", "XID 79   on\nGPU 3")
     assert r == "computectl: xid: XID 79 on GPU 3" and is_owned(r)
@@ -256,6 +290,8 @@ def carry_out(n: ModelNode, d: Decision, cfg: PolicyConfig, now: object) -> None
             n.state = Lifecycle.DRAINED
         case Action.START_BURN_IN:
             n.state, n.owner = Lifecycle.BURN_IN, DrainOwner.COMPUTECTL
+        case Action.CHECKUP:
+            n.state, n.owner, n.automation = Lifecycle.BURN_IN, DrainOwner.COMPUTECTL, True
         case Action.RESUME:
             n.state, n.owner, n.automation = Lifecycle.IN_SERVICE, None, False
         case Action.REPAIR:
