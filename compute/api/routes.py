@@ -9,12 +9,14 @@ from fastapi import APIRouter, Body, Depends, Query
 from compute.api.deps import require_writer, runtime
 from compute.api.schemas import DrainRequest, ResumeRequest
 from compute.api.views import capacity_as_dict, detail_as_dict, event_as_dict
+from compute.errors import InvalidInput, NotFoundError
 from compute.runtime import Runtime
 from compute.services.capacity import capacity
 from compute.services.ingest import parse_report
 from compute.services.nodes import node_as_dict
 from compute.services.overview import overview
 from compute.services.rma import rma_report
+from compute.tenants.spec import parse_tenant
 
 api = APIRouter(prefix="/api/v1")
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -125,3 +127,65 @@ def run_sweep(rt: Rt, _actor: Writer) -> dict[str, Any]:
 @api.get("/overview", summary="Everything the fleet overview page shows")
 def get_overview(rt: Rt) -> dict[str, Any]:
     return overview(rt)
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+def _tenant_view(rt: Runtime, name: str) -> dict[str, Any]:
+    record = rt.store.tenant(name)
+    if record is None:
+        raise NotFoundError(f"unknown tenant {name!r}")
+    held: dict[str, int] = {}
+    for a in rt.store.allocations():
+        if a.tenant == name:
+            held[a.pool] = held.get(a.pool, 0) + a.gpus
+    return {
+        "name": record.name,
+        "state": record.state,
+        "spec": record.spec,
+        "gpus_allocated": held,
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+@api.get("/tenants", summary="Tenants with their state and the GPUs they hold")
+def list_tenants(rt: Rt) -> dict[str, Any]:
+    return {"tenants": [_tenant_view(rt, r.name) for r in rt.store.tenants()]}
+
+
+@api.get("/tenants/{name}", summary="One tenant, with its jobs")
+def get_tenant(rt: Rt, name: str) -> dict[str, Any]:
+    view = _tenant_view(rt, name)
+    view["jobs"] = [j.__dict__ for j in rt.tenants.jobs(name)]
+    return view
+
+
+@api.post("/tenants/plan", summary="What applying this tenant spec would change")
+def plan_tenant(rt: Rt, spec: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    return rt.tenants.plan(parse_tenant(spec, rt.settings.effective_pools)).as_dict()
+
+
+@api.put("/tenants/{name}", summary="Apply a tenant spec (idempotent)")
+def apply_tenant(
+    rt: Rt, actor: Writer, name: str, spec: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    parsed = parse_tenant(spec, rt.settings.effective_pools)
+    if parsed.name != name:
+        raise InvalidInput(f"the spec names tenant {parsed.name!r}, the URL {name!r}")
+    return rt.tenants.apply(parsed, actor=actor).as_dict()
+
+
+@api.post("/tenants/{name}/suspend", summary="No new work; running work continues")
+def suspend_tenant(rt: Rt, actor: Writer, name: str) -> dict[str, Any]:
+    return rt.tenants.suspend(name, actor=actor).as_dict()
+
+
+@api.post("/tenants/{name}/resume", summary="Lift a suspension")
+def resume_tenant(rt: Rt, actor: Writer, name: str) -> dict[str, Any]:
+    return rt.tenants.resume(name, actor=actor).as_dict()
+
+
+@api.delete("/tenants/{name}", summary="Delete a tenant (refused while it has jobs unless force)")
+def delete_tenant(rt: Rt, actor: Writer, name: str, force: bool = False) -> dict[str, Any]:
+    return rt.tenants.delete(name, actor=actor, force=force).as_dict()

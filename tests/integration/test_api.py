@@ -159,3 +159,22 @@ def test_metrics_pass_promtool(client: TestClient, rt: Runtime) -> None:
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == "" and check.stderr.strip() == "", check.stderr
+
+
+def test_tenants_over_http(client: TestClient) -> None:
+    spec = {"name": "borealis-ai", "users": ["alice"], "quotas": [{"pool": "training", "gpus": 16}]}
+    plan = client.post("/api/v1/tenants/plan", json=spec).json()
+    assert {c["target"] for c in plan["changes"]} >= {"account borealis-ai"}
+    assert client.put("/api/v1/tenants/borealis-ai", json=spec).status_code == 200
+    assert client.put("/api/v1/tenants/borealis-ai", json=spec).json()["changes"] == []
+    assert client.put("/api/v1/tenants/other", json=spec).status_code == 422
+    bad = client.put(
+        "/api/v1/tenants/borealis-ai", json={**spec, "quotas": [{"pool": "nope", "gpus": 1}]}
+    )
+    assert bad.status_code == 422 and "unknown pool" in bad.json()["error"]["message"]
+    listed = client.get("/api/v1/tenants").json()["tenants"]
+    assert [t["name"] for t in listed] == ["borealis-ai"]
+    assert client.post("/api/v1/tenants/borealis-ai/suspend").json()["changes"]
+    assert client.get("/api/v1/tenants/borealis-ai").json()["state"] == "suspended"
+    assert client.delete("/api/v1/tenants/borealis-ai").status_code == 200
+    assert client.get("/api/v1/tenants/borealis-ai").status_code == 404
