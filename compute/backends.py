@@ -44,3 +44,10 @@ class Backends:
 
     def tenant_groups(self) -> list[tuple[TenantBackend, set[str]]]:
         return _group(self.tenants_by_pool)
+
+    def close(self) -> None:
+        """Release what backends hold open (API clients)."""
+        for backend, _pools in self.groups():
+            closer = getattr(backend, "close", None)
+            if callable(closer):
+                closer()

@@ -146,6 +146,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.backends.close()
         self.store.close()
 
     def sweep(self) -> SweepReport:

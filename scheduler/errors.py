@@ -25,3 +25,7 @@ class NotFound(SchedulerError):
 
 class Conflict(SchedulerError):
     """The object changed underneath the request; retrying may succeed."""
+
+
+class TooManyRequests(SchedulerError):
+    """The backend asked to slow down (HTTP 429) and kept asking after bounded retries."""

@@ -43,6 +43,13 @@ class Allocation:
     job: str
 
 
+@dataclass(frozen=True, slots=True)
+class DrainReport:
+    """What a drain could not do at once (a backend that only marks the node returns None)."""
+
+    blocked: tuple[str, ...] = ()  # "namespace/pod: why", work left running on the node
+
+
 class WorkloadManager(Protocol):
     """Drives one workload manager. Every action is idempotent."""
 
@@ -50,7 +57,7 @@ class WorkloadManager(Protocol):
 
     def list_nodes(self) -> list[NodeStatus]: ...
 
-    def drain(self, node: str, reason: str, mode: DrainMode = "drain") -> None:
+    def drain(self, node: str, reason: str, mode: DrainMode = "drain") -> DrainReport | None:
         """No new work on ``node``; with ``down``, running work is ended too.
 
         Draining a drained node replaces its reason.

@@ -63,7 +63,8 @@ def post_health(
 
 @api.post("/nodes/{name}/drain", summary="Drain a node (owned reason)")
 def drain_node(rt: Rt, actor: Writer, name: str, body: DrainRequest) -> dict[str, Any]:
-    return node_as_dict(rt.nodes.drain(name, body.reason, actor=actor, now_mode=body.now))
+    node = rt.nodes.drain(name, body.reason, actor=actor, now_mode=body.now)
+    return {**node_as_dict(node), "left_running": list(rt.nodes.left_running(name))}
 
 
 @api.post("/nodes/{name}/resume", summary="Resume a node (through burn-in unless skipped)")

@@ -115,11 +115,15 @@ def show(obj: CliContext, name: str, output: str) -> None:
 @click.pass_obj
 def drain(obj: CliContext, name: str, reason: str, now_mode: bool, output: str) -> None:
     """Drain NAME: no new work; running jobs finish unless --now."""
-    node = obj.runtime().nodes.drain(name, reason, actor=obj.actor, now_mode=now_mode)
+    service = obj.runtime().nodes
+    node = service.drain(name, reason, actor=obj.actor, now_mode=now_mode)
+    left = service.left_running(name)
     if output == "json":
-        emit_json(node_as_dict(node))
-    else:
-        click.echo(f"{node.name}: {node.state.value} ({node.drain_reason})")
+        emit_json({**node_as_dict(node), "left_running": list(left)})
+        return
+    click.echo(f"{node.name}: {node.state.value} ({node.drain_reason})")
+    for item in left:
+        click.echo(f"  left running (a disruption budget protects it): {item}")
 
 
 @nodes.command()

@@ -81,6 +81,12 @@ class NodeService:
         )
         return self.remediator.apply(node, decision, actor=actor)
 
+    def left_running(self, name: str) -> tuple[str, ...]:
+        """Work the node's latest drain could not move (a disruption budget protects it)."""
+        last = self.store.events(node=name, kinds=[EventKind.DRAIN], limit=1)
+        left = last[0].detail.get("left_running", []) if last else []
+        return tuple(str(x) for x in left)
+
     def resume(
         self, name: str, actor: str, force: bool = False, skip_burn_in: bool = False
     ) -> Node:

@@ -116,9 +116,11 @@ class Remediator:
 
     def _drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         backend = self.backends.for_pool(node.pool)
-        backend.drain(node.name, d.reason, d.mode.value)
+        report = backend.drain(node.name, d.reason, d.mode.value)
+        blocked = list(report.blocked) if report is not None else []
         now = self.clock.now()
-        busy = node.jobs_running > 0 and d.mode is DrainMode.DRAIN
+        # Work a disruption budget protects stays: the node drains until it is gone.
+        busy = (node.jobs_running > 0 and d.mode is DrainMode.DRAIN) or bool(blocked)
         state = Lifecycle.DRAINING if busy else Lifecycle.DRAINED
         new = node.evolve(
             state=state,
@@ -140,6 +142,7 @@ class Remediator:
                 check=d.check,
                 fatal=d.fatal,
                 mode=d.mode.value,
+                **({"left_running": blocked} if blocked else {}),
             )
         ]
         if state is Lifecycle.DRAINED:

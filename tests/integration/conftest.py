@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -154,3 +155,148 @@ def slurm(slurm_cluster: SlurmCluster) -> SlurmCluster:
     """The session's cluster, reset to idle for this test."""
     slurm_cluster.reset()
     return slurm_cluster
+
+
+# -- Kubernetes -----------------------------------------------------------------------------------
+
+KUBE_NODES = 8
+# Its own state dir and ports, so a developer's `testenv/kubernetes up` cluster is left alone.
+KUBE_STATE_DIR = Path(
+    os.environ.get(
+        "COMPUTECTL_TEST_K8S_DIR",
+        Path(os.environ.get("COMPUTECTL_TESTENV_DIR", Path.home() / ".cache/computectl/testenv"))
+        / "kubernetes-pytest",
+    )
+)
+KUBE_PORT_BASE = int(os.environ.get("COMPUTECTL_TEST_K8S_PORT_BASE", "26443"))
+# Objects the tests create carry this label, so a reset finds (only) them.
+KUBE_TEST_LABEL = "computectl.io/test"
+_COMPUTECTL_ANNOTATIONS = ("computectl.io/drain-reason", "computectl.io/was-cordoned")
+
+
+@dataclass(frozen=True)
+class KubeCluster:
+    """The real test cluster of testenv/kubernetes: kwok-gpu-001…008 (training: 001-006)."""
+
+    state_dir: Path
+
+    @property
+    def script(self) -> Path:
+        return ROOT / "testenv" / "kubernetes"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "admin.kubeconfig"
+
+    @property
+    def computectl_toml(self) -> Path:
+        return self.state_dir / "computectl.toml"
+
+    def testenv(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "COMPUTECTL_K8S_APISERVER_PORT": str(KUBE_PORT_BASE),
+            "COMPUTECTL_K8S_ETCD_PORT": str(KUBE_PORT_BASE + 1),  # and +2 for etcd's peers
+            "COMPUTECTL_K8S_KCM_PORT": str(KUBE_PORT_BASE + 3),
+            "COMPUTECTL_K8S_SCHEDULER_PORT": str(KUBE_PORT_BASE + 4),
+        }
+        proc = subprocess.run(
+            [str(self.script), *args, "--state-dir", str(self.state_dir)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
+        if check and proc.returncode:
+            pytest.fail(f"testenv/kubernetes {' '.join(args)} failed:\n{proc.stderr}{proc.stdout}")
+        return proc
+
+    def up(self) -> None:
+        # After a crash `up` restarts every component; a daemon it has just stopped can
+        # hold its port for a moment longer ("port ... is in use"): one retry suffices.
+        if self.testenv("up", "--nodes", str(KUBE_NODES), check=False).returncode:
+            time.sleep(2)
+            self.testenv("up", "--nodes", str(KUBE_NODES))
+
+    def apiserver_pid(self) -> int:
+        return int((self.state_dir / "run" / "kube-apiserver.pid").read_text().split()[0])
+
+    def core(self) -> Any:
+        """The tests' own CoreV1Api: they look at the cluster as an operator's tools would."""
+        from kubernetes import client, config
+
+        return client.CoreV1Api(
+            config.new_client_from_config(config_file=str(self.kubeconfig), persist_config=False)
+        )
+
+    def wait(self, what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.1)
+
+    def reset(self) -> None:
+        """Every test starts on an idle cluster: no test namespaces, no cordons, taints or notes."""
+        if self.testenv("status", check=False).returncode:
+            self.up()
+        core = self.core()
+        try:
+            selector = f"{KUBE_TEST_LABEL}=true"
+            namespaces = [
+                n.metadata.name for n in core.list_namespace(label_selector=selector).items
+            ]
+            for ns in namespaces:
+                core.delete_namespace(ns, propagation_policy="Background")
+                # The namespace controller deletes pods with their grace period; kwok
+                # would wait it out. No new pods start in a terminating namespace.
+                core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+            # Namespace deletion is asynchronous: wait until their pods no longer hold GPUs.
+            self.wait(
+                "test pods to go",
+                lambda: (
+                    not [
+                        p
+                        for p in core.list_pod_for_all_namespaces().items
+                        if p.metadata.namespace in namespaces
+                    ]
+                ),
+                60,
+            )
+            for node in core.list_node(label_selector="computectl.io/testenv=kwok").items:
+                notes = node.metadata.annotations or {}
+                if (
+                    node.spec.unschedulable
+                    or node.spec.taints
+                    or any(k in notes for k in _COMPUTECTL_ANNOTATIONS)
+                ):
+                    core.patch_node(
+                        node.metadata.name,
+                        {
+                            "metadata": {"annotations": dict.fromkeys(_COMPUTECTL_ANNOTATIONS)},
+                            "spec": {"unschedulable": None, "taints": None},
+                        },
+                        _content_type="application/merge-patch+json",
+                    )
+        finally:
+            core.api_client.close()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    """A real Kubernetes API server with 8 kwok GPU nodes (testenv/kubernetes), stopped
+    afterwards if this session started it."""
+    pytest.importorskip("kubernetes")
+    cluster = KubeCluster(KUBE_STATE_DIR)
+    was_up = cluster.testenv("status", check=False).returncode == 0
+    cluster.up()
+    yield cluster
+    if not was_up:
+        cluster.testenv("down", check=False)
+
+
+@pytest.fixture
+def kube(kube_cluster: KubeCluster) -> KubeCluster:
+    """The session's cluster, reset to idle for this test."""
+    kube_cluster.reset()
+    return kube_cluster

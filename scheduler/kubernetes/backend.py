@@ -1,0 +1,223 @@
+"""The WorkloadManager protocol over a real Kubernetes cluster: cordon + taint + evict.
+
+A drain is what an operator would do with kubectl cordon / taint / drain,
+made safe to run twice and to undo exactly: computectl marks what it adds
+(a taint key and annotations of its own) and resume removes only that.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from scheduler.errors import Conflict, InvalidRequest, NotFound
+from scheduler.kubernetes.client import KubeClient, KubeDriver
+from scheduler.kubernetes.objects import (
+    TENANT_LABEL,
+    drain_patch,
+    is_active,
+    labels_of,
+    matches,
+    meta,
+    node_status,
+    pod_gpus,
+    pod_id,
+    resume_patch,
+    selector,
+)
+from scheduler.protocol import Allocation, DrainMode, DrainReport, JobInfo, NodeStatus
+
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+# What `kubectl delete pod` gives a pod by default; "down" ends work, but politely.
+DOWN_GRACE_SECONDS = 30
+# Read-modify-write of a node: another writer (kubelet, an operator) can win the race.
+_CONFLICT_RETRIES = 5
+_ACTIVE = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+class KubernetesWorkloadManager:
+    """One cluster; ``pools`` maps computectl pool → node label selector.
+
+    A node matching several pools' selectors belongs to the first of them in
+    ``pools``; nodes matching none are not computectl's and are not listed.
+    """
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        client: KubeDriver,
+        pools: Mapping[str, Mapping[str, str]],
+        gpu_resource: str = DEFAULT_GPU_RESOURCE,
+    ) -> None:
+        if not pools:
+            raise ValueError("a Kubernetes backend needs at least one pool → node selector")
+        empty = [p for p, sel in pools.items() if not sel]
+        if empty:
+            # An empty selector would claim every node of the cluster.
+            raise ValueError(f"pool(s) {', '.join(empty)} need a non-empty node selector")
+        self.client = client
+        self.pools = {p: dict(sel) for p, sel in pools.items()}
+        self.gpu_resource = gpu_resource
+
+    def close(self) -> None:
+        self.client.close()
+
+    @classmethod
+    def create(
+        cls,
+        pools: Mapping[str, Mapping[str, str]],
+        *,
+        kubeconfig: Path | None = None,
+        context: str | None = None,
+        gpu_resource: str = DEFAULT_GPU_RESOURCE,
+        timeout_seconds: float = 30.0,
+    ) -> KubernetesWorkloadManager:
+        """A backend on the official client (the settings' ``[pools.kubernetes]`` table)."""
+        return cls(KubeClient(kubeconfig, context, timeout_seconds), pools, gpu_resource)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def list_nodes(self) -> list[NodeStatus]:
+        nodes = self._pool_nodes()
+        gpus: dict[str, int] = defaultdict(int)
+        jobs: dict[str, int] = defaultdict(int)
+        for pod, n in self._gpu_pods():
+            node = pod["spec"]["nodeName"]
+            gpus[node] += n
+            jobs[node] += 1
+        return [
+            node_status(raw, pool, self.gpu_resource, gpus[name], jobs[name])
+            for name, (raw, pool) in sorted(nodes.items())
+        ]
+
+    def node(self, name: str) -> NodeStatus:
+        """One node as Kubernetes reports it; NotFound if it is in none of the pools."""
+        raw = self.client.get_node(name)
+        pool = self._require_pool(raw)
+        pods = self._gpu_pods(name)
+        return node_status(raw, pool, self.gpu_resource, sum(n for _, n in pods), len(pods))
+
+    def jobs_on(self, node: str) -> list[JobInfo]:
+        self._require_pool(self.client.get_node(node))
+        pods = self._gpu_pods(node)
+        tenant = self._tenants()
+        return [
+            JobInfo(
+                id=pod_id(pod),
+                tenant=tenant(pod),
+                gpus=n,
+                state=str((pod.get("status") or {}).get("phase", "Unknown")).lower(),
+            )
+            for pod, n in pods
+        ]
+
+    def allocations(self) -> list[Allocation]:
+        pool_of = {name: pool for name, (_, pool) in self._pool_nodes().items()}
+        tenant = self._tenants()
+        return [
+            Allocation(
+                tenant=tenant(pod),
+                pool=pool_of[node],
+                node=node,
+                gpus=n,
+                job=pod_id(pod),
+            )
+            for pod, n in self._gpu_pods()
+            if (node := pod["spec"]["nodeName"]) in pool_of
+        ]
+
+    # -- acting --------------------------------------------------------------------------------
+
+    def drain(self, node: str, reason: str, mode: DrainMode = "drain") -> DrainReport:
+        """Cordon and taint ``node``, then evict its GPU pods (``down``: delete them).
+
+        Evictions go through the Eviction API, so PodDisruptionBudgets hold: a pod
+        whose budget forbids it keeps running and is named in the report.
+        """
+        reason = " ".join(reason.split())
+        if not reason:
+            raise InvalidRequest("Kubernetes drains need a reason (it goes in an annotation)")
+        self._update_node(node, lambda raw: drain_patch(raw, reason, mode))
+        blocked = []
+        for pod, _ in self._gpu_pods(node):
+            namespace, name = meta(pod).get("namespace", ""), meta(pod).get("name", "")
+            if mode == "down":
+                self.client.delete_pod(namespace, name, DOWN_GRACE_SECONDS)
+            elif (why := self.client.evict_pod(namespace, name)) is not None:
+                blocked.append(f"{namespace}/{name}: {why}")
+        return DrainReport(tuple(blocked))
+
+    def resume(self, node: str) -> None:
+        """Remove computectl's taint and annotations; uncordon only if computectl cordoned."""
+        self._update_node(node, resume_patch)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _pool_of(self, raw: Mapping[str, Any]) -> str | None:
+        labels = labels_of(raw)
+        return next((p for p, sel in self.pools.items() if matches(labels, sel)), None)
+
+    def _require_pool(self, raw: Mapping[str, Any]) -> str:
+        pool = self._pool_of(raw)
+        if pool is None:
+            raise NotFound(
+                f"node {meta(raw).get('name')} matches none of the node selectors of pools "
+                f"{', '.join(self.pools)}"
+            )
+        return pool
+
+    def _pool_nodes(self) -> dict[str, tuple[dict[str, Any], str]]:
+        """name → (node, pool), one filtered list per distinct selector."""
+        out: dict[str, tuple[dict[str, Any], str]] = {}
+        for wanted in {selector(sel) for sel in self.pools.values()}:
+            for raw in self.client.list_nodes(wanted):
+                name = str(meta(raw).get("name", ""))
+                # A node several selectors match belongs to the first such pool.
+                if name and name not in out and (pool := self._pool_of(raw)) is not None:
+                    out[name] = (raw, pool)
+        return out
+
+    def _gpu_pods(self, node: str | None = None) -> list[tuple[dict[str, Any], int]]:
+        """Bound, not terminated pods holding GPUs, with their GPU count (one API list)."""
+        field = _ACTIVE + (f",spec.nodeName={node}" if node else "")
+        out = []
+        for pod in self.client.list_pods(field):
+            if not (pod.get("spec") or {}).get("nodeName") or not is_active(pod):
+                continue
+            n = pod_gpus(pod, self.gpu_resource)
+            if n > 0:
+                out.append((pod, n))
+        return out
+
+    def _tenants(self) -> Callable[[Mapping[str, Any]], str]:
+        """pod → tenant: its namespace's computectl.io/tenant label, else the namespace."""
+        labelled = {
+            str(meta(ns).get("name")): labels_of(ns)[TENANT_LABEL]
+            for ns in self.client.list_namespaces(TENANT_LABEL)
+        }
+
+        def tenant(pod: Mapping[str, Any]) -> str:
+            namespace = str(meta(pod).get("namespace", ""))
+            return labelled.get(namespace, namespace)
+
+        return tenant
+
+    def _update_node(
+        self, name: str, make_patch: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> None:
+        """Read, patch with the read's resourceVersion, and start over if someone wrote between."""
+        for attempt in range(_CONFLICT_RETRIES):
+            raw = self.client.get_node(name)
+            self._require_pool(raw)
+            patch = make_patch(raw)
+            if patch is None:
+                return
+            try:
+                self.client.patch_node(name, patch)
+                return
+            except Conflict:
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
