@@ -110,7 +110,9 @@ class Runtime:
         ingest = Ingest(store, clock, policy)
         launchers: dict[str, BurnInLauncher] = {}
         if dc is not None:
-            sim_burn_in = SimulatedBurnIn(dc, ingest, th, store.gpu_uuids)
+            sim_burn_in = SimulatedBurnIn(
+                dc, ingest, th, lambda node: tuple(g.uuid for g in store.gpus(node))
+            )
             launchers = {p.name: sim_burn_in for p in pools if p.backend == "simulated"}
         remediator = Remediator(store, backends, clock, policy, launchers)
         nodes = NodeService(store, backends, clock, remediator)

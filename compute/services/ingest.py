@@ -53,12 +53,19 @@ class Ingest:
         return folded
 
 
-def fold(node: Node, results: Sequence[CheckResult], policy: PolicyConfig) -> Node:
+def fold(node: Node, results: Sequence[CheckResult], policy: PolicyConfig, **changes: Any) -> Node:
+    """The node with ``results`` folded into its health memory (plus any other ``changes``,
+    in the same copy: the sweep does this for every node)."""
     if not results:
-        return node
+        return node.evolve(**changes) if changes else node
     latest = max(r.at for r in results)
     last = node.last_checked_at
+    health = observe(node.health, results, policy)
+    stored_at = changes.pop("passes_stored_at", None)
+    if stored_at is not None:
+        health = health.evolve(passes_stored_at=stored_at)
     return node.evolve(
-        health=observe(node.health, results, policy),
+        health=health,
         last_checked_at=latest if last is None or latest > last else last,
+        **changes,
     )

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from compute.backends import Backends
 from compute.clock import Clock
@@ -86,22 +87,24 @@ class Sweeper:
         # 2. Passive checks and power where the control plane reads telemetry itself.
         results = []
         power: dict[str, float] = {}
+        collected_names: set[str] = set()
         if d.telemetry is not None:
             collected = collect(d.telemetry, nodes.values(), d.store.gpu_uuids(), d.thresholds)
             power = collected.power_watts
+            collected_names = set(collected.results)
             for name, node_results in collected.results.items():
                 before = nodes[name]
-                nodes[name] = fold(before, node_results, d.policy)
                 kept = self._worth_keeping(before, node_results, now)
+                changes: dict[str, Any] = {"power_watts": power.get(name, before.power_watts)}
                 if len(kept) == len(node_results):
-                    nodes[name] = nodes[name].evolve(
-                        health=nodes[name].health.evolve(passes_stored_at=now)
-                    )
+                    changes["passes_stored_at"] = now
+                nodes[name] = fold(before, node_results, d.policy, **changes)
                 results += kept
                 report.results += len(node_results)
                 report.failed_results += sum(1 for r in node_results if r.failed)
         for name, watts in power.items():
-            nodes[name] = nodes[name].evolve(power_watts=watts)
+            if name not in collected_names:
+                nodes[name] = nodes[name].evolve(power_watts=watts)
         drift = self._version_drift(nodes, now)
         results += drift
         report.results += len(drift)

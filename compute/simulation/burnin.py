@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from compute.domain import Node
 from compute.services.collect import expectation
@@ -22,7 +22,7 @@ class SimulatedBurnIn:
         dc: SimulatedDatacenter,
         ingest: Ingest,
         thresholds: Thresholds,
-        uuids: Callable[[], Mapping[str, tuple[str, ...]]],
+        uuids: Callable[[str], tuple[str, ...]],
     ) -> None:
         self.dc = dc
         self.ingest = ingest
@@ -38,7 +38,7 @@ class SimulatedBurnIn:
             snap = telemetry.snapshot(node.name, since=self.dc.now())
             results = run_burn_in(
                 snap,
-                expectation(node, self.uuids()),
+                expectation(node, {node.name: self.uuids(node.name)}),
                 self.thresholds,
                 probe,
                 self.floors.get(node.gpu_model),

@@ -111,8 +111,8 @@ def _result_values(r: CheckResult) -> dict[str, Any]:
         "suite": r.suite.value,
         "fatal": r.fatal,
         "evidence": r.evidence,
-        "values": dict(r.values),
-        "gpus": ",".join(map(str, r.gpus)),
+        "values": r.values if isinstance(r.values, dict) else dict(r.values),
+        "gpus": ",".join(map(str, r.gpus)) if r.gpus else "",
         "at": r.at,
     }
 
