@@ -16,7 +16,7 @@ from compute.domain import AuditEntry
 from compute.errors import BackendError, NotFoundError, RefusedError
 from compute.store import Store
 from compute.tenants.spec import spec_from_json, spec_to_json
-from scheduler.errors import SchedulerError
+from scheduler.errors import Conflict, SchedulerError
 from scheduler.protocol import JobInfo
 from scheduler.tenants import Change, TenantBackend, TenantBusy, TenantSpec
 
@@ -87,6 +87,8 @@ class TenantService:
             for backend, part in self._parts(spec):
                 changes = backend.plan(part) if part else backend.plan_delete(spec.name)
                 plan.changes += [(backend.kind, c) for c in changes]
+        except Conflict as exc:
+            raise RefusedError(f"tenant {spec.name}: {exc}") from None
         except SchedulerError as exc:
             raise BackendError(f"tenant {spec.name}: cannot read live state: {exc}") from exc
         return plan
@@ -109,6 +111,10 @@ class TenantService:
                 f"tenant {spec.name}: {exc} in a pool it is leaving; end them or "
                 "delete the tenant with --force"
             ) from None
+        except Conflict as exc:
+            # Objects of that name that computectl did not make: never taken over.
+            self._audit(actor, f"{action}.refused", spec.name, done, error=str(exc))
+            raise RefusedError(f"tenant {spec.name}: {exc}") from None
         except SchedulerError as exc:
             self._audit(actor, f"{action}.partial", spec.name, done, error=str(exc))
             raise BackendError(

@@ -1,4 +1,5 @@
-"""The one place computectl runs Slurm's tools: sinfo/squeue ``--json`` and ``scontrol``.
+"""The one place computectl runs Slurm's tools: sinfo/squeue ``--json``, ``scontrol``,
+and for tenants ``sacctmgr``, ``scancel`` and ``sacct``.
 
 Everything the Slurm backend learns or changes goes through a `SlurmDriver`;
 `SlurmCommands` is the driver that runs the CLIs, exactly as an operator
@@ -78,6 +79,31 @@ class SlurmCommands:
                 "scontrol", "update", f"nodename={chunk}", *(f"{k}={v}" for k, v in fields.items())
             )
 
+    # -- accounting (tenants) ------------------------------------------------------------------
+
+    def sacctmgr_show(self, entity: str, fields: Sequence[str], *where: str) -> list[list[str]]:
+        """``sacctmgr -P -n show <entity> format=... [where ...]``: one list of fields per row.
+
+        22.05's sacctmgr has no --json; ``-P`` separates fields with ``|`` (no trailing one).
+        """
+        args = ["-P", "-n", "show", entity, f"format={','.join(fields)}"]
+        if where:
+            args += ["where", *where]
+        return _rows(self.run("sacctmgr", *args), len(fields))
+
+    def sacctmgr(self, *args: str) -> str:
+        """``sacctmgr -i <args>``: a change, committed at once (no interactive prompt)."""
+        return self.run("sacctmgr", "-i", *args)
+
+    def scancel(self, *args: str) -> None:
+        self.run("scancel", *args)
+
+    def sacct_rows(self, fields: Sequence[str], *args: str) -> list[list[str]]:
+        """``sacct -P -n --format=... <args>``: one list of fields per row."""
+        return _rows(
+            self.run("sacct", "-P", "-n", f"--format={','.join(fields)}", *args), len(fields)
+        )
+
     # -- the plumbing --------------------------------------------------------------------------
 
     def run(self, tool: str, *args: str) -> str:
@@ -134,3 +160,20 @@ class SlurmCommands:
                 kind = Unreachable
             raise kind(f"{tool} could not load its data from slurmctld: {text}")
         return data
+
+
+def _rows(out: str, width: int) -> list[list[str]]:
+    """Parsable (``-P -n``) output → rows of exactly ``width`` fields.
+
+    Short rows are padded; a ``|`` inside the last field (a free-text description, so
+    callers put it last) stays in it rather than shifting the columns.
+    """
+    rows = []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) > width:
+            fields = [*fields[: width - 1], "|".join(fields[width - 1 :])]
+        rows.append(fields + [""] * (width - len(fields)))
+    return rows

@@ -34,7 +34,10 @@ def rt(slurm: SlurmCluster, tmp_path: Path) -> Iterator[Runtime]:
     settings = load_settings(
         slurm.computectl_toml,
         env={},
-        overrides={"data_dir": str(tmp_path), "remediation": {"new_nodes": "in_service"}},
+        overrides={
+            "data_dir": str(tmp_path),
+            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
+        },
     )
     assert not settings.simulation.enabled
     runtime = Runtime.build(settings)

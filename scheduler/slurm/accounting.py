@@ -1,0 +1,456 @@
+"""Tenants as Slurm accounting objects: what a spec asks for, what sacctmgr shows, the diff.
+
+One tenant is one account tree (pure functions here; `scheduler.slurm.tenants` runs them):
+
+* ``account <name>`` under root, Description ``computectl: tenant <name>`` — the
+  ownership marker: an account without it is never touched. It carries the limits
+  that span the tenant's pools: the GPU-hour budget (``GrpTRESMins=gres/gpu=<min>``)
+  and, while suspended, ``GrpSubmitJobs=0 GrpJobs=0``.
+* ``qos <name>-<pool>`` per pool of this cluster (Description ``computectl: tenant
+  <name> pool <pool>``): ``GrpTRES=gres/gpu:<type>=N`` and ``MaxWall``. A job is charged
+  to ONE QOS, so the per-pool quotas need one QOS each; the tenant-wide budget cannot
+  live on them (each pool would get the whole budget) and sits on the account.
+* ``association <user>@<name>/<partition>`` per user and pool: a partition-level user
+  association whose only (and default) QOS is the pool's QOS. A job of the tenant in
+  a partition it did not buy finds no association and is rejected; ``--qos=normal``
+  is rejected too, so the quota cannot be side-stepped.
+
+Each object is one `Change` whose before/after is one line in sacctmgr's own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from scheduler.errors import InvalidRequest
+from scheduler.protocol import JobInfo
+from scheduler.slurm.parse import GPU_MODELS, parse_gpus, tres_gpus
+from scheduler.tenants import Change, ChangeKind, TenantSpec
+
+MARK = "computectl: tenant "
+ORGANIZATION = "computectl"
+
+# The sacctmgr/sacct columns each reader expects, in order (free text last: see _rows).
+ACCOUNT_FIELDS = ("Account", "Description")
+# ``show account withassoc``: the account's associations (its own row has no User) and,
+# on every row, the account's Description — the whole tree in one sacctmgr call.
+TREE_FIELDS = (
+    "Account", "User", "Partition", "QOS", "DefaultQOS", "GrpTRESMins", "GrpJobs", "GrpSubmit",
+    "Description",
+)  # fmt: skip
+QOS_FIELDS = ("Name", "GrpTRES", "MaxWall", "Description")
+SACCT_FIELDS = ("JobID", "Start", "End", "ElapsedRaw", "AllocTRES")
+
+_GRES_TYPES = {model: kind for kind, model in GPU_MODELS.items()}
+_UNLIMITED = ("", "UNLIMITED", "INFINITE", "Partition_Limit")
+
+
+def account_description(name: str) -> str:
+    return f"{MARK}{name}"
+
+
+def qos_description(name: str, pool: str) -> str:
+    return f"{MARK}{name} pool {pool}"
+
+
+def qos_name(name: str, pool: str) -> str:
+    return f"{name}-{pool}"
+
+
+def gres_type(gpu_model: str) -> str:
+    """computectl's GPU model → the GRES type gres.conf names it (H100-SXM → h100)."""
+    kind = _GRES_TYPES.get(gpu_model)
+    if kind is None:
+        raise InvalidRequest(
+            f"no Slurm GRES type known for GPU model {gpu_model!r} "
+            f"(known: {', '.join(sorted(_GRES_TYPES))})"
+        )
+    return kind
+
+
+# -- the objects ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    description: str
+    grp_tres_mins: Mapping[str, str] = field(default_factory=dict)
+    suspended: bool = False
+
+    def line(self) -> str:
+        parts = [f"Description='{self.description}'"]
+        if self.grp_tres_mins:
+            parts.append(f"GrpTRESMins={_tres(self.grp_tres_mins)}")
+        if self.suspended:
+            parts.append("GrpSubmitJobs=0 GrpJobs=0")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Qos:
+    name: str
+    description: str
+    grp_tres: Mapping[str, str] = field(default_factory=dict)
+    max_wall_minutes: int | None = None
+
+    def line(self) -> str:
+        parts = [f"GrpTRES={_tres(self.grp_tres) or 'none'}"]
+        if self.max_wall_minutes is not None:
+            parts.append(f"MaxWall={format_wall(self.max_wall_minutes)}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Association:
+    user: str
+    account: str
+    partition: str
+    qos: tuple[str, ...]
+    default_qos: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.user, self.partition)
+
+    @property
+    def target(self) -> str:
+        return f"association {self.user}@{self.account}/{self.partition}"
+
+    def line(self) -> str:
+        return f"QOS={','.join(self.qos) or 'none'} DefaultQOS={self.default_qos or 'none'}"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantState:
+    """A tenant's objects: wanted (from the spec) or live (computectl's own only)."""
+
+    name: str
+    account: Account | None = None
+    qos: Mapping[str, Qos] = field(default_factory=dict)
+    associations: Mapping[tuple[str, str], Association] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One change and the sacctmgr arguments (after ``-i``) that make it."""
+
+    change: Change
+    args: tuple[str, ...]
+
+
+# -- what the spec asks for ----------------------------------------------------------------------
+
+
+def desired(spec: TenantSpec, partitions: Mapping[str, str]) -> TenantState:
+    """The objects for ``spec``; ``partitions`` maps pool → Slurm partition (this cluster's)."""
+    account = Account(
+        spec.name,
+        account_description(spec.name),
+        {"gres/gpu": str(round(spec.gpu_hours_budget * 60))}
+        if spec.gpu_hours_budget is not None
+        else {},
+        spec.suspended,
+    )
+    qos: dict[str, Qos] = {}
+    assocs: dict[tuple[str, str], Association] = {}
+    for quota in spec.quotas:
+        partition = partitions.get(quota.pool)
+        if partition is None:
+            raise InvalidRequest(f"pool {quota.pool} is not a partition of this Slurm cluster")
+        q = Qos(
+            qos_name(spec.name, quota.pool),
+            qos_description(spec.name, quota.pool),
+            {f"gres/gpu:{gres_type(quota.gpu_model)}": str(quota.gpus)},
+            spec.max_wall_time_minutes,
+        )
+        qos[q.name] = q
+        for user in spec.users:
+            a = Association(user, spec.name, partition, (q.name,), q.name)
+            assocs[a.key] = a
+    return TenantState(spec.name, account, qos, assocs)
+
+
+# -- what sacctmgr shows -------------------------------------------------------------------------
+
+
+def parse_tres(text: str) -> dict[str, str]:
+    """``gres/gpu:h100=16,cpu=4`` → {"gres/gpu:h100": "16", "cpu": "4"}."""
+    out = {}
+    for item in text.split(","):
+        key, sep, value = item.strip().partition("=")
+        if sep and key:
+            out[key] = value
+    return out
+
+
+def _tres(tres: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(tres.items()))
+
+
+def parse_wall(text: str) -> int | None:
+    """sacctmgr's MaxWall (``[days-]hh:mm:ss``, ``mm:ss``, empty) → minutes; None: unlimited."""
+    text = text.strip()
+    if text in _UNLIMITED:
+        return None
+    days, _, clock = text.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    h, m, s = parts[-3:]
+    return (int(days or 0) * 24 + h) * 60 + m + (1 if s else 0)
+
+
+def format_wall(minutes: int) -> str:
+    """Minutes as sacctmgr prints a MaxWall: ``01:00:00``, ``2-00:00:00``."""
+    days, rest = divmod(minutes, 24 * 60)
+    clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
+
+
+def read_state(
+    name: str,
+    tree: Sequence[Sequence[str]],
+    qos: Sequence[Sequence[str]],
+    partitions: Iterable[str],
+    wanted_qos: Iterable[str] = (),
+) -> tuple[TenantState, list[str]]:
+    """The live objects of tenant ``name`` that are computectl's, and the names of foreign
+    objects that block it (an account or QOS of the same name without our marker).
+
+    ``tree``/``qos`` are the rows of `TREE_FIELDS` and `QOS_FIELDS`; associations outside
+    ``partitions`` (this cluster's pools) are not ours; ``wanted_qos`` are the QOS names
+    the spec needs (a foreign one of those blocks it).
+    """
+    foreign: list[str] = []
+    account: Account | None = None
+    rows = [r for r in tree if r[0] == name]
+    own = next((r for r in rows if not r[1]), None)  # the account's own association
+    if own is not None and own[8] != account_description(name):
+        foreign.append(f"account {name} (Description '{own[8]}')")
+    elif own is not None:
+        account = Account(
+            name, own[8], parse_tres(own[5]), suspended=own[6] == "0" and own[7] == "0"
+        )
+    ours: dict[str, Qos] = {}
+    prefix, wanted = qos_description(name, ""), set(wanted_qos)
+    for qname, grp_tres, max_wall, description in qos:
+        if description.startswith(prefix):
+            ours[qname] = Qos(qname, description, parse_tres(grp_tres), parse_wall(max_wall))
+        elif qname in wanted:
+            foreign.append(f"qos {qname} (Description '{description}')")
+    mine = set(partitions)
+    associations: dict[tuple[str, str], Association] = {}
+    if account is not None:
+        for _acct, user, partition, qos_list, default_qos, *_ in rows:
+            if user and partition in mine:
+                a = Association(
+                    user, name, partition, tuple(sorted(filter(None, qos_list.split(",")))),
+                    default_qos,
+                )  # fmt: skip
+                associations[a.key] = a
+    return TenantState(name, account, ours, associations), foreign
+
+
+# -- the difference, as sacctmgr steps -----------------------------------------------------------
+
+
+def steps(live: TenantState, want: TenantState | None) -> list[Step]:
+    """What turns ``live`` into ``want`` (None: the tenant goes), in an order sacctmgr
+    accepts: QOS before the associations that use them, associations before their
+    account, QOS last when they go (sacctmgr refuses to delete a default QOS in use)."""
+    name = live.name
+    want_qos = want.qos if want else {}
+    want_assocs = want.associations if want else {}
+    out: list[Step] = []
+    for qname, q in sorted(want_qos.items()):
+        old = live.qos.get(qname)
+        if old is None:
+            out.append(Step(_create(f"qos {qname}", q.line()), _add_qos(q)))
+        elif (old.grp_tres, old.max_wall_minutes) != (q.grp_tres, q.max_wall_minutes):
+            out.append(Step(_update(f"qos {qname}", old.line(), q.line()), _modify_qos(old, q)))
+    if want is not None and want.account is not None:
+        acct, old_acct = want.account, live.account
+        if old_acct is None:
+            out.append(Step(_create(f"account {name}", acct.line()), _add_account(acct)))
+        elif (old_acct.grp_tres_mins, old_acct.suspended) != (acct.grp_tres_mins, acct.suspended):
+            out.append(
+                Step(
+                    _update(f"account {name}", old_acct.line(), acct.line()),
+                    _modify_account(old_acct, acct),
+                )
+            )
+    for key, a in sorted(live.associations.items()):
+        if key not in want_assocs:
+            out.append(
+                Step(
+                    Change(ChangeKind.DELETE, a.target, a.line(), ""),
+                    ("delete", "user", *_where(a)),
+                )
+            )
+    for key, a in sorted(want_assocs.items()):
+        old_a = live.associations.get(key)
+        if old_a is None:
+            out.append(
+                Step(
+                    _create(a.target, a.line()),
+                    (
+                        "add",
+                        "user",
+                        a.user,
+                        f"account={name}",
+                        f"partition={a.partition}",
+                        *_qos(a),
+                    ),
+                )
+            )
+        elif (old_a.qos, old_a.default_qos) != (a.qos, a.default_qos):
+            out.append(
+                Step(
+                    _update(a.target, old_a.line(), a.line()),
+                    ("modify", "user", *_where(a), "set", *_qos(a)),
+                )
+            )
+    if want is None and live.account is not None:
+        out.append(
+            Step(
+                Change(ChangeKind.DELETE, f"account {name}", live.account.line(), ""),
+                ("delete", "account", "where", f"name={name}"),
+            )
+        )
+    for qname, q in sorted(live.qos.items()):
+        if qname not in want_qos:
+            out.append(
+                Step(
+                    Change(ChangeKind.DELETE, f"qos {qname}", q.line(), ""),
+                    ("delete", "qos", "where", f"name={qname}"),
+                )
+            )
+    return out
+
+
+def _where(a: Association) -> tuple[str, ...]:
+    return ("where", f"name={a.user}", f"account={a.account}", f"partition={a.partition}")
+
+
+def _qos(a: Association) -> tuple[str, ...]:
+    return (f"qos={','.join(a.qos)}", f"defaultqos={a.default_qos}")
+
+
+def _create(target: str, after: str) -> Change:
+    return Change(ChangeKind.CREATE, target, "", after)
+
+
+def _update(target: str, before: str, after: str) -> Change:
+    return Change(ChangeKind.UPDATE, target, before, after)
+
+
+def _cleared(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str]:
+    """New TRES values, with -1 (no limit) for keys that are no longer limited."""
+    return {**{k: "-1" for k in old if k not in new}, **new}
+
+
+def _add_qos(q: Qos) -> tuple[str, ...]:
+    args = ["add", "qos", q.name, f"Description={q.description}"]
+    if q.grp_tres:
+        args.append(f"GrpTRES={_tres(q.grp_tres)}")
+    if q.max_wall_minutes is not None:
+        args.append(f"MaxWall={q.max_wall_minutes}")
+    return tuple(args)
+
+
+def _modify_qos(old: Qos, q: Qos) -> tuple[str, ...]:
+    sets = [f"MaxWall={q.max_wall_minutes if q.max_wall_minutes is not None else -1}"]
+    if old.grp_tres != q.grp_tres:
+        sets.append(f"GrpTRES={_tres(_cleared(old.grp_tres, q.grp_tres))}")
+    return ("modify", "qos", "where", f"name={q.name}", "set", *sets)
+
+
+def _hold(suspended: bool) -> list[str]:
+    # GrpSubmitJobs=0: sbatch is refused (AssocGrpSubmitJobsLimit); GrpJobs=0: what was
+    # already queued stays pending (AssocGrpJobsLimit). Running jobs are not affected.
+    value = "0" if suspended else "-1"
+    return [f"GrpSubmitJobs={value}", f"GrpJobs={value}"]
+
+
+def _add_account(a: Account) -> tuple[str, ...]:
+    args = ["add", "account", a.name, f"Description={a.description}"]
+    args.append(f"Organization={ORGANIZATION}")
+    if a.grp_tres_mins:
+        args.append(f"GrpTRESMins={_tres(a.grp_tres_mins)}")
+    if a.suspended:
+        args += _hold(True)
+    return tuple(args)
+
+
+def _modify_account(old: Account, a: Account) -> tuple[str, ...]:
+    sets = _hold(a.suspended)
+    if old.grp_tres_mins != a.grp_tres_mins:
+        sets.append(f"GrpTRESMins={_tres(_cleared(old.grp_tres_mins, a.grp_tres_mins))}")
+    return ("modify", "account", "where", f"name={a.name}", "set", *sets)
+
+
+# -- jobs and usage ------------------------------------------------------------------------------
+
+_RUNNING = frozenset({"RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "STOPPED", "RESIZING"})
+_PENDING = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
+
+
+def account_jobs(squeue: Mapping[str, object], account: str) -> list[JobInfo]:
+    """The account's running and pending jobs from ``squeue --json`` (22.05 cannot filter)."""
+    out = []
+    jobs = squeue.get("jobs")
+    for raw in jobs if isinstance(jobs, list) else []:
+        if not isinstance(raw, dict) or raw.get("account") != account:
+            continue
+        state = str(raw.get("job_state") or "").upper()
+        if state not in _RUNNING and state not in _PENDING:
+            continue
+        running = state in _RUNNING
+        gpus = tres_gpus(str(raw.get("tres_alloc_str" if running else "tres_req_str") or ""))
+        if not gpus:
+            per_node = parse_gpus(str(raw.get("tres_per_node") or ""))[1]
+            gpus = per_node * int(raw.get("node_count") or 1)
+        out.append(
+            JobInfo(
+                id=str(raw.get("job_id")),
+                tenant=account,
+                gpus=gpus,
+                state="running" if running else "pending",
+            )
+        )
+    return out
+
+
+def _when(text: str, tz: tzinfo | None) -> datetime | None:
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None  # "Unknown" (still running), "None" (never started)
+    return t.replace(tzinfo=tz) if t.tzinfo is None else t
+
+
+def gpu_seconds(
+    rows: Sequence[Sequence[str]], start: datetime, end: datetime, tz: tzinfo | None
+) -> float:
+    """GPU-seconds of sacct rows (`SACCT_FIELDS`, ``-X``) inside [start, end).
+
+    sacct selects the jobs that ran in the window but reports their whole run, so each
+    job is clipped to the window; sacct prints local times without a zone (``tz``). A job
+    still running (End ``Unknown``) counts up to ``end``; a start sacct cannot state
+    falls back to ElapsedRaw.
+    """
+    total = 0.0
+    for _job, started, ended, elapsed, alloc in rows:
+        gpus = tres_gpus(alloc)
+        if not gpus:
+            continue
+        t0, t1 = _when(started, tz), _when(ended, tz)
+        if t0 is None:
+            seconds = float(elapsed) if elapsed.isdigit() else 0.0
+        else:
+            seconds = (min(t1 or end, end) - max(t0, start)).total_seconds()
+        total += gpus * max(0.0, seconds)
+    return total

@@ -1,0 +1,210 @@
+"""The TenantBackend protocol over a real Slurm cluster: one tenant = one account tree.
+
+The objects and their diff are in `scheduler.slurm.accounting`; this module reads the
+live state with ``sacctmgr -P -n show``, applies the steps with ``sacctmgr -i``, and
+ends a tenant's work with ``scancel`` — all through `SlurmCommands`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from scheduler.errors import Conflict, InvalidRequest, PermissionDenied, SchedulerError, Unreachable
+from scheduler.protocol import JobInfo
+from scheduler.slurm import accounting as acc
+from scheduler.slurm.commands import SlurmCommands
+from scheduler.tenants import Change, TenantBusy, TenantSpec
+
+# How long delete(force=True) waits for cancelled jobs to leave the queue (after the grace):
+# slurmctld kills at once, but a job is listed until its epilog has run.
+_CANCEL_WAIT_SECONDS = 60.0
+_POLL_SECONDS = 0.5
+_JOBS_ACTIVE = "Job(s) active"  # sacctmgr's refusal to delete what running jobs use
+
+
+class AccountingDriver(Protocol):
+    """What the tenant backend needs of Slurm's tools (`SlurmCommands` has it)."""
+
+    def sacctmgr_show(self, entity: str, fields: tuple[str, ...], *where: str) -> list[list[str]]:
+        """Rows of ``sacctmgr -P -n show``."""
+
+    def sacctmgr(self, *args: str) -> str:
+        """``sacctmgr -i <args>``."""
+
+    def squeue_json(self) -> dict[str, object]: ...
+
+    def scancel(self, *args: str) -> None: ...
+
+    def sacct_rows(self, fields: tuple[str, ...], *args: str) -> list[list[str]]: ...
+
+
+class SlurmTenants:
+    """Tenants of one Slurm cluster; ``pools`` maps Slurm partition → computectl pool
+    (the same mapping as the cluster's `SlurmWorkloadManager`)."""
+
+    kind = "slurm"
+
+    def __init__(
+        self,
+        commands: AccountingDriver,
+        pools: Mapping[str, str],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not pools:
+            raise ValueError("Slurm tenants need at least one partition → pool")
+        self.commands = commands
+        self.partitions = {pool: partition for partition, pool in pools.items()}
+        self._sleep = sleep
+        self._tracked: set[str] = set()  # TRES slurmdbd tracks (gres/gpu:h100, ...)
+
+    @classmethod
+    def create(
+        cls,
+        pools: Mapping[str, str],
+        *,
+        slurm_conf: Path | None = None,
+        bin_dir: Path | None = None,
+        timeout_seconds: float = 30.0,
+    ) -> SlurmTenants:
+        return cls(SlurmCommands(bin_dir, slurm_conf, timeout_seconds), pools)
+
+    # -- plan and apply ------------------------------------------------------------------------
+
+    def plan(self, spec: TenantSpec) -> list[Change]:
+        return [s.change for s in self._steps(spec.name, spec)]
+
+    def apply(self, spec: TenantSpec) -> list[Change]:
+        try:
+            return self._run(self._steps(spec.name, spec))
+        except SchedulerError as exc:
+            # Leaving a pool: sacctmgr keeps an association (or QOS) while jobs use it.
+            if _JOBS_ACTIVE in str(exc):
+                raise TenantBusy(spec.name, self.jobs(spec.name)) from exc
+            raise
+
+    def plan_delete(self, name: str) -> list[Change]:
+        return [s.change for s in self._steps(name, None)]
+
+    def delete(self, name: str, force: bool = False, grace_seconds: int = 30) -> list[Change]:
+        steps = self._steps(name, None)  # refuses a foreign account before any job is touched
+        jobs = self.jobs(name)
+        if jobs and not force:
+            raise TenantBusy(name, jobs)
+        if jobs:
+            self._end_jobs(name, grace_seconds)
+            return self._run(steps, retry_active=_CANCEL_WAIT_SECONDS)
+        return self._run(steps)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def jobs(self, name: str) -> list[JobInfo]:
+        # squeue --json dumps every job in 22.05 (no -A filter): filter here.
+        return acc.account_jobs(self.commands.squeue_json(), name)
+
+    def managed(self) -> list[str]:
+        rows = self.commands.sacctmgr_show("account", acc.ACCOUNT_FIELDS)
+        return sorted(a for a, desc in rows if desc == acc.account_description(a))
+
+    def gpu_seconds(self, name: str, start: datetime, end: datetime) -> float:
+        """GPU-seconds the tenant's jobs used in [start, end), from Slurm's accounting."""
+        local = datetime.now().astimezone().tzinfo
+        fmt = "%Y-%m-%dT%H:%M:%S"
+        rows = self.commands.sacct_rows(
+            acc.SACCT_FIELDS,
+            "-a", "-X", "-A", name,
+            "-S", start.astimezone(local).strftime(fmt),
+            "-E", end.astimezone(local).strftime(fmt),
+        )  # fmt: skip
+        return acc.gpu_seconds(rows, start, end, local)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _steps(self, name: str, spec: TenantSpec | None) -> list[acc.Step]:
+        want = acc.desired(spec, self.partitions) if spec is not None else None
+        # Two reads (each sacctmgr call costs ~0.2 s of slurmdbd round trips).
+        live, foreign = acc.read_state(
+            name,
+            self.commands.sacctmgr_show("account", acc.TREE_FIELDS, "withassoc", f"name={name}"),
+            self.commands.sacctmgr_show("qos", acc.QOS_FIELDS),
+            self.partitions.values(),
+            want.qos if want is not None else (),
+        )
+        if foreign and spec is not None:
+            raise Conflict(
+                f"Slurm already has {'; '.join(foreign)}, made outside "
+                f"computectl (no '{acc.MARK}{name}' description); computectl leaves it "
+                "alone — choose another tenant name or remove it in Slurm"
+            )
+        out = acc.steps(live, want)
+        if want is not None and any(s.change.target.startswith("qos ") for s in out):
+            self._check_tres(want)
+        return out
+
+    def _check_tres(self, want: acc.TenantState) -> None:
+        """A GrpTRES on a GRES type slurmdbd does not track would never be enforced."""
+        wanted = {key for q in want.qos.values() for key in q.grp_tres}
+        if not wanted <= self._tracked:
+            # Tracked TRES only change with a slurmctld restart: read again only on a miss.
+            self._tracked = {
+                f"{kind}/{tres}" if tres else kind
+                for kind, tres in self.commands.sacctmgr_show("tres", ("Type", "Name"))
+            }
+        for q in want.qos.values():
+            for key in q.grp_tres:
+                if key not in self._tracked:
+                    raise InvalidRequest(
+                        f"Slurm does not track {key} (AccountingStorageTRES), so the quota "
+                        f"of qos {q.name} would not be enforced; add it to slurm.conf"
+                    )
+
+    def _run(self, steps: list[acc.Step], retry_active: float = 0.0) -> list[Change]:
+        """Run the steps in order; the first failure stops (the next apply re-reads)."""
+        deadline = time.monotonic() + retry_active
+        for s in steps:
+            while True:
+                try:
+                    self.commands.sacctmgr(*s.args)
+                    break
+                except SchedulerError as exc:
+                    # Jobs just ended leave squeue before slurmdbd records their end, and
+                    # until then sacctmgr refuses to delete what they used.
+                    if _JOBS_ACTIVE not in str(exc) or time.monotonic() >= deadline:
+                        raise
+                    self._sleep(_POLL_SECONDS)
+        return [s.change for s in steps]
+
+    def _end_jobs(self, name: str, grace_seconds: int) -> None:
+        """Cancel what waits; TERM what runs, and after the grace, cancel it (SIGKILL)."""
+        self._scancel("--account", name, "--state", "PENDING")
+        self._scancel("--account", name, "--state", "RUNNING", "--signal", "TERM", "--full")
+        self._wait_gone(name, float(grace_seconds))
+        if self.jobs(name):
+            self._scancel("--account", name)
+            if not self._wait_gone(name, _CANCEL_WAIT_SECONDS):
+                left = ", ".join(j.id for j in self.jobs(name))
+                raise SchedulerError(
+                    f"job(s) {left} of tenant {name} still in the queue "
+                    f"{_CANCEL_WAIT_SECONDS:g} s after scancel"
+                )
+
+    def _scancel(self, *args: str) -> None:
+        try:
+            self.commands.scancel(*args)
+        except (Unreachable, PermissionDenied):
+            raise
+        except SchedulerError:
+            # A job that ended in the meantime ("already completing or completed") is
+            # an error for scancel, not for us: what is left is checked by waiting.
+            pass
+
+    def _wait_gone(self, name: str, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.jobs(name):
+            if time.monotonic() >= deadline:
+                return False
+            self._sleep(_POLL_SECONDS)
+        return True

@@ -1,0 +1,240 @@
+"""Tenants on a real Slurm 22.05 cluster (testenv/slurm), through the Runtime.
+
+One tenant = one account tree: account, a QOS per pool, partition-level user
+associations. Nothing is mocked: computectl runs sacctmgr/squeue/scancel, and the
+tests submit jobs and look at the cluster with the same commands an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compute.config import load_settings
+from compute.errors import BackendError, RefusedError
+from compute.runtime import Runtime
+from compute.services.capacity import TenantRow, capacity
+from compute.tenants.spec import parse_tenant
+from scheduler.errors import Unreachable
+from scheduler.slurm.tenants import SlurmTenants
+from scheduler.tenants import ChangeKind, TenantSpec
+from tests.integration.conftest import SlurmCluster
+
+pytestmark = pytest.mark.integration
+
+OPERATOR = "operator:test"
+T = "aurora-labs"
+
+
+@pytest.fixture
+def rt(slurm: SlurmCluster, tmp_path: Path) -> Iterator[Runtime]:
+    """A control plane whose pools are the cluster's partitions; its tenants removed after."""
+    # Nodes stay in service (no burn-in drains): these tests are about the tenants' jobs.
+    settings = load_settings(
+        slurm.computectl_toml,
+        env={},
+        overrides={
+            "data_dir": str(tmp_path),
+            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
+        },
+    )
+    assert not settings.simulation.enabled
+    runtime = Runtime.build(settings)
+    runtime.sweep()
+    yield runtime
+    runtime.close()
+    tenants = slurm_tenants(slurm)
+    for name in tenants.managed():
+        tenants.delete(name, force=True, grace_seconds=0)
+
+
+def slurm_tenants(slurm: SlurmCluster) -> SlurmTenants:
+    return SlurmTenants.create(
+        {"training": "training", "inference": "inference"}, slurm_conf=slurm.slurm_conf
+    )
+
+
+def spec(rt: Runtime, gpus: int = 16, **extra: Any) -> TenantSpec:
+    return parse_tenant(
+        {"name": T, "users": ["root"], "quotas": [{"pool": "training", "gpus": gpus}], **extra},
+        rt.settings.effective_pools,
+    )
+
+
+def sbatch(
+    slurm: SlurmCluster, nodes: int = 1, seconds: int = 300, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A job of the tenant (as root, -A tenant): ``nodes`` whole 8-GPU nodes."""
+    proc = subprocess.run(
+        ["sbatch", "--parsable", "-A", T, "-p", "training", "-N", str(nodes),
+         "--gres=gpu:h100:8", "-o", "/dev/null", "--wrap", f"sleep {seconds}"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SLURM_CONF": str(slurm.slurm_conf)},
+    )  # fmt: skip
+    if check and proc.returncode:
+        raise AssertionError(f"sbatch: {proc.stderr}")
+    return proc
+
+
+def job_id(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout.strip().split(";")[0]
+
+
+def queue(slurm: SlurmCluster) -> dict[str, tuple[str, str]]:
+    """The tenant's jobs: id → (state, reason)."""
+    out = slurm.run("squeue", "-h", "-A", T, "-o", "%A|%T|%r")
+    return {i: (s, r) for i, s, r in (ln.split("|") for ln in out.splitlines())}
+
+
+def accounts(slurm: SlurmCluster) -> dict[str, str]:
+    out = slurm.run("sacctmgr", "-P", "-n", "show", "account", "format=account,description")
+    return dict(ln.split("|", 1) for ln in out.splitlines())
+
+
+def test_quota_holds_back_work_beyond_it_and_a_second_apply_is_a_no_op(
+    rt: Runtime, slurm: SlurmCluster
+) -> None:
+    s = spec(rt, gpus=16, max_wall_time_hours=2, gpu_hours_budget=1000)
+    plan = rt.tenants.plan(s)
+    assert [(b, c.kind, c.target) for b, c in plan.changes] == [
+        ("slurm", ChangeKind.CREATE, f"qos {T}-training"),
+        ("slurm", ChangeKind.CREATE, f"account {T}"),
+        ("slurm", ChangeKind.CREATE, f"association root@{T}/training"),
+    ]
+    assert plan.changes[0][1].after == "GrpTRES=gres/gpu:h100=16 MaxWall=02:00:00"
+    assert rt.tenants.apply(s, actor=OPERATOR).changes == plan.changes
+    assert rt.tenants.plan(s).empty
+    assert rt.tenants.apply(s, actor=OPERATOR).empty
+    assert accounts(slurm)[T] == f"computectl: tenant {T}"
+
+    submitted = datetime.now(UTC)
+    too_many = job_id(sbatch(slurm, nodes=3))  # 24 GPUs
+    fits = job_id(sbatch(slurm, nodes=2))  # 16 GPUs
+    slurm.wait(
+        "the quota to hold back the big job",
+        lambda: queue(slurm).get(too_many, ("", ""))[1] == "QOSGrpGRES",
+    )
+    slurm.wait("the job within the quota to run", lambda: queue(slurm)[fits][0] == "RUNNING")
+    jobs = {j.id: (j.state, j.gpus) for j in rt.tenants.jobs(T)}
+    assert jobs == {too_many: ("pending", 24), fits: ("running", 16)}
+
+    rt.sweep()
+    rows = capacity(rt.store.nodes(), rt.store.allocations()).tenants
+    assert TenantRow(T, "training", "H100-SXM", 16) in rows
+    assert rt.tenants.plan(s).empty
+
+    # Usage from accounting: the running job's 16 GPUs since submission (earlier tests'
+    # jobs of the same account ended before the window and are not counted). slurmctld
+    # tells slurmdbd of the start a moment later: wait for sacct to show it.
+    used: list[float] = []
+    end = datetime.now(UTC)
+
+    def counted() -> bool:
+        nonlocal end
+        end = datetime.now(UTC)
+        used.append(slurm_tenants(slurm).gpu_seconds(T, submitted, end))
+        return used[-1] > 0
+
+    slurm.wait("sacct to count the running job", counted, 15)
+    assert used[-1] <= 16 * ((end - submitted).total_seconds() + 1)
+
+
+def test_suspend_refuses_new_jobs_running_ones_continue_resume_lifts_it(
+    rt: Runtime, slurm: SlurmCluster
+) -> None:
+    rt.tenants.apply(spec(rt), actor=OPERATOR)
+    running = job_id(sbatch(slurm))
+    slurm.wait("the job to run", lambda: queue(slurm)[running][0] == "RUNNING")
+
+    plan = rt.tenants.suspend(T, actor=OPERATOR)
+    assert [(c.kind, c.target, c.after) for _, c in plan.changes] == [
+        (
+            ChangeKind.UPDATE,
+            f"account {T}",
+            f"Description='computectl: tenant {T}' GrpSubmitJobs=0 GrpJobs=0",
+        )
+    ]
+    refused = sbatch(slurm, check=False)
+    assert refused.returncode != 0
+    assert "AssocGrpSubmitJobsLimit" in refused.stderr
+    assert queue(slurm)[running][0] == "RUNNING"
+    # apply keeps the suspension (only resume lifts it)
+    assert rt.tenants.apply(spec(rt), actor=OPERATOR).empty
+
+    rt.tenants.resume(T, actor=OPERATOR)
+    after = job_id(sbatch(slurm))
+    slurm.wait("a job after resume to run", lambda: queue(slurm)[after][0] == "RUNNING")
+    assert queue(slurm)[running][0] == "RUNNING"
+
+
+def test_delete_refuses_with_work_force_ends_it_and_removes_the_account(
+    rt: Runtime, slurm: SlurmCluster
+) -> None:
+    rt.tenants.apply(spec(rt), actor=OPERATOR)
+    running = job_id(sbatch(slurm))
+    slurm.wait("the job to run", lambda: queue(slurm)[running][0] == "RUNNING")
+    with pytest.raises(RefusedError, match="1 running and 0 pending"):
+        rt.tenants.delete(T, actor=OPERATOR)
+    assert T in accounts(slurm)
+
+    done = rt.tenants.delete(T, actor=OPERATOR, force=True, grace_seconds=5)
+    assert {(c.kind, c.target) for _, c in done.changes} == {
+        (ChangeKind.DELETE, f"association root@{T}/training"),
+        (ChangeKind.DELETE, f"account {T}"),
+        (ChangeKind.DELETE, f"qos {T}-training"),
+    }
+    assert queue(slurm) == {}
+    assert T not in accounts(slurm)
+    assert f"{T}-training" not in slurm.run("sacctmgr", "-P", "-n", "show", "qos", "format=name")
+    assert rt.store.tenant(T) is None
+    audit = rt.store.audit(target=T, limit=20)
+    assert [a.action for a in audit] == ["tenant.delete", "tenant.cancel_jobs", "tenant.apply"]
+    assert audit[1].detail["jobs"] == [running]
+    assert len(audit[0].detail["changes"]) == 3 and len(audit[2].detail["changes"]) == 3
+
+
+def test_an_admins_account_of_the_same_name_is_refused_and_left_alone(
+    rt: Runtime, slurm: SlurmCluster
+) -> None:
+    slurm.run("sacctmgr", "-i", "add", "account", T, "Description=lab of prof. x")
+    try:
+        with pytest.raises(RefusedError, match="made outside computectl"):
+            rt.tenants.apply(spec(rt), actor=OPERATOR)
+        assert accounts(slurm)[T] == "lab of prof. x"
+        assert f"{T}-training" not in slurm.run(
+            "sacctmgr", "-P", "-n", "show", "qos", "format=name"
+        )
+        assert rt.store.tenant(T) is None
+        assert T not in rt.backends.tenants_by_pool["training"].managed()
+    finally:
+        slurm.run("sacctmgr", "-i", "delete", "account", T)
+
+
+def test_slurmdbd_stopped_before_apply_fails_clearly_and_the_next_apply_converges(
+    rt: Runtime, slurm: SlurmCluster
+) -> None:
+    rt.tenants.apply(spec(rt, gpus=16), actor=OPERATOR)
+    before = rt.store.tenant(T)
+    pid = int((slurm.state_dir / "pids" / "slurmdbd.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGTERM)
+    slurm.wait("slurmdbd to exit", lambda: not Path(f"/proc/{pid}").exists(), 30)
+    try:
+        with pytest.raises(BackendError, match="Connection refused") as err:
+            rt.tenants.apply(spec(rt, gpus=24), actor=OPERATOR)
+        assert isinstance(err.value.__cause__, Unreachable)
+        assert rt.store.tenant(T) == before
+    finally:
+        slurm.up()
+    done = rt.tenants.apply(spec(rt, gpus=24), actor=OPERATOR)
+    assert [(c.kind, c.target, c.after) for _, c in done.changes] == [
+        (ChangeKind.UPDATE, f"qos {T}-training", "GrpTRES=gres/gpu:h100=24")
+    ]
+    assert rt.tenants.plan(spec(rt, gpus=24)).empty
+    assert rt.store.tenant(T) != before
