@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from compute.config import load_settings
+from compute.runtime import Runtime
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -300,3 +303,23 @@ def kube(kube_cluster: KubeCluster) -> KubeCluster:
     """The session's cluster, reset to idle for this test."""
     kube_cluster.reset()
     return kube_cluster
+
+
+# -- a control plane over a test cluster ----------------------------------------------------------
+
+
+def runtime_over(cluster_toml: Path, data_dir: Path) -> Runtime:
+    """A control plane whose pools are a test cluster's (the TOML its testenv writes), adopted
+    by a first sweep. Nodes stay in service: no burn-in drains unless a test asks for them."""
+    settings = load_settings(
+        cluster_toml,
+        env={},
+        overrides={
+            "data_dir": str(data_dir),
+            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
+        },
+    )
+    assert not settings.simulation.enabled
+    runtime = Runtime.build(settings)
+    runtime.sweep()
+    return runtime

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from compute.config import load_settings
 from compute.domain import EventKind, Node
 from compute.errors import BackendError, RefusedError
 from compute.runtime import Runtime
@@ -25,7 +24,7 @@ from health.policy import DrainOwner, Lifecycle
 from scheduler.errors import Conflict, NotFound, PermissionDenied, Unreachable
 from scheduler.kubernetes import KubeClient, KubernetesWorkloadManager
 from scheduler.protocol import DrainReport
-from tests.integration.conftest import KUBE_NODES, KUBE_TEST_LABEL, ROOT, KubeCluster
+from tests.integration.conftest import KUBE_NODES, KUBE_TEST_LABEL, ROOT, KubeCluster, runtime_over
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +37,7 @@ WAS_CORDONED = "computectl.io/was-cordoned"
 @pytest.fixture
 def rt(kube: KubeCluster, tmp_path: Path) -> Iterator[Runtime]:
     """A control plane whose pools are the kwok pools (the TOML testenv writes)."""
-    settings = load_settings(kube.computectl_toml, env={}, overrides={"data_dir": str(tmp_path)})
-    assert not settings.simulation.enabled
-    assert settings.remediation.new_nodes == "in_service"
-    assert settings.remediation.periodic_burn_in_days == 0  # sweeps only do what a test asks
-    runtime = Runtime.build(settings)
-    runtime.sweep()
+    runtime = runtime_over(kube.computectl_toml, tmp_path)
     yield runtime
     runtime.close()
     for wm, _ in runtime.backends.groups():

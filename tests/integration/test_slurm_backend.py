@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from compute.config import load_settings
 from compute.domain import EventKind, Node
 from compute.errors import BackendError, RefusedError
 from compute.runtime import Runtime
@@ -21,7 +20,7 @@ from compute.testing import result
 from health.policy import DrainOwner, Lifecycle
 from scheduler.errors import NotFound, Unreachable
 from scheduler.slurm import SlurmWorkloadManager
-from tests.integration.conftest import SLURM_NODES, SlurmCluster
+from tests.integration.conftest import SLURM_NODES, SlurmCluster, runtime_over
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +30,7 @@ OPERATOR = "operator:test"
 @pytest.fixture
 def rt(slurm: SlurmCluster, tmp_path: Path) -> Iterator[Runtime]:
     """A control plane whose pools are the cluster's partitions (the TOML testenv writes)."""
-    settings = load_settings(
-        slurm.computectl_toml,
-        env={},
-        overrides={
-            "data_dir": str(tmp_path),
-            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
-        },
-    )
-    assert not settings.simulation.enabled
-    runtime = Runtime.build(settings)
-    runtime.sweep()
+    runtime = runtime_over(slurm.computectl_toml, tmp_path)
     yield runtime
     runtime.close()
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from compute.config import load_settings
 from compute.errors import BackendError, RefusedError
 from compute.runtime import Runtime
 from compute.services.capacity import TenantRow, capacity
@@ -25,7 +24,7 @@ from compute.tenants.spec import parse_tenant
 from scheduler.errors import Unreachable
 from scheduler.slurm.tenants import SlurmTenants
 from scheduler.tenants import ChangeKind, TenantSpec
-from tests.integration.conftest import SlurmCluster
+from tests.integration.conftest import SlurmCluster, runtime_over
 
 pytestmark = pytest.mark.integration
 
@@ -36,18 +35,7 @@ T = "aurora-labs"
 @pytest.fixture
 def rt(slurm: SlurmCluster, tmp_path: Path) -> Iterator[Runtime]:
     """A control plane whose pools are the cluster's partitions; its tenants removed after."""
-    # Nodes stay in service (no burn-in drains): these tests are about the tenants' jobs.
-    settings = load_settings(
-        slurm.computectl_toml,
-        env={},
-        overrides={
-            "data_dir": str(tmp_path),
-            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
-        },
-    )
-    assert not settings.simulation.enabled
-    runtime = Runtime.build(settings)
-    runtime.sweep()
+    runtime = runtime_over(slurm.computectl_toml, tmp_path)
     yield runtime
     runtime.close()
     tenants = slurm_tenants(slurm)
