@@ -179,3 +179,39 @@ def delete(obj: CliContext, name: str, force: bool, grace_seconds: int) -> None:
         "table",
         "applied",
     )
+
+
+@tenants.command()
+@click.argument("name")
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0.01),
+    default=24.0,
+    show_default=True,
+    help="The window: this many hours up to now.",
+)
+@output_option
+@click.pass_obj
+def usage(obj: CliContext, name: str, hours: float, output: str) -> None:
+    """GPU-hours NAME used in the last --hours, from each workload manager's accounting."""
+    from datetime import timedelta
+
+    rt = obj.runtime()
+    end = rt.clock.now()
+    start = end - timedelta(hours=hours)
+    used = rt.tenants.gpu_seconds(name, start, end)
+    if output == "json":
+        emit_json(
+            {
+                "tenant": name,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "gpu_seconds": used,
+            }
+        )
+        return
+    table(
+        f"tenant {name}: GPU use {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC",
+        ["backend", "gpu-hours"],
+        [(kind, "no accounting" if s is None else f"{s / 3600:.2f}") for kind, s in used.items()],
+    )

@@ -8,6 +8,7 @@ once every backend took it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from compute.backends import Backends
@@ -179,6 +180,19 @@ class TenantService:
             tx.delete_tenant(name)
             tx.add_audit(self._entry(actor, "tenant.delete", name, done, force=force))
         return done
+
+    def gpu_seconds(self, name: str, start: datetime, end: datetime) -> dict[str, float | None]:
+        """GPU-seconds the tenant used in [start, end), per backend kind; None where the
+        backend keeps no accounting (the simulation forgets finished jobs)."""
+        self._spec(name)
+        out: dict[str, float | None] = {}
+        for backend, _pools in self.backends.tenant_groups():
+            reader = getattr(backend, "gpu_seconds", None)
+            try:
+                out[backend.kind] = float(reader(name, start, end)) if callable(reader) else None
+            except SchedulerError as exc:
+                raise BackendError(f"tenant {name}: cannot read accounting: {exc}") from exc
+        return out
 
     # -- helpers -------------------------------------------------------------------------
 

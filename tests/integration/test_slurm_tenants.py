@@ -132,6 +132,8 @@ def test_quota_holds_back_work_beyond_it_and_a_second_apply_is_a_no_op(
 
     slurm.wait("sacct to count the running job", counted, 15)
     assert used[-1] <= 16 * ((end - submitted).total_seconds() + 1)
+    # ...and through the service, as `computectl tenants usage` reads it.
+    assert (rt.tenants.gpu_seconds(T, submitted, datetime.now(UTC))["slurm"] or 0) > 0
 
 
 def test_suspend_refuses_new_jobs_running_ones_continue_resume_lifts_it(
