@@ -26,7 +26,7 @@ from compute.store import Store
 from health.policy import PolicyConfig
 from health.simulated import SimulatedTelemetry
 from health.thresholds import Thresholds
-from scheduler.kubernetes import KubernetesWorkloadManager
+from scheduler.kubernetes import KubernetesTenants, KubernetesWorkloadManager
 from scheduler.simulated import SimulatedTenants, SimulatedWorkloadManager
 from scheduler.slurm import SlurmCommands, SlurmWorkloadManager
 from scheduler.slurm.tenants import SlurmTenants
@@ -203,8 +203,10 @@ def _add_kubernetes_backends(backends: Backends, pools: list[PoolSettings]) -> N
             # Pools of one cluster share its client: the most patient setting wins.
             timeout_seconds=max(p.kubernetes_settings.request_timeout_seconds for p in members),
         )
+        # One namespace per tenant in the same cluster, over the same client.
+        tenants = KubernetesTenants(backend.client, backend.pools, gpu_resource)
         for p in members:
-            backends.add(p.name, backend)
+            backends.add(p.name, backend, tenants)
 
 
 def _record_pools(store: Store, pools: list[PoolSettings]) -> None:

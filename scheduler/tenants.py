@@ -87,9 +87,12 @@ class TenantBackend(Protocol):
 
     def plan_delete(self, name: str) -> list[Change]: ...
 
-    def delete(self, name: str, force: bool = False, grace_seconds: int = 30) -> list[Change]:
+    def delete(
+        self, name: str, force: bool = False, grace_seconds: int = 30, purge_data: bool = False
+    ) -> list[Change]:
         """Remove the tenant's objects. Raises TenantBusy when work remains unless ``force``,
-        which ends that work first (after ``grace_seconds``)."""
+        which ends that work first (after ``grace_seconds``). Stored data (volumes) stays
+        unless ``purge_data``; backends that hold none ignore it."""
 
     def jobs(self, name: str) -> list[JobInfo]:
         """The tenant's running and pending work."""

@@ -169,12 +169,21 @@ def resume(obj: CliContext, name: str) -> None:
     show_default=True,
     help="With --force: how long jobs get to stop before they are killed.",
 )
+@click.option(
+    "--purge-data",
+    is_flag=True,
+    help="Also delete stored data (Kubernetes: the namespace's PersistentVolumeClaims).",
+)
 @click.pass_obj
-def delete(obj: CliContext, name: str, force: bool, grace_seconds: int) -> None:
+def delete(obj: CliContext, name: str, force: bool, grace_seconds: int, purge_data: bool) -> None:
     """Remove NAME everywhere. Refused while it has jobs, unless --force."""
     show_plan(
         obj.runtime().tenants.delete(
-            name, actor=obj.actor, force=force, grace_seconds=grace_seconds
+            name,
+            actor=obj.actor,
+            force=force,
+            grace_seconds=grace_seconds,
+            purge_data=purge_data,
         ),
         "table",
         "applied",
@@ -215,3 +224,34 @@ def usage(obj: CliContext, name: str, hours: float, output: str) -> None:
         ["backend", "gpu-hours"],
         [(kind, "no accounting" if s is None else f"{s / 3600:.2f}") for kind, s in used.items()],
     )
+
+
+@tenants.command()
+@click.argument("name")
+@click.option(
+    "--output-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write it here (mode 0600) instead of standard output.",
+)
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0.17),
+    default=1.0,
+    show_default=True,
+    help="How long the token in it is valid (at least 10 minutes).",
+)
+@click.pass_obj
+def kubeconfig(obj: CliContext, name: str, output_file: Path | None, hours: float) -> None:
+    """A kubeconfig for NAME's Kubernetes namespace: a token that expires after --hours."""
+    import os
+
+    text = obj.runtime().tenants.kubeconfig(name, hours)
+    if output_file is None:
+        click.echo(text)
+        return
+    # Created 0600 (the token is a credential); an existing file is narrowed first.
+    fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    click.echo(f"wrote {output_file} (tenant {name}, valid {hours:g} h)")

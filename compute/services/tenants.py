@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from compute.backends import Backends
 from compute.clock import Clock
@@ -23,6 +23,13 @@ from scheduler.tenants import Change, TenantBackend, TenantBusy, TenantSpec
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
+# TokenRequest's floor: the API server refuses bound tokens shorter than 10 minutes.
+_MIN_TOKEN_SECONDS = 600
+
+
+@runtime_checkable
+class KubeconfigIssuer(Protocol):
+    def kubeconfig(self, name: str, *, expiration_seconds: int = 3600) -> str: ...
 
 
 @dataclass
@@ -146,9 +153,19 @@ class TenantService:
         return out
 
     def delete(
-        self, name: str, actor: str, force: bool = False, grace_seconds: int = 30
+        self,
+        name: str,
+        actor: str,
+        force: bool = False,
+        grace_seconds: int = 30,
+        purge_data: bool = False,
     ) -> TenantPlan:
-        self._spec(name)
+        # A tenant deleted without purge may have left data (a namespace with volumes):
+        # purging it needs no record any more.
+        if self.store.tenant(name) is None and not (
+            purge_data and any(name in b.managed() for b, _ in self.backends.tenant_groups())
+        ):
+            self._spec(name)
         jobs = self.jobs(name)
         if jobs and not force:
             running = sum(1 for j in jobs if j.state == "running")
@@ -169,17 +186,34 @@ class TenantService:
         try:
             for backend, _pools in self.backends.tenant_groups():
                 if name in backend.managed():
-                    done.changes += [
-                        (backend.kind, c)
-                        for c in backend.delete(name, force=force, grace_seconds=grace_seconds)
-                    ]
+                    changes = backend.delete(
+                        name, force=force, grace_seconds=grace_seconds, purge_data=purge_data
+                    )
+                    done.changes += [(backend.kind, c) for c in changes]
         except (SchedulerError, TenantBusy) as exc:
             self._audit(actor, "tenant.delete.partial", name, done, error=str(exc))
             raise BackendError(f"tenant {name}: delete stopped: {exc}; run it again") from None
         with self.store.transaction() as tx:
             tx.delete_tenant(name)
-            tx.add_audit(self._entry(actor, "tenant.delete", name, done, force=force))
+            tx.add_audit(
+                self._entry(actor, "tenant.delete", name, done, force=force, purge_data=purge_data)
+            )
         return done
+
+    def kubeconfig(self, name: str, hours: float = 1.0) -> str:
+        """A kubeconfig for the tenant (a bound token expiring after ``hours``, at least
+        10 minutes) from the Kubernetes backend of its pools."""
+        pools = {q.pool for q in self._spec(name).quotas}
+        for backend, served in self.backends.tenant_groups():
+            if served & pools and isinstance(backend, KubeconfigIssuer):
+                seconds = max(_MIN_TOKEN_SECONDS, round(hours * 3600))
+                try:
+                    return backend.kubeconfig(name, expiration_seconds=seconds)
+                except Conflict as exc:
+                    raise RefusedError(f"tenant {name}: {exc}") from None
+                except SchedulerError as exc:
+                    raise BackendError(f"tenant {name}: cannot issue a kubeconfig: {exc}") from exc
+        raise RefusedError(f"tenant {name} has no Kubernetes pool: no kubeconfig to issue")
 
     def gpu_seconds(self, name: str, start: datetime, end: datetime) -> dict[str, float | None]:
         """GPU-seconds the tenant used in [start, end), per backend kind; None where the

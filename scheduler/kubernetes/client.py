@@ -9,6 +9,7 @@ be turned back into dicts.  Its failures become `scheduler.errors` types.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -64,6 +65,67 @@ class KubeDriver(Protocol):
     def close(self) -> None:
         """Release connections (idempotent)."""
 
+    # -- tenants: any object of `KINDS`, by kind and name ------------------------------------
+
+    def get_object(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+
+    def apply_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply as field manager ``computectl``: creates or updates, and drops
+        fields an earlier apply set that ``obj`` no longer has."""
+
+    def delete_object(self, kind: str, name: str, namespace: str = "") -> None:
+        """Delete (background propagation); gone already is fine."""
+
+    def list_objects(
+        self, kind: str, namespace: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """Objects of ``kind`` (in ``namespace`` for namespaced kinds)."""
+
+    def delete_collection(self, kind: str, namespace: str, grace_period_seconds: int) -> None:
+        """Every object of a namespaced ``kind`` in ``namespace``."""
+
+    def service_account_token(self, namespace: str, name: str, expiration_seconds: int) -> str:
+        """A bound token of the ServiceAccount (TokenRequest API), valid for the expiry."""
+
+    def endpoint(self) -> tuple[str, str]:
+        """(API server URL, base64 PEM of the CA that signs its certificate, "" if none)."""
+
+
+# kind → (API class of the official client, its method suffix, namespaced): enough to
+# read, apply, delete and list the objects a tenant consists of.
+KINDS: dict[str, tuple[str, str, bool]] = {
+    "Namespace": ("CoreV1Api", "namespace", False),
+    "ServiceAccount": ("CoreV1Api", "namespaced_service_account", True),
+    "ResourceQuota": ("CoreV1Api", "namespaced_resource_quota", True),
+    "LimitRange": ("CoreV1Api", "namespaced_limit_range", True),
+    "PersistentVolumeClaim": ("CoreV1Api", "namespaced_persistent_volume_claim", True),
+    "Pod": ("CoreV1Api", "namespaced_pod", True),
+    "Service": ("CoreV1Api", "namespaced_service", True),
+    "ConfigMap": ("CoreV1Api", "namespaced_config_map", True),
+    "Secret": ("CoreV1Api", "namespaced_secret", True),
+    "Deployment": ("AppsV1Api", "namespaced_deployment", True),
+    "StatefulSet": ("AppsV1Api", "namespaced_stateful_set", True),
+    "ReplicaSet": ("AppsV1Api", "namespaced_replica_set", True),
+    "DaemonSet": ("AppsV1Api", "namespaced_daemon_set", True),
+    "Job": ("BatchV1Api", "namespaced_job", True),
+    "CronJob": ("BatchV1Api", "namespaced_cron_job", True),
+    "Role": ("RbacAuthorizationV1Api", "namespaced_role", True),
+    "RoleBinding": ("RbacAuthorizationV1Api", "namespaced_role_binding", True),
+    "NetworkPolicy": ("NetworkingV1Api", "namespaced_network_policy", True),
+    "ValidatingAdmissionPolicy": (
+        "AdmissionregistrationV1Api",
+        "validating_admission_policy",
+        False,
+    ),
+    "ValidatingAdmissionPolicyBinding": (
+        "AdmissionregistrationV1Api",
+        "validating_admission_policy_binding",
+        False,
+    ),
+}
+FIELD_MANAGER = "computectl"
+
 
 class KubeClient:
     """`KubeDriver` over the official client, from a kubeconfig (+ context) or in-cluster.
@@ -85,6 +147,7 @@ class KubeClient:
         self._sleep = sleep
         self._api: Any = None
         self._core: Any = None
+        self._apis: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         where = str(self.kubeconfig) if self.kubeconfig is not None else "default/in-cluster"
@@ -97,6 +160,7 @@ class KubeClient:
         if self._api is not None:
             self._api.close()
             self._api = self._core = None
+            self._apis = {}
 
     # -- the driver ----------------------------------------------------------------------------
 
@@ -154,6 +218,104 @@ class KubeClient:
                 grace_period_seconds=grace_period_seconds,
             )
 
+    # -- tenants -------------------------------------------------------------------------------
+
+    def get_object(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
+        api, suffix, namespaced = _kind(kind)
+        args = (name, namespace) if namespaced else (name,)
+        try:
+            return self._json(
+                f"read {_what(kind, name, namespace)}", True, f"read_{suffix}", *args, _on=api
+            )
+        except NotFound:
+            return None
+
+    def apply_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        kind = str(obj.get("kind", ""))
+        api, suffix, namespaced = _kind(kind)
+        m = obj.get("metadata") or {}
+        name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
+        args = (name, namespace, obj) if namespaced else (name, obj)
+        return self._json(
+            f"apply {_what(kind, name, namespace)}",
+            True,
+            f"patch_{suffix}",
+            *args,
+            _on=api,
+            field_manager=FIELD_MANAGER,
+            force=True,  # only ever applied to objects carrying computectl's marker
+            _content_type="application/apply-patch+yaml",  # JSON is YAML
+        )
+
+    def delete_object(self, kind: str, name: str, namespace: str = "") -> None:
+        api, suffix, namespaced = _kind(kind)
+        args = (name, namespace) if namespaced else (name,)
+        with contextlib.suppress(NotFound):
+            self._call(
+                f"delete {_what(kind, name, namespace)}",
+                True,
+                f"delete_{suffix}",
+                *args,
+                _on=api,
+                propagation_policy="Background",
+            )
+
+    def list_objects(
+        self, kind: str, namespace: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        api, suffix, namespaced = _kind(kind)
+        if namespaced:
+            return self._list(
+                f"list {kind} in {namespace}",
+                f"list_{suffix}",
+                namespace,
+                _on=api,
+                label_selector=label_selector,
+            )
+        return self._list(f"list {kind}", f"list_{suffix}", _on=api, label_selector=label_selector)
+
+    def delete_collection(self, kind: str, namespace: str, grace_period_seconds: int) -> None:
+        api, suffix, _namespaced = _kind(kind)
+        self._call(
+            f"delete every {kind} in {namespace}",
+            True,
+            f"delete_collection_{suffix}",
+            namespace,
+            _on=api,
+            grace_period_seconds=grace_period_seconds,
+            propagation_policy="Background",
+        )
+
+    def service_account_token(self, namespace: str, name: str, expiration_seconds: int) -> str:
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": expiration_seconds},
+        }
+        out = self._json(
+            f"request a token for serviceaccount {namespace}/{name}",
+            False,
+            "create_namespaced_service_account_token",
+            name,
+            namespace,
+            body,
+        )
+        token = (out.get("status") or {}).get("token")
+        if not token:
+            raise SchedulerError(f"token request for {namespace}/{name}: no token in the answer")
+        return str(token)
+
+    def endpoint(self) -> tuple[str, str]:
+        self._core_api()
+        cfg = self._api.configuration
+        ca = ""
+        if cfg.ssl_ca_cert:
+            try:
+                ca = base64.b64encode(Path(cfg.ssl_ca_cert).read_bytes()).decode()
+            except OSError as exc:
+                raise SchedulerError(f"cannot read the API server's CA: {exc}") from None
+        return str(cfg.host), ca
+
     # -- the plumbing --------------------------------------------------------------------------
 
     def _core_api(self) -> Any:
@@ -189,7 +351,19 @@ class KubeClient:
             self._core = client.CoreV1Api(api)
         return self._core
 
-    def _list(self, what: str, method: str, **selectors: str) -> list[dict[str, Any]]:
+    def _api_of(self, name: str) -> Any:
+        if name == "CoreV1Api":
+            return self._core_api()
+        if name not in self._apis:
+            from kubernetes import client
+
+            self._core_api()
+            self._apis[name] = getattr(client, name)(self._api)
+        return self._apis[name]
+
+    def _list(
+        self, what: str, method: str, *args: str, _on: str = "CoreV1Api", **selectors: str
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         cont = ""
         while True:
@@ -197,7 +371,7 @@ class KubeClient:
             kwargs["limit"] = _PAGE
             if cont:
                 kwargs["_continue"] = cont
-            page = self._json(what, True, method, **kwargs)
+            page = self._json(what, True, method, *args, _on=_on, **kwargs)
             items += page.get("items") or []
             cont = (page.get("metadata") or {}).get("continue") or ""
             if not cont:
@@ -227,11 +401,13 @@ class KubeClient:
                 self._sleep(refused.wait if refused.wait is not None else _backoff(attempt))
                 attempt += 1
 
-    def _raw(self, what: str, method: str, *args: Any, **kwargs: Any) -> bytes:
+    def _raw(
+        self, what: str, method: str, *args: Any, _on: str = "CoreV1Api", **kwargs: Any
+    ) -> bytes:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        api = self._core_api()
+        api = self._api_of(_on)
         try:
             resp = getattr(api, method)(
                 *args, _preload_content=False, _request_timeout=self.timeout_seconds, **kwargs
@@ -254,6 +430,17 @@ class _Refused(SchedulerError):
         super().__init__(message)
         self.message = message
         self.wait = wait
+
+
+def _kind(kind: str) -> tuple[str, str, bool]:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise InvalidRequest(f"computectl does not handle objects of kind {kind!r}") from None
+
+
+def _what(kind: str, name: str, namespace: str) -> str:
+    return f"{kind.lower()} {namespace}/{name}" if namespace else f"{kind.lower()} {name}"
 
 
 def translate(what: str, exc: Any) -> SchedulerError:
@@ -310,6 +497,9 @@ def _urllib3_cause(exc: Exception, timeout_seconds: float) -> str:
     text = " ".join(str(reason if reason is not None else exc).split())
     if "refused" in text.lower():
         return "connection refused (is the API server up?)"
+    if "remotedisconnected" in text.lower() or "connection aborted" in text.lower():
+        # A pooled connection of an API server that has just gone away.
+        return "connection closed by the server (is the API server up?)"
     if "timed out" in text.lower():
         return f"no answer within {timeout_seconds:g} s"
     return text

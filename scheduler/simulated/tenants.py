@@ -119,7 +119,9 @@ class SimulatedTenants:
         with self._access() as c:
             return _diff(name, c.tenants.get(name), None)
 
-    def delete(self, name: str, force: bool = False, grace_seconds: int = 30) -> list[Change]:
+    def delete(
+        self, name: str, force: bool = False, grace_seconds: int = 30, purge_data: bool = False
+    ) -> list[Change]:
         with self._access() as c:
             jobs = self._jobs(c.tenant_jobs(name))
             if jobs and not force:

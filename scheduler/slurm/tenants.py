@@ -89,7 +89,9 @@ class SlurmTenants:
     def plan_delete(self, name: str) -> list[Change]:
         return [s.change for s in self._steps(name, None)]
 
-    def delete(self, name: str, force: bool = False, grace_seconds: int = 30) -> list[Change]:
+    def delete(
+        self, name: str, force: bool = False, grace_seconds: int = 30, purge_data: bool = False
+    ) -> list[Change]:
         steps = self._steps(name, None)  # refuses a foreign account before any job is touched
         jobs = self.jobs(name)
         if jobs and not force:

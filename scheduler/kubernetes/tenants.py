@@ -1,0 +1,223 @@
+"""The TenantBackend protocol over a real Kubernetes cluster: one tenant = one namespace.
+
+The objects and their diff are in `scheduler.kubernetes.tenant_objects`; this module
+reads them, applies them (server-side apply, so a second apply changes nothing), ends
+the tenant's work on a forced delete and issues kubeconfigs (TokenRequest) — all
+through the `KubeDriver` seam.
+
+Delete keeps data: without ``purge_data`` every object goes except the namespace and
+its PersistentVolumeClaims (the namespace loses its pools and RBAC, so nothing runs
+there); the namespace itself is deleted only when it holds no PVC or on a purge.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from scheduler.errors import Conflict, SchedulerError
+from scheduler.kubernetes import tenant_objects as to
+from scheduler.kubernetes.client import KubeDriver
+from scheduler.kubernetes.objects import TENANT_LABEL, is_active, labels_of, meta, pod_gpus
+from scheduler.protocol import JobInfo
+from scheduler.tenants import Change, TenantBusy, TenantSpec
+
+# How long a forced delete waits for the pods to go after their grace period.
+_POD_WAIT_SECONDS = 60.0
+_POLL_SECONDS = 0.2
+_Live = dict[tuple[str, str, str], dict[str, Any] | None]
+
+
+class KubernetesTenants:
+    """Tenants of one cluster; ``pools`` maps computectl pool → node label selector (the
+    same mapping as the cluster's `KubernetesWorkloadManager`, sharing its client)."""
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        client: KubeDriver,
+        pools: Mapping[str, Mapping[str, str]],
+        gpu_resource: str = "nvidia.com/gpu",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.pool_values = to.pool_label_values(pools)
+        self.gpu_resource = gpu_resource
+        self._sleep = sleep
+
+    # -- plan and apply ------------------------------------------------------------------------
+
+    def plan(self, spec: TenantSpec) -> list[Change]:
+        return [s.change for s in self._apply_steps(spec)]
+
+    def apply(self, spec: TenantSpec) -> list[Change]:
+        return self._run(self._apply_steps(spec))
+
+    def plan_delete(self, name: str, purge_data: bool = False) -> list[Change]:
+        return [s.change for s in self._delete_steps(name, purge_data)]
+
+    def delete(
+        self, name: str, force: bool = False, grace_seconds: int = 30, purge_data: bool = False
+    ) -> list[Change]:
+        ns = to.namespace_of(name)
+        self._check_ours(name)  # refuses a foreign namespace before any pod is touched
+        jobs = self.jobs(name)
+        if jobs and not force:
+            raise TenantBusy(name, jobs)
+        if self.client.get_object("Namespace", ns) is not None:
+            if self.client.get_object("ResourceQuota", to.QUOTA, ns) is not None:
+                # Quota to 0 first: the tenant's controllers cannot start new pods meanwhile.
+                frozen = to.quota(TenantSpec(name, suspended=True), self.gpu_resource)
+                self.client.apply_object(frozen)
+            for kind in to.WORKLOAD_KINDS:
+                self.client.delete_collection(kind, ns, grace_seconds)
+            self._wait_no_pods(ns, grace_seconds + _POD_WAIT_SECONDS)
+        return self._run(self._delete_steps(name, purge_data))
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def jobs(self, name: str) -> list[JobInfo]:
+        pods = self.client.list_pods(f"metadata.namespace={to.namespace_of(name)}")
+        return [
+            JobInfo(
+                id=f"{meta(p).get('namespace')}/{meta(p).get('name')}",
+                tenant=name,
+                gpus=pod_gpus(p, self.gpu_resource),
+                state=str((p.get("status") or {}).get("phase", "Unknown")).lower(),
+            )
+            for p in pods
+            if is_active(p) and not meta(p).get("deletionTimestamp")
+        ]
+
+    def managed(self) -> list[str]:
+        spaces = self.client.list_namespaces(f"{to.MANAGED_BY}={to.MANAGER},{TENANT_LABEL}")
+        return sorted(
+            labels_of(n)[TENANT_LABEL]
+            for n in spaces
+            # A terminating namespace is on its way out: the tenant is gone from here.
+            if not meta(n).get("deletionTimestamp")
+            and meta(n).get("name") == to.namespace_of(labels_of(n)[TENANT_LABEL])
+        )
+
+    def kubeconfig(
+        self,
+        name: str,
+        server: str | None = None,
+        ca_data: str | None = None,
+        *,
+        expiration_seconds: int = 3600,
+    ) -> str:
+        """A kubeconfig for the tenant's ServiceAccount: a bound token that expires, the
+        tenant's namespace as default. ``server``/``ca_data`` default to this client's."""
+        ns = to.namespace_of(name)
+        self._check_ours(name)
+        if self.client.get_object("ServiceAccount", to.SERVICE_ACCOUNT, ns) is None:
+            raise SchedulerError(f"tenant {name} has no ServiceAccount here; apply it first")
+        if server is None or ca_data is None:
+            own_server, own_ca = self.client.endpoint()
+            server = server or own_server
+            ca_data = own_ca if ca_data is None else ca_data
+        token = self.client.service_account_token(ns, to.SERVICE_ACCOUNT, expiration_seconds)
+        cluster: dict[str, Any] = {"server": server}
+        if ca_data:
+            cluster["certificate-authority-data"] = ca_data
+        ctx = f"{name}@computectl"
+        # JSON is YAML: every kubeconfig reader takes it.
+        return json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "computectl", "cluster": cluster}],
+                "users": [{"name": f"tenant-{name}", "user": {"token": token}}],
+                "contexts": [
+                    {
+                        "name": ctx,
+                        "context": {
+                            "cluster": "computectl",
+                            "user": f"tenant-{name}",
+                            "namespace": ns,
+                        },
+                    }
+                ],
+                "current-context": ctx,
+            },
+            indent=2,
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _read(self, objects: list[dict[str, Any]]) -> _Live:
+        return {
+            (k, ns, n): self.client.get_object(k, n, ns)
+            for k, ns, n in (to.key(o) for o in objects)
+        }
+
+    def _check_ours(self, name: str) -> None:
+        ns = self.client.get_object("Namespace", to.namespace_of(name))
+        if ns is not None and not to.is_ours(ns):
+            raise Conflict(_foreign([to.target(ns)]))
+
+    def _apply_steps(self, spec: TenantSpec) -> list[to.Step]:
+        want = to.desired(spec, self.pool_values, self.gpu_resource)
+        ns_obj = self.client.get_object("Namespace", to.namespace_of(spec.name))
+        if ns_obj is not None and not to.is_ours(ns_obj):
+            raise Conflict(_foreign([to.target(ns_obj)]))
+        if ns_obj is not None and meta(ns_obj).get("deletionTimestamp"):
+            raise SchedulerError(
+                f"namespace {to.namespace_of(spec.name)} is still being deleted; apply again soon"
+            )
+        # Inside a namespace that does not exist yet nothing else can: skip those reads.
+        live = self._read([o for o in want if ns_obj is not None or not meta(o).get("namespace")])
+        bad = to.foreign(live)
+        if bad:
+            raise Conflict(_foreign(bad))
+        return to.apply_steps(live, want)
+
+    def _delete_steps(self, name: str, purge_data: bool) -> list[to.Step]:
+        ns = to.namespace_of(name)
+        self._check_ours(name)
+        # The shared guard stays: only the tenant's own objects are read.
+        want = to.desired(TenantSpec(name), self.pool_values, self.gpu_resource)
+        live = self._read([o for o in want if o["kind"] == "Namespace" or meta(o).get("namespace")])
+        live = {k: v for k, v in live.items() if v is None or to.is_ours(v)}
+        pvcs = (
+            [
+                str(meta(p).get("name"))
+                for p in self.client.list_objects("PersistentVolumeClaim", ns)
+            ]
+            if live.get(("Namespace", "", ns)) is not None
+            else []
+        )
+        return to.delete_steps(name, live, pvcs, purge_data)
+
+    def _run(self, steps: list[to.Step]) -> list[Change]:
+        """Run the steps in order; the first failure stops (the next apply re-reads)."""
+        for s in steps:
+            if s.obj is not None:
+                self.client.apply_object(s.obj)
+            else:
+                self.client.delete_object(s.kind, s.name, s.namespace)
+        return [s.change for s in steps]
+
+    def _wait_no_pods(self, ns: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            left = self.client.list_pods(f"metadata.namespace={ns}")
+            if not left:
+                return
+            if time.monotonic() >= deadline:
+                raise SchedulerError(
+                    f"{len(left)} pod(s) still in namespace {ns} {seconds:g} s after deletion"
+                )
+            self._sleep(_POLL_SECONDS)
+
+
+def _foreign(targets: list[str]) -> str:
+    return (
+        f"Kubernetes already has {'; '.join(targets)}, made outside computectl (no "
+        f"{to.MANAGED_BY}={to.MANAGER} label); computectl leaves it alone — choose another "
+        "tenant name or remove it in the cluster"
+    )
