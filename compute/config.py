@@ -249,6 +249,15 @@ class KubernetesPoolSettings(_Section):
     request_timeout_seconds: float = Field(
         30.0, gt=0, description="An API request that takes longer counts as Kubernetes unreachable."
     )
+    burn_in_image: str | None = Field(
+        None,
+        description="Image with computectl for the burn-in Job computectl starts on a drained "
+        "node (see deploy/kubernetes/burnin-job.yaml; default: none, so drained nodes wait for "
+        "burn-in results posted from the node itself).",
+    )
+    burn_in_namespace: str = Field(
+        "computectl-system", description="Namespace of the burn-in Jobs (and of the node check)."
+    )
 
 
 class PoolSettings(_Section):

@@ -12,7 +12,7 @@ from pathlib import Path
 from compute.backends import Backends
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import PoolSettings, Settings
-from compute.domain import AuditEntry, Pool
+from compute.domain import AuditEntry, Node, Pool
 from compute.errors import ConfigError
 from compute.services.ingest import Ingest
 from compute.services.nodes import NodeService
@@ -27,6 +27,7 @@ from health.policy import PolicyConfig
 from health.simulated import SimulatedTelemetry
 from health.thresholds import Thresholds
 from scheduler.kubernetes import KubernetesTenants, KubernetesWorkloadManager
+from scheduler.kubernetes.burnin import KubernetesBurnIn
 from scheduler.simulated import SimulatedTenants, SimulatedWorkloadManager
 from scheduler.slurm import SlurmCommands, SlurmWorkloadManager
 from scheduler.slurm.tenants import SlurmTenants
@@ -103,7 +104,7 @@ class Runtime:
             node_rack = inv.node_rack
             _seed_topology(store, dc, clock)
         _add_slurm_backends(backends, pools)
-        _add_kubernetes_backends(backends, pools)
+        kube_launchers = _add_kubernetes_backends(backends, pools)
         _record_pools(store, [p for p in pools if p.backend != "simulated"])
         policy = policy_config(settings)
         th = thresholds(settings)
@@ -114,6 +115,7 @@ class Runtime:
                 dc, ingest, th, lambda node: tuple(g.uuid for g in store.gpus(node))
             )
             launchers = {p.name: sim_burn_in for p in pools if p.backend == "simulated"}
+        launchers.update(kube_launchers)
         remediator = Remediator(store, backends, clock, policy, launchers)
         nodes = NodeService(store, backends, clock, remediator)
         telemetry = SimulatedTelemetry(dc.fleet_access) if dc is not None else None
@@ -187,8 +189,12 @@ def _add_slurm_backends(backends: Backends, pools: list[PoolSettings]) -> None:
             backends.add(p.name, backend, tenants)
 
 
-def _add_kubernetes_backends(backends: Backends, pools: list[PoolSettings]) -> None:
-    """One backend per cluster credential (kubeconfig, context) and GPU resource name."""
+def _add_kubernetes_backends(
+    backends: Backends, pools: list[PoolSettings]
+) -> dict[str, BurnInLauncher]:
+    """One backend per cluster credential (kubeconfig, context) and GPU resource name; the
+    burn-in launchers of the pools that name a burn-in image."""
+    launchers: dict[str, BurnInLauncher] = {}
     clusters: dict[tuple[Path | None, str | None, str], list[PoolSettings]] = {}
     for p in pools:
         if p.backend == "kubernetes":
@@ -207,6 +213,23 @@ def _add_kubernetes_backends(backends: Backends, pools: list[PoolSettings]) -> N
         tenants = KubernetesTenants(backend.client, backend.pools, gpu_resource)
         for p in members:
             backends.add(p.name, backend, tenants)
+            k = p.kubernetes_settings
+            if k.burn_in_image:
+                job = KubernetesBurnIn(
+                    backend.client, k.burn_in_image, k.burn_in_namespace, gpu_resource
+                )
+                launchers[p.name] = JobBurnIn(job)
+    return launchers
+
+
+class JobBurnIn:
+    """Burn-in through a workload manager's job: the node's results arrive by ingest."""
+
+    def __init__(self, job: KubernetesBurnIn) -> None:
+        self.job = job
+
+    def launch(self, node: Node) -> None:
+        self.job.launch(node.name, node.gpu_count)
 
 
 def _record_pools(store: Store, pools: list[PoolSettings]) -> None:

@@ -96,7 +96,11 @@ class Remediator:
             )
         launcher = self.launchers.get(node.pool)
         if decision.action in (Action.START_BURN_IN, Action.CHECKUP) and launcher is not None:
-            launcher.launch(new)
+            try:
+                launcher.launch(new)
+            except SchedulerError as exc:
+                # The node stays in burn-in; without results it times out and is retried.
+                self._record_failure(new, decision, actor, exc)
             refreshed = self.store.node(node.name)
             return refreshed if refreshed is not None else new
         return new

@@ -1,0 +1,130 @@
+"""Burn-in on a drained Kubernetes node: a Job pinned to it that runs the node check's burn-in.
+
+The Job is bound with `nodeName` (the node is cordoned, so the scheduler would not place it),
+tolerates computectl's drain taint, and requests every GPU so nothing runs beside it. Its
+results reach the control plane the way every node check's do (POST .../health), through the
+ConfigMap and Secret that deploy/kubernetes/node-check-daemonset.yaml installs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from scheduler.kubernetes.client import KubeDriver
+from scheduler.kubernetes.objects import TAINT_KEY
+
+NAME_PREFIX = "computectl-burnin-"
+_MAX_NAME = 63
+
+
+def job_name(node: str, stamp: int) -> str:
+    """One Job per attempt (a retry must not meet the last attempt's finished Job)."""
+    suffix = f"-{stamp:x}"
+    base = re.sub(r"[^a-z0-9-]", "-", node.lower())[: _MAX_NAME - len(NAME_PREFIX) - len(suffix)]
+    return f"{NAME_PREFIX}{base.strip('-')}{suffix}"
+
+
+def burn_in_job(
+    node: str, name: str, image: str, namespace: str, gpus: int, gpu_resource: str
+) -> dict[str, Any]:
+    labels = {
+        "app.kubernetes.io/name": "computectl-burnin",
+        "app.kubernetes.io/part-of": "computectl",
+        "computectl.io/node": node,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": 0,  # a failed burn-in is a result, not something to retry here
+            "activeDeadlineSeconds": 7200,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeName": node,
+                    "restartPolicy": "Never",
+                    "serviceAccountName": "computectl-node-check",
+                    "automountServiceAccountToken": False,
+                    "tolerations": [
+                        {"key": TAINT_KEY, "operator": "Exists"},
+                        {
+                            "key": "node.kubernetes.io/unschedulable",
+                            "operator": "Exists",
+                            "effect": "NoSchedule",
+                        },
+                        {"key": "nvidia.com/gpu", "operator": "Exists"},
+                    ],
+                    "containers": [
+                        {
+                            "name": "burnin",
+                            "image": image,
+                            "command": ["computectl", "node", "check"],
+                            "args": [
+                                "--suite",
+                                "burnin",
+                                "--node",
+                                node,
+                                "--report",
+                                "$(COMPUTECTL_URL)",
+                            ],
+                            "env": [
+                                {
+                                    "name": "COMPUTECTL_URL",
+                                    "valueFrom": {
+                                        "configMapKeyRef": {
+                                            "name": "computectl-node-check",
+                                            "key": "COMPUTECTL_URL",
+                                        }
+                                    },
+                                },
+                                {
+                                    "name": "COMPUTECTL_SERVER__API_TOKEN",
+                                    "valueFrom": {
+                                        "secretKeyRef": {
+                                            "name": "computectl-node-check",
+                                            "key": "api-token",
+                                            "optional": True,
+                                        }
+                                    },
+                                },
+                            ],
+                            "resources": {
+                                "requests": {gpu_resource: str(gpus)},
+                                "limits": {gpu_resource: str(gpus)},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+class KubernetesBurnIn:
+    """Starts the burn-in Job on a node; `launch` raises the backend's errors."""
+
+    def __init__(
+        self,
+        client: KubeDriver,
+        image: str,
+        namespace: str = "computectl-system",
+        gpu_resource: str = "nvidia.com/gpu",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.image = image
+        self.namespace = namespace
+        self.gpu_resource = gpu_resource
+        self._clock = clock
+
+    def launch(self, node: str, gpus: int) -> str:
+        name = job_name(node, int(self._clock()))
+        self.client.apply_object(
+            burn_in_job(node, name, self.image, self.namespace, gpus, self.gpu_resource)
+        )
+        return name

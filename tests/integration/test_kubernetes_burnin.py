@@ -1,0 +1,124 @@
+"""Burn-in on a drained Kubernetes node: computectl starts a Job pinned to it; the node returns
+to service only once burn-in results that pass arrive (a real API server, kwok nodes)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compute.config import load_settings
+from compute.domain import EventKind
+from compute.runtime import Runtime
+from health.policy import Lifecycle
+from health.result import CheckResult, Status, Suite
+from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster
+
+pytestmark = pytest.mark.integration
+NODE = "kwok-gpu-002"
+IMAGE = "registry.example.com/computectl/node-check:test"
+
+
+@pytest.fixture
+def core(kube: KubeCluster) -> Iterator[Any]:
+    api = kube.core()
+    yield api
+    api.api_client.close()
+
+
+@pytest.fixture
+def burnin_ns(core: Any) -> str:
+    name = f"kt-burnin-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})
+    return name
+
+
+def runtime_with_burn_in(kube: KubeCluster, data_dir: Path, namespace: str) -> Runtime:
+    base = load_settings(kube.computectl_toml, env={})
+    pools = [p.model_dump(mode="json", exclude_none=True) for p in base.pools]
+    for p in pools:
+        p["kubernetes"].update(burn_in_image=IMAGE, burn_in_namespace=namespace)
+    settings = load_settings(
+        kube.computectl_toml,
+        env={},
+        overrides={
+            "data_dir": str(data_dir),
+            "pools": pools,
+            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
+        },
+    )
+    rt = Runtime.build(settings)
+    rt.sweep()
+    return rt
+
+
+def jobs_for(kube: KubeCluster, namespace: str, node: str) -> list[Any]:
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(
+        config_file=str(kube.kubeconfig), persist_config=False
+    )
+    try:
+        return list(
+            client.BatchV1Api(api_client)
+            .list_namespaced_job(namespace, label_selector=f"computectl.io/node={node}")
+            .items
+        )
+    finally:
+        api_client.close()
+
+
+def test_burn_in_job_on_the_drained_node_and_back_to_service_on_a_pass(
+    kube: KubeCluster, core: Any, burnin_ns: str, tmp_path: Path
+) -> None:
+    rt = runtime_with_burn_in(kube, tmp_path, burnin_ns)
+    try:
+        rt.nodes.drain(NODE, "suspect NVLink", actor="operator:test")
+        rt.nodes.resume(NODE, actor="operator:test")  # through burn-in
+        node = rt.store.node(NODE)
+        assert node is not None and node.state is Lifecycle.BURN_IN
+        jobs = jobs_for(kube, burnin_ns, NODE)
+        assert len(jobs) == 1
+        pod = jobs[0].spec.template.spec
+        assert pod.node_name == NODE
+        assert {t.key for t in pod.tolerations} >= {"computectl.io/unhealthy"}
+        assert pod.containers[0].resources.requests == {"nvidia.com/gpu": "8"}
+        assert pod.containers[0].args[:2] == ["--suite", "burnin"]
+        assert core.read_node(NODE).spec.unschedulable  # still cordoned while it burns in
+
+        rt.sweep()  # no results yet: it waits
+        assert rt.store.node(NODE).state is Lifecycle.BURN_IN  # type: ignore[union-attr]
+        # What the Job's `computectl node check --suite burnin --report` posts:
+        summary = CheckResult(
+            node=NODE,
+            check="burnin",
+            version="1",
+            status=Status.PASS,
+            at=datetime.now(UTC),
+            suite=Suite.BURNIN,
+        )
+        rt.ingest.ingest(NODE, [summary])
+        rt.sweep()
+        assert rt.store.node(NODE).state is Lifecycle.IN_SERVICE  # type: ignore[union-attr]
+        assert not core.read_node(NODE).spec.unschedulable
+    finally:
+        rt.close()
+
+
+def test_a_burn_in_job_that_cannot_start_is_an_event_not_a_crash(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    rt = runtime_with_burn_in(kube, tmp_path, "no-such-namespace")
+    try:
+        rt.nodes.drain(NODE, "suspect NVLink", actor="operator:test")
+        rt.nodes.resume(NODE, actor="operator:test")
+        node = rt.store.node(NODE)
+        assert node is not None and node.state is Lifecycle.BURN_IN  # times out, then retries
+        failed = rt.store.events(node=NODE, kinds=[EventKind.ACTION_FAILED], limit=1)
+        assert failed and "no-such-namespace" in failed[0].reason
+    finally:
+        rt.close()
