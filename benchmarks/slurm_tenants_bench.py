@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scheduler.slurm.commands import SlurmCommands  # noqa: E402
 from scheduler.slurm.tenants import SlurmTenants  # noqa: E402
 from scheduler.tenants import GpuQuota, TenantSpec  # noqa: E402
 
@@ -61,9 +62,9 @@ def main() -> None:
         )
     )
     try:
-        tenants = SlurmTenants.create(
+        tenants = SlurmTenants(
+            SlurmCommands(slurm_conf=args.state_dir / "slurm.conf"),
             {"training": "training", "inference": "inference"},
-            slurm_conf=args.state_dir / "slurm.conf",
         )
         for name in tenants.managed():  # left over from an interrupted run
             tenants.delete(name, force=True, grace_seconds=0)

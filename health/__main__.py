@@ -14,9 +14,7 @@ from pathlib import Path
 
 from health import node_check as nc
 from health.floors import load_floors
-from health.models import expected_nvlinks
 from health.probe import ActiveProbe
-from health.telemetry import NodeExpectation, TelemetrySourceError
 from health.thresholds import Thresholds
 
 
@@ -50,15 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.report and a.expect_gpus is None:
         expectation = nc.fetch_expectation(a.report, a.node)
     if expectation is None:
-        try:
-            snap = telemetry.snapshot(a.node, None)
-            visible, model = len(snap.gpus), (snap.gpus[0].model if snap.gpus else "")
-        except TelemetrySourceError:
-            visible, model = 1, ""
-        count = a.expect_gpus or max(1, visible)
-        expectation = NodeExpectation(
-            gpu_count=count, gpu_model=model, nvlinks_per_gpu=expected_nvlinks(model, count)
-        )
+        expectation = nc.local_expectation(telemetry, a.node, a.expect_gpus)
 
     def probe() -> ActiveProbe:
         from health.burnin.torch_probe import TorchProbe

@@ -56,9 +56,9 @@ def normalise_bus_id(bus_id: str) -> str:
     return f"{domain[-4:].zfill(4)}:{bus.zfill(2)}:{device.zfill(2)}"
 
 
-def _run(argv: list[str]) -> str:
+def _exec(argv: list[str]) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             argv,
             capture_output=True,
             text=True,
@@ -72,6 +72,10 @@ def _run(argv: list[str]) -> str:
         raise LogUnavailable(f"{argv[0]} took over {_COMMAND_TIMEOUT_SECONDS:.0f} s") from exc
     except OSError as exc:
         raise LogUnavailable(f"{argv[0]}: {exc}") from exc
+
+
+def _run(argv: list[str]) -> str:
+    proc = _exec(argv)
     if proc.returncode != 0:
         why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         raise LogUnavailable(f"{argv[0]}: {why}")
@@ -94,21 +98,7 @@ def read_journalctl(since: datetime | None) -> Sequence[str]:
         # journalctl reads a plain "YYYY-MM-DD HH:MM:SS" as local time; floor to the
         # second (the exact bound is applied again after parsing).
         argv += ["--since", _aware(since).astimezone().strftime("%Y-%m-%d %H:%M:%S")]
-    try:
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=_COMMAND_TIMEOUT_SECONDS,
-            check=False,
-            errors="replace",
-        )
-    except FileNotFoundError as exc:
-        raise LogUnavailable("journalctl not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise LogUnavailable(f"journalctl took over {_COMMAND_TIMEOUT_SECONDS:.0f} s") from exc
-    except OSError as exc:
-        raise LogUnavailable(f"journalctl: {exc}") from exc
+    proc = _exec(argv)
     chatter = (proc.stderr + "\n" + proc.stdout[:2000]).lower()
     blind = next((b for b in _JOURNAL_BLIND if b in chatter), None)
     if proc.returncode != 0 or blind is not None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from health.floors import Floors
+from health.models import expected_nvlinks
 from health.probe import ActiveProbe
 from health.result import CheckResult, Status, Suite, Value
 from health.runner import run_burn_in, run_passive
@@ -270,3 +271,20 @@ def fetch_expectation(url: str, node: str, timeout: float = 10.0) -> NodeExpecta
         )
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def local_expectation(
+    source: TelemetrySource, node: str, expect_gpus: int | None = None
+) -> NodeExpectation:
+    """What the node should have when nobody said: ``expect_gpus`` if given, else what is
+    visible now (a GPU missing since boot then goes unnoticed: give the count, or --report
+    so the control plane's inventory is used)."""
+    try:
+        snap = source.snapshot(node, None)
+        visible, model = len(snap.gpus), (snap.gpus[0].model if snap.gpus else "")
+    except TelemetrySourceError:
+        visible, model = 1, ""
+    count = expect_gpus or max(1, visible)
+    return NodeExpectation(
+        gpu_count=count, gpu_model=model, nvlinks_per_gpu=expected_nvlinks(model, count)
+    )

@@ -15,7 +15,6 @@ from compute.cli.output import error_line
 from compute.errors import InvalidInput
 from health import node_check as nc
 from health.floors import load_floors
-from health.models import expected_nvlinks
 from health.probe import ActiveProbe
 from health.telemetry import NodeExpectation, TelemetrySource
 
@@ -207,22 +206,4 @@ def _source(
             raise InvalidInput(f"burn-in needs PyTorch on this node: {exc}") from None
         return TorchProbe()
 
-    visible, model = _visible(telemetry, node_name)
-    count = expect_gpus or visible
-    return (
-        telemetry,
-        torch_probe,
-        NodeExpectation(
-            gpu_count=count, gpu_model=model, nvlinks_per_gpu=expected_nvlinks(model, count)
-        ),
-    )
-
-
-def _visible(telemetry: TelemetrySource, node_name: str) -> tuple[int, str]:
-    from health.telemetry import TelemetrySourceError
-
-    try:
-        snap = telemetry.snapshot(node_name, None)
-    except TelemetrySourceError:
-        return 1, ""
-    return max(1, len(snap.gpus)), snap.gpus[0].model if snap.gpus else ""
+    return telemetry, torch_probe, nc.local_expectation(telemetry, node_name, expect_gpus)

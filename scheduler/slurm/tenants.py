@@ -10,13 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
 from scheduler.errors import Conflict, InvalidRequest, PermissionDenied, SchedulerError, Unreachable
 from scheduler.protocol import JobInfo
 from scheduler.slurm import accounting as acc
-from scheduler.slurm.commands import SlurmCommands
 from scheduler.tenants import Change, TenantBusy, TenantSpec
 
 # How long delete(force=True) waits for cancelled jobs to leave the queue (after the grace):
@@ -60,17 +58,6 @@ class SlurmTenants:
         self.partitions = {pool: partition for partition, pool in pools.items()}
         self._sleep = sleep
         self._tracked: set[str] = set()  # TRES slurmdbd tracks (gres/gpu:h100, ...)
-
-    @classmethod
-    def create(
-        cls,
-        pools: Mapping[str, str],
-        *,
-        slurm_conf: Path | None = None,
-        bin_dir: Path | None = None,
-        timeout_seconds: float = 30.0,
-    ) -> SlurmTenants:
-        return cls(SlurmCommands(bin_dir, slurm_conf, timeout_seconds), pools)
 
     # -- plan and apply ------------------------------------------------------------------------
 

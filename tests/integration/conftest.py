@@ -55,33 +55,55 @@ SLURM_PORT_BASE = int(os.environ.get("COMPUTECTL_TEST_SLURM_PORT_BASE", "17600")
 
 
 @dataclass(frozen=True)
-class SlurmCluster:
-    """The real test cluster of testenv/slurm: gpu-001…gpu-008, partitions training/inference."""
+class EnvCluster:
+    """A real test cluster brought up by one of the project's testenv/ scripts."""
 
     state_dir: Path
+    # The testenv/ script, and how long one of its commands may take.
+    kind = ""
+    timeout = 600.0
 
     @property
     def script(self) -> Path:
-        return ROOT / "testenv" / "slurm"
-
-    @property
-    def slurm_conf(self) -> Path:
-        return self.state_dir / "slurm.conf"
+        return ROOT / "testenv" / self.kind
 
     @property
     def computectl_toml(self) -> Path:
         return self.state_dir / "computectl.toml"
 
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
     def testenv(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [str(self.script), "--state-dir", str(self.state_dir), *args],
+            # Both scripts take --state-dir after the sub-command.
+            [str(self.script), *args, "--state-dir", str(self.state_dir)],
             capture_output=True,
             text=True,
-            timeout=600,
+            env=self.env(),
+            timeout=self.timeout,
         )
         if check and proc.returncode:
-            pytest.fail(f"testenv/slurm {' '.join(args)} failed:\n{proc.stderr}{proc.stdout}")
+            pytest.fail(f"testenv/{self.kind} {' '.join(args)} failed:\n{proc.stderr}{proc.stdout}")
         return proc
+
+    def wait(self, what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class SlurmCluster(EnvCluster):
+    """The real test cluster of testenv/slurm: gpu-001…gpu-008, partitions training/inference."""
+
+    kind = "slurm"
+
+    @property
+    def slurm_conf(self) -> Path:
+        return self.state_dir / "slurm.conf"
 
     def up(self) -> None:
         self.testenv("up", "--nodes", str(SLURM_NODES), "--port-base", str(SLURM_PORT_BASE))
@@ -112,13 +134,6 @@ class SlurmCluster:
             f"--gres=gpu:h100:{gpus}", "-o", "/dev/null", "--wrap", f"sleep {seconds}",
         )  # fmt: skip
         return out.strip().split(";")[0]
-
-    def wait(self, what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(0.2)
 
     def ctld_pid(self) -> int:
         return int((self.state_dir / "pids" / "slurmctld.pid").read_text().split()[0])
@@ -178,41 +193,24 @@ _COMPUTECTL_ANNOTATIONS = ("computectl.io/drain-reason", "computectl.io/was-cord
 
 
 @dataclass(frozen=True)
-class KubeCluster:
+class KubeCluster(EnvCluster):
     """The real test cluster of testenv/kubernetes: kwok-gpu-001…008 (training: 001-006)."""
 
-    state_dir: Path
-
-    @property
-    def script(self) -> Path:
-        return ROOT / "testenv" / "kubernetes"
+    kind = "kubernetes"
+    timeout = 900.0
 
     @property
     def kubeconfig(self) -> Path:
         return self.state_dir / "admin.kubeconfig"
 
-    @property
-    def computectl_toml(self) -> Path:
-        return self.state_dir / "computectl.toml"
-
-    def testenv(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {
+    def env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "COMPUTECTL_K8S_APISERVER_PORT": str(KUBE_PORT_BASE),
             "COMPUTECTL_K8S_ETCD_PORT": str(KUBE_PORT_BASE + 1),  # and +2 for etcd's peers
             "COMPUTECTL_K8S_KCM_PORT": str(KUBE_PORT_BASE + 3),
             "COMPUTECTL_K8S_SCHEDULER_PORT": str(KUBE_PORT_BASE + 4),
         }
-        proc = subprocess.run(
-            [str(self.script), *args, "--state-dir", str(self.state_dir)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-        )
-        if check and proc.returncode:
-            pytest.fail(f"testenv/kubernetes {' '.join(args)} failed:\n{proc.stderr}{proc.stdout}")
-        return proc
 
     def up(self) -> None:
         # After a crash `up` restarts every component; a daemon it has just stopped can
@@ -231,13 +229,6 @@ class KubeCluster:
         return client.CoreV1Api(
             config.new_client_from_config(config_file=str(self.kubeconfig), persist_config=False)
         )
-
-    def wait(self, what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(0.1)
 
     def reset(self) -> None:
         """Every test starts on an idle cluster: no test namespaces, no cordons, taints or notes."""
@@ -303,6 +294,14 @@ def kube(kube_cluster: KubeCluster) -> KubeCluster:
     """The session's cluster, reset to idle for this test."""
     kube_cluster.reset()
     return kube_cluster
+
+
+@pytest.fixture
+def api(kube: KubeCluster) -> Iterator[Any]:
+    """The tests' own client (CoreV1Api), to set the scene and look at the result."""
+    core = kube.core()
+    yield core
+    core.api_client.close()
 
 
 # -- a control plane over a test cluster ----------------------------------------------------------

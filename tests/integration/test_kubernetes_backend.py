@@ -45,14 +45,6 @@ def rt(kube: KubeCluster, tmp_path: Path) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def api(kube: KubeCluster) -> Iterator[Any]:
-    """The tests' own client (CoreV1Api), to set the scene and look at the result."""
-    core = kube.core()
-    yield core
-    core.api_client.close()
-
-
-@pytest.fixture
 def ns(api: Any) -> str:
     name = f"kt-{uuid.uuid4().hex[:8]}"
     api.create_namespace(

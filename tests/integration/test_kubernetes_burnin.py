@@ -4,7 +4,6 @@ to service only once burn-in results that pass arrive (a real API server, kwok n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,9 @@ IMAGE = "registry.example.com/computectl/node-check:test"
 
 
 @pytest.fixture
-def core(kube: KubeCluster) -> Iterator[Any]:
-    api = kube.core()
-    yield api
-    api.api_client.close()
-
-
-@pytest.fixture
-def burnin_ns(core: Any) -> str:
+def burnin_ns(api: Any) -> str:
     name = f"kt-burnin-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})
+    api.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})
     return name
 
 
@@ -73,7 +65,7 @@ def jobs_for(kube: KubeCluster, namespace: str, node: str) -> list[Any]:
 
 
 def test_burn_in_job_on_the_drained_node_and_back_to_service_on_a_pass(
-    kube: KubeCluster, core: Any, burnin_ns: str, tmp_path: Path
+    kube: KubeCluster, api: Any, burnin_ns: str, tmp_path: Path
 ) -> None:
     rt = runtime_with_burn_in(kube, tmp_path, burnin_ns)
     try:
@@ -88,7 +80,7 @@ def test_burn_in_job_on_the_drained_node_and_back_to_service_on_a_pass(
         assert {t.key for t in pod.tolerations} >= {"computectl.io/unhealthy"}
         assert pod.containers[0].resources.requests == {"nvidia.com/gpu": "8"}
         assert pod.containers[0].args[:2] == ["--suite", "burnin"]
-        assert core.read_node(NODE).spec.unschedulable  # still cordoned while it burns in
+        assert api.read_node(NODE).spec.unschedulable  # still cordoned while it burns in
 
         rt.sweep()  # no results yet: it waits
         assert rt.store.node(NODE).state is Lifecycle.BURN_IN  # type: ignore[union-attr]
@@ -104,7 +96,7 @@ def test_burn_in_job_on_the_drained_node_and_back_to_service_on_a_pass(
         rt.ingest.ingest(NODE, [summary])
         rt.sweep()
         assert rt.store.node(NODE).state is Lifecycle.IN_SERVICE  # type: ignore[union-attr]
-        assert not core.read_node(NODE).spec.unschedulable
+        assert not api.read_node(NODE).spec.unschedulable
     finally:
         rt.close()
 

@@ -41,13 +41,6 @@ def rt(kube: KubeCluster, tmp_path: Path) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def api(kube: KubeCluster) -> Iterator[Any]:
-    core = kube.core()
-    yield core
-    core.api_client.close()
-
-
-@pytest.fixture
 def names(api: Any) -> Iterator[Callable[[], str]]:
     """Fresh tenant names; their namespaces are removed afterwards (pods first, as the
     namespace controller would wait out their grace period on kwok)."""

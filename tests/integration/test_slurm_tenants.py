@@ -22,6 +22,7 @@ from compute.runtime import Runtime
 from compute.services.capacity import TenantRow, capacity
 from compute.tenants.spec import parse_tenant
 from scheduler.errors import Unreachable
+from scheduler.slurm.commands import SlurmCommands
 from scheduler.slurm.tenants import SlurmTenants
 from scheduler.tenants import ChangeKind, TenantSpec
 from tests.integration.conftest import SlurmCluster, runtime_over
@@ -44,8 +45,9 @@ def rt(slurm: SlurmCluster, tmp_path: Path) -> Iterator[Runtime]:
 
 
 def slurm_tenants(slurm: SlurmCluster) -> SlurmTenants:
-    return SlurmTenants.create(
-        {"training": "training", "inference": "inference"}, slurm_conf=slurm.slurm_conf
+    return SlurmTenants(
+        SlurmCommands(slurm_conf=slurm.slurm_conf),
+        {"training": "training", "inference": "inference"},
     )
 
 
