@@ -141,7 +141,7 @@ def _part(report: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
     return value
 
 
-def _torch() -> Any:
+def load_torch() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import torch
@@ -156,7 +156,7 @@ def device_info(cpu: bool) -> dict[str, Any]:
         "platform": platform.platform(),
     }
     try:
-        torch = _torch()
+        torch = load_torch()
         info["torch"] = torch.__version__
         info["torch_cuda"] = torch.version.cuda
         info["cuda_available"] = bool(torch.cuda.is_available())
@@ -268,7 +268,7 @@ def burnin_part(
     from health.burnin.torch_probe import TorchProbe
     from health.runner import run_burn_in
 
-    torch = _torch()
+    torch = load_torch()
     snap: NodeSnapshot | None = state.get("snapshot")
     source = "nvml"
     if snap is None or not snap.gpus:

@@ -20,7 +20,14 @@ from health.telemetry import NodeExpectation, TelemetrySource
 
 
 def default_node() -> str:
-    return os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
+    """This node's name as its workload manager knows it: slurmd sets SLURMD_NODENAME (not
+    always the host name: several slurmd may share a host); a Kubernetes pod gets
+    spec.nodeName as NODE_NAME from the downward API."""
+    return (
+        os.environ.get("SLURMD_NODENAME")
+        or os.environ.get("NODE_NAME")
+        or socket.gethostname().split(".")[0]
+    )
 
 
 @click.group()
@@ -33,7 +40,7 @@ def node() -> None:
     "--node",
     "name",
     default=None,
-    help="Node name (default: $SLURMD_NODENAME or the short host name).",
+    help="Node name (default: $SLURMD_NODENAME, $NODE_NAME or the short host name).",
 )
 @click.option(
     "--suite",
@@ -161,6 +168,89 @@ def check(
             error_line(f"report failed: {exc}")
             sys.exit(code if code else nc.EXIT_REPORT_FAILED)
     sys.exit(code)
+
+
+@node.command("pair-probe")
+@click.option(
+    "--peers",
+    required=True,
+    help="The pair, NAME@ADDRESS,NAME@ADDRESS; the first node hosts the rendezvous.",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), required=True, help="Rendezvous port on the first."
+)
+@click.option(
+    "--node",
+    "name",
+    default=None,
+    help="This node's name in --peers (default: $SLURMD_NODENAME, $NODE_NAME or the host name).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="auto: every local GPU through NCCL where CUDA is there, else the CPU through gloo.",
+)
+@click.option(
+    "--bytes",
+    "nbytes",
+    type=click.IntRange(4, None),
+    default=None,
+    help="All-reduce size (default 1 GiB on GPUs, 16 MiB on the CPU).",
+)
+@click.option(
+    "--timeout",
+    "timeout_seconds",
+    type=click.FloatRange(1, None),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the peer and the collective.",
+)
+@click.option(
+    "--result-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the result line here (a Kubernetes pod's /dev/termination-log).",
+)
+def pair_probe(
+    peers: str,
+    port: int,
+    name: str | None,
+    device: str,
+    nbytes: int | None,
+    timeout_seconds: float,
+    result_file: Path | None,
+) -> None:
+    """One side of the multi-node pair test (started by `computectl nodes pair-test`).
+
+    The first node prints one JSON result line; exit 0 done, 1 failed, 2 usage.
+    """
+    from health.burnin.pair import PairProbe, parse_peers, result_line
+    from health.probe import ProbeError
+
+    try:
+        probe = PairProbe(
+            parse_peers(peers),
+            name or default_node(),
+            port,
+            device=None if device == "auto" else device,
+            nbytes=nbytes,
+            timeout_seconds=timeout_seconds,
+        )
+        probe.rank()
+    except ProbeError as exc:
+        raise InvalidInput(str(exc)) from None
+    try:
+        result = probe.run()
+    except ProbeError as exc:
+        error_line(f"pair test failed: {exc}")
+        sys.exit(1)
+    if result is not None:
+        line = result_line(result)
+        click.echo(line)
+        if result_file is not None:
+            result_file.write_text(line + "\n")
 
 
 def _source(

@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ class TorchMissing(ProbeError, ImportError):
     """torch is not installed; an ImportError too, so callers that guard on that catch it."""
 
 
-def _torch() -> Any:
+def load_torch() -> Any:
     # NVML numbers GPUs by PCI bus id; CUDA, by default, fastest first. Make the
     # GPU index a check names the same device in both (effective only before CUDA
     # starts in this process, and only where the operator has not chosen an order).
@@ -87,7 +88,7 @@ class TorchProbe:
         allreduce_ranks: int | None = None,
         allreduce_timeout_seconds: float = 300.0,
     ) -> None:
-        torch = _torch()
+        torch = load_torch()
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device not in ("cuda", "cpu"):
@@ -138,7 +139,7 @@ class TorchProbe:
         needs every process off the GPU, this one included: the operator's
         tooling does it on the drained node before burn-in, not this probe.
         """
-        torch = _torch()
+        torch = load_torch()
         if self.device == "cuda":
             try:
                 for i in range(torch.cuda.device_count()):
@@ -153,7 +154,7 @@ class TorchProbe:
 
         "tf32" runs float32 inputs with TF32 tensor cores allowed; "fp32" with them off.
         """
-        torch = _torch()
+        torch = load_torch()
         if dtype not in _DTYPES:
             raise ProbeError(f"unknown GEMM dtype {dtype!r} (one of {', '.join(_DTYPES)})")
         duration = self.gemm_seconds if seconds is None else seconds
@@ -226,7 +227,7 @@ class TorchProbe:
 
     def hbm_gbps(self, gpu: int) -> float:
         """Device-to-device copy in GB/s (10^9 B/s, bytes read plus written), median of repeats."""
-        torch = _torch()
+        torch = load_torch()
         dev = self._dev(torch, gpu)
         numel = self.hbm_bytes // 4
         nbytes = numel * 4
@@ -274,53 +275,102 @@ class TorchProbe:
         algorithm bandwidth (see ``bus_bandwidth``). A hung collective is killed
         after ``allreduce_timeout_seconds``.
         """
-        torch = _torch()
         ranks = self.allreduce_ranks
         if ranks < 1:
             raise ProbeError("no GPUs for the all-reduce")
-        backend = "nccl" if self.device == "cuda" else "gloo"
-        if backend == "nccl" and not torch.distributed.is_nccl_available():
-            raise ProbeError("this PyTorch build has no NCCL")
-        mp = importlib.import_module("torch.multiprocessing")
-        self._release(torch)
-        with tempfile.TemporaryDirectory(prefix="allreduce-") as tmp:
-            out = Path(tmp) / "result.json"
-            args = (
-                ranks,
-                backend,
-                free_port(),
-                self.allreduce_bytes // 4,
-                str(out),
-                self.allreduce_timeout_seconds,
-            )
-            try:
-                ctx = mp.start_processes(
-                    _allreduce_worker, args=args, nprocs=ranks, join=False, start_method="spawn"
-                )
-            except (OSError, RuntimeError) as exc:
-                raise ProbeError(f"cannot start the all-reduce workers: {exc}") from exc
-            deadline = time.monotonic() + self.allreduce_timeout_seconds + 60.0
-            try:
-                while not ctx.join(timeout=1.0):
-                    if time.monotonic() > deadline:
-                        raise ProbeError(
-                            f"all-reduce over {ranks} {backend} ranks hung; killed after "
-                            f"{self.allreduce_timeout_seconds + 60.0:.0f} s"
-                        )
-            except ProbeError:
-                _kill(ctx)
-                raise
-            except Exception as exc:  # ProcessRaisedException / ProcessExitedException
-                _kill(ctx)
-                last = str(exc).strip().splitlines()
-                raise ProbeError(
-                    f"all-reduce worker failed: {last[-1] if last else type(exc).__name__}"
-                ) from exc
-            try:
-                result = json.loads(out.read_text())
-            except (OSError, ValueError) as exc:
-                raise ProbeError(f"all-reduce left no result: {exc}") from exc
+        self._release(load_torch())
+        result = run_allreduce(
+            AllReduceGroup(
+                init_method=f"tcp://127.0.0.1:{free_port()}",
+                rank_base=0,
+                local_ranks=ranks,
+                world_size=ranks,
+                backend="nccl" if self.device == "cuda" else "gloo",
+                loopback=True,
+            ),
+            self.allreduce_bytes,
+            self.allreduce_timeout_seconds,
+        )
+        if result is None:
+            raise ProbeError("all-reduce left no result")
         return float(result["busbw_gbps"])
+
+
+@dataclass(frozen=True, slots=True)
+class AllReduceGroup:
+    """This process's share of an all-reduce group: ``local_ranks`` workers, global ranks
+    ``rank_base .. rank_base + local_ranks - 1`` of ``world_size``; one GPU per worker (NCCL)
+    or the CPU (gloo)."""
+
+    init_method: str
+    rank_base: int
+    local_ranks: int
+    world_size: int
+    backend: str
+    loopback: bool = False  # every rank on this host: gloo must use the loopback device
+
+
+def run_allreduce(
+    group: AllReduceGroup, nbytes: int, timeout_seconds: float
+) -> dict[str, Any] | None:
+    """Run this host's workers of ``group``; returns global rank 0's figures if it ran here.
+
+    Figures: {busbw_gbps, algbw_gbps, seconds, ranks, bytes}. A hung collective (a peer that
+    never comes, a link that stalls) is killed after ``timeout_seconds`` plus a minute.
+    """
+    torch = load_torch()
+    if group.backend == "nccl" and not torch.distributed.is_nccl_available():
+        raise ProbeError("this PyTorch build has no NCCL")
+    mp = importlib.import_module("torch.multiprocessing")
+    with tempfile.TemporaryDirectory(prefix="allreduce-") as tmp:
+        out = Path(tmp) / "result.json"
+        args = (group, max(1, nbytes // 4), str(out), timeout_seconds)
+        if group.local_ranks == 1:
+            # One worker needs no process of its own (a second torch import costs seconds);
+            # the collective's own timeout, and the job's time limit, bound a hang.
+            try:
+                _allreduce_worker(0, *args)
+            except RuntimeError as exc:
+                raise ProbeError(f"all-reduce failed: {_last_line(exc)}") from exc
+            return _read_result(out) if group.rank_base == 0 else None
+        try:
+            ctx = mp.start_processes(
+                _allreduce_worker,
+                args=args,
+                nprocs=group.local_ranks,
+                join=False,
+                start_method="spawn",
+            )
+        except (OSError, RuntimeError) as exc:
+            raise ProbeError(f"cannot start the all-reduce workers: {exc}") from exc
+        deadline = time.monotonic() + timeout_seconds + 60.0
+        try:
+            while not ctx.join(timeout=1.0):
+                if time.monotonic() > deadline:
+                    raise ProbeError(
+                        f"all-reduce over {group.world_size} {group.backend} ranks hung; "
+                        f"killed after {timeout_seconds + 60.0:.0f} s"
+                    )
+        except ProbeError:
+            _kill(ctx)
+            raise
+        except Exception as exc:  # ProcessRaisedException / ProcessExitedException
+            _kill(ctx)
+            raise ProbeError(f"all-reduce worker failed: {_last_line(exc)}") from exc
+        return _read_result(out) if group.rank_base == 0 else None
+
+
+def _read_result(out: Path) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = json.loads(out.read_text())
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"all-reduce left no result: {exc}") from exc
+    return result
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _kill(ctx: Any) -> None:
@@ -332,31 +382,34 @@ def _kill(ctx: Any) -> None:
 
 
 def _allreduce_worker(
-    rank: int,
-    ranks: int,
-    backend: str,
-    port: int,
+    local_rank: int,
+    group: AllReduceGroup,
     numel: int,
     out_path: str,
     timeout_seconds: float,
 ) -> None:
-    """One rank of the all-reduce; rank 0 writes {busbw_gbps, algbw_gbps, seconds} to out_path."""
-    torch = _torch()
+    """One rank of the all-reduce; global rank 0 writes its figures to out_path."""
+    torch = load_torch()
     dist = torch.distributed
+    rank = group.rank_base + local_rank
+    backend = group.backend
     if backend == "gloo":
-        # gloo binds to the interface its hostname resolves to; on a test box that may not exist.
-        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+        if group.loopback:
+            # gloo binds to the interface its hostname resolves to; on a test box that may
+            # not exist, and every rank is on this host anyway.
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
         dev = torch.device("cpu")
     else:
-        torch.cuda.set_device(rank)
-        dev = torch.device("cuda", rank)
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
     kwargs: dict[str, Any] = {}
     if backend == "nccl":
         # Binds the communicator to this GPU at init (and silences the warning without it).
         kwargs["device_id"] = dev
+    ranks = group.world_size
     dist.init_process_group(
         backend,
-        init_method=f"tcp://127.0.0.1:{port}",
+        init_method=group.init_method,
         rank=rank,
         world_size=ranks,
         timeout=timedelta(seconds=timeout_seconds),
