@@ -131,6 +131,32 @@ class ChecksSettings(_Section):
     )
 
 
+class PairTestSettings(_Section):
+    slow_ratio: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="A pair below this share of the median pair's bus bandwidth is slow.",
+    )
+    bytes: int | None = Field(
+        None,
+        ge=4,
+        description="All-reduce size of each pair (default: the probe's, 1 GiB on GPUs).",
+    )
+    timeout_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="How long a round of pairs may take, waiting in the queue included; "
+        "pairs not done by then are cancelled and count as failed.",
+    )
+    port: int = Field(
+        29500,
+        ge=1,
+        le=65000,
+        description="Rendezvous port on each pair's first node (pair i of a round: port + i).",
+    )
+
+
 class SimulationSettings(_Section):
     enabled: bool = Field(
         True,
@@ -227,6 +253,47 @@ class SlurmPoolSettings(_Section):
     command_timeout_seconds: float = Field(
         30.0, gt=0, description="A Slurm command that runs longer counts as Slurm unreachable."
     )
+    burn_in_report_url: str | None = Field(
+        None,
+        description="Control plane URL the burn-in job on a drained node reports to "
+        "(`node check --report`). If set, computectl starts burn-in itself: it reserves the "
+        "node (MAINT reservation computectl-burnin-<node>), resumes it into the reservation "
+        "and submits the job there; default: none, so drained nodes wait for burn-in results "
+        "posted from the node itself.",
+    )
+    node_command: list[str] = Field(
+        default_factory=lambda: ["computectl"],
+        min_length=1,
+        description="How computectl's jobs (burn-in, pair test) run computectl on a node "
+        "(e.g. a venv's absolute path); the subcommand follows.",
+    )
+    burn_in_time_limit_minutes: int = Field(
+        60, gt=0, description="Time limit of the burn-in job (sbatch --time)."
+    )
+    burn_in_reservation_minutes: int = Field(
+        180,
+        gt=0,
+        description="How long the burn-in reservation lasts unless computectl ends it first; "
+        "longer than the job's time limit, and best longer than "
+        "remediation.burn_in_timeout_minutes, so the node never leaves it unjudged.",
+    )
+    burn_in_account: str | None = Field(
+        None, description="Slurm account of the burn-in job (default: the user's default)."
+    )
+    burn_in_output: str = Field(
+        "/tmp/computectl-burnin-%j.out",
+        min_length=1,
+        description="The burn-in job's output file on the node (sbatch --output).",
+    )
+
+    @model_validator(mode="after")
+    def _reservation_outlasts_job(self) -> SlurmPoolSettings:
+        if self.burn_in_reservation_minutes <= self.burn_in_time_limit_minutes:
+            raise ValueError(
+                "burn_in_reservation_minutes must be longer than burn_in_time_limit_minutes "
+                f"({self.burn_in_reservation_minutes} <= {self.burn_in_time_limit_minutes})"
+            )
+        return self
 
 
 class KubernetesPoolSettings(_Section):
@@ -271,12 +338,22 @@ class PoolSettings(_Section):
     kind: Literal["training", "inference"] = Field(
         "training", description="The work the pool is sold for (used by the simulation)."
     )
+    pair_test_floor_gbps: float | None = Field(
+        None,
+        gt=0,
+        description="NCCL pair test: bus bandwidth (GB/s) below which a pair is slow even "
+        "when the whole pool is (the fabric's design figure); default: judge by the median.",
+    )
     slurm: SlurmPoolSettings | None = Field(
         None,
         description="Table [pools.slurm], backend 'slurm' only: partition (default: the pool's "
         "name), slurm_conf (path passed as SLURM_CONF; default: Slurm's own), bin_dir (of "
         "sinfo/squeue/scontrol; default: PATH), command_timeout_seconds (default 30; a slower "
-        "command counts as Slurm unreachable). Pools with the same slurm_conf and bin_dir share "
+        "command counts as Slurm unreachable), node_command (how computectl's jobs run "
+        "computectl on a node), burn_in_report_url (if set, computectl runs burn-in on "
+        "drained nodes itself, in a MAINT reservation) and the burn-in job's "
+        "burn_in_time_limit_minutes, burn_in_reservation_minutes, "
+        "burn_in_account, burn_in_output. Pools with the same slurm_conf and bin_dir share "
         "one backend.",
     )
     kubernetes: KubernetesPoolSettings | None = Field(
@@ -337,6 +414,7 @@ class Settings(_Section):
     sweep: SweepSettings = Field(default_factory=SweepSettings)
     remediation: RemediationSettings = Field(default_factory=RemediationSettings)
     checks: ChecksSettings = Field(default_factory=ChecksSettings)
+    pair_test: PairTestSettings = Field(default_factory=PairTestSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     pools: list[PoolSettings] = Field(

@@ -8,12 +8,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 from compute.backends import Backends
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import PoolSettings, Settings
 from compute.domain import AuditEntry, Node, Pool
 from compute.errors import ConfigError
+from compute.services.fabric import FabricService
 from compute.services.ingest import Ingest
 from compute.services.nodes import NodeService
 from compute.services.remediation import BurnInLauncher, Remediator
@@ -21,6 +23,7 @@ from compute.services.sweep import SweepDeps, Sweeper, SweepReport
 from compute.services.tenants import TenantService
 from compute.simulation.burnin import SimulatedBurnIn
 from compute.simulation.datacenter import SimulatedDatacenter
+from compute.simulation.pairs import SimulatedPairs
 from compute.simulation.technician import repair_due
 from compute.store import Store
 from health.policy import PolicyConfig
@@ -28,8 +31,12 @@ from health.simulated import SimulatedTelemetry
 from health.thresholds import Thresholds
 from scheduler.kubernetes import KubernetesTenants, KubernetesWorkloadManager
 from scheduler.kubernetes.burnin import KubernetesBurnIn
+from scheduler.kubernetes.pairs import KubernetesPairs
+from scheduler.pairs import PairLauncher
 from scheduler.simulated import SimulatedTenants, SimulatedWorkloadManager
 from scheduler.slurm import SlurmCommands, SlurmWorkloadManager
+from scheduler.slurm.burnin import BurnInReservations, SlurmBurnIn
+from scheduler.slurm.pairs import SlurmPairs
 from scheduler.slurm.tenants import SlurmTenants
 
 log = logging.getLogger("computectl")
@@ -76,6 +83,7 @@ class Runtime:
     nodes: NodeService
     sweeper: Sweeper
     tenants: TenantService
+    fabric: FabricService
     datacenter: SimulatedDatacenter | None = None
     sweep_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,7 +111,7 @@ class Runtime:
             inv = dc.inventory()
             node_rack = inv.node_rack
             _seed_topology(store, dc, clock)
-        _add_slurm_backends(backends, pools)
+        slurm_launchers = _add_slurm_backends(backends, pools, settings.server.api_token)
         kube_launchers = _add_kubernetes_backends(backends, pools)
         _record_pools(store, [p for p in pools if p.backend != "simulated"])
         policy = policy_config(settings)
@@ -115,6 +123,7 @@ class Runtime:
                 dc, ingest, th, lambda node: tuple(g.uuid for g in store.gpus(node))
             )
             launchers = {p.name: sim_burn_in for p in pools if p.backend == "simulated"}
+        launchers.update(slurm_launchers)
         launchers.update(kube_launchers)
         remediator = Remediator(store, backends, clock, policy, launchers)
         nodes = NodeService(store, backends, clock, remediator)
@@ -146,6 +155,9 @@ class Runtime:
             nodes=nodes,
             sweeper=sweeper,
             tenants=TenantService(store, backends, clock),
+            fabric=FabricService(
+                store, clock, nodes, _pair_launchers(backends, pools, settings, dc)
+            ),
             datacenter=dc,
         )
 
@@ -167,8 +179,12 @@ class Runtime:
             return report
 
 
-def _add_slurm_backends(backends: Backends, pools: list[PoolSettings]) -> None:
-    """One backend per Slurm cluster (slurm.conf and tools), serving all its partitions."""
+def _add_slurm_backends(
+    backends: Backends, pools: list[PoolSettings], api_token: str | None = None
+) -> dict[str, BurnInLauncher]:
+    """One backend per Slurm cluster (slurm.conf and tools), serving all its partitions; the
+    burn-in launchers of the pools that name a burn-in report URL."""
+    launchers: dict[str, BurnInLauncher] = {}
     clusters: dict[tuple[Path | None, Path | None], list[PoolSettings]] = {}
     for p in pools:
         if p.backend == "slurm":
@@ -182,11 +198,29 @@ def _add_slurm_backends(backends: Backends, pools: list[PoolSettings]) -> None:
             max(p.slurm_settings.command_timeout_seconds for p in members),
         )
         partitions = {p.slurm_partition: p.name for p in members}
-        backend = SlurmWorkloadManager(commands, partitions)
+        # Reservation-aware even without a launcher: a burn-in reservation left from when
+        # the pool had one still ends when its node is drained or resumed.
+        reservations = BurnInReservations(commands)
+        backend = SlurmWorkloadManager(commands, partitions, reservations)
         # One account tree per tenant in the cluster's accounting, over the same commands.
         tenants = SlurmTenants(commands, partitions)
         for p in members:
             backends.add(p.name, backend, tenants)
+            sl = p.slurm_settings
+            if sl.burn_in_report_url:
+                job = SlurmBurnIn(
+                    reservations,
+                    p.slurm_partition,
+                    sl.burn_in_report_url,
+                    command=sl.node_command,
+                    time_limit_minutes=sl.burn_in_time_limit_minutes,
+                    reservation_minutes=sl.burn_in_reservation_minutes,
+                    output=sl.burn_in_output,
+                    account=sl.burn_in_account,
+                    api_token=api_token,
+                )
+                launchers[p.name] = JobBurnIn(job)
+    return launchers
 
 
 def _add_kubernetes_backends(
@@ -222,14 +256,50 @@ def _add_kubernetes_backends(
     return launchers
 
 
+class BurnInJob(Protocol):
+    """Starts a burn-in job on a node of a workload manager (Slurm, Kubernetes)."""
+
+    def launch(self, node: str, gpus: int) -> str: ...
+
+
 class JobBurnIn:
     """Burn-in through a workload manager's job: the node's results arrive by ingest."""
 
-    def __init__(self, job: KubernetesBurnIn) -> None:
+    def __init__(self, job: BurnInJob) -> None:
         self.job = job
 
     def launch(self, node: Node) -> None:
         self.job.launch(node.name, node.gpu_count)
+
+
+def _pair_launchers(
+    backends: Backends,
+    pools: list[PoolSettings],
+    settings: Settings,
+    dc: SimulatedDatacenter | None,
+) -> dict[str, PairLauncher]:
+    """The pair test's launcher per pool, over the pool's own workload manager connection."""
+    launchers: dict[str, PairLauncher] = {}
+    for p in pools:
+        if p.backend == "simulated" and dc is not None:
+            launchers[p.name] = SimulatedPairs(dc)
+        elif p.backend == "slurm":
+            backend = backends.for_pool(p.name)
+            if isinstance(backend, SlurmWorkloadManager) and isinstance(
+                backend.commands, SlurmCommands
+            ):
+                launchers[p.name] = SlurmPairs(
+                    backend.commands, p.slurm_partition, p.slurm_settings.node_command
+                )
+        elif p.backend == "kubernetes":
+            backend = backends.for_pool(p.name)
+            k = p.kubernetes_settings
+            if k.burn_in_image and isinstance(backend, KubernetesWorkloadManager):
+                # The pair probe ships in the node-check image that runs burn-in.
+                launchers[p.name] = KubernetesPairs(
+                    backend.client, k.burn_in_image, k.burn_in_namespace, k.gpu_resource
+                )
+    return launchers
 
 
 def _record_pools(store: Store, pools: list[PoolSettings]) -> None:

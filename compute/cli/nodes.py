@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from compute.api.views import detail_as_dict
 from compute.cli.context import CliContext
 from compute.cli.output import emit_json, output_option, state_style, table
+from compute.services.fabric import PairTestRun
 from compute.services.nodes import node_as_dict
 
 
 @click.group()
 def nodes() -> None:
-    """GPU nodes: list, show, drain, resume, retire."""
+    """GPU nodes: list, show, drain, resume, retire, pair-test."""
 
 
 @nodes.command("list")
@@ -164,3 +167,136 @@ def rma_report(obj: CliContext, name: str, output: str) -> None:
         emit_json(report.as_dict())
     else:
         click.echo(report.as_text())
+
+
+@nodes.command("pair-test")
+@click.argument("pool")
+@click.option(
+    "--node",
+    "names",
+    multiple=True,
+    help="Test these nodes (repeatable; default: every in-service node of POOL).",
+)
+@click.option("--drain", is_flag=True, help="Drain the nodes found slow with every partner.")
+@click.option(
+    "--bytes", "nbytes", type=click.IntRange(4, None), default=None, help="All-reduce size."
+)
+@click.option(
+    "--timeout",
+    "timeout_seconds",
+    type=click.FloatRange(1, None),
+    default=None,
+    help="Seconds a round may take, queueing included (default: pair_test.timeout_seconds).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="What the probe runs on (cpu: gloo, for test clusters without GPUs).",
+)
+@output_option
+@click.pass_obj
+def pair_test(
+    obj: CliContext,
+    pool: str,
+    names: tuple[str, ...],
+    drain: bool,
+    nbytes: int | None,
+    timeout_seconds: float | None,
+    device: str,
+    output: str,
+) -> None:
+    """NCCL all-reduce between pairs of POOL's nodes, as jobs of its workload manager.
+
+    Every node meets two partners; a node slow with both is the suspect, a slow pair of
+    otherwise healthy nodes points at the link between them. Exit 0 when no pair is slow,
+    1 when one is.
+    """
+    from compute.services.fabric import PairTestOptions
+
+    rt = obj.runtime()
+    cfg = rt.settings.pair_test
+    floor = next(
+        (p.pair_test_floor_gbps for p in rt.settings.effective_pools if p.name == pool), None
+    )
+    run = rt.fabric.pair_test(
+        pool,
+        PairTestOptions(
+            slow_ratio=cfg.slow_ratio,
+            floor_gbps=floor,
+            nbytes=nbytes or cfg.bytes,
+            timeout_seconds=timeout_seconds or cfg.timeout_seconds,
+            port=cfg.port,
+            device=device,
+        ),
+        actor=obj.actor,
+        names=names,
+        drain=drain,
+    )
+    report = run.report
+    if output == "json":
+        emit_json(pair_test_as_dict(run))
+    else:
+        table(
+            f"pair test of {pool}: {len(run.nodes)} nodes, {len(report.pairs)} pairs in "
+            f"{run.rounds} round(s); median {_gbps(report.reference_gbps)}",
+            ["pair", "busbw", "of median", "verdict", "job", "error"],
+            [
+                (
+                    " - ".join(v.nodes),
+                    _gbps(v.busbw_gbps),
+                    f"{v.ratio:.0%}" if v.ratio is not None else "",
+                    "slow" if v.slow else "ok",
+                    v.job,
+                    v.error,
+                )
+                for v in report.pairs
+            ],
+            styles={3: lambda v: "red" if v == "slow" else "green"},
+        )
+        for node, evidence in report.suspect_nodes.items():
+            click.echo(f"suspect node {node}: {evidence}")
+        for a, b in report.suspect_links:
+            click.echo(f"suspect link {a} - {b}: slow together, fine with other partners")
+        for node in report.inconclusive:
+            click.echo(f"inconclusive {node}: slow, with no second partner to tell node from link")
+        for node in run.drained:
+            click.echo(f"drained {node}")
+        for node, why in run.drain_errors.items():
+            click.echo(f"not drained {node}: {why}")
+    if not report.healthy:
+        raise SystemExit(1)
+
+
+def _gbps(value: float | None) -> str:
+    return f"{value:.2f} GB/s" if value is not None else "-"
+
+
+def pair_test_as_dict(run: PairTestRun) -> dict[str, Any]:
+    r = run.report
+    return {
+        "pool": run.pool,
+        "nodes": list(run.nodes),
+        "rounds": run.rounds,
+        "median_busbw_gbps": r.reference_gbps,
+        "floor_gbps": r.floor_gbps,
+        "slow_ratio": r.slow_ratio,
+        "healthy": r.healthy,
+        "pairs": [
+            {
+                "nodes": list(v.nodes),
+                "busbw_gbps": v.busbw_gbps,
+                "ratio": v.ratio,
+                "slow": v.slow,
+                "job": v.job,
+                "error": v.error,
+            }
+            for v in r.pairs
+        ],
+        "suspect_nodes": r.suspect_nodes,
+        "suspect_links": [list(link) for link in r.suspect_links],
+        "inconclusive": list(r.inconclusive),
+        "drained": list(run.drained),
+        "drain_errors": run.drain_errors,
+    }

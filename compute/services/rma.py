@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compute.domain import Event, EventKind, Gpu, Node
+from compute.services.fabric import PAIR_CHECK
 from compute.store import Store
 from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
 
@@ -110,7 +111,8 @@ class RmaReport:
 def rma_report(store: Store, node: Node, limit: int = 500) -> RmaReport:
     results = store.results(node.name, limit=limit)
     failures = [r for r in results if r.status is not Status.PASS][:50]
-    burn = [r for r in results if r.suite is Suite.BURNIN]
+    # Pair tests are active too, but run apart from the node's own burn-in.
+    burn = [r for r in results if r.suite is Suite.BURNIN and r.check != PAIR_CHECK]
     # Newest first, a run ends with its summary: the newest run is everything up to the
     # summary before it.
     latest_run: list[CheckResult] = []

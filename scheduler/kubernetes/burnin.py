@@ -8,6 +8,7 @@ ConfigMap and Secret that deploy/kubernetes/node-check-daemonset.yaml installs.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -22,9 +23,21 @@ _MAX_NAME = 63
 
 def job_name(node: str, stamp: int) -> str:
     """One Job per attempt (a retry must not meet the last attempt's finished Job)."""
+    return stamped_name(NAME_PREFIX, node, stamp)
+
+
+def stamped_name(prefix: str, base: str, stamp: int, digest: bool = False) -> str:
+    """``<prefix><base>-<stamp hex>`` as a DNS label: ``base`` lowercased, anything else than
+    ``[a-z0-9-]`` made a dash, and cut so the whole fits 63 characters (a Job's name is also
+    the value of its pods' job-name label). With ``digest``, a cut base ends in a hash of the
+    whole one, so bases that differ only past the cut still get different names."""
     suffix = f"-{stamp:x}"
-    base = re.sub(r"[^a-z0-9-]", "-", node.lower())[: _MAX_NAME - len(NAME_PREFIX) - len(suffix)]
-    return f"{NAME_PREFIX}{base.strip('-')}{suffix}"
+    room = _MAX_NAME - len(prefix) - len(suffix)
+    clean = re.sub(r"[^a-z0-9-]", "-", base.lower())
+    if digest and len(clean) > room:
+        tag = hashlib.sha256(base.encode()).hexdigest()[:8]
+        clean = f"{clean[: room - len(tag) - 1].strip('-')}-{tag}"
+    return f"{prefix}{clean[:room].strip('-')}{suffix}"
 
 
 def burn_in_job(

@@ -74,6 +74,9 @@ class KubeDriver(Protocol):
         """Server-side apply as field manager ``computectl``: creates or updates, and drops
         fields an earlier apply set that ``obj`` no longer has."""
 
+    def create_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create only: Conflict when an object of that name exists already."""
+
     def delete_object(self, kind: str, name: str, namespace: str = "") -> None:
         """Delete (background propagation); gone already is fine."""
 
@@ -245,6 +248,22 @@ class KubeClient:
             field_manager=FIELD_MANAGER,
             force=True,  # only ever applied to objects carrying computectl's marker
             _content_type="application/apply-patch+yaml",  # JSON is YAML
+        )
+
+    def create_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        kind = str(obj.get("kind", ""))
+        api, suffix, namespaced = _kind(kind)
+        m = obj.get("metadata") or {}
+        name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
+        args = (namespace, obj) if namespaced else (obj,)
+        # A 429 means the object was not created, so retrying cannot create it twice.
+        return self._json(
+            f"create {_what(kind, name, namespace)}",
+            True,
+            f"create_{suffix}",
+            *args,
+            _on=api,
+            field_manager=FIELD_MANAGER,
         )
 
     def delete_object(self, kind: str, name: str, namespace: str = "") -> None:

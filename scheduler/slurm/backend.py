@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from scheduler.errors import InvalidRequest, NotFound
 from scheduler.protocol import Allocation, DrainMode, JobInfo, NodeStatus
+from scheduler.slurm.burnin import BurnInReservations, burn_in_reason
 from scheduler.slurm.commands import SlurmCommands, SlurmDriver
 from scheduler.slurm.parse import RunningJob, is_drained, node_pool, node_status, running_jobs
 
@@ -18,15 +20,23 @@ class SlurmWorkloadManager:
 
     A node in several configured partitions belongs to the first one in
     ``pools``; nodes in none of them are not computectl's and are not listed.
+    With ``burn_in``, a node in computectl's burn-in reservation is listed as drained by
+    computectl, and draining or resuming a node ends its burn-in reservation.
     """
 
     kind = "slurm"
 
-    def __init__(self, commands: SlurmDriver, pools: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        commands: SlurmDriver,
+        pools: Mapping[str, str],
+        burn_in: BurnInReservations | None = None,
+    ) -> None:
         if not pools:
             raise ValueError("a Slurm backend needs at least one partition → pool")
         self.commands = commands
         self.pools = dict(pools)
+        self.burn_in = burn_in
 
     @classmethod
     def create(
@@ -38,18 +48,20 @@ class SlurmWorkloadManager:
         timeout_seconds: float = 30.0,
     ) -> SlurmWorkloadManager:
         """A backend running Slurm's CLIs (the settings' ``[pools.slurm]`` table)."""
-        return cls(SlurmCommands(bin_dir, slurm_conf, timeout_seconds), pools)
+        commands = SlurmCommands(bin_dir, slurm_conf, timeout_seconds)
+        return cls(commands, pools, BurnInReservations(commands))
 
     # -- reading -------------------------------------------------------------------------------
 
     def list_nodes(self) -> list[NodeStatus]:
         raw_nodes = self._raw_nodes()
         jobs = self._jobs_per_node(running_jobs(self.commands.squeue_json()))
+        held = self._burning_in(raw_nodes)
         out = []
         for raw in raw_nodes:
             pool = node_pool(raw, self.pools)
             if pool is not None:
-                out.append(node_status(raw, pool, jobs[str(raw["name"])]))
+                out.append(self._status(raw, pool, jobs[str(raw["name"])], held))
         return out
 
     def node(self, name: str) -> NodeStatus:
@@ -62,7 +74,7 @@ class SlurmWorkloadManager:
                 f"(it is in {', '.join(raw.get('partitions') or []) or 'none'})"
             )
         jobs = self._jobs_per_node(running_jobs(self.commands.squeue_json()))
-        return node_status(raw, pool, jobs[name])
+        return self._status(raw, pool, jobs[name], self._burning_in([raw]))
 
     def jobs_on(self, node: str) -> list[JobInfo]:
         self._raw_node(node)  # NotFound for a node Slurm does not know
@@ -98,6 +110,9 @@ class SlurmWorkloadManager:
         if not reason:
             raise InvalidRequest("Slurm needs a reason to drain a node")
         self.commands.update_nodes(nodes, state="drain", reason=reason)
+        if self.burn_in is not None:
+            # After the DRAIN: the node must take no other work once the reservation is gone.
+            self.burn_in.release(nodes)
         if mode == "down":
             # DOWN ends the running jobs (Slurm requeues or kills them per JobRequeue).
             # The DRAIN set first stays when the node comes back from DOWN (with
@@ -108,7 +123,12 @@ class SlurmWorkloadManager:
         self.resume_many([node])
 
     def resume_many(self, nodes: Sequence[str]) -> None:
-        """Resume ``nodes`` in one scontrol call; nodes not drained are left as they are."""
+        """Resume ``nodes`` in one scontrol call; nodes not drained are left as they are.
+
+        A node in computectl's burn-in reservation leaves it (it is idle there already).
+        """
+        if self.burn_in is not None:
+            self.burn_in.release(nodes)
         try:
             self.commands.update_nodes(nodes, state="resume")
         except InvalidRequest:
@@ -130,6 +150,28 @@ class SlurmWorkloadManager:
     def _raw_nodes(self) -> list[dict[str, Any]]:
         nodes = self.commands.sinfo_json().get("nodes") or []
         return [n for n in nodes if isinstance(n, dict) and n.get("name")]
+
+    def _burning_in(self, raw_nodes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+        """Node → computectl's burn-in reservation holding it, if any node is undrained.
+
+        The reservation list is asked for, not the node's RESERVED flag: slurmctld sets that
+        flag a second or so after the node is resumed into the reservation.
+        """
+        if self.burn_in is None or all(is_drained(raw) for raw in raw_nodes):
+            return {}
+        return self.burn_in.holding()
+
+    @staticmethod
+    def _status(
+        raw: Mapping[str, Any], pool: str, jobs: int, held: Mapping[str, str]
+    ) -> NodeStatus:
+        status = node_status(raw, pool, jobs)
+        reservation = held.get(status.name)
+        if reservation is None or status.drain:
+            return status
+        # Resumed into the reservation only so the burn-in job can start: to the control
+        # plane the node is still drained by computectl, and never back in service.
+        return replace(status, drain=True, reason=burn_in_reason(reservation))
 
     def _raw_node(self, name: str) -> dict[str, Any]:
         for raw in self._raw_nodes():

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
-from scheduler.errors import SchedulerError, Unreachable
+from scheduler.errors import Conflict, NotFound, SchedulerError, Unreachable
 from scheduler.slurm.errors import classify, one_line
 
 # Keep each scontrol command line well below ARG_MAX and slurmctld's message limits.
@@ -104,21 +106,84 @@ class SlurmCommands:
             self.run("sacct", "-P", "-n", f"--format={','.join(fields)}", *args), len(fields)
         )
 
+    def start(self, tool: str, *args: str) -> Started:
+        """Start a tool that runs as long as its job (``srun``); the caller waits and reads."""
+        exe = str(self.bin_dir / tool) if self.bin_dir is not None else tool
+        # Output goes to temporary files, not pipes: a chatty job must never block on a
+        # full pipe while the caller waits on another one.
+        out = tempfile.TemporaryFile("w+")  # noqa: SIM115 (Started closes it)
+        err = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        try:
+            proc = subprocess.Popen([exe, *args], stdout=out, stderr=err, text=True, env=self._env)
+        except OSError as exc:
+            out.close()
+            err.close()
+            if isinstance(exc, FileNotFoundError):
+                where = f" in {self.bin_dir}" if self.bin_dir is not None else " on PATH"
+                raise SchedulerError(f"Slurm's {tool} is not installed{where}") from None
+            raise SchedulerError(f"cannot run {exe}: {exc}") from None
+        return Started(proc, out, err)
+
+    # -- reservations and batch jobs (burn-in) ------------------------------------------------
+
+    def reservations_text(self) -> str:
+        """``scontrol show reservation -o``: one ``Key=Value ...`` line per reservation
+        (22.05's scontrol has no --json); "" when there are none."""
+        out = self.run("scontrol", "show", "reservation", "-o")
+        return "" if out.strip().startswith("No reservations") else out
+
+    def create_reservation(self, **fields: str) -> None:
+        self.run("scontrol", "create", "reservation", *(f"{k}={v}" for k, v in fields.items()))
+
+    def update_reservation(self, name: str, **fields: str) -> None:
+        self.run(
+            "scontrol",
+            "update",
+            "reservation",
+            f"ReservationName={name}",
+            *(f"{k}={v}" for k, v in fields.items()),
+        )
+
+    def delete_reservation(self, name: str) -> None:
+        """Conflict while a job still runs in it; NotFound when it is gone already."""
+        try:
+            self.run("scontrol", "delete", f"reservation={name}")
+        except SchedulerError as exc:
+            text = str(exc).lower()
+            if "reservation is in use" in text:
+                raise Conflict(str(exc)) from None
+            if "reservation is invalid" in text:
+                raise NotFound(str(exc)) from None
+            raise
+
+    def sbatch(self, *args: str, env: Mapping[str, str | None] | None = None) -> str:
+        """``sbatch --parsable <args>``: the job id. ``env`` changes sbatch's own environment
+        (a None value removes the variable), which Slurm hands on to the job."""
+        proc = self._exec("sbatch", ("--parsable", *args), env)
+        return proc.stdout.strip().split(";")[0]
+
     # -- the plumbing --------------------------------------------------------------------------
 
     def run(self, tool: str, *args: str) -> str:
         """Run one tool; its stdout, or the matching SchedulerError."""
         return self._exec(tool, args).stdout
 
-    def _exec(self, tool: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    def _exec(
+        self, tool: str, args: Sequence[str], env: Mapping[str, str | None] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         exe = str(self.bin_dir / tool) if self.bin_dir is not None else tool
         argv = [exe, *args]
+        run_env = self._env
+        if env:
+            run_env = {**self._env, **{k: v for k, v in env.items() if v is not None}}
+            for k in [k for k, v in env.items() if v is None]:
+                run_env.pop(k, None)
         try:
             proc = subprocess.run(
                 argv,
                 capture_output=True,
                 text=True,
-                env=self._env,
+                env=run_env,
                 timeout=self.timeout_seconds,
                 check=False,
             )
@@ -160,6 +225,33 @@ class SlurmCommands:
                 kind = Unreachable
             raise kind(f"{tool} could not load its data from slurmctld: {text}")
         return data
+
+
+@dataclass
+class Started:
+    """A running tool: poll it, end it, and read what it printed once it is done."""
+
+    proc: subprocess.Popen[str]
+    out: IO[str]
+    err: IO[str]
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def finish(self) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) of the ended tool; the files are closed."""
+        code = self.proc.wait()
+        texts = []
+        for f in (self.out, self.err):
+            f.seek(0)
+            texts.append(f.read())
+            f.close()
+        return code, texts[0], texts[1]
 
 
 def _rows(out: str, width: int) -> list[list[str]]:

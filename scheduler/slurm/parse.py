@@ -170,3 +170,94 @@ def _job_gpus(raw: Mapping[str, Any], nodes: list[str]) -> list[int]:
         return [per_node] * len(nodes)
     total = tres_gpus(raw.get("tres_alloc_str"))
     return [total // len(nodes) if nodes else 0] * len(nodes)
+
+
+# Job states after which a job holds nothing and cannot start any more.
+_FINISHED_STATES = frozenset(
+    {
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OUT_OF_MEMORY",
+        "REVOKED",
+        "SPECIAL_EXIT",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One line of ``scontrol show reservation -o``."""
+
+    name: str
+    nodes: tuple[str, ...]
+    users: tuple[str, ...]
+    flags: frozenset[str]
+    state: str
+    start: str = ""
+    end: str = ""
+
+
+def parse_reservations(text: str) -> list[Reservation]:
+    """``ReservationName=r StartTime=... Nodes=gpu-[001-002] ... Users=root State=ACTIVE`` lines.
+
+    The fields computectl reads hold no spaces, so splitting on whitespace is enough.
+    """
+    out = []
+    for line in text.splitlines():
+        fields = dict(item.partition("=")[::2] for item in line.split() if "=" in item)
+        name = fields.get("ReservationName", "")
+        if not name:
+            continue
+        out.append(
+            Reservation(
+                name=name,
+                nodes=tuple(expand(_value(fields.get("Nodes")))),
+                users=tuple(u for u in _value(fields.get("Users")).split(",") if u),
+                flags=frozenset(f for f in _value(fields.get("Flags")).upper().split(",") if f),
+                state=_value(fields.get("State")).upper(),
+                start=_value(fields.get("StartTime")),
+                end=_value(fields.get("EndTime")),
+            )
+        )
+    return out
+
+
+def _value(v: str | None) -> str:
+    return "" if v in (None, "(null)", "N/A") else str(v)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedJob:
+    """A job that has not finished: pending, running, or ending."""
+
+    id: str
+    name: str
+    user: str
+    state: str
+    nodes: tuple[str, ...]
+
+
+def unfinished_jobs(squeue: Mapping[str, Any], names: frozenset[str]) -> list[QueuedJob]:
+    """Jobs named one of ``names`` that may still run (squeue --json lists finished ones too)."""
+    out = []
+    for raw in squeue.get("jobs") or []:
+        name = str(raw.get("name") or "")
+        state = str(raw.get("job_state") or "").upper()
+        if name not in names or state in _FINISHED_STATES:
+            continue
+        out.append(
+            QueuedJob(
+                id=str(raw.get("job_id")),
+                name=name,
+                user=str(raw.get("user_name") or ""),
+                state=state.lower(),
+                nodes=tuple(_job_nodes(raw)),
+            )
+        )
+    return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,8 @@ class KubeCluster(EnvCluster):
         """Every test starts on an idle cluster: no test namespaces, no cordons, taints or notes."""
         if self.testenv("status", check=False).returncode:
             self.up()
+        from kubernetes.client.exceptions import ApiException
+
         core = self.core()
         try:
             selector = f"{KUBE_TEST_LABEL}=true"
@@ -241,10 +243,15 @@ class KubeCluster(EnvCluster):
                 n.metadata.name for n in core.list_namespace(label_selector=selector).items
             ]
             for ns in namespaces:
-                core.delete_namespace(ns, propagation_policy="Background")
-                # The namespace controller deletes pods with their grace period; kwok
-                # would wait it out. No new pods start in a terminating namespace.
-                core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+                try:
+                    core.delete_namespace(ns, propagation_policy="Background")
+                    # The namespace controller deletes pods with their grace period; kwok
+                    # would wait it out. No new pods start in a terminating namespace.
+                    core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+                except ApiException as exc:
+                    # It finished going between the list and the delete.
+                    if exc.status != 404:
+                        raise
             # Namespace deletion is asynchronous: wait until their pods no longer hold GPUs.
             self.wait(
                 "test pods to go",
@@ -307,17 +314,31 @@ def api(kube: KubeCluster) -> Iterator[Any]:
 # -- a control plane over a test cluster ----------------------------------------------------------
 
 
-def runtime_over(cluster_toml: Path, data_dir: Path) -> Runtime:
+def runtime_over(
+    cluster_toml: Path,
+    data_dir: Path,
+    pool_table: Mapping[str, Any] | None = None,
+    **remediation: Any,
+) -> Runtime:
     """A control plane whose pools are a test cluster's (the TOML its testenv writes), adopted
-    by a first sweep. Nodes stay in service: no burn-in drains unless a test asks for them."""
-    settings = load_settings(
-        cluster_toml,
-        env={},
-        overrides={
-            "data_dir": str(data_dir),
-            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
-        },
-    )
+    by a first sweep. Nodes stay in service: no burn-in drains unless a test asks for them.
+
+    ``pool_table`` is merged into every pool's backend table ([pools.slurm] or
+    [pools.kubernetes]); ``remediation`` into [remediation].
+    """
+    overrides: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0, **remediation},
+    }
+    if pool_table:
+        pools = [
+            p.model_dump(mode="json", exclude_none=True)
+            for p in load_settings(cluster_toml, env={}).pools
+        ]
+        for p in pools:
+            p.setdefault(p["backend"], {}).update(pool_table)
+        overrides["pools"] = pools
+    settings = load_settings(cluster_toml, env={}, overrides=overrides)
     assert not settings.simulation.enabled
     runtime = Runtime.build(settings)
     runtime.sweep()

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from compute.config import load_settings
 from compute.domain import EventKind
 from compute.runtime import Runtime
 from health.policy import Lifecycle
 from health.result import CheckResult, Status, Suite
-from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster
+from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster, runtime_over
 
 pytestmark = pytest.mark.integration
 NODE = "kwok-gpu-002"
@@ -26,26 +25,14 @@ IMAGE = "registry.example.com/computectl/node-check:test"
 def burnin_ns(api: Any) -> str:
     name = f"kt-burnin-{uuid.uuid4().hex[:6]}"
     api.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})
+    # As deploy/kubernetes installs it: without it the Job controller creates no pods.
+    api.create_namespaced_service_account(name, {"metadata": {"name": "computectl-node-check"}})
     return name
 
 
 def runtime_with_burn_in(kube: KubeCluster, data_dir: Path, namespace: str) -> Runtime:
-    base = load_settings(kube.computectl_toml, env={})
-    pools = [p.model_dump(mode="json", exclude_none=True) for p in base.pools]
-    for p in pools:
-        p["kubernetes"].update(burn_in_image=IMAGE, burn_in_namespace=namespace)
-    settings = load_settings(
-        kube.computectl_toml,
-        env={},
-        overrides={
-            "data_dir": str(data_dir),
-            "pools": pools,
-            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
-        },
-    )
-    rt = Runtime.build(settings)
-    rt.sweep()
-    return rt
+    burn_in = {"burn_in_image": IMAGE, "burn_in_namespace": namespace}
+    return runtime_over(kube.computectl_toml, data_dir, burn_in)
 
 
 def jobs_for(kube: KubeCluster, namespace: str, node: str) -> list[Any]:
@@ -114,3 +101,39 @@ def test_a_burn_in_job_that_cannot_start_is_an_event_not_a_crash(
         assert failed and "no-such-namespace" in failed[0].reason
     finally:
         rt.close()
+
+
+def test_a_pool_with_the_node_check_image_runs_pair_tests_as_jobs(
+    kube: KubeCluster, api: Any, burnin_ns: str, tmp_path: Path
+) -> None:
+    """The same image runs the pair test: the service's pair becomes a real Job of two pods on
+    the two nodes. kwok completes the pods without running the probe, so no figure comes back:
+    the pair is reported without one, never as a made-up pass."""
+    from compute.services.fabric import PairTestOptions
+
+    rt = runtime_with_burn_in(kube, tmp_path, burnin_ns)
+    try:
+        pool = rt.store.node(NODE).pool  # type: ignore[union-attr]
+        partner = next(n.name for n in rt.store.nodes(pool=pool) if n.name != NODE)
+        run = rt.fabric.pair_test(
+            pool, PairTestOptions(timeout_seconds=20), actor="test", names=[NODE, partner]
+        )
+    finally:
+        rt.close()
+    (pair,) = run.report.pairs
+    assert pair.nodes == (NODE, partner)
+    assert pair.job.startswith(f"computectl-pair-{NODE}-{partner}-")
+    assert pair.busbw_gbps is None and pair.slow and pair.error
+    assert set(run.report.inconclusive) == {NODE, partner}
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(
+        config_file=str(kube.kubeconfig), persist_config=False
+    )
+    try:
+        job = client.BatchV1Api(api_client).read_namespaced_job(pair.job, burnin_ns)
+    finally:
+        api_client.close()
+    assert job.spec.completions == 2
+    assert job.spec.template.spec.containers[0].image == IMAGE
+    assert job.spec.template.spec.host_network is True

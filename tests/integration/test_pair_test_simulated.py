@@ -1,0 +1,72 @@
+"""The pair test on the simulated datacenter: the whole service, judged on simulated faults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compute.errors import InvalidInput, NotFoundError
+from compute.runtime import Runtime
+from compute.services.fabric import PAIR_CHECK, PairTestOptions
+from compute.services.rma import rma_report
+from compute.testing import make_runtime
+from health.policy import Lifecycle
+from health.result import Status
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = make_runtime(
+        tmp_path,
+        config={"remediation": {"periodic_burn_in_days": 0, "new_nodes": "in_service"}},
+    )
+    runtime.sweep()
+    yield runtime
+    runtime.close()
+
+
+def _pool(rt: Runtime) -> tuple[str, list[str]]:
+    node = rt.store.nodes(state=Lifecycle.IN_SERVICE)[0]
+    names = [n.name for n in rt.store.nodes(pool=node.pool, state=Lifecycle.IN_SERVICE)]
+    return node.pool, names[:8]
+
+
+def test_healthy_pool_passes(rt: Runtime) -> None:
+    pool, names = _pool(rt)
+    run = rt.fabric.pair_test(pool, PairTestOptions(), actor="test", names=names)
+    assert run.report.healthy and run.rounds == 2 and len(run.report.pairs) == len(names)
+    assert run.report.reference_gbps == pytest.approx(370.0, rel=0.03)
+    statuses = {r.node: r.status for n in names for r in rt.store.latest_results(n)
+                if r.check == PAIR_CHECK}  # fmt: skip
+    assert statuses == dict.fromkeys(names, Status.PASS)
+
+
+def test_a_node_with_a_rail_down_is_found_and_drained(rt: Runtime) -> None:
+    pool, names = _pool(rt)
+    bad = names[3]
+    rt.datacenter.inject(bad, "ib_port_down", gpu=5)  # type: ignore[union-attr]
+    run = rt.fabric.pair_test(pool, PairTestOptions(), actor="ops", names=names, drain=True)
+    assert list(run.report.suspect_nodes) == [bad]
+    assert run.report.suspect_links == ()
+    assert run.drained == (bad,)
+    node = rt.store.node(bad)
+    assert node is not None and node.state in (Lifecycle.DRAINING, Lifecycle.DRAINED)
+    assert "NCCL pair test: slow with every partner" in node.drain_reason
+    # Its RMA evidence carries the pair figures; its burn-in section is not confused by them.
+    report = rma_report(rt.store, node)
+    assert any(r.check == PAIR_CHECK and r.status is Status.FAIL for r in report.failures)
+    assert all(r.check != PAIR_CHECK for r in report.burn_in)
+
+
+def test_refusals(rt: Runtime) -> None:
+    pool, names = _pool(rt)
+    with pytest.raises(NotFoundError, match="unknown pool"):
+        rt.fabric.pair_test("nope", PairTestOptions(), actor="t")
+    with pytest.raises(InvalidInput, match="at least two nodes"):
+        rt.fabric.pair_test(pool, PairTestOptions(), actor="t", names=names[:1])
+    with pytest.raises(NotFoundError, match="unknown node"):
+        rt.fabric.pair_test(pool, PairTestOptions(), actor="t", names=[names[0], "gpu-999"])
