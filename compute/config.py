@@ -147,7 +147,14 @@ class PairTestSettings(_Section):
         900.0,
         gt=0,
         description="How long a round of pairs may take, waiting in the queue included; "
-        "pairs not done by then are cancelled and count as failed.",
+        "pairs not done by then are cancelled and reported without a figure.",
+    )
+    probe_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long each side's probe waits for its peer and the all-reduce "
+        "(at most 90 % of timeout_seconds, so the probe's own error is what a hung pair "
+        "leaves behind).",
     )
     port: int = Field(
         29500,
@@ -449,6 +456,15 @@ class Settings(_Section):
                     f"{p.slurm_partition!r} of the same cluster"
                 )
             seen[key] = p.name
+            # A reservation that ends while computectl still waits for the burn-in's results
+            # frees the node: Slurm would hand it to tenants before it passed.
+            timeout = self.remediation.burn_in_timeout_minutes
+            if sl.burn_in_report_url and sl.burn_in_reservation_minutes <= timeout:
+                raise ValueError(
+                    f"pool {p.name!r}: slurm.burn_in_reservation_minutes "
+                    f"({sl.burn_in_reservation_minutes}) must be longer than "
+                    f"remediation.burn_in_timeout_minutes ({timeout:g})"
+                )
         return self
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -23,7 +24,8 @@ def _default(field: Any) -> str:
         return "(required)"
     if isinstance(value, BaseModel):
         return "(section)"
-    if str(value).startswith("/") or "local/share" in str(value):
+    if isinstance(value, Path) and value.name == "computectl" and value.is_absolute():
+        # The data dir's default depends on who renders it; say how it is derived.
         return "`$XDG_DATA_HOME/computectl` (`~/.local/share/computectl`)"
     return f"`{json.dumps(value, default=str)}`"
 

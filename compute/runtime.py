@@ -156,7 +156,7 @@ class Runtime:
             sweeper=sweeper,
             tenants=TenantService(store, backends, clock),
             fabric=FabricService(
-                store, clock, nodes, _pair_launchers(backends, pools, settings, dc)
+                store, clock, nodes, _pair_launchers(backends, pools, settings, dc), policy
             ),
             datacenter=dc,
         )

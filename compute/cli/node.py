@@ -250,7 +250,11 @@ def pair_probe(
         line = result_line(result)
         click.echo(line)
         if result_file is not None:
-            result_file.write_text(line + "\n")
+            try:
+                result_file.write_text(line + "\n")
+            except OSError as exc:
+                error_line(f"cannot write the result file: {exc}")
+                sys.exit(1)
 
 
 def _source(

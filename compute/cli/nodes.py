@@ -210,8 +210,8 @@ def pair_test(
     """NCCL all-reduce between pairs of POOL's nodes, as jobs of its workload manager.
 
     Every node meets two partners; a node slow with both is the suspect, a slow pair of
-    otherwise healthy nodes points at the link between them. Exit 0 when no pair is slow,
-    1 when one is.
+    otherwise healthy nodes points at the link between them. Exit 0 when every pair was
+    measured and none is slow, 1 otherwise.
     """
     from compute.services.fabric import PairTestOptions
 
@@ -227,6 +227,7 @@ def pair_test(
             floor_gbps=floor,
             nbytes=nbytes or cfg.bytes,
             timeout_seconds=timeout_seconds or cfg.timeout_seconds,
+            probe_timeout_seconds=cfg.probe_timeout_seconds,
             port=cfg.port,
             device=device,
         ),
@@ -240,27 +241,36 @@ def pair_test(
     else:
         table(
             f"pair test of {pool}: {len(run.nodes)} nodes, {len(report.pairs)} pairs in "
-            f"{run.rounds} round(s); median {_gbps(report.reference_gbps)}",
-            ["pair", "busbw", "of median", "verdict", "job", "error"],
+            f"{run.rounds} round(s); reference {_gbps(report.reference_gbps)}",
+            ["pair", "busbw", "of reference", "verdict", "job", "error"],
             [
                 (
                     " - ".join(v.nodes),
                     _gbps(v.busbw_gbps),
                     f"{v.ratio:.0%}" if v.ratio is not None else "",
-                    "slow" if v.slow else "ok",
+                    "slow" if v.slow else "failed" if v.failed else "ok",
                     v.job,
                     v.error,
                 )
                 for v in report.pairs
             ],
-            styles={3: lambda v: "red" if v == "slow" else "green"},
+            styles={3: lambda v: {"slow": "red", "failed": "yellow"}.get(str(v), "green")},
         )
+        if not report.judged:
+            click.echo(
+                "not judged: fewer than three nodes measured and no pair_test_floor_gbps "
+                "for the pool"
+            )
         for node, evidence in report.suspect_nodes.items():
             click.echo(f"suspect node {node}: {evidence}")
         for a, b in report.suspect_links:
             click.echo(f"suspect link {a} - {b}: slow together, fine with other partners")
         for node in report.inconclusive:
-            click.echo(f"inconclusive {node}: slow, with no second partner to tell node from link")
+            click.echo(f"inconclusive {node}: in a slow pair, with no other partner to clear it")
+        for node in report.untested:
+            click.echo(f"untested {node}: none of its pairs produced a figure")
+        if run.drain_refused:
+            click.echo(f"not drained: {run.drain_refused}")
         for node in run.drained:
             click.echo(f"drained {node}")
         for node, why in run.drain_errors.items():
@@ -279,7 +289,8 @@ def pair_test_as_dict(run: PairTestRun) -> dict[str, Any]:
         "pool": run.pool,
         "nodes": list(run.nodes),
         "rounds": run.rounds,
-        "median_busbw_gbps": r.reference_gbps,
+        "reference_busbw_gbps": r.reference_gbps,
+        "judged": r.judged,
         "floor_gbps": r.floor_gbps,
         "slow_ratio": r.slow_ratio,
         "healthy": r.healthy,
@@ -289,6 +300,7 @@ def pair_test_as_dict(run: PairTestRun) -> dict[str, Any]:
                 "busbw_gbps": v.busbw_gbps,
                 "ratio": v.ratio,
                 "slow": v.slow,
+                "failed": v.failed,
                 "job": v.job,
                 "error": v.error,
             }
@@ -297,6 +309,8 @@ def pair_test_as_dict(run: PairTestRun) -> dict[str, Any]:
         "suspect_nodes": r.suspect_nodes,
         "suspect_links": [list(link) for link in r.suspect_links],
         "inconclusive": list(r.inconclusive),
+        "untested": list(r.untested),
         "drained": list(run.drained),
         "drain_errors": run.drain_errors,
+        "drain_refused": run.drain_refused,
     }

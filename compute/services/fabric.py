@@ -2,11 +2,13 @@
 
 The pool's nodes are paired along a ring (health.fabric), each round of pairs
 runs as jobs of the pool's workload manager (scheduler.pairs), and the figures
-are judged against the pool's own median. Every node tested gets one
+are judged against the pool's own reference figure. Every node tested gets one
 ``nccl_pair`` result (what `nodes show` and the RMA report show), and the run
 one audit entry. With ``drain``, suspect nodes are drained as an operator
-would drain them, so they come back only through burn-in; a suspect link
-drains nothing (it is not a node's fault), it is reported.
+would drain them (they stay out until an operator resumes them, through
+burn-in); never more than the pool's drain budget allows. A suspect link drains
+nothing (it is not a node's fault), it is reported; so is a pair that produced
+no figure, which is no evidence against either node.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from dataclasses import dataclass, field
 
 from compute.clock import Clock
 from compute.domain import AuditEntry, Node
-from compute.errors import BackendError, ComputeError, InvalidInput, NotFoundError
+from compute.errors import ComputeError, InvalidInput, NotFoundError
 from compute.services.nodes import NodeService
 from compute.store import Store
 from health.burnin.pair import parse_result
-from health.fabric import FabricReport, PairFigure, judge, ring_rounds
-from health.policy import Lifecycle
+from health.fabric import FabricReport, PairFigure, PairVerdict, judge, ring_rounds
+from health.policy import Lifecycle, PolicyConfig, drain_budget
 from health.result import CheckResult, Status, Suite
 from scheduler.errors import SchedulerError
-from scheduler.pairs import DEFAULT_PORT, PairLauncher, PairRun
+from scheduler.pairs import DEFAULT_PORT, PairLauncher, PairOutcome, PairRun
 
 PAIR_CHECK = "nccl_pair"
 PAIR_CHECK_VERSION = "1"
@@ -35,9 +37,15 @@ class PairTestOptions:
     slow_ratio: float = 0.8
     floor_gbps: float | None = None
     nbytes: int | None = None
-    timeout_seconds: float = 900.0
+    timeout_seconds: float = 900.0  # a round, queueing included
+    probe_timeout_seconds: float = 300.0  # a probe waiting for its peer and the collective
     port: int = DEFAULT_PORT
     device: str = "auto"
+
+    def probe_timeout(self) -> float:
+        """The probe gives up before the round does, so its own one-line error is what the
+        job leaves behind rather than a cancellation."""
+        return max(1.0, min(self.probe_timeout_seconds, 0.9 * self.timeout_seconds))
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class PairTestRun:
     report: FabricReport
     drained: tuple[str, ...] = ()
     drain_errors: dict[str, str] = field(default_factory=dict)
+    drain_refused: str = ""  # why --drain drained nothing (the pool's drain budget)
 
 
 class FabricService:
@@ -57,11 +66,13 @@ class FabricService:
         clock: Clock,
         nodes: NodeService,
         launchers: Mapping[str, PairLauncher],
+        policy: PolicyConfig,
     ) -> None:
         self.store = store
         self.clock = clock
         self.nodes = nodes
         self.launchers = dict(launchers)
+        self.policy = policy
 
     def pair_test(
         self,
@@ -74,7 +85,13 @@ class FabricService:
         launcher = self._launcher(pool)
         chosen = self._nodes(pool, names)
         rounds = ring_rounds([n.name for n in chosen])
-        extra = ["--timeout", f"{options.timeout_seconds:g}", "--device", options.device]
+        widest = max(len(r) for r in rounds)
+        if options.port + widest - 1 > 65535:
+            raise InvalidInput(
+                f"ports {options.port}..{options.port + widest - 1} do not fit: "
+                "lower pair_test.port"
+            )
+        extra = ["--timeout", f"{options.probe_timeout():g}", "--device", options.device]
         if options.nbytes:
             extra += ["--bytes", str(options.nbytes)]
         figures: list[PairFigure] = []
@@ -83,10 +100,10 @@ class FabricService:
             try:
                 outcomes = launcher.run_pairs(runs, extra, options.timeout_seconds)
             except SchedulerError as exc:
-                raise BackendError(f"pair test on pool {pool!r}: {exc}") from exc
+                # Kept as this round's outcome: the rounds measured so far are not lost.
+                outcomes = [PairOutcome(r.nodes, "", "", f"launcher failed: {exc}") for r in runs]
             for o in outcomes:
-                result = parse_result(o.output)
-                busbw = _busbw(result)
+                busbw = _busbw(parse_result(o.output))
                 error = o.error
                 if busbw is None and not error:
                     error = "the job finished without a result line"
@@ -95,13 +112,21 @@ class FabricService:
         self._record(pool, chosen, report, actor, len(rounds))
         drained: list[str] = []
         drain_errors: dict[str, str] = {}
-        if drain:
-            for name, evidence in report.suspect_nodes.items():
-                try:
-                    self.nodes.drain(name, f"NCCL pair test: {evidence}", actor)
-                    drained.append(name)
-                except ComputeError as exc:
-                    drain_errors[name] = str(exc)
+        refused = ""
+        if drain and report.suspect_nodes:
+            room = self._drain_room(pool)
+            if len(report.suspect_nodes) > room:
+                refused = (
+                    f"{len(report.suspect_nodes)} suspect nodes exceed the drain budget of "
+                    f"pool {pool!r} ({room} more may go): none drained; look, then drain by hand"
+                )
+            else:
+                for name, evidence in report.suspect_nodes.items():
+                    try:
+                        self.nodes.drain(name, f"NCCL pair test: {evidence}", actor)
+                        drained.append(name)
+                    except ComputeError as exc:
+                        drain_errors[name] = str(exc)
         return PairTestRun(
             pool,
             tuple(n.name for n in chosen),
@@ -109,7 +134,14 @@ class FabricService:
             report,
             tuple(drained),
             drain_errors,
+            refused,
         )
+
+    def _drain_room(self, pool: str) -> int:
+        """How many more nodes the pool's drain budget lets out of service now."""
+        members = self.store.nodes(pool=pool)
+        out = sum(1 for n in members if n.state is not Lifecycle.IN_SERVICE)
+        return max(0, drain_budget(len(members), self.policy) - out)
 
     def _launcher(self, pool: str) -> PairLauncher:
         if pool not in {p.name for p in self.store.pools()}:
@@ -155,20 +187,14 @@ class FabricService:
             if measured:
                 values["min_busbw_gbps"] = round(min(measured), 3)
             if report.reference_gbps is not None:
-                values["median_busbw_gbps"] = round(report.reference_gbps, 3)
+                values["reference_busbw_gbps"] = round(report.reference_gbps, 3)
             if node.name in report.suspect_nodes:
                 status, evidence = Status.FAIL, report.suspect_nodes[node.name]
-            elif any(v.slow for v in mine):
-                slow = [v for v in mine if v.slow]
+            elif any(v.slow or v.failed for v in mine):
                 status = Status.WARN
-                evidence = "; ".join(
-                    f"slow pair with {next(n for n in v.nodes if n != node.name)}"
-                    + (f" ({v.busbw_gbps:.1f} GB/s)" if v.busbw_gbps is not None else "")
-                    + (f": {v.error}" if v.error else "")
-                    for v in slow
-                )
+                evidence = "; ".join(_note(v, node.name) for v in mine if v.slow or v.failed)
                 if node.name in report.inconclusive:
-                    evidence += " (no second partner to tell node from link)"
+                    evidence += " (no other partner clears it: node or link)"
             else:
                 status, evidence = Status.PASS, ""
             results.append(
@@ -195,7 +221,7 @@ class FabricService:
                         "nodes": len(nodes),
                         "pairs": len(report.pairs),
                         "rounds": rounds,
-                        "median_busbw_gbps": report.reference_gbps,
+                        "reference_busbw_gbps": report.reference_gbps,
                         "slow_pairs": [list(v.nodes) for v in report.pairs if v.slow],
                         "suspect_nodes": sorted(report.suspect_nodes),
                         "suspect_links": [list(link) for link in report.suspect_links],
@@ -205,9 +231,17 @@ class FabricService:
 
 
 def _busbw(result: Mapping[str, object] | None) -> float | None:
+    """The pair's bus bandwidth; a missing, malformed or zero figure is no figure."""
     if result is None:
         return None
     value = result.get("busbw_gbps")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
     return None
+
+
+def _note(v: PairVerdict, node: str) -> str:
+    partner = next(n for n in v.nodes if n != node)
+    if v.failed:
+        return f"no figure with {partner}: {v.error}"
+    return f"slow with {partner} ({v.busbw_gbps:.1f} GB/s)"

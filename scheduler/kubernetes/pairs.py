@@ -18,6 +18,7 @@ nodes in service; a drained node gets burn-in (scheduler.kubernetes.burnin).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -319,6 +320,33 @@ class KubernetesPairs:
         nodes = self._nodes({n for run in pairs for n in run.nodes})
         addresses = {n: node_address(obj) for n, obj in nodes.items() if isinstance(obj, dict)}
         refused: dict[str, str] = {}
+        created: list[str] = []
+        try:
+            return self._run_round(
+                pairs, names, round_id, nodes, addresses, refused, created, extra_args,
+                timeout_seconds,
+            )  # fmt: skip
+        except BaseException:
+            # The API went away, or the caller was interrupted: Jobs left behind would hold
+            # every GPU of in-service nodes until their deadline. Best effort: the error
+            # that got us here is the one to report.
+            for name in created:
+                with contextlib.suppress(SchedulerError):
+                    self.client.delete_object("Job", name, self.namespace)
+            raise
+
+    def _run_round(
+        self,
+        pairs: Sequence[PairRun],
+        names: list[str],
+        round_id: str,
+        nodes: Mapping[str, dict[str, Any] | str | None],
+        addresses: Mapping[str, str],
+        refused: dict[str, str],
+        created: list[str],
+        extra_args: Sequence[str],
+        timeout_seconds: float,
+    ) -> list[PairOutcome]:
         for run, name in zip(pairs, names, strict=True):
             try:
                 gpus = self._gpus(run, nodes)
@@ -336,6 +364,7 @@ class KubernetesPairs:
                     round_id=round_id,
                 )
                 self.client.create_object(job)
+                created.append(name)
             except (Unreachable, PermissionDenied):
                 raise
             except SchedulerError as exc:

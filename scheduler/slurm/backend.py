@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from scheduler.errors import InvalidRequest, NotFound
+from scheduler.errors import InvalidRequest, NotFound, SchedulerError
 from scheduler.protocol import Allocation, DrainMode, JobInfo, NodeStatus
 from scheduler.slurm.burnin import BurnInReservations, burn_in_reason
 from scheduler.slurm.commands import SlurmCommands, SlurmDriver
 from scheduler.slurm.parse import RunningJob, is_drained, node_pool, node_status, running_jobs
+
+_log = logging.getLogger("computectl.scheduler.slurm")
 
 
 class SlurmWorkloadManager:
@@ -112,7 +115,17 @@ class SlurmWorkloadManager:
         self.commands.update_nodes(nodes, state="drain", reason=reason)
         if self.burn_in is not None:
             # After the DRAIN: the node must take no other work once the reservation is gone.
-            self.burn_in.release(nodes)
+            try:
+                self.burn_in.release(nodes)
+            except SchedulerError as exc:
+                # The drain itself is done; a reservation left (its cancelled job still
+                # COMPLETING, say) holds a drained node, is released again by the next
+                # drain or resume, and ends by itself at its EndTime.
+                _log.warning(
+                    "drained %s, but its burn-in reservation was not released: %s",
+                    ",".join(nodes),
+                    exc,
+                )
         if mode == "down":
             # DOWN ends the running jobs (Slurm requeues or kills them per JobRequeue).
             # The DRAIN set first stays when the node comes back from DOWN (with
@@ -128,6 +141,7 @@ class SlurmWorkloadManager:
         A node in computectl's burn-in reservation leaves it (it is idle there already).
         """
         if self.burn_in is not None:
+            # Before the RESUME, and raising: a node still reserved must not be resumed.
             self.burn_in.release(nodes)
         try:
             self.commands.update_nodes(nodes, state="resume")

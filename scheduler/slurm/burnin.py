@@ -14,15 +14,14 @@ job still running in it); a reservation not computectl's is never touched.
 
 from __future__ import annotations
 
-import os
-import pwd
+import logging
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from scheduler.errors import Conflict, InvalidRequest, NotFound
-from scheduler.slurm.commands import SlurmDriver
+from scheduler.errors import Conflict, InvalidRequest, NotFound, SchedulerError
+from scheduler.slurm.commands import SlurmDriver, current_user, job_env
 from scheduler.slurm.parse import (
     QueuedJob,
     Reservation,
@@ -42,6 +41,7 @@ TOKEN_VARIABLE = "COMPUTECTL_SERVER__API_TOKEN"
 # How long a deletion waits for a cancelled burn-in job to leave the reservation.
 _DELETE_TRIES = 20
 _DELETE_PAUSE_SECONDS = 0.25
+_log = logging.getLogger("computectl.scheduler.slurm")
 
 
 def reservation_name(node: str) -> str:
@@ -51,15 +51,6 @@ def reservation_name(node: str) -> str:
 
 def burn_in_reason(reservation: str) -> str:
     return f"{OWNED_PREFIX} burn-in in reservation {reservation}"
-
-
-def current_user() -> str:
-    """The user computectl runs as: its jobs run as this user, so the reservation names it."""
-    uid = os.geteuid()
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def is_ours(res: Reservation, user: str) -> bool:
@@ -254,27 +245,46 @@ class SlurmBurnIn:
         if is_drained(raw):
             # Only now: the reservation already keeps everyone else's jobs off the node.
             self.commands.update_nodes([node], state="resume")
-        return self.commands.sbatch(
-            *sbatch_args(
-                node,
-                self.partition,
-                gpus,
-                self.command,
-                self.report_url,
-                self.time_limit_minutes,
-                self.output,
-                self.account,
-            ),
-            env=self._job_env(),
-        )
+        try:
+            return self.commands.sbatch(
+                *sbatch_args(
+                    node,
+                    self.partition,
+                    gpus,
+                    self.command,
+                    self.report_url,
+                    self.time_limit_minutes,
+                    self.output,
+                    self.account,
+                ),
+                env=job_env({TOKEN_VARIABLE: self.api_token} if self.api_token else None),
+            )
+        except SchedulerError as exc:
+            # No job (a bad account or partition, say): the node must not sit idle in the
+            # reservation until it ends. Drained as it was (or, held by the last attempt's
+            # reservation, as the control plane saw it), then the reservation ends.
+            if is_drained(raw) or existing is not None:
+                before = reason if is_drained(raw) and reason else burn_in_reason(name)
+            else:
+                before = ""
+            self._undo(node, before, exc)
+            raise
 
-    def _job_env(self) -> dict[str, str | None]:
-        # Slurm hands sbatch's environment to the job: the control plane's own settings
-        # (COMPUTECTL_CONFIG, data dir, ...) are not the node's, the token to report with is.
-        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("COMPUTECTL_")}
-        if self.api_token:
-            env[TOKEN_VARIABLE] = self.api_token
-        return env
+    def _undo(self, node: str, reason: str, cause: SchedulerError) -> None:
+        """Put ``node`` back after a failed submission: drained with ``reason`` (if any),
+        computectl's reservation on it gone. What fails here is logged; the caller raises."""
+        try:
+            if reason:
+                # Before the reservation ends: no other work may start on the node.
+                self.commands.update_nodes([node], state="drain", reason=reason)
+            self.reservations.release([node])
+        except SchedulerError as exc:
+            _log.warning(
+                "burn-in on %s not submitted (%s); putting the node back failed too: %s",
+                node,
+                cause,
+                exc,
+            )
 
     def _raw_node(self, node: str) -> dict[str, Any]:
         for raw in self.commands.sinfo_json().get("nodes") or []:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,34 @@ from scheduler.slurm.errors import classify, one_line
 
 # Keep each scontrol command line well below ARG_MAX and slurmctld's message limits.
 _NODES_PER_UPDATE = 500
+# The control plane's own settings (config path, data dir, API token, ...): never a job's.
+CONTROL_PLANE_PREFIX = "COMPUTECTL_"
+
+
+def current_user() -> str:
+    """The user computectl runs as: its jobs run as this user (reservations, scancel)."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def job_env(
+    keep: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """An environment override (``sbatch``/``start``'s ``env``) for a job computectl submits.
+
+    Slurm hands the submitting tool's environment to the job: every control-plane variable
+    of ``environ`` (default: this process's) is removed (None), then ``keep`` is set.
+    """
+    env: dict[str, str | None] = {
+        k: None
+        for k in (os.environ if environ is None else environ)
+        if k.startswith(CONTROL_PLANE_PREFIX)
+    }
+    env.update(keep or {})
+    return env
 
 
 class SlurmDriver(Protocol):
@@ -57,6 +86,11 @@ class SlurmCommands:
             self._env["SLURM_CONF"] = str(slurm_conf)
         # Slurm's messages are matched as text (scheduler.slurm.errors): keep them English.
         self._env["LC_ALL"] = "C"
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment every tool runs with (before a call's own ``env``)."""
+        return self._env
 
     def __repr__(self) -> str:
         return (
@@ -106,15 +140,19 @@ class SlurmCommands:
             self.run("sacct", "-P", "-n", f"--format={','.join(fields)}", *args), len(fields)
         )
 
-    def start(self, tool: str, *args: str) -> Started:
-        """Start a tool that runs as long as its job (``srun``); the caller waits and reads."""
+    def start(self, tool: str, *args: str, env: Mapping[str, str | None] | None = None) -> Started:
+        """Start a tool that runs as long as its job (``srun``); the caller waits and reads.
+
+        ``env`` changes the tool's environment as `sbatch`'s does."""
         exe = str(self.bin_dir / tool) if self.bin_dir is not None else tool
         # Output goes to temporary files, not pipes: a chatty job must never block on a
         # full pipe while the caller waits on another one.
         out = tempfile.TemporaryFile("w+")  # noqa: SIM115 (Started closes it)
         err = tempfile.TemporaryFile("w+")  # noqa: SIM115
         try:
-            proc = subprocess.Popen([exe, *args], stdout=out, stderr=err, text=True, env=self._env)
+            proc = subprocess.Popen(
+                [exe, *args], stdout=out, stderr=err, text=True, env=self._merged_env(env)
+            )
         except OSError as exc:
             out.close()
             err.close()
@@ -173,17 +211,12 @@ class SlurmCommands:
     ) -> subprocess.CompletedProcess[str]:
         exe = str(self.bin_dir / tool) if self.bin_dir is not None else tool
         argv = [exe, *args]
-        run_env = self._env
-        if env:
-            run_env = {**self._env, **{k: v for k, v in env.items() if v is not None}}
-            for k in [k for k, v in env.items() if v is None]:
-                run_env.pop(k, None)
         try:
             proc = subprocess.run(
                 argv,
                 capture_output=True,
                 text=True,
-                env=run_env,
+                env=self._merged_env(env),
                 timeout=self.timeout_seconds,
                 check=False,
             )
@@ -201,6 +234,16 @@ class SlurmCommands:
             text = proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}"
             raise classify(text)(f"{tool} {args[0] if args else ''}: {one_line(text)}".strip())
         return proc
+
+    def _merged_env(self, env: Mapping[str, str | None] | None) -> dict[str, str]:
+        """The tools' environment with ``env`` applied (a None value removes the variable)."""
+        merged = dict(self._env)
+        for k, v in (env or {}).items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        return merged
 
     def _json(self, tool: str, *args: str) -> dict[str, Any]:
         proc = self._exec(tool, args)
@@ -250,8 +293,13 @@ class Started:
         for f in (self.out, self.err):
             f.seek(0)
             texts.append(f.read())
-            f.close()
+        self.close()
         return code, texts[0], texts[1]
+
+    def close(self) -> None:
+        """Close the output files (again is fine); the tool is not waited for."""
+        self.out.close()
+        self.err.close()
 
 
 def _rows(out: str, width: int) -> list[list[str]]:

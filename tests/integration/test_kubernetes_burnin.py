@@ -123,8 +123,9 @@ def test_a_pool_with_the_node_check_image_runs_pair_tests_as_jobs(
     (pair,) = run.report.pairs
     assert pair.nodes == (NODE, partner)
     assert pair.job.startswith(f"computectl-pair-{NODE}-{partner}-")
-    assert pair.busbw_gbps is None and pair.slow and pair.error
-    assert set(run.report.inconclusive) == {NODE, partner}
+    assert pair.failed and not pair.slow and pair.error
+    assert set(run.report.untested) == {NODE, partner}
+    assert not run.report.healthy and run.report.suspect_nodes == {}
     from kubernetes import client, config
 
     api_client = config.new_client_from_config(

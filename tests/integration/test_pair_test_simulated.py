@@ -12,7 +12,7 @@ from compute.runtime import Runtime
 from compute.services.fabric import PAIR_CHECK, PairTestOptions
 from compute.services.rma import rma_report
 from compute.testing import make_runtime
-from health.policy import Lifecycle
+from health.policy import Lifecycle, drain_budget
 from health.result import Status
 
 pytestmark = pytest.mark.integration
@@ -60,6 +60,20 @@ def test_a_node_with_a_rail_down_is_found_and_drained(rt: Runtime) -> None:
     report = rma_report(rt.store, node)
     assert any(r.check == PAIR_CHECK and r.status is Status.FAIL for r in report.failures)
     assert all(r.check != PAIR_CHECK for r in report.burn_in)
+
+
+def test_drain_stays_within_the_pool_budget(rt: Runtime) -> None:
+    pool, _ = _pool(rt)
+    names = [n.name for n in rt.store.nodes(pool=pool)]
+    budget = drain_budget(len(names), rt.policy)
+    bad = names[1 : 4 * budget + 5 : 4]  # more than the budget, well apart on the ring
+    for name in bad:
+        rt.datacenter.inject(name, "ib_port_down", gpu=1)  # type: ignore[union-attr]
+    run = rt.fabric.pair_test(pool, PairTestOptions(), actor="ops", names=names, drain=True)
+    assert set(run.report.suspect_nodes) == set(bad)
+    assert run.drained == ()
+    assert "exceed the drain budget" in run.drain_refused
+    assert all(n.state is Lifecycle.IN_SERVICE for n in rt.store.nodes(pool=pool))
 
 
 def test_refusals(rt: Runtime) -> None:

@@ -112,15 +112,24 @@ class Server:
 
 
 def runtime_with_burn_in(
-    slurm: SlurmCluster, data_dir: Path, report_url: str, command: list[str], **remediation: Any
+    slurm: SlurmCluster,
+    data_dir: Path,
+    report_url: str,
+    command: list[str],
+    account: str | None = None,
+    **remediation: Any,
 ) -> Runtime:
-    burn_in = {
+    burn_in: dict[str, Any] = {
         "burn_in_report_url": report_url,
         "node_command": command,
         "burn_in_time_limit_minutes": 10,
         "burn_in_reservation_minutes": 30,
         "burn_in_output": str(data_dir / "burnin-%j.out"),
     }
+    if account is not None:
+        burn_in["burn_in_account"] = account
+    # The reservation must outlast the control plane's wait for the verdict.
+    remediation.setdefault("burn_in_timeout_minutes", 20)
     return runtime_over(slurm.computectl_toml, data_dir, burn_in, **remediation)
 
 
@@ -314,3 +323,34 @@ def test_a_reservation_of_the_same_name_that_is_not_computectls_is_refused(
     finally:
         rt.close()
         cluster.run("scontrol", "delete", f"reservation={name}")
+
+
+def test_a_burn_in_sbatch_refuses_leaves_the_node_drained_and_no_reservation(
+    cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    """sbatch refuses the job (an account that does not exist): the node does not sit idle in
+    the reservation until it ends, it is drained again with computectl's reason."""
+    rt = runtime_with_burn_in(
+        cluster, tmp_path / "cp", "http://127.0.0.1:9", ["computectl"], account="no-such-account"
+    )
+    try:
+        rt.nodes.drain(NODE, "suspect PSU", actor=OPERATOR)
+        rt.nodes.resume(NODE, actor=OPERATOR)  # burn-in starts; sbatch refuses its job
+        failed = rt.store.events(node=NODE, kinds=[EventKind.ACTION_FAILED], limit=1)
+        assert failed and "account" in failed[0].reason.lower(), failed
+        node = stored(rt, NODE)
+        assert node.state is Lifecycle.BURN_IN  # retried once it times out without results
+        # Drained in Slurm with the reason computectl gave it when burn-in began ...
+        assert cluster.reasons()[NODE] == node.drain_reason
+        assert node.drain_reason.startswith("computectl:")
+        cluster.wait("the node to be drained", lambda: cluster.state(NODE) == "drained", 10)
+        # ... and neither reserved nor running anything.
+        assert reservation_name(NODE) not in reservations(cluster)
+        assert not burn_in_jobs(cluster, NODE)
+        status = next(s for s in rt.backends.for_pool("training").list_nodes() if s.name == NODE)
+        assert (status.drain, status.reason) == (True, node.drain_reason)
+        # The next sweep keeps it so, and reports no error of its own.
+        assert not rt.sweep().errors
+        assert cluster.reasons()[NODE] == node.drain_reason
+    finally:
+        rt.close()

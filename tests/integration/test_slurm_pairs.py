@@ -84,9 +84,12 @@ def test_pairs_run_as_srun_jobs_on_their_nodes(slurm: SlurmCluster, tmp_path: Pa
         rt.close()
 
 
-def test_a_node_that_cannot_run_is_the_suspect(slurm: SlurmCluster, tmp_path: Path) -> None:
-    """A node no job can reach (drained outside computectl) fails with both partners: the
-    pairs are cancelled at the timeout, and the node, not a link, is named."""
+def test_a_node_that_cannot_run_is_untested_not_suspect(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    """A node no job can reach (drained outside computectl) gets no figure with either
+    partner: the pairs are cancelled at the timeout, and the node is reported untested (no
+    figure is no evidence against it), not as a suspect node or link."""
     rt = _runtime(slurm, tmp_path)
     try:
         nodes = [n.name for n in rt.nodes.list(pool="training")][:3]
@@ -101,17 +104,62 @@ def test_a_node_that_cannot_run_is_the_suspect(slurm: SlurmCluster, tmp_path: Pa
     for pair in ((nodes[1], nodes[2]), (nodes[2], nodes[0])):
         assert by_pair[pair].busbw_gbps is None
         assert "not finished after 8 s" in by_pair[pair].error
-    assert list(report.suspect_nodes) == [nodes[2]]
+    assert not report.healthy
+    assert list(report.untested) == [nodes[2]]
+    assert report.suspect_nodes == {}
     assert report.suspect_links == ()
     # The pending jobs were cancelled, not left in the queue.
     assert not slurm.run("squeue", "-h", "-o", "%A").strip()
     rt = _runtime(slurm, tmp_path)
     try:
         latest = {r.check: r for r in rt.store.latest_results(nodes[2])}
-        assert latest[PAIR_CHECK].status is Status.FAIL
-        assert "slow with every partner" in latest[PAIR_CHECK].evidence
+        assert latest[PAIR_CHECK].status is Status.WARN
+        assert "not finished after 8 s" in latest[PAIR_CHECK].evidence
     finally:
         rt.close()
+
+
+def test_a_round_of_pairs_that_all_time_out_cancels_each_job(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    """Two pairs of one round still queued at the timeout (each has a node drained outside
+    computectl): each job is cancelled by its own name, and the round ends soon after."""
+    rt = _runtime(slurm, tmp_path)
+    since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    timeout = 6.0
+    try:
+        nodes = [n.name for n in rt.nodes.list(pool="training")][:4]
+        drained = f"{nodes[1]},{nodes[3]}"
+        slurm.run("scontrol", "update", f"nodename={drained}", "state=drain", "reason=cable")
+        begun = time.monotonic()
+        run = rt.fabric.pair_test("training", _options(timeout), actor="test", names=nodes)
+        took = time.monotonic() - begun
+    finally:
+        rt.close()
+    # Rounds (0,1),(2,3) | (1,2),(3,0): every pair has a drained node, so all stay queued.
+    assert run.rounds == 2
+    assert took < run.rounds * (timeout + 15), took
+    report = run.report
+    assert len(report.pairs) == 4
+    for v in report.pairs:
+        assert v.busbw_gbps is None
+        assert v.error.startswith(f"not finished after {timeout:g} s"), v.error
+        assert v.error.endswith("; cancelled"), v.error
+    # Cancelled, not left queued (nor merely their srun killed).
+    assert not slurm.run("squeue", "-h", "-o", "%A").strip()
+
+    def pair_jobs() -> list[str]:
+        out = slurm.run(
+            "sacct", "-X", "-n", "-P", "-a", "-S", since, "--format=JobName,State",
+        )  # fmt: skip
+        return [r for r in out.splitlines() if r.startswith("computectl-pair-")]
+
+    slurm.wait("sacct to record the pairs", lambda: len(pair_jobs()) == 4)
+    rows = pair_jobs()
+    assert {r.split("|")[1].split()[0] for r in rows} == {"CANCELLED"}
+    # Every job had a name of its own: one run id per round, one index per pair.
+    assert len({r.split("|")[0] for r in rows}) == 4
+    assert len({r.split("|")[0].rsplit("-", 1)[0] for r in rows}) == 2
 
 
 def test_cli_pair_test(slurm: SlurmCluster, tmp_path: Path) -> None:

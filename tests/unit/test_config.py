@@ -78,3 +78,18 @@ def test_secrets_are_masked() -> None:
     shown = settings_as_dict(s)
     assert shown["server"]["api_token"] == "***"
     assert shown["database_url"] == "postgresql+psycopg://u:***@h/db"
+
+
+def test_a_burn_in_reservation_must_outlast_the_burn_in_timeout() -> None:
+    pool = {
+        "name": "training",
+        "backend": "slurm",
+        "gpu_model": "H100-SXM",
+        "slurm": {"burn_in_report_url": "http://cp:8080", "burn_in_reservation_minutes": 100},
+    }
+    with pytest.raises(ConfigError, match=r"must be longer than remediation.burn_in_timeout"):
+        load_settings(None, env={}, overrides={"pools": [pool]})
+    ok = load_settings(
+        None, env={}, overrides={"pools": [pool], "remediation": {"burn_in_timeout_minutes": 90}}
+    )
+    assert ok.pools[0].slurm_settings.burn_in_reservation_minutes == 100

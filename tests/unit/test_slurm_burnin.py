@@ -8,6 +8,8 @@ tests/integration/test_slurm_burnin.py.
 
 from __future__ import annotations
 
+import logging
+import os
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 
 from compute.config import load_settings
 from compute.errors import ConfigError
-from scheduler.errors import Conflict, InvalidRequest, NotFound
+from scheduler.errors import Conflict, InvalidRequest, NotFound, SchedulerError
 from scheduler.slurm import SlurmWorkloadManager
 from scheduler.slurm.burnin import (
     BurnInReservations,
@@ -169,6 +171,7 @@ class Cluster:
         self.jobs: list[dict[str, Any]] = []
         self.calls: list[tuple[Any, ...]] = []
         self.busy = 0  # deletions refused as "in use" before one succeeds
+        self.sbatch_error: SchedulerError | None = None
 
     def sinfo_json(self) -> dict[str, Any]:
         nodes = []
@@ -200,6 +203,9 @@ class Cluster:
 
     def create_reservation(self, **fields: str) -> None:
         self.calls.append(("create", fields))
+        # As Slurm shows it next (the node's name is gpu-003's in OURS).
+        line = OURS.replace("gpu-003", fields["Nodes"])
+        self.reservations = f"{self.reservations}\n{line}" if self.reservations else line
 
     def update_reservation(self, name: str, **fields: str) -> None:
         self.calls.append(("update", name, fields))
@@ -212,6 +218,8 @@ class Cluster:
 
     def sbatch(self, *args: str, env: Mapping[str, str | None] | None = None) -> str:
         self.calls.append(("sbatch", args, dict(env or {})))
+        if self.sbatch_error is not None:
+            raise self.sbatch_error
         return "42"
 
     def scancel(self, *args: str) -> None:
@@ -351,3 +359,101 @@ def test_resume_leaves_other_reservations_alone() -> None:
     )
     wm.resume("gpu-003")
     assert [c[0] for c in cluster.calls] == ["show", "update_nodes"]
+
+
+def test_launch_hands_the_job_no_control_plane_variable_but_its_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COMPUTECTL_CONFIG", "/etc/computectl/computectl.toml")
+    monkeypatch.setenv("COMPUTECTL_SERVER__API_TOKEN", "the control plane's own")
+    cluster = Cluster(drained={"gpu-003": "computectl: burn-in: after drain"})
+    launcher(cluster, api_token="node-token").launch("gpu-003", 8)
+    env = cluster.calls[-1][2]
+    assert env["COMPUTECTL_CONFIG"] is None
+    assert env["COMPUTECTL_SERVER__API_TOKEN"] == "node-token"
+    assert {k for k, v in env.items() if v is None} == {
+        k for k in os.environ if k.startswith("COMPUTECTL_") and k != "COMPUTECTL_SERVER__API_TOKEN"
+    }
+    # Without a token to report with, none at all.
+    launcher(cluster).launch("gpu-003", 8)
+    assert cluster.calls[-1][2]["COMPUTECTL_SERVER__API_TOKEN"] is None
+
+
+def test_a_failed_sbatch_drains_the_node_again_with_its_reason_and_ends_its_reservation() -> None:
+    reason = "computectl: burn-in: suspect NVLink"
+    cluster = Cluster(drained={"gpu-003": reason})
+    cluster.sbatch_error = InvalidRequest("sbatch: Invalid account or account/partition")
+    with pytest.raises(InvalidRequest, match="Invalid account"):
+        launcher(cluster, account="nope").launch("gpu-003", 8)
+    kinds = [c[0] for c in cluster.calls]
+    assert kinds == ["show", "create", "update_nodes", "sbatch", "update_nodes", "show", "delete"]
+    assert cluster.calls[2][1:] == (["gpu-003"], {"state": "resume"})
+    # Drained again before the reservation goes: no other job may start in between.
+    assert cluster.calls[4][1:] == (["gpu-003"], {"state": "drain", "reason": reason})
+    assert cluster.calls[6] == ("delete", "computectl-burnin-gpu-003")
+
+
+def test_a_failed_sbatch_in_the_last_attempts_reservation_drains_it_for_computectl() -> None:
+    cluster = Cluster(reservations=OURS)  # idle in it already, not drained in Slurm
+    cluster.sbatch_error = SchedulerError("sbatch --parsable: invalid partition specified")
+    with pytest.raises(SchedulerError, match="invalid partition"):
+        launcher(cluster).launch("gpu-003", 8)
+    kinds = [c[0] for c in cluster.calls]
+    assert kinds == ["show", "update", "sbatch", "update_nodes", "show", "delete"]
+    assert cluster.calls[3][1:] == (
+        ["gpu-003"],
+        {"state": "drain", "reason": burn_in_reason("computectl-burnin-gpu-003")},
+    )
+
+
+def test_a_failed_sbatch_is_raised_even_when_putting_the_node_back_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cluster = Cluster(drained={"gpu-003": "computectl: burn-in: x"})
+    cluster.sbatch_error = SchedulerError("sbatch --parsable: invalid partition specified")
+    cluster.busy = 100  # the reservation cannot be deleted
+    with (
+        caplog.at_level(logging.WARNING, logger="computectl.scheduler.slurm"),
+        pytest.raises(SchedulerError, match="invalid partition"),
+    ):
+        launcher(cluster).launch("gpu-003", 8)
+    assert "putting the node back failed" in caplog.text
+
+
+def test_drain_is_done_even_when_the_reservation_is_not_released(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cluster = Cluster(reservations=OURS)
+    cluster.busy = 100  # its cancelled job never leaves (COMPLETING)
+    wm = SlurmWorkloadManager(
+        cluster,
+        {"training": "training"},
+        BurnInReservations(cluster, user="root", sleep=lambda _: None),
+    )
+    with caplog.at_level(logging.WARNING, logger="computectl.scheduler.slurm"):
+        wm.drain("gpu-003", "computectl: repair: burn-in failed", "down")
+    assert cluster.calls[0] == (
+        "update_nodes",
+        ["gpu-003"],
+        {"state": "drain", "reason": "computectl: repair: burn-in failed"},
+    )
+    assert cluster.calls[-1] == (
+        "update_nodes",
+        ["gpu-003"],
+        {"state": "down", "reason": "computectl: repair: burn-in failed"},
+    )
+    assert [r.name for r in caplog.records] == ["computectl.scheduler.slurm"]
+    assert "not released" in caplog.text and "gpu-003" in caplog.text
+
+
+def test_resume_is_refused_while_the_reservation_cannot_be_released() -> None:
+    cluster = Cluster(reservations=OURS)
+    cluster.busy = 100
+    wm = SlurmWorkloadManager(
+        cluster,
+        {"training": "training"},
+        BurnInReservations(cluster, user="root", sleep=lambda _: None),
+    )
+    with pytest.raises(Conflict):
+        wm.resume("gpu-003")
+    assert "update_nodes" not in [c[0] for c in cluster.calls]
