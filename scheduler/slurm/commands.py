@@ -144,7 +144,7 @@ class SlurmCommands:
         """Start a tool that runs as long as its job (``srun``); the caller waits and reads.
 
         ``env`` changes the tool's environment as `sbatch`'s does."""
-        exe = str(self.bin_dir / tool) if self.bin_dir is not None else tool
+        exe = self._exe(tool)
         # Output goes to temporary files, not pipes: a chatty job must never block on a
         # full pipe while the caller waits on another one.
         out = tempfile.TemporaryFile("w+")  # noqa: SIM115 (Started closes it)
@@ -156,10 +156,7 @@ class SlurmCommands:
         except OSError as exc:
             out.close()
             err.close()
-            if isinstance(exc, FileNotFoundError):
-                where = f" in {self.bin_dir}" if self.bin_dir is not None else " on PATH"
-                raise SchedulerError(f"Slurm's {tool} is not installed{where}") from None
-            raise SchedulerError(f"cannot run {exe}: {exc}") from None
+            raise self._cannot_start(tool, exe, exc) from None
         return Started(proc, out, err)
 
     # -- reservations and batch jobs (burn-in) ------------------------------------------------
@@ -202,6 +199,15 @@ class SlurmCommands:
 
     # -- the plumbing --------------------------------------------------------------------------
 
+    def _exe(self, tool: str) -> str:
+        return str(self.bin_dir / tool) if self.bin_dir is not None else tool
+
+    def _cannot_start(self, tool: str, exe: str, exc: OSError) -> SchedulerError:
+        if isinstance(exc, FileNotFoundError):
+            where = f" in {self.bin_dir}" if self.bin_dir is not None else " on PATH"
+            return SchedulerError(f"Slurm's {tool} is not installed{where}")
+        return SchedulerError(f"cannot run {exe}: {exc}")
+
     def run(self, tool: str, *args: str) -> str:
         """Run one tool; its stdout, or the matching SchedulerError."""
         return self._exec(tool, args).stdout
@@ -209,7 +215,7 @@ class SlurmCommands:
     def _exec(
         self, tool: str, args: Sequence[str], env: Mapping[str, str | None] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        exe = str(self.bin_dir / tool) if self.bin_dir is not None else tool
+        exe = self._exe(tool)
         argv = [exe, *args]
         try:
             proc = subprocess.run(
@@ -225,11 +231,8 @@ class SlurmCommands:
                 f"{tool} timed out after {self.timeout_seconds:g} s "
                 "(is slurmctld up and reachable?)"
             ) from None
-        except FileNotFoundError:
-            where = f" in {self.bin_dir}" if self.bin_dir is not None else " on PATH"
-            raise SchedulerError(f"Slurm's {tool} is not installed{where}") from None
-        except PermissionError as exc:
-            raise SchedulerError(f"cannot run {exe}: {exc}") from None
+        except OSError as exc:
+            raise self._cannot_start(tool, exe, exc) from None
         if proc.returncode != 0:
             text = proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}"
             raise classify(text)(f"{tool} {args[0] if args else ''}: {one_line(text)}".strip())

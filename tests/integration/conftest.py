@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,6 +302,16 @@ def kube(kube_cluster: KubeCluster) -> KubeCluster:
     """The session's cluster, reset to idle for this test."""
     kube_cluster.reset()
     return kube_cluster
+
+
+@pytest.fixture
+def node_check_ns(api: Any) -> str:
+    """A namespace like deploy/kubernetes' computectl-system, with the node check's
+    ServiceAccount in it (without it the Job controller creates no pods)."""
+    name = f"kt-nodecheck-{uuid.uuid4().hex[:6]}"
+    api.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})
+    api.create_namespaced_service_account(name, {"metadata": {"name": "computectl-node-check"}})
+    return name
 
 
 @pytest.fixture

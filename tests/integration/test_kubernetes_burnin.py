@@ -3,7 +3,6 @@ to service only once burn-in results that pass arrive (a real API server, kwok n
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,11 @@ from compute.domain import EventKind
 from compute.runtime import Runtime
 from health.policy import Lifecycle
 from health.result import CheckResult, Status, Suite
-from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster, runtime_over
+from tests.integration.conftest import KubeCluster, runtime_over
 
 pytestmark = pytest.mark.integration
 NODE = "kwok-gpu-002"
 IMAGE = "registry.example.com/computectl/node-check:test"
-
-
-@pytest.fixture
-def burnin_ns(api: Any) -> str:
-    name = f"kt-burnin-{uuid.uuid4().hex[:6]}"
-    api.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})
-    # As deploy/kubernetes installs it: without it the Job controller creates no pods.
-    api.create_namespaced_service_account(name, {"metadata": {"name": "computectl-node-check"}})
-    return name
 
 
 def runtime_with_burn_in(kube: KubeCluster, data_dir: Path, namespace: str) -> Runtime:
@@ -52,15 +42,15 @@ def jobs_for(kube: KubeCluster, namespace: str, node: str) -> list[Any]:
 
 
 def test_burn_in_job_on_the_drained_node_and_back_to_service_on_a_pass(
-    kube: KubeCluster, api: Any, burnin_ns: str, tmp_path: Path
+    kube: KubeCluster, api: Any, node_check_ns: str, tmp_path: Path
 ) -> None:
-    rt = runtime_with_burn_in(kube, tmp_path, burnin_ns)
+    rt = runtime_with_burn_in(kube, tmp_path, node_check_ns)
     try:
         rt.nodes.drain(NODE, "suspect NVLink", actor="operator:test")
         rt.nodes.resume(NODE, actor="operator:test")  # through burn-in
         node = rt.store.node(NODE)
         assert node is not None and node.state is Lifecycle.BURN_IN
-        jobs = jobs_for(kube, burnin_ns, NODE)
+        jobs = jobs_for(kube, node_check_ns, NODE)
         assert len(jobs) == 1
         pod = jobs[0].spec.template.spec
         assert pod.node_name == NODE
@@ -104,14 +94,14 @@ def test_a_burn_in_job_that_cannot_start_is_an_event_not_a_crash(
 
 
 def test_a_pool_with_the_node_check_image_runs_pair_tests_as_jobs(
-    kube: KubeCluster, api: Any, burnin_ns: str, tmp_path: Path
+    kube: KubeCluster, api: Any, node_check_ns: str, tmp_path: Path
 ) -> None:
     """The same image runs the pair test: the service's pair becomes a real Job of two pods on
     the two nodes. kwok completes the pods without running the probe, so no figure comes back:
     the pair is reported without one, never as a made-up pass."""
     from compute.services.fabric import PairTestOptions
 
-    rt = runtime_with_burn_in(kube, tmp_path, burnin_ns)
+    rt = runtime_with_burn_in(kube, tmp_path, node_check_ns)
     try:
         pool = rt.store.node(NODE).pool  # type: ignore[union-attr]
         partner = next(n.name for n in rt.store.nodes(pool=pool) if n.name != NODE)
@@ -132,7 +122,7 @@ def test_a_pool_with_the_node_check_image_runs_pair_tests_as_jobs(
         config_file=str(kube.kubeconfig), persist_config=False
     )
     try:
-        job = client.BatchV1Api(api_client).read_namespaced_job(pair.job, burnin_ns)
+        job = client.BatchV1Api(api_client).read_namespaced_job(pair.job, node_check_ns)
     finally:
         api_client.close()
     assert job.spec.completions == 2

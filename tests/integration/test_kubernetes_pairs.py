@@ -48,15 +48,6 @@ def result_line(nodes: Sequence[str]) -> str:
 
 
 @pytest.fixture
-def pairs_ns(api: Any) -> str:
-    """A namespace like deploy/kubernetes' computectl-system: the pods' ServiceAccount in it."""
-    name = f"kt-pairs-{uuid.uuid4().hex[:6]}"
-    api.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})
-    api.create_namespaced_service_account(name, {"metadata": {"name": "computectl-node-check"}})
-    return name
-
-
-@pytest.fixture
 def client(kube: KubeCluster) -> Iterator[KubeClient]:
     c = KubeClient(kube.kubeconfig)
     yield c
@@ -225,26 +216,26 @@ def message(pod: Any) -> str:
 
 
 def test_one_pod_on_each_named_node_and_rank_0s_line_comes_back(
-    kube: KubeCluster, api: Any, client: KubeClient, pairs_ns: str
+    kube: KubeCluster, api: Any, client: KubeClient, node_check_ns: str
 ) -> None:
-    launcher = KubernetesPairs(client, IMAGE, namespace=pairs_ns, poll_seconds=0.2)
-    with Kubelet(kube, pairs_ns, 2) as kubelet:
+    launcher = KubernetesPairs(client, IMAGE, namespace=node_check_ns, poll_seconds=0.2)
+    with Kubelet(kube, node_check_ns, 2) as kubelet:
         a, b = kubelet.nodes
         [out] = launcher.run_pairs([PairRun((a, b), DEFAULT_PORT)], ["--bytes", "1024"], 60)
         assert not kubelet.errors
         assert (out.nodes, out.error, out.output) == ((a, b), "", result_line([a, b]))
         assert out.job.startswith(f"computectl-pair-{a}-{b}-")
 
-        job = batch(api).read_namespaced_job(out.job, pairs_ns)
+        job = batch(api).read_namespaced_job(out.job, node_check_ns)
         assert [c.type for c in job.status.conditions if c.status == "True"][-1] == "Complete"
         assert job.status.succeeded == 2
         pod_spec = job.spec.template.spec
         assert pod_spec.host_network
         assert pod_spec.containers[0].resources.limits == {"nvidia.com/gpu": "8"}
         # The scheduler put exactly one pod on each named node, and nothing anywhere else.
-        pods = pods_of(api, pairs_ns, out.job)
+        pods = pods_of(api, node_check_ns, out.job)
         assert sorted(p.spec.node_name for p in pods) == [a, b]
-        assert len(api.list_namespaced_pod(pairs_ns).items) == 2
+        assert len(api.list_namespaced_pod(node_check_ns).items) == 2
         assert kubelet.ended == {p.metadata.name: p.spec.node_name for p in pods}
         for p in pods:
             args = p.spec.containers[0].args
@@ -259,10 +250,10 @@ def test_one_pod_on_each_named_node_and_rank_0s_line_comes_back(
 
 
 def test_two_pairs_in_one_round(
-    kube: KubeCluster, api: Any, client: KubeClient, pairs_ns: str
+    kube: KubeCluster, api: Any, client: KubeClient, node_check_ns: str
 ) -> None:
-    launcher = KubernetesPairs(client, IMAGE, namespace=pairs_ns, poll_seconds=0.2)
-    with Kubelet(kube, pairs_ns, 4) as kubelet:
+    launcher = KubernetesPairs(client, IMAGE, namespace=node_check_ns, poll_seconds=0.2)
+    with Kubelet(kube, node_check_ns, 4) as kubelet:
         n = kubelet.nodes
         runs = [PairRun((n[1], n[0]), DEFAULT_PORT), PairRun((n[2], n[3]), DEFAULT_PORT + 1)]
         outcomes = launcher.run_pairs(runs, [], 60)
@@ -272,21 +263,21 @@ def test_two_pairs_in_one_round(
         ]
         assert len({o.job for o in outcomes}) == 2
         for run, out in zip(runs, outcomes, strict=True):
-            pods = pods_of(api, pairs_ns, out.job)
+            pods = pods_of(api, node_check_ns, out.job)
             assert sorted(p.spec.node_name for p in pods) == sorted(run.nodes)
             assert {p.spec.containers[0].args[5] for p in pods} == {str(run.port)}
-        assert len(api.list_namespaced_pod(pairs_ns).items) == 4
+        assert len(api.list_namespaced_pod(node_check_ns).items) == 4
 
 
 def test_a_probe_that_fails_fails_its_pair_with_pod_node_and_exit_code(
-    kube: KubeCluster, api: Any, client: KubeClient, pairs_ns: str
+    kube: KubeCluster, api: Any, client: KubeClient, node_check_ns: str
 ) -> None:
-    launcher = KubernetesPairs(client, IMAGE, namespace=pairs_ns, poll_seconds=0.2)
-    with Kubelet(kube, pairs_ns, 2, failing=1) as kubelet:
+    launcher = KubernetesPairs(client, IMAGE, namespace=node_check_ns, poll_seconds=0.2)
+    with Kubelet(kube, node_check_ns, 2, failing=1) as kubelet:
         a, b = kubelet.nodes
         [out] = launcher.run_pairs([PairRun((a, b), DEFAULT_PORT)], [], 60)
         assert not kubelet.errors
-        [failed] = [p for p in pods_of(api, pairs_ns, out.job) if p.spec.node_name == b]
+        [failed] = [p for p in pods_of(api, node_check_ns, out.job) if p.spec.node_name == b]
         assert out.error == (
             f"job failed (BackoffLimitExceeded): pod {failed.metadata.name} on node {b}: "
             "Error exit 1"
@@ -296,20 +287,22 @@ def test_a_probe_that_fails_fails_its_pair_with_pod_node_and_exit_code(
         )
 
 
-def test_a_node_without_the_gpu_resource_gets_no_job(client: KubeClient, pairs_ns: str) -> None:
+def test_a_node_without_the_gpu_resource_gets_no_job(
+    client: KubeClient, node_check_ns: str
+) -> None:
     # Without GPUs to request, the pod would run beside whatever holds the node's GPUs.
-    launcher = KubernetesPairs(client, IMAGE, namespace=pairs_ns, gpu_resource="amd.com/gpu")
+    launcher = KubernetesPairs(client, IMAGE, namespace=node_check_ns, gpu_resource="amd.com/gpu")
     [out] = launcher.run_pairs([PairRun(("kwok-gpu-001", "kwok-gpu-002"), DEFAULT_PORT)], [], 5)
     assert (out.job, out.output) == ("", "")
     assert out.error == "job not created: node kwok-gpu-001 has no amd.com/gpu"
 
 
 def test_a_pair_that_cannot_be_placed_times_out_and_its_job_is_deleted(
-    kube: KubeCluster, api: Any, client: KubeClient, pairs_ns: str
+    kube: KubeCluster, api: Any, client: KubeClient, node_check_ns: str
 ) -> None:
     # Neither node exists: both pods stay Pending (see the next test for one that does).
     gone = (f"kwok-gpu-{KUBE_NODES + 90:03d}", f"kwok-gpu-{KUBE_NODES + 91:03d}")
-    launcher = KubernetesPairs(client, IMAGE, namespace=pairs_ns, poll_seconds=0.2)
+    launcher = KubernetesPairs(client, IMAGE, namespace=node_check_ns, poll_seconds=0.2)
     started = time.monotonic()
     [out] = launcher.run_pairs([PairRun(gone, DEFAULT_PORT)], [], 3)
     assert 3 <= time.monotonic() - started < 15, out
@@ -322,28 +315,28 @@ def test_a_pair_that_cannot_be_placed_times_out_and_its_job_is_deleted(
 
     def job_gone() -> bool:
         try:
-            batch(api).read_namespaced_job(out.job, pairs_ns)
+            batch(api).read_namespaced_job(out.job, node_check_ns)
         except ApiException as exc:
             return bool(exc.status == 404)
         return False
 
     kube.wait("the job to be deleted", job_gone, 30)
-    kube.wait("its pods to go", lambda: not pods_of(api, pairs_ns, out.job), 60)
+    kube.wait("its pods to go", lambda: not pods_of(api, node_check_ns, out.job), 60)
 
 
 def test_a_pod_that_reaches_its_twins_node_after_the_twin_ended_is_no_result(
-    kube: KubeCluster, api: Any, client: KubeClient, pairs_ns: str
+    kube: KubeCluster, api: Any, client: KubeClient, node_check_ns: str
 ) -> None:
     """Anti-affinity only counts pods that have not ended. One node of the pair does not
     exist, so one pod waits; kwok ends its twin at once, and the scheduler then places the
     waiting pod on the twin's node. (A real probe would wait for its peer and fail.)"""
     missing = f"kwok-gpu-{KUBE_NODES + 91:03d}"
-    launcher = KubernetesPairs(client, IMAGE, namespace=pairs_ns, poll_seconds=0.2)
+    launcher = KubernetesPairs(client, IMAGE, namespace=node_check_ns, poll_seconds=0.2)
     [out] = launcher.run_pairs([PairRun(("kwok-gpu-007", missing), DEFAULT_PORT)], [], 30)
     assert out.error == (
         "job completed, but its pods ran on kwok-gpu-007, kwok-gpu-007, not once on each node"
     )
-    assert [p.spec.node_name for p in pods_of(api, pairs_ns, out.job)] == ["kwok-gpu-007"] * 2
+    assert [p.spec.node_name for p in pods_of(api, node_check_ns, out.job)] == ["kwok-gpu-007"] * 2
 
 
 def test_a_job_the_api_server_refuses_is_that_pairs_outcome(client: KubeClient) -> None:
