@@ -1,4 +1,12 @@
-"""Errors a user can cause. Each ends as one line: CLI exit code 2, HTTP 4xx with a JSON body."""
+"""Errors a user must be told about. Each ends as one line (CLI) or a problem document (HTTP).
+
+Exit codes of the CLI (documented in docs/exit-codes.md):
+  0  done
+  1  a bug (a traceback)
+  2  the request was refused or invalid: nothing changed
+  3  a backend (Slurm, Kubernetes, the store) could not be reached or failed: nothing changed
+  4  partial: some of the work was done and recorded, some was not (the message says which)
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ class ComputeError(Exception):
 
     http_status = 400
     code = "bad_request"
+    exit_code = 2
 
 
 class ConfigError(ComputeError):
@@ -36,6 +45,15 @@ class BackendError(ComputeError):
 
     http_status = 502
     code = "backend_error"
+    exit_code = 3
+
+
+class PartialError(ComputeError):
+    """Part of the work was done (and recorded, audit included), part failed; retrying converges."""
+
+    http_status = 502
+    code = "partial"
+    exit_code = 4
 
 
 class Unauthorized(ComputeError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from scheduler.errors import SchedulerError
 from scheduler.protocol import JobInfo
 
 
@@ -55,6 +56,19 @@ class Change:
     target: str  # e.g. "qos aurora-labs", "namespace tenant-aurora-labs"
     before: str = ""  # the live state, in one line ("" when absent)
     after: str = ""  # what apply makes it ("" when deleted)
+
+
+class Interrupted(SchedulerError):
+    """A backend stopped part-way through changing a tenant: ``done`` were made, then ``cause``.
+
+    Backends raise it only when something was already changed, so the control plane can
+    record exactly what is live now; a failure before the first change raises ``cause``.
+    """
+
+    def __init__(self, cause: SchedulerError, done: list[Change]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.done = list(done)
 
 
 class TenantBusy(Exception):

@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="computectl", standalone_mode=False)
     except ComputeError as exc:
         error_line(str(exc))
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         error_line("aborted")
         sys.exit(130)

@@ -7,6 +7,8 @@ once every backend took it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -14,12 +16,12 @@ from typing import Any, Protocol, runtime_checkable
 from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AuditEntry
-from compute.errors import BackendError, NotFoundError, RefusedError
+from compute.errors import BackendError, NotFoundError, PartialError, RefusedError
 from compute.store import Store
 from compute.tenants.spec import spec_from_json, spec_to_json
 from scheduler.errors import Conflict, SchedulerError
 from scheduler.protocol import JobInfo
-from scheduler.tenants import Change, TenantBackend, TenantBusy, TenantSpec
+from scheduler.tenants import Change, Interrupted, TenantBackend, TenantBusy, TenantSpec
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -108,10 +110,11 @@ class TenantService:
         done = TenantPlan(spec.name)
         try:
             for backend, part in self._parts(spec):
-                if part is None:
-                    changes = backend.delete(spec.name, force=False)
-                else:
-                    changes = backend.apply(part)
+                with _recording(backend.kind, done):
+                    if part is None:
+                        changes = backend.delete(spec.name, force=False)
+                    else:
+                        changes = backend.apply(part)
                 done.changes += [(backend.kind, c) for c in changes]
         except TenantBusy as exc:
             self._audit(actor, f"{action}.partial", spec.name, done, error=str(exc))
@@ -124,11 +127,7 @@ class TenantService:
             self._audit(actor, f"{action}.refused", spec.name, done, error=str(exc))
             raise RefusedError(f"tenant {spec.name}: {exc}") from None
         except SchedulerError as exc:
-            self._audit(actor, f"{action}.partial", spec.name, done, error=str(exc))
-            raise BackendError(
-                f"tenant {spec.name}: {exc} (applied so far is in the audit "
-                "log; run apply again to converge)"
-            ) from exc
+            raise self._stopped(actor, f"{action}.partial", spec.name, done, exc) from None
         now = self.clock.now()
         with self.store.transaction() as tx:
             tx.put_tenant(
@@ -186,13 +185,13 @@ class TenantService:
         try:
             for backend, _pools in self.backends.tenant_groups():
                 if name in backend.managed():
-                    changes = backend.delete(
-                        name, force=force, grace_seconds=grace_seconds, purge_data=purge_data
-                    )
+                    with _recording(backend.kind, done):
+                        changes = backend.delete(
+                            name, force=force, grace_seconds=grace_seconds, purge_data=purge_data
+                        )
                     done.changes += [(backend.kind, c) for c in changes]
         except (SchedulerError, TenantBusy) as exc:
-            self._audit(actor, "tenant.delete.partial", name, done, error=str(exc))
-            raise BackendError(f"tenant {name}: delete stopped: {exc}; run it again") from None
+            raise self._stopped(actor, "tenant.delete.partial", name, done, exc) from None
         with self.store.transaction() as tx:
             tx.delete_tenant(name)
             tx.add_audit(
@@ -247,6 +246,28 @@ class TenantService:
             detail={"changes": plan.as_dict()["changes"], **extra},
         )
 
+    def _stopped(
+        self, actor: str, action: str, name: str, done: TenantPlan, exc: Exception
+    ) -> BackendError | PartialError:
+        """Record what a stopped apply or delete did change; the error to raise for it."""
+        if not done.changes:
+            return BackendError(f"tenant {name}: nothing changed: {exc}")
+        self._audit(actor, action, name, done, error=str(exc))
+        return PartialError(
+            f"tenant {name}: stopped after {len(done.changes)} change(s) (listed in the "
+            f"audit log as {action}): {exc}; run it again to converge"
+        )
+
     def _audit(self, actor: str, action: str, name: str, plan: TenantPlan, **extra: Any) -> None:
         with self.store.transaction() as tx:
             tx.add_audit(self._entry(actor, action, name, plan, **extra))
+
+
+@contextmanager
+def _recording(kind: str, done: TenantPlan) -> Iterator[None]:
+    """What a backend changed before it stopped joins ``done``; its cause goes on up."""
+    try:
+        yield
+    except Interrupted as exc:
+        done.changes += [(kind, c) for c in exc.done]
+        raise exc.cause from None
