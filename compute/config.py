@@ -8,14 +8,42 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from compute.config_base import Section as _Section
+from compute.config_pools import KubernetesPoolSettings, PoolSettings, SlurmPoolSettings
+from compute.config_sections import (
+    ChecksSettings,
+    DemoSettings,
+    PairTestSettings,
+    RemediationSettings,
+    ServerSettings,
+    SimulationSettings,
+    SweepSettings,
+)
 from compute.errors import ConfigError
+from compute.validation import read_toml
+from health.inputs import printable
+
+__all__ = [
+    "ChecksSettings",
+    "DemoSettings",
+    "KubernetesPoolSettings",
+    "PairTestSettings",
+    "PoolSettings",
+    "RemediationSettings",
+    "ServerSettings",
+    "Settings",
+    "SimulationSettings",
+    "SlurmPoolSettings",
+    "SweepSettings",
+    "load_settings",
+    "settings_as_dict",
+]
 
 ENV_PREFIX = "COMPUTECTL_"
 ENV_CONFIG = "COMPUTECTL_CONFIG"
@@ -26,383 +54,6 @@ TOOLING_PREFIXES = (
     "COMPUTECTL_K8S_",
     "COMPUTECTL_CACHE_DIR",
 )
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerSettings(_Section):
-    host: str = Field("127.0.0.1", description="Address the API, portal and /metrics listen on.")
-    port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0: any free port).")
-    api_token: str | None = Field(
-        None,
-        description="If set, requests that change state must send "
-        "'Authorization: Bearer <token>'. Shown masked by 'config show'.",
-    )
-
-
-class SweepSettings(_Section):
-    interval_seconds: float = Field(
-        60.0,
-        ge=0,
-        description="Seconds between background sweeps in 'serve' (0: no background "
-        "sweeps; run 'computectl sweep' from cron instead).",
-    )
-    passing_results_every_seconds: float = Field(
-        600.0,
-        ge=0,
-        description="A node's passing results are stored at most this often (0: every sweep); "
-        "every warning and failure, and the pass that ends one, is always stored. Decisions "
-        "use every result either way.",
-    )
-    results_retention_days: float = Field(
-        14.0, gt=0, description="Check results older than this are pruned after a sweep."
-    )
-
-
-class RemediationSettings(_Section):
-    consecutive_failures: int = Field(
-        3, ge=1, description="Non-fatal failures of one check in a row before a node is drained."
-    )
-    drain_budget_fraction: float = Field(
-        0.10,
-        ge=0,
-        le=1,
-        description="Most of a pool automation may hold out of service at "
-        "once (draining, drained, or in burn-in after its drain); further drains wait.",
-    )
-    drain_budget_min_nodes: int = Field(
-        1, ge=0, description="The budget is never below this many nodes (small pools)."
-    )
-    repeat_failure_window_hours: float = Field(
-        168.0,
-        gt=0,
-        description="A node drained again within this many hours of returning to "
-        "service goes to repair instead of burn-in.",
-    )
-    burn_in_max_attempts: int = Field(
-        2, ge=1, description="Failed burn-ins before a node goes to repair."
-    )
-    burn_in_timeout_minutes: float = Field(
-        120.0, gt=0, description="A burn-in that has not reported by then counts as failed."
-    )
-    down_checks: list[str] = Field(
-        default_factory=list,
-        description="Checks whose fatal failures take a node down at once, "
-        "ending its running jobs; other failures drain (running jobs finish).",
-    )
-    periodic_burn_in_days: float = Field(
-        7.0,
-        ge=0,
-        description="An idle node in service whose last passed burn-in is older than this "
-        "gets one (0: never). Silent faults such as a slow GPU show only under load.",
-    )
-    periodic_burn_in_per_sweep: int = Field(
-        1,
-        ge=0,
-        description="Periodic burn-ins started per pool per sweep at most; they also count "
-        "against the drain budget, after any fault's drain.",
-    )
-    new_nodes: Literal["burn_in", "in_service"] = Field(
-        "burn_in",
-        description="What happens to an idle node computectl sees for the first "
-        "time: burn-in first, or straight into service. Nodes running jobs are always adopted "
-        "into service.",
-    )
-
-
-class ChecksSettings(_Section):
-    temperature_warn_celsius: float = Field(83.0, description="GPU temperature that warns.")
-    temperature_fail_celsius: float = Field(
-        87.0, description="GPU temperature that fails (or the GPU's own slowdown limit if lower)."
-    )
-    power_over_limit_ratio: float = Field(
-        1.05, gt=1, description="Power above this share of the GPU's limit warns."
-    )
-    nvlink_error_growth_warn: int = Field(
-        100, ge=1, description="NVLink CRC+replay errors grown since the last check that warn."
-    )
-    burnin_relative_floor: float = Field(
-        0.9,
-        gt=0,
-        le=1,
-        description="A GPU below this share of its node's median burn-in figure fails.",
-    )
-
-
-class PairTestSettings(_Section):
-    slow_ratio: float = Field(
-        0.8,
-        gt=0,
-        le=1,
-        description="A pair below this share of the median pair's bus bandwidth is slow.",
-    )
-    bytes: int | None = Field(
-        None,
-        ge=4,
-        description="All-reduce size of each pair (default: the probe's, 1 GiB on GPUs).",
-    )
-    timeout_seconds: float = Field(
-        900.0,
-        gt=0,
-        description="How long a round of pairs may take, waiting in the queue included; "
-        "pairs not done by then are cancelled and reported without a figure.",
-    )
-    probe_timeout_seconds: float = Field(
-        300.0,
-        gt=0,
-        description="How long each side's probe waits for its peer and the all-reduce "
-        "(at most 90 % of timeout_seconds, so the probe's own error is what a hung pair "
-        "leaves behind).",
-    )
-    port: int = Field(
-        29500,
-        ge=1,
-        le=65000,
-        description="Rendezvous port on each pair's first node (pair i of a round: port + i).",
-    )
-
-
-class SimulationSettings(_Section):
-    enabled: bool = Field(
-        True,
-        description="Run the simulated datacenter (the embedded default). Pools with "
-        "backend 'simulated' need it.",
-    )
-    seed: int = Field(42, description="Seed of the simulation; the same seed gives the same run.")
-    site: str = Field("hel1", description="Name of the simulated site.")
-    room: str = Field("hall-a", description="Name of the simulated room.")
-    racks: int = Field(4, ge=1, le=2000, description="Racks in the simulated room.")
-    nodes_per_rack: int = Field(8, ge=1, le=64, description="GPU nodes per rack.")
-    gpus_per_node: int = Field(8, ge=1, le=16, description="GPUs per node.")
-    gpu_model: Literal["H100-SXM", "H200", "A100-SXM", "B200"] = Field(
-        "H100-SXM", description="GPU model of every simulated node."
-    )
-    rack_power_budget_watts: float = Field(40_000.0, gt=0, description="Power budget per rack.")
-    inference_racks: int = Field(
-        1,
-        ge=0,
-        description="The last this-many racks form the 'inference' pool; the others "
-        "the 'training' pool.",
-    )
-    target_utilisation: float = Field(
-        0.7, ge=0, le=1, description="Share of GPUs the synthetic job mix keeps busy."
-    )
-    time_acceleration: float = Field(
-        1.0, gt=0, description="Simulated seconds per real second while 'serve' runs."
-    )
-    fault_rate_per_node_hour: float = Field(
-        0.002, ge=0, description="Injected faults per node per simulated hour, all kinds."
-    )
-    fault_weights: dict[str, float] = Field(
-        default_factory=dict,
-        description="Relative weight per fault kind (xid79, xid48, xid94, "
-        "xid95, row_remap_pending, row_remap_failure, nvlink_down, pcie_x8, thermal_throttle, "
-        "power_brake, slow_gemm, low_nccl, ib_port_down); unnamed kinds keep their default weight.",
-    )
-    technician_repair_hours: float = Field(
-        4.0,
-        ge=0,
-        description="A simulated technician fixes nodes in repair after this many "
-        "simulated hours and hands them back to burn-in (0: never).",
-    )
-
-    @field_validator("fault_weights")
-    @classmethod
-    def _known_faults(cls, v: dict[str, float]) -> dict[str, float]:
-        from health.simulated.faults import FaultKind
-
-        known = {k.value for k in FaultKind}
-        bad = sorted(set(v) - known)
-        if bad:
-            raise ValueError(
-                f"unknown fault kind(s) {', '.join(bad)}; known: {', '.join(sorted(known))}"
-            )
-        return v
-
-
-class DemoSettings(_Section):
-    time_acceleration: float = Field(
-        60.0, gt=0, description="'computectl demo': simulated seconds per real second."
-    )
-    sweep_interval_seconds: float = Field(
-        3.0, gt=0, description="'computectl demo': real seconds between sweeps."
-    )
-    fault_rate_per_node_hour: float = Field(
-        0.04, ge=0, description="'computectl demo': faults per node per simulated hour."
-    )
-    opening_fault: str = Field(
-        "xid79",
-        description="'computectl demo': fault injected on a busy node shortly after "
-        "start, so the first drain shows at once ('' for none).",
-    )
-    opening_fault_after_seconds: float = Field(
-        15.0, ge=0, description="'computectl demo': real seconds after start for the opening fault."
-    )
-    technician_repair_hours: float = Field(
-        3.0, ge=0, description="'computectl demo': simulated hours until a node in repair is fixed."
-    )
-
-
-class SlurmPoolSettings(_Section):
-    partition: str | None = Field(
-        None, description="Slurm partition whose nodes form the pool (default: the pool's name)."
-    )
-    slurm_conf: Path | None = Field(
-        None,
-        description="slurm.conf of the cluster, passed to Slurm's tools as SLURM_CONF "
-        "(default: Slurm's own default or the SLURM_CONF of computectl's environment).",
-    )
-    bin_dir: Path | None = Field(
-        None, description="Directory of sinfo, squeue and scontrol (default: found on PATH)."
-    )
-    command_timeout_seconds: float = Field(
-        30.0, gt=0, description="A Slurm command that runs longer counts as Slurm unreachable."
-    )
-    burn_in_report_url: str | None = Field(
-        None,
-        description="Control plane URL the burn-in job on a drained node reports to "
-        "(`node check --report`). If set, computectl starts burn-in itself: it reserves the "
-        "node (MAINT reservation computectl-burnin-<node>), resumes it into the reservation "
-        "and submits the job there; default: none, so drained nodes wait for burn-in results "
-        "posted from the node itself.",
-    )
-    node_command: list[str] = Field(
-        default_factory=lambda: ["computectl"],
-        min_length=1,
-        description="How computectl's jobs (burn-in, pair test) run computectl on a node "
-        "(e.g. a venv's absolute path); the subcommand follows.",
-    )
-    burn_in_time_limit_minutes: int = Field(
-        60, gt=0, description="Time limit of the burn-in job (sbatch --time)."
-    )
-    burn_in_reservation_minutes: int = Field(
-        180,
-        gt=0,
-        description="How long the burn-in reservation lasts unless computectl ends it first; "
-        "longer than the job's time limit, and best longer than "
-        "remediation.burn_in_timeout_minutes, so the node never leaves it unjudged.",
-    )
-    burn_in_account: str | None = Field(
-        None, description="Slurm account of the burn-in job (default: the user's default)."
-    )
-    burn_in_output: str = Field(
-        "/tmp/computectl-burnin-%j.out",
-        min_length=1,
-        description="The burn-in job's output file on the node (sbatch --output).",
-    )
-
-    @model_validator(mode="after")
-    def _reservation_outlasts_job(self) -> SlurmPoolSettings:
-        if self.burn_in_reservation_minutes <= self.burn_in_time_limit_minutes:
-            raise ValueError(
-                "burn_in_reservation_minutes must be longer than burn_in_time_limit_minutes "
-                f"({self.burn_in_reservation_minutes} <= {self.burn_in_time_limit_minutes})"
-            )
-        return self
-
-
-class KubernetesPoolSettings(_Section):
-    kubeconfig: Path | None = Field(
-        None,
-        description="kubeconfig of the cluster (default: the in-cluster ServiceAccount when "
-        "computectl runs in a pod, else $KUBECONFIG or ~/.kube/config).",
-    )
-    context: str | None = Field(
-        None, description="kubeconfig context to use (default: the kubeconfig's current one)."
-    )
-    node_selector: dict[str, str] = Field(
-        default_factory=dict,
-        description="Labels whose nodes form the pool (default: computectl.io/pool = the "
-        "pool's name).",
-    )
-    gpu_resource: str = Field(
-        "nvidia.com/gpu", min_length=1, description="Extended resource the GPUs are counted as."
-    )
-    request_timeout_seconds: float = Field(
-        30.0, gt=0, description="An API request that takes longer counts as Kubernetes unreachable."
-    )
-    burn_in_image: str | None = Field(
-        None,
-        description="Image with computectl for the burn-in Job computectl starts on a drained "
-        "node (see deploy/kubernetes/burnin-job.yaml; default: none, so drained nodes wait for "
-        "burn-in results posted from the node itself).",
-    )
-    burn_in_namespace: str = Field(
-        "computectl-system", description="Namespace of the burn-in Jobs (and of the node check)."
-    )
-
-
-class PoolSettings(_Section):
-    name: str = Field(description="Pool name, unique.")
-    backend: Literal["simulated", "slurm", "kubernetes"] = Field(
-        description="Workload manager of the pool: 'simulated' (the simulated datacenter), "
-        "'slurm' (a Slurm partition, driven with sinfo/squeue/scontrol) or 'kubernetes' (nodes "
-        "of a cluster, by label; drained with cordon, taint and the Eviction API)."
-    )
-    gpu_model: str = Field(description="The one GPU model of the pool's nodes.")
-    kind: Literal["training", "inference"] = Field(
-        "training", description="The work the pool is sold for (used by the simulation)."
-    )
-    pair_test_floor_gbps: float | None = Field(
-        None,
-        gt=0,
-        description="NCCL pair test: bus bandwidth (GB/s) below which a pair is slow even "
-        "when the whole pool is (the fabric's design figure); default: judge by the median.",
-    )
-    slurm: SlurmPoolSettings | None = Field(
-        None,
-        description="Table [pools.slurm], backend 'slurm' only: partition (default: the pool's "
-        "name), slurm_conf (path passed as SLURM_CONF; default: Slurm's own), bin_dir (of "
-        "sinfo/squeue/scontrol; default: PATH), command_timeout_seconds (default 30; a slower "
-        "command counts as Slurm unreachable), node_command (how computectl's jobs run "
-        "computectl on a node), burn_in_report_url (if set, computectl runs burn-in on "
-        "drained nodes itself, in a MAINT reservation) and the burn-in job's "
-        "burn_in_time_limit_minutes, burn_in_reservation_minutes, "
-        "burn_in_account, burn_in_output. Pools with the same slurm_conf and bin_dir share "
-        "one backend.",
-    )
-    kubernetes: KubernetesPoolSettings | None = Field(
-        None,
-        description="Table [pools.kubernetes], backend 'kubernetes' only: kubeconfig (default: "
-        "in-cluster, else $KUBECONFIG or ~/.kube/config), context, node_selector (default "
-        '{"computectl.io/pool" = <pool name>}), gpu_resource (default nvidia.com/gpu), '
-        "request_timeout_seconds (default 30). Pools with the same kubeconfig, context and "
-        "gpu_resource share one backend.",
-    )
-
-    @model_validator(mode="after")
-    def _slurm_table_needs_slurm(self) -> PoolSettings:
-        if self.slurm is not None and self.backend != "slurm":
-            raise ValueError(
-                f"pool {self.name!r}: a [pools.slurm] table needs backend = 'slurm' "
-                f"(it is {self.backend!r})"
-            )
-        if self.kubernetes is not None and self.backend != "kubernetes":
-            raise ValueError(
-                f"pool {self.name!r}: a [pools.kubernetes] table needs backend = 'kubernetes' "
-                f"(it is {self.backend!r})"
-            )
-        return self
-
-    @property
-    def slurm_settings(self) -> SlurmPoolSettings:
-        """The Slurm table with its defaults (backend 'slurm')."""
-        return self.slurm or SlurmPoolSettings()
-
-    @property
-    def slurm_partition(self) -> str:
-        return self.slurm_settings.partition or self.name
-
-    @property
-    def kubernetes_settings(self) -> KubernetesPoolSettings:
-        """The Kubernetes table with its defaults (backend 'kubernetes')."""
-        return self.kubernetes or KubernetesPoolSettings()
-
-    @property
-    def kubernetes_node_selector(self) -> dict[str, str]:
-        return self.kubernetes_settings.node_selector or {"computectl.io/pool": self.name}
 
 
 class Settings(_Section):
@@ -559,11 +210,9 @@ def load_settings(
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            data = tomllib.loads(path.expanduser().read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+            data = read_toml(path, "config file")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     data = _merge(data, _env_overrides(env))
     if overrides:
         data = _merge(data, overrides)
@@ -581,8 +230,8 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown setting '{loc}'")
         else:
-            parts.append(f"{loc}: {err['msg']}")
-    return f"invalid configuration{where}: " + "; ".join(parts)
+            parts.append(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}")
+    return printable(f"invalid configuration{where}: " + "; ".join(parts))
 
 
 def settings_as_dict(settings: Settings) -> dict[str, Any]:

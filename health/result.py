@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from health import inputs
+from health.inputs import InputError, node_name, printable
 
 Value = float | int | str | bool
 
@@ -27,7 +29,7 @@ class Suite(StrEnum):
 BURNIN_SUMMARY = "burnin"
 
 
-class ResultError(ValueError):
+class ResultError(InputError):
     """A result (typically posted by a node) does not follow the schema."""
 
 
@@ -70,90 +72,132 @@ class CheckResult:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, node: str | None = None) -> CheckResult:
-        """Parse and validate one result; ``node``, when given, must match or fill it."""
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        node: str | None = None,
+        now: datetime | None = None,
+        max_age: timedelta | None = None,
+    ) -> CheckResult:
+        """Parse and validate one result; ``node``, when given, must match or fill it.
+
+        With ``now``, the result's time must lie between ``now - max_age`` and a few
+        minutes after ``now`` (a result from the future would never be pruned, one older
+        than the retention would be pruned at once).
+        """
         if not isinstance(data, Mapping):
             raise ResultError("a result must be a JSON object")
-        known = {
-            "node",
-            "check",
-            "version",
-            "status",
-            "at",
-            "suite",
-            "fatal",
-            "evidence",
-            "values",
-            "gpus",
-        }
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in set(data) - _FIELDS)
         if unknown:
-            raise ResultError(f"unknown field(s) in result: {', '.join(unknown)}")
+            raise ResultError(f"unknown field(s) in result: {printable(', '.join(unknown))}")
         name = data.get("node", node)
         if node is not None and name != node:
-            raise ResultError(f"result names node {name!r} but was posted for {node!r}")
-        check = data.get("check")
-        if not isinstance(name, str) or not name:
-            raise ResultError("result needs a non-empty 'node'")
-        if not isinstance(check, str) or not check:
+            shown = ascii(name) if isinstance(name, str) and len(name) <= 80 else "another"
+            raise ResultError(f"result names node {shown} but was posted for {node!r}")
+        if not data.get("check"):
             raise ResultError("result needs a non-empty 'check'")
-        version = data.get("version", "")
-        if not isinstance(version, str) or not version:
-            raise ResultError(f"{check}: result needs a non-empty 'version'")
         try:
-            status = Status(str(data.get("status")))
-        except ValueError:
-            raise ResultError(
-                f"{check}: 'status' must be one of pass, warn, fail; got {data.get('status')!r}"
-            ) from None
+            name = node_name(name, "result's 'node'")
+            check = inputs.name(
+                data.get("check"),
+                "result's 'check'",
+                inputs.CHECK_NAME,
+                "1-64 lower-case letters, digits, '_', '.' or '-'",
+            )
+        except InputError as exc:
+            raise ResultError(str(exc)) from None
         try:
-            suite = Suite(data.get("suite", "passive"))
-        except ValueError:
-            raise ResultError(f"{check}: 'suite' must be passive or burnin") from None
-        at = _parse_time(data.get("at"), check)
+            return cls._fields(data, name, check, now, max_age)
+        except InputError as exc:
+            raise ResultError(f"{check}: {exc}") from None
+
+    @classmethod
+    def _fields(
+        cls,
+        data: Mapping[str, Any],
+        name: str,
+        check: str,
+        now: datetime | None,
+        max_age: timedelta | None,
+    ) -> CheckResult:
+        version = inputs.name(
+            data.get("version", ""),
+            "'version'",
+            inputs.VERSION,
+            "1-32 letters, digits or '._+~:-'",
+        )
+        raw_status = data.get("status")
+        if not isinstance(raw_status, str) or raw_status not in _STATUSES:
+            shown = ascii(raw_status) if isinstance(raw_status, str | int | None) else "?"
+            raise InputError(f"'status' must be one of pass, warn, fail; got {shown[:40]}")
+        raw_suite = data.get("suite", "passive")
+        if not isinstance(raw_suite, str) or raw_suite not in _SUITES:
+            raise InputError("'suite' must be passive or burnin")
+        at = inputs.timestamp(data.get("at"), "'at'")
+        if now is not None:
+            inputs.recent(at, "'at'", now, max_age or timedelta(days=14))
         fatal = data.get("fatal", False)
         if not isinstance(fatal, bool):
-            raise ResultError(f"{check}: 'fatal' must be true or false")
-        evidence = data.get("evidence", "")
-        if not isinstance(evidence, str):
-            raise ResultError(f"{check}: 'evidence' must be a string")
-        values = data.get("values", {})
-        if not isinstance(values, Mapping) or not all(
-            isinstance(k, str) and _is_value(v) for k, v in values.items()
-        ):
-            raise ResultError(f"{check}: 'values' must map names to numbers, strings or booleans")
-        gpus = data.get("gpus", [])
-        if not isinstance(gpus, list | tuple) or not all(
-            isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpus
-        ):
-            raise ResultError(f"{check}: 'gpus' must be a list of GPU indices")
+            raise InputError("'fatal' must be true or false")
+        evidence = inputs.text(
+            data.get("evidence", ""), "'evidence'", max_len=inputs.MAX_EVIDENCE, multiline=True
+        )
+        status = Status(raw_status)
         return cls(
             node=name,
             check=check,
             version=version,
             status=status,
             at=at,
-            suite=suite,
+            suite=Suite(raw_suite),
             fatal=fatal and status is Status.FAIL,
-            evidence=evidence[:2000],
-            values=dict(values),
-            gpus=tuple(gpus),
+            evidence=evidence,
+            values=_values(data.get("values", {})),
+            gpus=_gpus(data.get("gpus", [])),
         )
 
 
-def _is_value(v: object) -> bool:
-    if isinstance(v, float):
-        return math.isfinite(v)
-    return isinstance(v, int | str | bool)
+_FIELDS = frozenset(
+    {"node", "check", "version", "status", "at", "suite", "fatal", "evidence", "values", "gpus"}
+)
+_STATUSES = frozenset(s.value for s in Status)
+_SUITES = frozenset(s.value for s in Suite)
 
 
-def _parse_time(raw: object, check: str) -> datetime:
-    if not isinstance(raw, str):
-        raise ResultError(f"{check}: 'at' must be an ISO 8601 timestamp")
+def _values(raw: object) -> dict[str, Value]:
+    what = "'values' must map names to numbers, strings or booleans"
+    if not isinstance(raw, Mapping):
+        raise InputError(what)
+    if len(raw) > inputs.MAX_VALUES:
+        raise InputError(f"{what}, {inputs.MAX_VALUES} at most")
+    out: dict[str, Value] = {}
+    for key, v in raw.items():
+        try:
+            key = inputs.text(key, "a key", max_len=inputs.MAX_VALUE_KEY, empty=False)
+            if isinstance(v, bool):
+                out[key] = v
+            elif isinstance(v, int):
+                out[key] = inputs.integer(v, "each number")
+            elif isinstance(v, float):
+                out[key] = inputs.number(v, "each number")
+            elif isinstance(v, str):
+                out[key] = inputs.text(v, "each string", max_len=inputs.MAX_VALUE_TEXT)
+            else:
+                raise InputError(f"{key!a} is a {type(v).__name__}")
+        except InputError as exc:
+            raise InputError(f"{what} ({exc})") from None
+    return out
+
+
+def _gpus(raw: object) -> tuple[int, ...]:
+    what = f"'gpus' must be a list of GPU indices (0-{inputs.MAX_GPU_INDEX}, each once)"
+    if not isinstance(raw, list | tuple) or len(raw) > inputs.MAX_GPU_INDEX + 1:
+        raise InputError(what)
     try:
-        at = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ResultError(f"{check}: 'at' is not an ISO 8601 timestamp: {raw!r}") from None
-    if at.tzinfo is None:
-        raise ResultError(f"{check}: 'at' must carry a time zone (e.g. 'Z' or '+00:00')")
-    return at.astimezone(UTC)
+        gpus = tuple(inputs.integer(g, "an index", 0, inputs.MAX_GPU_INDEX) for g in raw)
+    except InputError:
+        raise InputError(what) from None
+    if len(set(gpus)) != len(gpus):
+        raise InputError(what)
+    return gpus

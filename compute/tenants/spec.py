@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,48 +10,54 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from compute.config import PoolSettings
 from compute.errors import InvalidInput
+from compute.validation import (
+    MAX_GPU_HOURS_BUDGET,
+    MAX_GPUS_PER_QUOTA,
+    MAX_QUOTAS,
+    MAX_USERS,
+    MAX_WALL_TIME_HOURS,
+    TENANT_NAME_HINT,
+    FiniteFloat,
+    PoolName,
+    ShortText,
+    StrictInt,
+    TenantName,
+    UserName,
+    first_error,
+    read_toml,
+)
 from scheduler.tenants import GpuQuota, TenantSpec
-
-# Names become Slurm accounts and Kubernetes namespaces: keep to what both accept.
-NAME = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
-USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
 
 
 class QuotaModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    pool: str = Field(description="A configured pool.")
-    gpus: int = Field(ge=0, le=100_000, description="GPUs the tenant may hold at once in it.")
-    gpu_model: str | None = Field(None, description="Must match the pool's model if given.")
+    pool: PoolName = Field(description="A configured pool.")
+    gpus: StrictInt = Field(
+        ge=0, le=MAX_GPUS_PER_QUOTA, description="GPUs the tenant may hold at once in it."
+    )
+    gpu_model: ShortText | None = Field(None, description="Must match the pool's model if given.")
 
 
 class TenantModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(description="3-40 characters: lower-case letters, digits and '-'.")
-    users: list[str] = Field(default_factory=list, description="Login names of its users.")
-    quotas: list[QuotaModel] = Field(default_factory=list)
-    gpu_hours_budget: float | None = Field(
-        None, gt=0, description="GPU-hours it may use in total (Slurm: GrpTRESMins, NoDecay)."
+    name: TenantName = Field(description=f"{TENANT_NAME_HINT}.")
+    users: list[UserName] = Field(
+        default_factory=list, max_length=MAX_USERS, description="Login names of its users."
     )
-    max_wall_time_hours: float | None = Field(
-        None, gt=0, le=24 * 365, description="Longest a job may run."
+    quotas: list[QuotaModel] = Field(default_factory=list, max_length=MAX_QUOTAS)
+    gpu_hours_budget: FiniteFloat | None = Field(
+        None,
+        gt=0,
+        le=MAX_GPU_HOURS_BUDGET,
+        description="GPU-hours it may use in total (Slurm: GrpTRESMins, NoDecay).",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME.match(v):
-            raise ValueError(
-                "must be 3-40 characters of lower-case letters, digits and '-', "
-                "starting with a letter"
-            )
-        return v
+    max_wall_time_hours: FiniteFloat | None = Field(
+        None, gt=0, le=MAX_WALL_TIME_HOURS, description="Longest a job may run."
+    )
 
     @field_validator("users")
     @classmethod
     def _users(cls, v: list[str]) -> list[str]:
-        bad = [u for u in v if not USER.match(u)]
-        if bad:
-            raise ValueError(f"not valid login names: {', '.join(bad)}")
         if len(set(v)) != len(v):
             raise ValueError("users are listed twice")
         return v
@@ -66,10 +70,14 @@ def parse_tenant(
     try:
         model = TenantModel.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        what = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-        raise InvalidInput(f"{source}: {loc}: {what}") from None
+        raise InvalidInput(f"{source}: {first_error(exc.errors())}") from None
+    return tenant_from_model(model, pools, source)
+
+
+def tenant_from_model(
+    model: TenantModel, pools: Sequence[PoolSettings], source: str = "tenant spec"
+) -> TenantSpec:
+    """The spec of a validated model, checked against the configured pools."""
     by_name = {p.name: p for p in pools}
     quotas = []
     seen: set[str] = set()
@@ -99,11 +107,9 @@ def parse_tenant(
 
 def load_tenant(path: Path, pools: Sequence[PoolSettings]) -> TenantSpec:
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"tenant spec {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"tenant spec {path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "tenant spec")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     return parse_tenant(data, pools, str(path))
 
 

@@ -1,0 +1,236 @@
+"""The sections of the settings other than pools: server, sweep, remediation, checks,
+pair test, simulation and demo."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from compute.config_base import Section as _Section
+from compute.validation import known_checks
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the API, portal and /metrics listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0: any free port).")
+    api_token: str | None = Field(
+        None,
+        description="If set, requests that change state must send "
+        "'Authorization: Bearer <token>'. Shown masked by 'config show'.",
+    )
+
+
+class SweepSettings(_Section):
+    interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between background sweeps in 'serve' (0: no background "
+        "sweeps; run 'computectl sweep' from cron instead).",
+    )
+    passing_results_every_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="A node's passing results are stored at most this often (0: every sweep); "
+        "every warning and failure, and the pass that ends one, is always stored. Decisions "
+        "use every result either way.",
+    )
+    results_retention_days: float = Field(
+        14.0, gt=0, description="Check results older than this are pruned after a sweep."
+    )
+
+
+class RemediationSettings(_Section):
+    consecutive_failures: int = Field(
+        3, ge=1, description="Non-fatal failures of one check in a row before a node is drained."
+    )
+    drain_budget_fraction: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="Most of a pool automation may hold out of service at "
+        "once (draining, drained, or in burn-in after its drain); further drains wait.",
+    )
+    drain_budget_min_nodes: int = Field(
+        1, ge=0, description="The budget is never below this many nodes (small pools)."
+    )
+    repeat_failure_window_hours: float = Field(
+        168.0,
+        gt=0,
+        description="A node drained again within this many hours of returning to "
+        "service goes to repair instead of burn-in.",
+    )
+    burn_in_max_attempts: int = Field(
+        2, ge=1, description="Failed burn-ins before a node goes to repair."
+    )
+    burn_in_timeout_minutes: float = Field(
+        120.0, gt=0, description="A burn-in that has not reported by then counts as failed."
+    )
+    down_checks: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Checks whose fatal failures take a node down at once, "
+        "ending its running jobs; other failures drain (running jobs finish).",
+    )
+    periodic_burn_in_days: float = Field(
+        7.0,
+        ge=0,
+        description="An idle node in service whose last passed burn-in is older than this "
+        "gets one (0: never). Silent faults such as a slow GPU show only under load.",
+    )
+    periodic_burn_in_per_sweep: int = Field(
+        1,
+        ge=0,
+        description="Periodic burn-ins started per pool per sweep at most; they also count "
+        "against the drain budget, after any fault's drain.",
+    )
+    new_nodes: Literal["burn_in", "in_service"] = Field(
+        "burn_in",
+        description="What happens to an idle node computectl sees for the first "
+        "time: burn-in first, or straight into service. Nodes running jobs are always adopted "
+        "into service.",
+    )
+
+    @field_validator("down_checks")
+    @classmethod
+    def _known_checks(cls, v: list[str]) -> list[str]:
+        known = known_checks()
+        bad = sorted(set(v) - known)
+        if bad:
+            raise ValueError(
+                f"unknown check(s) {', '.join(map(ascii, bad))}; known: {', '.join(sorted(known))}"
+            )
+        return v
+
+
+class ChecksSettings(_Section):
+    temperature_warn_celsius: float = Field(83.0, description="GPU temperature that warns.")
+    temperature_fail_celsius: float = Field(
+        87.0, description="GPU temperature that fails (or the GPU's own slowdown limit if lower)."
+    )
+    power_over_limit_ratio: float = Field(
+        1.05, gt=1, description="Power above this share of the GPU's limit warns."
+    )
+    nvlink_error_growth_warn: int = Field(
+        100, ge=1, description="NVLink CRC+replay errors grown since the last check that warn."
+    )
+    burnin_relative_floor: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="A GPU below this share of its node's median burn-in figure fails.",
+    )
+
+
+class PairTestSettings(_Section):
+    slow_ratio: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="A pair below this share of the median pair's bus bandwidth is slow.",
+    )
+    bytes: int | None = Field(
+        None,
+        ge=4,
+        description="All-reduce size of each pair (default: the probe's, 1 GiB on GPUs).",
+    )
+    timeout_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="How long a round of pairs may take, waiting in the queue included; "
+        "pairs not done by then are cancelled and reported without a figure.",
+    )
+    probe_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long each side's probe waits for its peer and the all-reduce "
+        "(at most 90 % of timeout_seconds, so the probe's own error is what a hung pair "
+        "leaves behind).",
+    )
+    port: int = Field(
+        29500,
+        ge=1,
+        le=65000,
+        description="Rendezvous port on each pair's first node (pair i of a round: port + i).",
+    )
+
+
+class SimulationSettings(_Section):
+    enabled: bool = Field(
+        True,
+        description="Run the simulated datacenter (the embedded default). Pools with "
+        "backend 'simulated' need it.",
+    )
+    seed: int = Field(42, description="Seed of the simulation; the same seed gives the same run.")
+    site: str = Field("hel1", description="Name of the simulated site.")
+    room: str = Field("hall-a", description="Name of the simulated room.")
+    racks: int = Field(4, ge=1, le=2000, description="Racks in the simulated room.")
+    nodes_per_rack: int = Field(8, ge=1, le=64, description="GPU nodes per rack.")
+    gpus_per_node: int = Field(8, ge=1, le=16, description="GPUs per node.")
+    gpu_model: Literal["H100-SXM", "H200", "A100-SXM", "B200"] = Field(
+        "H100-SXM", description="GPU model of every simulated node."
+    )
+    rack_power_budget_watts: float = Field(40_000.0, gt=0, description="Power budget per rack.")
+    inference_racks: int = Field(
+        1,
+        ge=0,
+        description="The last this-many racks form the 'inference' pool; the others "
+        "the 'training' pool.",
+    )
+    target_utilisation: float = Field(
+        0.7, ge=0, le=1, description="Share of GPUs the synthetic job mix keeps busy."
+    )
+    time_acceleration: float = Field(
+        1.0, gt=0, description="Simulated seconds per real second while 'serve' runs."
+    )
+    fault_rate_per_node_hour: float = Field(
+        0.002, ge=0, description="Injected faults per node per simulated hour, all kinds."
+    )
+    fault_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Relative weight per fault kind (xid79, xid48, xid94, "
+        "xid95, row_remap_pending, row_remap_failure, nvlink_down, pcie_x8, thermal_throttle, "
+        "power_brake, slow_gemm, low_nccl, ib_port_down); unnamed kinds keep their default weight.",
+    )
+    technician_repair_hours: float = Field(
+        4.0,
+        ge=0,
+        description="A simulated technician fixes nodes in repair after this many "
+        "simulated hours and hands them back to burn-in (0: never).",
+    )
+
+    @field_validator("fault_weights")
+    @classmethod
+    def _known_faults(cls, v: dict[str, float]) -> dict[str, float]:
+        from health.simulated.faults import FaultKind
+
+        known = {k.value for k in FaultKind}
+        bad = sorted(set(v) - known)
+        if bad:
+            raise ValueError(
+                f"unknown fault kind(s) {', '.join(bad)}; known: {', '.join(sorted(known))}"
+            )
+        return v
+
+
+class DemoSettings(_Section):
+    time_acceleration: float = Field(
+        60.0, gt=0, description="'computectl demo': simulated seconds per real second."
+    )
+    sweep_interval_seconds: float = Field(
+        3.0, gt=0, description="'computectl demo': real seconds between sweeps."
+    )
+    fault_rate_per_node_hour: float = Field(
+        0.04, ge=0, description="'computectl demo': faults per node per simulated hour."
+    )
+    opening_fault: str = Field(
+        "xid79",
+        description="'computectl demo': fault injected on a busy node shortly after "
+        "start, so the first drain shows at once ('' for none).",
+    )
+    opening_fault_after_seconds: float = Field(
+        15.0, ge=0, description="'computectl demo': real seconds after start for the opening fault."
+    )
+    technician_repair_hours: float = Field(
+        3.0, ge=0, description="'computectl demo': simulated hours until a node in repair is fixed."
+    )
