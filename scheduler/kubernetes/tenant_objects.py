@@ -1,9 +1,10 @@
-"""Tenants as Kubernetes objects: what a spec asks for, how live objects compare, the diff.
+"""Tenants as Kubernetes objects: what a spec asks for.
 
-One tenant is one namespace, ``tenant-<name>`` (pure functions here;
-`scheduler.kubernetes.tenants` reads and writes them). Every object computectl
-makes carries ``computectl.io/managed-by=computectl`` (the ownership marker: an
-object without it is never changed or deleted) and ``computectl.io/tenant=<name>``:
+One tenant is one namespace, ``tenant-<name>`` (pure functions here; how live objects
+compare with these is `scheduler.kubernetes.tenant_diff`; `scheduler.kubernetes.tenants`
+reads and writes them). Every object computectl makes carries
+``computectl.io/managed-by=computectl`` (the ownership marker: an object without it is
+never changed or deleted) and ``computectl.io/tenant=<name>``:
 
 * ``Namespace tenant-<name>``: the marker, ``pod-security.kubernetes.io/enforce=baseline``
   and one label ``pool.computectl.io/<pool>=allowed`` per pool of its quotas — the
@@ -24,6 +25,13 @@ object without it is never changed or deleted) and ``computectl.io/tenant=<name>
   computectl labels, a pod requesting GPUs must pin ``computectl.io/pool`` in its
   nodeSelector to a pool whose label the namespace has.
 
+computectl owns these whole: labels under its prefixes (``computectl.io/``,
+``pool.computectl.io/``, ``pod-security.kubernetes.io/``) and the objects' specs, rules
+and subjects. Anything another hand adds there is drift, which apply removes — the
+admission guard trusts the namespace's pool labels, so they can only be computectl's.
+The tenant's own users cannot write any of them: their Role covers workloads only
+(no namespaces, quotas, limit ranges, network policies, RBAC or admission objects).
+
 Per-pool quota: a ResourceQuota cannot select pods by node selector, so with quotas
 in two pools of one cluster the tenant gets their SUM as one quota, and the policy
 keeps it on those pools; how it splits the sum between them is not enforced.
@@ -34,12 +42,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from scheduler.errors import InvalidRequest
-from scheduler.kubernetes.objects import TENANT_LABEL, labels_of, meta
-from scheduler.tenants import Change, ChangeKind, TenantSpec
+from scheduler.kubernetes.objects import TENANT_LABEL, labels_of
+from scheduler.tenants import TenantSpec
 
 MANAGED_BY = "computectl.io/managed-by"
 MANAGER = "computectl"
@@ -52,7 +59,7 @@ LIMITS = "computectl-defaults"
 ROLE = "computectl-tenant"
 NETWORK_POLICY = "computectl-default-deny"
 GUARD = "computectl-tenant-gpu-pools"
-_OUR_LABEL_PREFIXES = ("computectl.io/", POOL_ALLOWED_PREFIX, "pod-security.kubernetes.io/")
+OUR_LABEL_PREFIXES = ("computectl.io/", POOL_ALLOWED_PREFIX, "pod-security.kubernetes.io/")
 
 # Kinds of the tenant's own work, removed with the tenant (controllers first, so they
 # cannot recreate the pods). PVCs are not here: they hold data and go only with a purge.
@@ -101,7 +108,9 @@ def pool_label_values(pools: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
 # -- the objects ---------------------------------------------------------------------------------
 
 
-def _obj(api_version: str, kind: str, name: str, namespace: str, tenant: str) -> dict[str, Any]:
+def base_object(
+    api_version: str, kind: str, name: str, namespace: str, tenant: str
+) -> dict[str, Any]:
     m: dict[str, Any] = {"name": name, "labels": marker(tenant)}
     if namespace:
         m["namespace"] = namespace
@@ -176,7 +185,9 @@ def guard(gpu_resource: str) -> list[dict[str, Any]]:
 def desired(
     spec: TenantSpec, pool_values: Mapping[str, str], gpu_resource: str
 ) -> list[dict[str, Any]]:
-    """Every object of the tenant, in the order apply makes them (the guard first)."""
+    """Every object of the tenant, in the order apply makes them: the cluster-wide guard,
+    the namespace with its labels, its limits (quota, LimitRange, NetworkPolicy), and only
+    then access (ServiceAccount, Role, RoleBinding). Delete goes the other way."""
     name, ns = spec.name, namespace_of(spec.name)
     missing = sorted({q.pool for q in spec.quotas} - set(pool_values))
     if missing:
@@ -184,13 +195,13 @@ def desired(
             f"pool(s) {', '.join(missing)} select nodes without {POOL_LABEL}: the admission "
             "guard cannot pin tenant pods to them"
         )
-    namespace = _obj("v1", "Namespace", ns, "", name)
+    namespace = base_object("v1", "Namespace", ns, "", name)
     namespace["metadata"]["labels"] |= {"pod-security.kubernetes.io/enforce": "baseline"} | {
         f"{POOL_ALLOWED_PREFIX}{pool_values[q.pool]}": "allowed" for q in spec.quotas
     }
-    sa = _obj("v1", "ServiceAccount", SERVICE_ACCOUNT, ns, name)
-    role = _obj("rbac.authorization.k8s.io/v1", "Role", ROLE, ns, name) | {"rules": _RULES}
-    binding = _obj("rbac.authorization.k8s.io/v1", "RoleBinding", ROLE, ns, name) | {
+    sa = base_object("v1", "ServiceAccount", SERVICE_ACCOUNT, ns, name)
+    role = base_object("rbac.authorization.k8s.io/v1", "Role", ROLE, ns, name) | {"rules": _RULES}
+    binding = base_object("rbac.authorization.k8s.io/v1", "RoleBinding", ROLE, ns, name) | {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": ns}]
         + [
@@ -198,14 +209,13 @@ def desired(
             for u in sorted(spec.users)
         ],
     }
+    # Guards before access: an apply cut short part-way leaves no namespace whose users
+    # can start pods without the quota, the defaults and the pool guard.
     return [
         *guard(gpu_resource),
         namespace,
-        sa,
-        role,
-        binding,
         quota(spec, gpu_resource),
-        _obj("v1", "LimitRange", LIMITS, ns, name)
+        base_object("v1", "LimitRange", LIMITS, ns, name)
         | {
             "spec": {
                 "limits": [
@@ -213,7 +223,7 @@ def desired(
                 ]
             }
         },
-        _obj("networking.k8s.io/v1", "NetworkPolicy", NETWORK_POLICY, ns, name)
+        base_object("networking.k8s.io/v1", "NetworkPolicy", NETWORK_POLICY, ns, name)
         | {
             "spec": {
                 "podSelector": {},
@@ -237,6 +247,9 @@ def desired(
                 ],
             }
         },
+        sa,
+        role,
+        binding,
     ]
 
 
@@ -244,179 +257,9 @@ def quota(spec: TenantSpec, gpu_resource: str) -> dict[str, Any]:
     hard = {f"requests.{gpu_resource}": str(0 if spec.suspended else spec_gpus(spec))}
     if spec.suspended:
         hard["pods"] = "0"
-    obj = _obj("v1", "ResourceQuota", QUOTA, namespace_of(spec.name), spec.name)
+    obj = base_object("v1", "ResourceQuota", QUOTA, namespace_of(spec.name), spec.name)
     return obj | {"spec": {"hard": hard}}
 
 
 def spec_gpus(spec: TenantSpec) -> int:
     return sum(q.gpus for q in spec.quotas)
-
-
-# -- comparing -----------------------------------------------------------------------------------
-
-
-def _project(live: Any, want: Any) -> Any:
-    """``live`` cut down to the fields ``want`` sets: the API server's defaults and other
-    writers' fields do not count as a difference."""
-    if isinstance(want, dict) and isinstance(live, dict):
-        return {k: _project(live[k], v) for k, v in want.items() if k in live}
-    if isinstance(want, list) and isinstance(live, list) and len(want) == len(live):
-        return [_project(a, b) for a, b in zip(live, want, strict=True)]
-    return live
-
-
-def view(live: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
-    """What of ``live`` computectl manages, shaped like ``want``."""
-    out: dict[str, Any] = _project(dict(live), dict(want))
-    # Maps computectl owns whole: a key it no longer sets (a pool left, "pods" after a
-    # resume) is a difference too.
-    out.setdefault("metadata", {})["labels"] = {
-        k: v for k, v in labels_of(live).items() if k.startswith(_OUR_LABEL_PREFIXES)
-    }
-    if live.get("kind") == "ResourceQuota":
-        out.setdefault("spec", {})["hard"] = dict((live.get("spec") or {}).get("hard") or {})
-    return out
-
-
-def _own_labels(obj: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in labels_of(obj).items() if k.startswith(_OUR_LABEL_PREFIXES)}
-
-
-def target(obj: Mapping[str, Any]) -> str:
-    m = meta(obj)
-    where = f"{m['namespace']}/" if m.get("namespace") else ""
-    return f"{str(obj.get('kind', '')).lower()} {where}{m.get('name', '')}"
-
-
-def line(obj: Mapping[str, Any]) -> str:
-    """The object in one line, in the words kubectl would show."""
-    kind = obj.get("kind")
-    spec = obj.get("spec") or {}
-    if kind == "Namespace":
-        labels = _own_labels(obj)
-        pools = sorted(
-            k[len(POOL_ALLOWED_PREFIX) :] for k in labels if k.startswith(POOL_ALLOWED_PREFIX)
-        )
-        return f"pools={','.join(pools) or '-'} tenant={labels.get(TENANT_LABEL, '-')}"
-    if kind == "ResourceQuota":
-        return " ".join(f"{k}={v}" for k, v in sorted((spec.get("hard") or {}).items()))
-    if kind == "RoleBinding":
-        subjects = obj.get("subjects") or []
-        return "subjects=" + ",".join(f"{s.get('kind')}/{s.get('name')}" for s in subjects)
-    if kind == "Role":
-        rules = obj.get("rules") or []
-        return "resources=" + ",".join(r for rule in rules for r in rule.get("resources") or [])
-    if kind == "LimitRange":
-        limits = spec.get("limits") or [{}]
-        req = limits[0].get("defaultRequest") or {}
-        return "defaultRequest " + " ".join(f"{k}={v}" for k, v in sorted(req.items()))
-    if kind == "NetworkPolicy":
-        return "deny all but same-namespace ingress/egress and DNS"
-    if kind == "ValidatingAdmissionPolicy":
-        return "GPU pods must pin computectl.io/pool to a pool of their tenant"
-    if kind == "ValidatingAdmissionPolicyBinding":
-        actions = ",".join(spec.get("validationActions") or [])
-        return f"policy={spec.get('policyName', '')} actions={actions}"
-    return "present"
-
-
-# -- the diff ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One object to apply (``obj``) or delete (``obj`` None: ``kind``/``name``/``namespace``)."""
-
-    change: Change
-    kind: str
-    name: str
-    namespace: str = ""
-    obj: dict[str, Any] | None = None
-
-
-def foreign(live: Mapping[tuple[str, str, str], Mapping[str, Any] | None]) -> list[str]:
-    """Targets of live objects with computectl's names but without its marker."""
-    return [target(o) for o in live.values() if o is not None and not is_ours(o)]
-
-
-def key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
-    m = meta(obj)
-    return (str(obj.get("kind", "")), str(m.get("namespace", "")), str(m.get("name", "")))
-
-
-def apply_steps(
-    live: Mapping[tuple[str, str, str], Mapping[str, Any] | None], want: list[dict[str, Any]]
-) -> list[Step]:
-    """Create what is missing, update what differs (one Change per object)."""
-    out: list[Step] = []
-    for obj in want:
-        kind, ns, name = key(obj)
-        current = live.get((kind, ns, name))
-        if current is None:
-            change = Change(ChangeKind.CREATE, target(obj), "", line(obj))
-        else:
-            seen = view(current, obj)
-            if seen == _normal(obj):
-                continue
-            change = Change(ChangeKind.UPDATE, target(obj), line(current), line(obj))
-        out.append(Step(change, kind, name, ns, obj))
-    return out
-
-
-def _normal(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """``obj`` as `view` would show it had the API server stored it unchanged."""
-    out = json.loads(json.dumps(obj))
-    out["metadata"]["labels"] = _own_labels(obj)
-    return dict(out)
-
-
-def delete_steps(
-    name: str,
-    live: Mapping[tuple[str, str, str], Mapping[str, Any] | None],
-    pvcs: list[str],
-    purge_data: bool,
-) -> list[Step]:
-    """Remove the tenant's objects (never the shared guard). The namespace stays while it
-    holds PersistentVolumeClaims, unless ``purge_data``: then it goes, and they with it."""
-    ns = namespace_of(name)
-    out: list[Step] = []
-    for (kind, obj_ns, obj_name), obj in reversed(list(live.items())):
-        if obj is None or kind == "Namespace" or not obj_ns:
-            continue
-        out.append(
-            Step(Change(ChangeKind.DELETE, target(obj), line(obj), ""), kind, obj_name, obj_ns)
-        )
-    namespace = live.get(("Namespace", "", ns))
-    if namespace is None:
-        return out
-    if pvcs and not purge_data:
-        kept = dict(namespace)
-        kept_obj = _obj("v1", "Namespace", ns, "", name)  # no pool labels: no GPU pods
-        out.append(
-            Step(
-                Change(
-                    ChangeKind.UPDATE,
-                    target(namespace),
-                    line(kept),
-                    f"kept for {len(pvcs)} PersistentVolumeClaim(s); no pools",
-                ),
-                "Namespace",
-                ns,
-                "",
-                kept_obj,
-            )
-        )
-        return out
-    out += [
-        Step(
-            Change(ChangeKind.DELETE, f"persistentvolumeclaim {ns}/{p}", "data", ""),
-            "PersistentVolumeClaim",
-            p,
-            ns,
-        )
-        for p in pvcs
-    ]
-    out.append(
-        Step(Change(ChangeKind.DELETE, target(namespace), line(namespace), ""), "Namespace", ns)
-    )
-    return out

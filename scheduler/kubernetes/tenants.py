@@ -1,9 +1,14 @@
 """The TenantBackend protocol over a real Kubernetes cluster: one tenant = one namespace.
 
-The objects and their diff are in `scheduler.kubernetes.tenant_objects`; this module
-reads them, applies them (server-side apply, so a second apply changes nothing), ends
-the tenant's work on a forced delete and issues kubeconfigs (TokenRequest) — all
-through the `KubeDriver` seam.
+The objects are in `scheduler.kubernetes.tenant_objects` and their diff in
+`scheduler.kubernetes.tenant_diff`; this module reads them, writes them (server-side
+apply to create, a replace to repair, so nothing another hand added in computectl's
+parts survives; a second apply changes nothing), ends the tenant's work on a forced
+delete and issues kubeconfigs (TokenRequest) — all through the `KubeDriver` seam.
+
+A write cut short (an API server outage) raises `Interrupted` with the steps already
+made, once any was made. The steps go guards first and access last (delete: the
+reverse), so a namespace its users can reach always has its quota and pool guard.
 
 Delete keeps data: without ``purge_data`` every object goes except the namespace and
 its PersistentVolumeClaims (the namespace loses its pools and RBAC, so nothing runs
@@ -18,11 +23,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from scheduler.errors import Conflict, SchedulerError
+from scheduler.kubernetes import tenant_diff as td
 from scheduler.kubernetes import tenant_objects as to
-from scheduler.kubernetes.client import KubeDriver
+from scheduler.kubernetes.driver import KubeDriver
 from scheduler.kubernetes.objects import TENANT_LABEL, is_active, labels_of, meta, pod_gpus
 from scheduler.protocol import JobInfo
-from scheduler.tenants import Change, TenantBusy, TenantSpec
+from scheduler.tenants import Change, ChangeKind, Interrupted, TenantBusy, TenantSpec
 
 # How long a forced delete waits for the pods to go after their grace period.
 _POD_WAIT_SECONDS = 60.0
@@ -67,15 +73,25 @@ class KubernetesTenants:
         jobs = self.jobs(name)
         if jobs and not force:
             raise TenantBusy(name, jobs)
+        done: list[Change] = []
         if self.client.get_object("Namespace", ns) is not None:
-            if self.client.get_object("ResourceQuota", to.QUOTA, ns) is not None:
+            live = self.client.get_object("ResourceQuota", to.QUOTA, ns)
+            if live is not None and to.is_ours(live):
                 # Quota to 0 first: the tenant's controllers cannot start new pods meanwhile.
                 frozen = to.quota(TenantSpec(name, suspended=True), self.gpu_resource)
-                self.client.apply_object(frozen)
-            for kind in to.WORKLOAD_KINDS:
-                self.client.delete_collection(kind, ns, grace_seconds)
-            self._wait_no_pods(ns, grace_seconds + _POD_WAIT_SECONDS)
-        return self._run(self._delete_steps(name, purge_data))
+                self.client.replace_object(td.replacement(live, frozen))
+                done.append(
+                    Change(ChangeKind.UPDATE, td.target(live), td.line(live), td.line(frozen))
+                )
+            try:
+                for kind in to.WORKLOAD_KINDS:
+                    self.client.delete_collection(kind, ns, grace_seconds)
+                self._wait_no_pods(ns, grace_seconds + _POD_WAIT_SECONDS)
+            except SchedulerError as exc:
+                if done:
+                    raise Interrupted(exc, done) from exc
+                raise
+        return self._run(self._delete_steps(name, purge_data), done)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -152,31 +168,31 @@ class KubernetesTenants:
     def _read(self, objects: list[dict[str, Any]]) -> _Live:
         return {
             (k, ns, n): self.client.get_object(k, n, ns)
-            for k, ns, n in (to.key(o) for o in objects)
+            for k, ns, n in (td.key(o) for o in objects)
         }
 
     def _check_ours(self, name: str) -> None:
         ns = self.client.get_object("Namespace", to.namespace_of(name))
         if ns is not None and not to.is_ours(ns):
-            raise Conflict(_foreign([to.target(ns)]))
+            raise Conflict(_foreign([td.target(ns)]))
 
-    def _apply_steps(self, spec: TenantSpec) -> list[to.Step]:
+    def _apply_steps(self, spec: TenantSpec) -> list[td.Step]:
         want = to.desired(spec, self.pool_values, self.gpu_resource)
         ns_obj = self.client.get_object("Namespace", to.namespace_of(spec.name))
         if ns_obj is not None and not to.is_ours(ns_obj):
-            raise Conflict(_foreign([to.target(ns_obj)]))
+            raise Conflict(_foreign([td.target(ns_obj)]))
         if ns_obj is not None and meta(ns_obj).get("deletionTimestamp"):
             raise SchedulerError(
                 f"namespace {to.namespace_of(spec.name)} is still being deleted; apply again soon"
             )
         # Inside a namespace that does not exist yet nothing else can: skip those reads.
         live = self._read([o for o in want if ns_obj is not None or not meta(o).get("namespace")])
-        bad = to.foreign(live)
+        bad = td.foreign(live)
         if bad:
             raise Conflict(_foreign(bad))
-        return to.apply_steps(live, want)
+        return td.apply_steps(live, want)
 
-    def _delete_steps(self, name: str, purge_data: bool) -> list[to.Step]:
+    def _delete_steps(self, name: str, purge_data: bool) -> list[td.Step]:
         ns = to.namespace_of(name)
         self._check_ours(name)
         # The shared guard stays: only the tenant's own objects are read.
@@ -191,16 +207,26 @@ class KubernetesTenants:
             if live.get(("Namespace", "", ns)) is not None
             else []
         )
-        return to.delete_steps(name, live, pvcs, purge_data)
+        return td.delete_steps(name, live, pvcs, purge_data)
 
-    def _run(self, steps: list[to.Step]) -> list[Change]:
-        """Run the steps in order; the first failure stops (the next apply re-reads)."""
+    def _run(self, steps: list[td.Step], done: list[Change] | None = None) -> list[Change]:
+        """Run the steps in order after ``done`` (changes made already); the first failure
+        stops (the next apply re-reads), as `Interrupted` once anything was changed."""
+        made = list(done or [])
         for s in steps:
-            if s.obj is not None:
-                self.client.apply_object(s.obj)
-            else:
-                self.client.delete_object(s.kind, s.name, s.namespace)
-        return [s.change for s in steps]
+            try:
+                if s.obj is None:
+                    self.client.delete_object(s.kind, s.name, s.namespace)
+                elif s.replace:
+                    self.client.replace_object(s.obj)
+                else:
+                    self.client.apply_object(s.obj)
+            except SchedulerError as exc:
+                if made:
+                    raise Interrupted(exc, made) from exc
+                raise
+            made.append(s.change)
+        return made
 
     def _wait_no_pods(self, ns: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -1,0 +1,261 @@
+"""How a tenant's live objects compare with what its spec asks for, and the steps between.
+
+Pure functions over the API server's JSON (`scheduler.kubernetes.tenant_objects` builds
+what is wanted; `scheduler.kubernetes.tenants` reads and writes). computectl owns whole
+the labels under its prefixes and the parts of its objects listed in `OWNED_WHOLE`:
+whatever another hand added there (a ``pool.computectl.io/<pool>`` label the admission
+guard would trust, a ``hard`` key or a ``scopes`` list in the quota, an
+``objectSelector`` in the guard's binding) is a difference, and the write that repairs
+it is a replace, which leaves nothing of the other writer's in those parts. Fields the
+API server fills in by default are not differences (`SERVER_DEFAULTS`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scheduler.kubernetes.objects import TENANT_LABEL, annotations_of, labels_of, meta
+from scheduler.kubernetes.tenant_objects import (
+    OUR_LABEL_PREFIXES,
+    POOL_ALLOWED_PREFIX,
+    base_object,
+    is_ours,
+    namespace_of,
+)
+from scheduler.tenants import Change, ChangeKind
+
+_Live = Mapping[tuple[str, str, str], Mapping[str, Any] | None]
+
+# The top-level parts of each kind computectl owns whole (metadata.labels under its
+# prefixes are owned whole for every kind).
+OWNED_WHOLE: dict[str, tuple[str, ...]] = {
+    "ResourceQuota": ("spec",),
+    "LimitRange": ("spec",),
+    "NetworkPolicy": ("spec",),
+    "Role": ("rules",),
+    "RoleBinding": ("roleRef", "subjects"),
+    "ValidatingAdmissionPolicy": ("spec",),
+    "ValidatingAdmissionPolicyBinding": ("spec",),
+}
+# What the API server (v1.36) fills in where computectl's objects leave a field out:
+# (kind, path, value); "*" in a path is every item of a list. Only a field holding exactly
+# this value is ignored, so a foreign value in the same place is still a difference.
+SERVER_DEFAULTS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
+    ("ValidatingAdmissionPolicy", ("spec", "matchConstraints", "matchPolicy"), "Equivalent"),
+    ("ValidatingAdmissionPolicy", ("spec", "matchConstraints", "namespaceSelector"), {}),
+    ("ValidatingAdmissionPolicy", ("spec", "matchConstraints", "objectSelector"), {}),
+    ("ValidatingAdmissionPolicy", ("spec", "matchConstraints", "resourceRules", "*", "scope"), "*"),
+    ("ValidatingAdmissionPolicyBinding", ("spec", "matchResources", "matchPolicy"), "Equivalent"),
+    ("ValidatingAdmissionPolicyBinding", ("spec", "matchResources", "objectSelector"), {}),
+)
+
+
+def own_labels(obj: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in labels_of(obj).items() if k.startswith(OUR_LABEL_PREFIXES)}
+
+
+def _project(live: Any, want: Any) -> Any:
+    """``live`` cut down to the fields ``want`` sets: the API server's defaults and other
+    writers' fields do not count as a difference."""
+    if isinstance(want, dict) and isinstance(live, dict):
+        return {k: _project(live[k], v) for k, v in want.items() if k in live}
+    if isinstance(want, list) and isinstance(live, list) and len(want) == len(live):
+        return [_project(a, b) for a, b in zip(live, want, strict=True)]
+    return live
+
+
+def _drop(obj: Any, path: tuple[str, ...], value: Any) -> None:
+    """Remove the field at ``path`` from ``obj`` (in place) where it holds ``value``."""
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        for item in obj if isinstance(obj, list) else []:
+            _drop(item, rest, value)
+        return
+    if not isinstance(obj, dict) or head not in obj:
+        return
+    if not rest:
+        if obj[head] == value:
+            del obj[head]
+        return
+    _drop(obj[head], rest, value)
+
+
+def _whole(live: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of ``live`` computectl owns whole, without the server's defaults."""
+    kind = str(live.get("kind", ""))
+    out = {p: json.loads(json.dumps(live[p])) for p in OWNED_WHOLE.get(kind, ()) if p in live}
+    for default_kind, path, value in SERVER_DEFAULTS:
+        if default_kind == kind:
+            _drop(out, path, value)
+    return out
+
+
+def view(live: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
+    """What of ``live`` computectl manages, shaped like ``want``."""
+    out: dict[str, Any] = _project(dict(live), dict(want))
+    # A label under computectl's prefixes that it does not set (a pool left, or one another
+    # hand added) is a difference, like a value it sets that was changed.
+    out.setdefault("metadata", {})["labels"] = own_labels(live)
+    return out | _whole(live)
+
+
+def normal(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` as `view` would show it had the API server stored it unchanged."""
+    out = json.loads(json.dumps(obj))
+    out["metadata"]["labels"] = own_labels(obj)
+    return dict(out)
+
+
+def differs(live: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    return view(live, want) != normal(want)
+
+
+def replacement(live: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
+    """The body that replaces ``live`` with ``want``: computectl's parts exactly as wanted;
+    labels outside its prefixes and annotations (nobody's guard trusts them) kept."""
+    out = json.loads(json.dumps(want))
+    m = out["metadata"]
+    m["labels"] = {
+        k: v for k, v in labels_of(live).items() if not k.startswith(OUR_LABEL_PREFIXES)
+    } | dict(m.get("labels") or {})
+    notes = annotations_of(live)
+    if notes:
+        m["annotations"] = notes
+    for kept in ("finalizers", "ownerReferences"):
+        if meta(live).get(kept):
+            m[kept] = meta(live)[kept]
+    return dict(out)
+
+
+def target(obj: Mapping[str, Any]) -> str:
+    m = meta(obj)
+    where = f"{m['namespace']}/" if m.get("namespace") else ""
+    return f"{str(obj.get('kind', '')).lower()} {where}{m.get('name', '')}"
+
+
+def line(obj: Mapping[str, Any]) -> str:
+    """The object in one line, in the words kubectl would show."""
+    kind = obj.get("kind")
+    spec = obj.get("spec") or {}
+    if kind == "Namespace":
+        labels = own_labels(obj)
+        pools = sorted(
+            k[len(POOL_ALLOWED_PREFIX) :] for k in labels if k.startswith(POOL_ALLOWED_PREFIX)
+        )
+        odd = sorted(
+            f"{k}={v}"
+            for k, v in labels.items()
+            if k.startswith(POOL_ALLOWED_PREFIX) and v != "allowed"
+        )
+        text = f"pools={','.join(pools) or '-'} tenant={labels.get(TENANT_LABEL, '-')}"
+        return text + (f" ({' '.join(odd)})" if odd else "")
+    if kind == "ResourceQuota":
+        text = " ".join(f"{k}={v}" for k, v in sorted((spec.get("hard") or {}).items()))
+        extra = sorted(k for k in spec if k != "hard")
+        return text + (f" (+{','.join(extra)})" if extra else "")
+    if kind == "RoleBinding":
+        subjects = obj.get("subjects") or []
+        return "subjects=" + ",".join(f"{s.get('kind')}/{s.get('name')}" for s in subjects)
+    if kind == "Role":
+        rules = obj.get("rules") or []
+        return "resources=" + ",".join(r for rule in rules for r in rule.get("resources") or [])
+    if kind == "LimitRange":
+        limits = spec.get("limits") or [{}]
+        req = limits[0].get("defaultRequest") or {}
+        return "defaultRequest " + " ".join(f"{k}={v}" for k, v in sorted(req.items()))
+    if kind == "NetworkPolicy":
+        return "deny all but same-namespace ingress/egress and DNS"
+    if kind == "ValidatingAdmissionPolicy":
+        return "GPU pods must pin computectl.io/pool to a pool of their tenant"
+    if kind == "ValidatingAdmissionPolicyBinding":
+        actions = ",".join(spec.get("validationActions") or [])
+        return f"policy={spec.get('policyName', '')} actions={actions}"
+    return "present"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One object to write (``obj``) or delete (``obj`` None: ``kind``/``name``/``namespace``).
+
+    A write creates with server-side apply; ``replace`` (an object that exists) puts ``obj``
+    in place whole, so other writers' additions in computectl's parts go.
+    """
+
+    change: Change
+    kind: str
+    name: str
+    namespace: str = ""
+    obj: dict[str, Any] | None = None
+    replace: bool = False
+
+
+def foreign(live: _Live) -> list[str]:
+    """Targets of live objects with computectl's names but without its marker."""
+    return [target(o) for o in live.values() if o is not None and not is_ours(o)]
+
+
+def key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    m = meta(obj)
+    return (str(obj.get("kind", "")), str(m.get("namespace", "")), str(m.get("name", "")))
+
+
+def apply_steps(live: _Live, want: list[dict[str, Any]]) -> list[Step]:
+    """Create what is missing, replace what differs (one Change per object), in ``want``'s
+    order."""
+    out: list[Step] = []
+    for obj in want:
+        kind, ns, name = key(obj)
+        current = live.get((kind, ns, name))
+        if current is None:
+            out.append(
+                Step(Change(ChangeKind.CREATE, target(obj), "", line(obj)), kind, name, ns, obj)
+            )
+        elif differs(current, obj):
+            change = Change(ChangeKind.UPDATE, target(obj), line(current), line(obj))
+            out.append(Step(change, kind, name, ns, replacement(current, obj), replace=True))
+    return out
+
+
+def delete_steps(name: str, live: _Live, pvcs: list[str], purge_data: bool) -> list[Step]:
+    """Remove the tenant's objects (never the shared guard), access first and limits last
+    (the reverse of apply). The namespace stays while it holds PersistentVolumeClaims,
+    unless ``purge_data``: then it goes, and they with it."""
+    ns = namespace_of(name)
+    out: list[Step] = []
+    for (kind, obj_ns, obj_name), obj in reversed(list(live.items())):
+        if obj is None or kind == "Namespace" or not obj_ns:
+            continue
+        out.append(
+            Step(Change(ChangeKind.DELETE, target(obj), line(obj), ""), kind, obj_name, obj_ns)
+        )
+    namespace = live.get(("Namespace", "", ns))
+    if namespace is None:
+        return out
+    if pvcs and not purge_data:
+        kept = base_object("v1", "Namespace", ns, "", name)  # no pool labels: no GPU pods
+        change = Change(
+            ChangeKind.UPDATE,
+            target(namespace),
+            line(namespace),
+            f"kept for {len(pvcs)} PersistentVolumeClaim(s); no pools",
+        )
+        out.append(Step(change, "Namespace", ns, "", replacement(namespace, kept), replace=True))
+        return out
+    out += [
+        Step(
+            Change(ChangeKind.DELETE, f"persistentvolumeclaim {ns}/{p}", "data", ""),
+            "PersistentVolumeClaim",
+            p,
+            ns,
+        )
+        for p in pvcs
+    ]
+    out.append(
+        Step(Change(ChangeKind.DELETE, target(namespace), line(namespace), ""), "Namespace", ns)
+    )
+    return out
