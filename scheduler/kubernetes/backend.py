@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import Conflict, InvalidRequest, NotFound
-from scheduler.kubernetes.client import KubeClient, KubeDriver
+from scheduler.kubernetes.client import KubeClient
+from scheduler.kubernetes.driver import KubeDriver
 from scheduler.kubernetes.objects import (
     TENANT_LABEL,
     drain_patch,
+    drained_as,
     is_active,
     labels_of,
     matches,
@@ -135,15 +137,23 @@ class KubernetesWorkloadManager:
         """Cordon and taint ``node``, then evict its GPU pods (``down``: delete them).
 
         Evictions go through the Eviction API, so PodDisruptionBudgets hold: a pod
-        whose budget forbids it keeps running and is named in the report.
+        whose budget forbids it keeps running and is named in the report. Calling it
+        again is how a blocked eviction is retried (the sweep does, for a draining
+        node): a node already marked so is not written again, and only pods still
+        there and not already going are evicted.
         """
         reason = " ".join(reason.split())
         if not reason:
             raise InvalidRequest("Kubernetes drains need a reason (it goes in an annotation)")
-        self._update_node(node, lambda raw: drain_patch(raw, reason, mode))
+        self._update_node(
+            node,
+            lambda raw: None if drained_as(raw, reason, mode) else drain_patch(raw, reason, mode),
+        )
         blocked = []
         for pod, _ in self._gpu_pods(node):
             namespace, name = meta(pod).get("namespace", ""), meta(pod).get("name", "")
+            if meta(pod).get("deletionTimestamp"):
+                continue  # evicted or deleted already, within its grace period: not blocked
             if mode == "down":
                 self.client.delete_pod(namespace, name, DOWN_GRACE_SECONDS)
             elif (why := self.client.evict_pod(namespace, name)) is not None:

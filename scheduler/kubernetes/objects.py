@@ -177,6 +177,21 @@ def taint_value(reason: str) -> str:
     return kind if _LABEL_VALUE.match(kind) else "drain"
 
 
+def drained_as(node: Mapping[str, Any], reason: str, mode: DrainMode) -> bool:
+    """The node carries exactly what `drain_patch` would write: draining it again is a no-op
+    (the sweep re-drains a draining node every time, and must not write it every time)."""
+    ours = [t for t in taints_of(node) if t.get("key") == TAINT_KEY]
+    effect = "NoExecute" if mode == "down" else "NoSchedule"
+    return (
+        drained_by_us(node)
+        and is_cordoned(node)
+        and annotations_of(node).get(REASON_ANNOTATION) == reason
+        and len(ours) == 1
+        and ours[0].get("value") == taint_value(reason)
+        and ours[0].get("effect") == effect
+    )
+
+
 def drain_patch(node: Mapping[str, Any], reason: str, mode: DrainMode) -> dict[str, Any]:
     """Cordon, computectl's taint and annotations; guarded by the node's resourceVersion."""
     taints = [t for t in taints_of(node) if t.get("key") != TAINT_KEY]

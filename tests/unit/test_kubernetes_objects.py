@@ -120,3 +120,17 @@ def test_pod_gpus_counts_requests_limits_and_init_containers() -> None:
         o.pod_gpus(pod([c(requests=1)], [c(requests=2, restart="Always")]), "nvidia.com/gpu") == 3
     )
     assert o.pod_gpus(pod([c()]), "nvidia.com/gpu") == 0
+
+
+def test_draining_again_as_drained_writes_nothing() -> None:
+    reason = "computectl: xid: 79"
+    patch = o.drain_patch(node(), reason, "drain")
+    drained = node(
+        cordoned=True, taints=patch["spec"]["taints"], annotations={o.REASON_ANNOTATION: reason}
+    )
+    assert o.drained_as(drained, reason, "drain")
+    assert not o.drained_as(drained, "computectl: xid: 48", "drain")  # a new reason
+    assert not o.drained_as(drained, reason, "down")  # NoExecute now
+    assert not o.drained_as(node(), reason, "drain")
+    uncordoned = node(taints=patch["spec"]["taints"], annotations={o.REASON_ANNOTATION: reason})
+    assert not o.drained_as(uncordoned, reason, "drain")  # someone lifted the cordon
