@@ -7,13 +7,20 @@ One tenant is one account tree (pure functions here; `scheduler.slurm.tenants` r
   that span the tenant's pools: the GPU-hour budget (``GrpTRESMins=gres/gpu=<min>``)
   and, while suspended, ``GrpSubmitJobs=0 GrpJobs=0``.
 * ``qos <name>-<pool>`` per pool of this cluster (Description ``computectl: tenant
-  <name> pool <pool>``): ``GrpTRES=gres/gpu:<type>=N`` and ``MaxWall``. A job is charged
-  to ONE QOS, so the per-pool quotas need one QOS each; the tenant-wide budget cannot
-  live on them (each pool would get the whole budget) and sits on the account.
+  <name> pool <pool>``): ``GrpTRES=gres/gpu=N,gres/gpu:<type>=N`` and ``MaxWall``. The
+  untyped ``gres/gpu`` is the limit that holds: Slurm counts a job on ``gres/gpu:<type>``
+  only when it names the type, but on ``gres/gpu`` however it asks (``--gres=gpu:8``,
+  ``--gpus``, ``--gpus-per-node``, ``--gpus-per-task``, ``--tres-per-task``). A pool has
+  one GPU model, so the typed limit is the same number, kept so an operator reading the
+  QOS sees the model, and so drift on either shows in ``plan``. A job is charged to ONE
+  QOS, so the per-pool quotas need one QOS each; the tenant-wide budget cannot live on
+  them (each pool would get the whole budget) and sits on the account.
 * ``association <user>@<name>/<partition>`` per user and pool: a partition-level user
   association whose only (and default) QOS is the pool's QOS. A job of the tenant in
   a partition it did not buy finds no association and is rejected; ``--qos=normal``
-  is rejected too, so the quota cannot be side-stepped.
+  is rejected too, and so is another pool's QOS of the same tenant (``--qos=<name>-<other
+  pool>``: not in this partition's association), so the quota cannot be side-stepped.
+* Users leaving the tenant keep a usable DefaultAccount (`scheduler.slurm.users`).
 
 Each object is one `Change` whose before/after is one line in sacctmgr's own words.
 """
@@ -22,11 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
 
 from scheduler.errors import InvalidRequest
-from scheduler.protocol import JobInfo
-from scheduler.slurm.parse import GPU_MODELS, parse_gpus, tres_gpus
+from scheduler.slurm.fields import format_tres as _tres
+from scheduler.slurm.fields import format_wall, parse_tres, parse_wall
+from scheduler.slurm.parse import GPU_MODELS
 from scheduler.tenants import Change, ChangeKind, TenantSpec
 
 MARK = "computectl: tenant "
@@ -41,10 +48,8 @@ TREE_FIELDS = (
     "Description",
 )  # fmt: skip
 QOS_FIELDS = ("Name", "GrpTRES", "MaxWall", "Description")
-SACCT_FIELDS = ("JobID", "Start", "End", "ElapsedRaw", "AllocTRES")
 
 _GRES_TYPES = {model: kind for kind, model in GPU_MODELS.items()}
-_UNLIMITED = ("", "UNLIMITED", "INFINITE", "Partition_Limit")
 
 
 def account_description(name: str) -> str:
@@ -163,7 +168,10 @@ def desired(spec: TenantSpec, partitions: Mapping[str, str]) -> TenantState:
         q = Qos(
             qos_name(spec.name, quota.pool),
             qos_description(spec.name, quota.pool),
-            {f"gres/gpu:{gres_type(quota.gpu_model)}": str(quota.gpus)},
+            {
+                "gres/gpu": str(quota.gpus),
+                f"gres/gpu:{gres_type(quota.gpu_model)}": str(quota.gpus),
+            },
             spec.max_wall_time_minutes,
         )
         qos[q.name] = q
@@ -174,40 +182,6 @@ def desired(spec: TenantSpec, partitions: Mapping[str, str]) -> TenantState:
 
 
 # -- what sacctmgr shows -------------------------------------------------------------------------
-
-
-def parse_tres(text: str) -> dict[str, str]:
-    """``gres/gpu:h100=16,cpu=4`` → {"gres/gpu:h100": "16", "cpu": "4"}."""
-    out = {}
-    for item in text.split(","):
-        key, sep, value = item.strip().partition("=")
-        if sep and key:
-            out[key] = value
-    return out
-
-
-def _tres(tres: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(tres.items()))
-
-
-def parse_wall(text: str) -> int | None:
-    """sacctmgr's MaxWall (``[days-]hh:mm:ss``, ``mm:ss``, empty) → minutes; None: unlimited."""
-    text = text.strip()
-    if text in _UNLIMITED:
-        return None
-    days, _, clock = text.rpartition("-")
-    parts = [int(p) for p in clock.split(":")]
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    h, m, s = parts[-3:]
-    return (int(days or 0) * 24 + h) * 60 + m + (1 if s else 0)
-
-
-def format_wall(minutes: int) -> str:
-    """Minutes as sacctmgr prints a MaxWall: ``01:00:00``, ``2-00:00:00``."""
-    days, rest = divmod(minutes, 24 * 60)
-    clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
-    return f"{days}-{clock}" if days else clock
 
 
 def read_state(
@@ -257,10 +231,15 @@ def read_state(
 # -- the difference, as sacctmgr steps -----------------------------------------------------------
 
 
-def steps(live: TenantState, want: TenantState | None) -> list[Step]:
+def steps(
+    live: TenantState,
+    want: TenantState | None,
+    users: Sequence[tuple[Change, tuple[str, ...]]] = (),
+) -> list[Step]:
     """What turns ``live`` into ``want`` (None: the tenant goes), in an order sacctmgr
     accepts: QOS before the associations that use them, associations before their
-    account, QOS last when they go (sacctmgr refuses to delete a default QOS in use)."""
+    account, QOS last when they go (sacctmgr refuses to delete a default QOS in use).
+    ``users``: DefaultAccount moves of users leaving, made before their associations go."""
     name = live.name
     want_qos = want.qos if want else {}
     want_assocs = want.associations if want else {}
@@ -282,6 +261,7 @@ def steps(live: TenantState, want: TenantState | None) -> list[Step]:
                     _modify_account(old_acct, acct),
                 )
             )
+    out += [Step(change, args) for change, args in users]
     for key, a in sorted(live.associations.items()):
         if key not in want_assocs:
             out.append(
@@ -390,67 +370,3 @@ def _modify_account(old: Account, a: Account) -> tuple[str, ...]:
     if old.grp_tres_mins != a.grp_tres_mins:
         sets.append(f"GrpTRESMins={_tres(_cleared(old.grp_tres_mins, a.grp_tres_mins))}")
     return ("modify", "account", "where", f"name={a.name}", "set", *sets)
-
-
-# -- jobs and usage ------------------------------------------------------------------------------
-
-_RUNNING = frozenset({"RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "STOPPED", "RESIZING"})
-_PENDING = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
-
-
-def account_jobs(squeue: Mapping[str, object], account: str) -> list[JobInfo]:
-    """The account's running and pending jobs from ``squeue --json`` (22.05 cannot filter)."""
-    out = []
-    jobs = squeue.get("jobs")
-    for raw in jobs if isinstance(jobs, list) else []:
-        if not isinstance(raw, dict) or raw.get("account") != account:
-            continue
-        state = str(raw.get("job_state") or "").upper()
-        if state not in _RUNNING and state not in _PENDING:
-            continue
-        running = state in _RUNNING
-        gpus = tres_gpus(str(raw.get("tres_alloc_str" if running else "tres_req_str") or ""))
-        if not gpus:
-            per_node = parse_gpus(str(raw.get("tres_per_node") or ""))[1]
-            gpus = per_node * int(raw.get("node_count") or 1)
-        out.append(
-            JobInfo(
-                id=str(raw.get("job_id")),
-                tenant=account,
-                gpus=gpus,
-                state="running" if running else "pending",
-            )
-        )
-    return out
-
-
-def _when(text: str, tz: tzinfo | None) -> datetime | None:
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None  # "Unknown" (still running), "None" (never started)
-    return t.replace(tzinfo=tz) if t.tzinfo is None else t
-
-
-def gpu_seconds(
-    rows: Sequence[Sequence[str]], start: datetime, end: datetime, tz: tzinfo | None
-) -> float:
-    """GPU-seconds of sacct rows (`SACCT_FIELDS`, ``-X``) inside [start, end).
-
-    sacct selects the jobs that ran in the window but reports their whole run, so each
-    job is clipped to the window; sacct prints local times without a zone (``tz``). A job
-    still running (End ``Unknown``) counts up to ``end``; a start sacct cannot state
-    falls back to ElapsedRaw.
-    """
-    total = 0.0
-    for _job, started, ended, elapsed, alloc in rows:
-        gpus = tres_gpus(alloc)
-        if not gpus:
-            continue
-        t0, t1 = _when(started, tz), _when(ended, tz)
-        if t0 is None:
-            seconds = float(elapsed) if elapsed.isdigit() else 0.0
-        else:
-            seconds = (min(t1 or end, end) - max(t0, start)).total_seconds()
-        total += gpus * max(0.0, seconds)
-    return total

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from scheduler.errors import Conflict, NotFound, SchedulerError, Unreachable
-from scheduler.slurm.errors import classify, one_line
+from scheduler.slurm.errors import classify, daemon_of, one_line, unreachable_line
 
 # Keep each scontrol command line well below ARG_MAX and slurmctld's message limits.
 _NODES_PER_UPDATE = 500
@@ -228,14 +228,17 @@ class SlurmCommands:
             )
         except subprocess.TimeoutExpired:
             raise Unreachable(
-                f"{tool} timed out after {self.timeout_seconds:g} s "
-                "(is slurmctld up and reachable?)"
+                f"{daemon_of(tool)} is not answering "
+                f"({tool} timed out after {self.timeout_seconds:g} s)"
             ) from None
         except OSError as exc:
             raise self._cannot_start(tool, exe, exc) from None
         if proc.returncode != 0:
             text = proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}"
-            raise classify(text)(f"{tool} {args[0] if args else ''}: {one_line(text)}".strip())
+            kind = classify(text)
+            if kind is Unreachable:
+                raise Unreachable(unreachable_line(tool, text))
+            raise kind(f"{tool} {args[0] if args else ''}: {one_line(text)}".strip())
         return proc
 
     def _merged_env(self, env: Mapping[str, str | None] | None) -> dict[str, str]:

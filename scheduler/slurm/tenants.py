@@ -15,7 +15,9 @@ from typing import Protocol
 from scheduler.errors import Conflict, InvalidRequest, PermissionDenied, SchedulerError, Unreachable
 from scheduler.protocol import JobInfo
 from scheduler.slurm import accounting as acc
-from scheduler.tenants import Change, TenantBusy, TenantSpec
+from scheduler.slurm import usage
+from scheduler.slurm import users as slurm_users
+from scheduler.tenants import Change, Interrupted, TenantBusy, TenantSpec
 
 # How long delete(force=True) waits for cancelled jobs to leave the queue (after the grace):
 # slurmctld kills at once, but a job is listed until its epilog has run.
@@ -67,6 +69,18 @@ class SlurmTenants:
     def apply(self, spec: TenantSpec) -> list[Change]:
         try:
             return self._run(self._steps(spec.name, spec))
+        except Interrupted as exc:
+            if _JOBS_ACTIVE in str(exc.cause):
+                # Busy after some changes: those are live and must be recorded, so this
+                # stays an interruption; its cause says what holds the rest back.
+                raise Interrupted(
+                    SchedulerError(
+                        f"job(s) of tenant {spec.name} still use what it is leaving "
+                        f"({exc.cause}); end them or delete the tenant with --force"
+                    ),
+                    exc.done,
+                ) from exc.cause
+            raise
         except SchedulerError as exc:
             # Leaving a pool: sacctmgr keeps an association (or QOS) while jobs use it.
             if _JOBS_ACTIVE in str(exc):
@@ -92,7 +106,7 @@ class SlurmTenants:
 
     def jobs(self, name: str) -> list[JobInfo]:
         # squeue --json dumps every job in 22.05 (no -A filter): filter here.
-        return acc.account_jobs(self.commands.squeue_json(), name)
+        return usage.account_jobs(self.commands.squeue_json(), name)
 
     def managed(self) -> list[str]:
         rows = self.commands.sacctmgr_show("account", acc.ACCOUNT_FIELDS)
@@ -103,12 +117,12 @@ class SlurmTenants:
         local = datetime.now().astimezone().tzinfo
         fmt = "%Y-%m-%dT%H:%M:%S"
         rows = self.commands.sacct_rows(
-            acc.SACCT_FIELDS,
+            usage.SACCT_FIELDS,
             "-a", "-X", "-A", name,
             "-S", start.astimezone(local).strftime(fmt),
             "-E", end.astimezone(local).strftime(fmt),
         )  # fmt: skip
-        return acc.gpu_seconds(rows, start, end, local)
+        return usage.gpu_seconds(rows, start, end, local)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -128,10 +142,22 @@ class SlurmTenants:
                 f"computectl (no '{acc.MARK}{name}' description); computectl leaves it "
                 "alone — choose another tenant name or remove it in Slurm"
             )
-        out = acc.steps(live, want)
+        out = acc.steps(live, want, self._default_moves(name, live, want))
         if want is not None and any(s.change.target.startswith("qos ") for s in out):
             self._check_tres(want)
         return out
+
+    def _default_moves(
+        self, name: str, live: acc.TenantState, want: acc.TenantState | None
+    ) -> list[tuple[Change, tuple[str, ...]]]:
+        """Users leaving the tenant whose DefaultAccount it is: where it moves to."""
+        gone = slurm_users.leaving(live.associations, want.associations if want else {})
+        if not gone:
+            return []  # the common case costs no sacctmgr call
+        rows = self.commands.sacctmgr_show(
+            "user", slurm_users.USER_FIELDS, "withassoc", f"name={','.join(sorted(gone))}"
+        )
+        return slurm_users.default_moves(name, slurm_users.read_users(rows), gone)
 
     def _check_tres(self, want: acc.TenantState) -> None:
         """A GrpTRES on a GRES type slurmdbd does not track would never be enforced."""
@@ -151,8 +177,13 @@ class SlurmTenants:
                     )
 
     def _run(self, steps: list[acc.Step], retry_active: float = 0.0) -> list[Change]:
-        """Run the steps in order; the first failure stops (the next apply re-reads)."""
+        """Run the steps in order; the first failure stops (the next apply re-reads).
+
+        A failure after some steps raises `Interrupted` with exactly the changes made, so
+        the control plane can record what is live; before the first, the failure itself.
+        """
         deadline = time.monotonic() + retry_active
+        done: list[Change] = []
         for s in steps:
             while True:
                 try:
@@ -161,10 +192,14 @@ class SlurmTenants:
                 except SchedulerError as exc:
                     # Jobs just ended leave squeue before slurmdbd records their end, and
                     # until then sacctmgr refuses to delete what they used.
-                    if _JOBS_ACTIVE not in str(exc) or time.monotonic() >= deadline:
-                        raise
-                    self._sleep(_POLL_SECONDS)
-        return [s.change for s in steps]
+                    if _JOBS_ACTIVE in str(exc) and time.monotonic() < deadline:
+                        self._sleep(_POLL_SECONDS)
+                        continue
+                    if done:
+                        raise Interrupted(exc, done) from exc
+                    raise
+            done.append(s.change)
+        return done
 
     def _end_jobs(self, name: str, grace_seconds: int) -> None:
         """Cancel what waits; TERM what runs, and after the grace, cancel it (SIGKILL)."""

@@ -11,10 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from scheduler.errors import InvalidRequest
+from scheduler.errors import InvalidRequest, Unreachable
 from scheduler.slurm import accounting as acc
+from scheduler.slurm import usage
+from scheduler.slurm import users as slurm_users
 from scheduler.slurm.commands import _rows
+from scheduler.slurm.errors import classify, unreachable_line
 from scheduler.tenants import ChangeKind, GpuQuota, TenantSpec
 
 # sacctmgr -P -n show account format=Account,User,Partition,QOS,DefaultQOS,GrpTRESMins,GrpJobs,
@@ -31,8 +36,8 @@ ADMIN_TREE = "admin-lab|||normal|||||lab of prof. x | ml\n"
 # sacctmgr -P -n show qos format=Name,GrpTRES,MaxWall,Description
 QOS = """\
 normal|||Normal QOS default
-borealis-ai-inference|gres/gpu:h100=8|01:30:00|computectl: tenant borealis-ai pool inference
-borealis-ai-training|gres/gpu:h100=16|01:30:00|computectl: tenant borealis-ai pool training
+borealis-ai-inference|gres/gpu:h100=8,gres/gpu=8|01:30:00|computectl: tenant borealis-ai pool inference
+borealis-ai-training|gres/gpu:h100=16,gres/gpu=16|01:30:00|computectl: tenant borealis-ai pool training
 """
 # sacct -P -n --format=JobID,Start,End,ElapsedRaw,AllocTRES -a -X -A borealis-ai -S .. -E ..
 SACCT = """\
@@ -117,7 +122,7 @@ def test_a_new_tenant_is_created_qos_first_in_sacctmgrs_words() -> None:
     assert steps[1].args == (
         "add", "qos", "borealis-ai-training",
         "Description=computectl: tenant borealis-ai pool training",
-        "GrpTRES=gres/gpu:h100=16", "MaxWall=90",
+        "GrpTRES=gres/gpu=16,gres/gpu:h100=16", "MaxWall=90",
     )  # fmt: skip
     assert steps[2].args == (
         "add", "account", "borealis-ai", "Description=computectl: tenant borealis-ai",
@@ -127,7 +132,7 @@ def test_a_new_tenant_is_created_qos_first_in_sacctmgrs_words() -> None:
         "add", "user", "root", "account=borealis-ai", "partition=training",
         "qos=borealis-ai-training", "defaultqos=borealis-ai-training",
     )  # fmt: skip
-    assert steps[1].change.after == "GrpTRES=gres/gpu:h100=16 MaxWall=01:30:00"
+    assert steps[1].change.after == "GrpTRES=gres/gpu=16,gres/gpu:h100=16 MaxWall=01:30:00"
 
 
 def test_changes_are_one_line_per_object_and_clear_what_is_no_longer_limited() -> None:
@@ -145,10 +150,10 @@ def test_changes_are_one_line_per_object_and_clear_what_is_no_longer_limited() -
     ]
     qos = by_target["qos borealis-ai-training"]
     assert (qos.change.before, qos.change.after) == (
-        "GrpTRES=gres/gpu:h100=16 MaxWall=01:30:00",
-        "GrpTRES=gres/gpu:h100=24",
+        "GrpTRES=gres/gpu=16,gres/gpu:h100=16 MaxWall=01:30:00",
+        "GrpTRES=gres/gpu=24,gres/gpu:h100=24",
     )
-    assert qos.args[-2:] == ("MaxWall=-1", "GrpTRES=gres/gpu:h100=24")
+    assert qos.args[-2:] == ("MaxWall=-1", "GrpTRES=gres/gpu=24,gres/gpu:h100=24")
     account = by_target["account borealis-ai"]
     assert account.args == (
         "modify", "account", "where", "name=borealis-ai", "set",
@@ -192,18 +197,18 @@ def test_max_wall_reads_as_minutes(text: str, minutes: int | None) -> None:
 
 
 def test_jobs_of_the_account_from_squeue_json() -> None:
-    jobs = acc.account_jobs(SQUEUE, "borealis-ai")
+    jobs = usage.account_jobs(SQUEUE, "borealis-ai")
     assert [(j.id, j.state, j.gpus) for j in jobs] == [("15", "running", 16), ("16", "pending", 24)]
 
 
 def test_gpu_seconds_clip_each_job_to_the_window() -> None:
-    rows = _rows(SACCT, len(acc.SACCT_FIELDS))
+    rows = _rows(SACCT, len(usage.SACCT_FIELDS))
     t = datetime(2026, 11, 26, 4, 38, tzinfo=UTC)
     at = t.replace
     # job 14: 4 GPUs for 3 s; job 15 (running): 16 GPUs for 10 s to the window's end; 16 never ran
-    assert acc.gpu_seconds(rows, t, at(second=40), UTC) == 4 * 3 + 16 * 10
-    assert acc.gpu_seconds(rows, at(second=28), at(second=40), UTC) == 4 * 1 + 16 * 10
-    assert acc.gpu_seconds(rows, at(second=29), at(second=30), UTC) == 0
+    assert usage.gpu_seconds(rows, t, at(second=40), UTC) == 4 * 3 + 16 * 10
+    assert usage.gpu_seconds(rows, at(second=28), at(second=40), UTC) == 4 * 1 + 16 * 10
+    assert usage.gpu_seconds(rows, at(second=29), at(second=30), UTC) == 0
 
 
 def test_unknown_gpu_models_and_foreign_pools_are_refused() -> None:
@@ -212,3 +217,150 @@ def test_unknown_gpu_models_and_foreign_pools_are_refused() -> None:
         acc.gres_type("MI300X")
     with pytest.raises(InvalidRequest, match="not a partition of this Slurm cluster"):
         acc.desired(SPEC, {"training": "training"})
+
+
+# -- the quota holds however a job asks for GPUs -------------------------------------------------
+
+
+def test_each_pool_qos_limits_untyped_and_typed_gpus_alike() -> None:
+    # Slurm counts a job on gres/gpu:h100 only when it names the type; on gres/gpu always.
+    want = acc.desired(SPEC, PARTITIONS)
+    assert want.qos["borealis-ai-training"].grp_tres == {
+        "gres/gpu": "16",
+        "gres/gpu:h100": "16",
+    }
+
+
+@pytest.mark.parametrize(
+    "grp_tres",
+    ["gres/gpu:h100=16", "gres/gpu=16", "gres/gpu:h100=16,gres/gpu=24",
+     "gres/gpu:h100=16,gres/gpu=16,cpu=4"],
+)  # fmt: skip
+def test_plan_sees_drift_on_either_gpu_limit_and_on_added_limits(grp_tres: str) -> None:
+    drifted = QOS.replace("gres/gpu:h100=16,gres/gpu=16", grp_tres)
+    state, _ = live(qos=drifted)
+    steps = acc.steps(state, acc.desired(SPEC, PARTITIONS))
+    assert [s.change.target for s in steps] == ["qos borealis-ai-training"]
+    assert steps[0].args[-1].startswith("GrpTRES=")
+    assert "gres/gpu=16" in steps[0].args[-1] and "gres/gpu:h100=16" in steps[0].args[-1]
+    if "cpu" in grp_tres:
+        assert "cpu=-1" in steps[0].args[-1]
+
+
+# -- users leaving a tenant keep a usable DefaultAccount -----------------------------------------
+
+# sacctmgr -P -n show user withassoc format=User,DefaultAccount,Account,Partition
+#   where name=alice,bob,carol,dave  (alice: in two tenants, created by borealis-ai; bob: only
+#   here; carol: an admin's user with her own account as default; dave: also in admin-lab
+#   without a partition and in tenant zeta's training)
+USERS = """alice|borealis-ai|borealis-ai|inference
+alice|borealis-ai|borealis-ai|training
+alice|borealis-ai|aurora-labs|training
+bob|borealis-ai|borealis-ai|training
+carol|admin-lab|admin-lab|
+carol|admin-lab|borealis-ai|training
+dave|borealis-ai|zeta|training
+dave|borealis-ai|admin-lab|
+dave|borealis-ai|borealis-ai|training
+"""
+
+
+def test_a_leaving_users_default_moves_to_an_account_they_keep_before_associations_go() -> None:
+    users = slurm_users.read_users(_rows(USERS, len(slurm_users.USER_FIELDS)))
+    moves = slurm_users.default_moves("borealis-ai", users, ["alice", "bob", "carol", "dave"])
+    assert [(c.target, c.before, c.after) for c, _ in moves] == [
+        ("user alice", "DefaultAccount=borealis-ai", "DefaultAccount=aurora-labs"),
+        # an account without a partition serves every partition: it wins over zeta
+        ("user dave", "DefaultAccount=borealis-ai", "DefaultAccount=admin-lab"),
+    ]
+    assert moves[0][1] == (
+        "modify", "user", "where", "name=alice", "set", "DefaultAccount=aurora-labs",
+    )  # fmt: skip
+    # bob: sacctmgr deletes him with his last association; carol's default is not ours
+
+    state, _ = live()
+    steps = acc.steps(state, None, moves)
+    kinds = [s.change.target.split()[0] for s in steps]
+    assert kinds == ["user", "user", *["association"] * 4, "account", "qos", "qos"]
+
+
+def test_users_leaving_are_those_with_no_association_left_in_the_tenant() -> None:
+    state, _ = live()
+    keep_root = TenantSpec("borealis-ai", ("root",), SPEC.quotas)
+    want = acc.desired(keep_root, PARTITIONS)
+    assert slurm_users.leaving(state.associations, want.associations) == {"alice"}
+    assert slurm_users.leaving(state.associations, {}) == {"alice", "root"}
+    one_pool = TenantSpec("borealis-ai", ("root", "alice"), SPEC.quotas[:1])
+    assert not slurm_users.leaving(
+        state.associations, acc.desired(one_pool, PARTITIONS).associations
+    )
+
+
+# -- outages read as one line --------------------------------------------------------------------
+
+# sacctmgr 22.05.8 with slurmdbd stopped (stderr, exit status 1)
+DBD_DOWN = """sacctmgr: error: slurm_persist_conn_open_without_init: failed to open persistent connection to host:127.0.0.1:17619: Connection refused
+sacctmgr: error: Sending PersistInit msg: Connection refused
+sacctmgr: error: slurm_persist_conn_open_without_init: failed to open persistent connection to host:127.0.0.1:17619: Connection refused
+sacctmgr: error: Sending PersistInit msg: Connection refused
+"""
+
+
+@pytest.mark.parametrize(
+    ("tool", "text", "line"),
+    [
+        ("sacctmgr", DBD_DOWN,
+         "slurmdbd at 127.0.0.1:17619 is not answering (sacctmgr: Connection refused)"),
+        ("sacctmgr", "sacctmgr: error: Problem talking to the database: Connection refused",
+         "slurmdbd is not answering (sacctmgr: Problem talking to the database: "
+         "Connection refused)"),
+        ("squeue", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)",
+         "slurmctld is not answering (squeue: Unable to contact slurm controller "
+         "(connect failure))"),
+        ("scontrol", "scontrol: error: Socket timed out on send/recv operation",
+         "slurmctld is not answering (scontrol: Socket timed out on send/recv operation)"),
+    ],
+)  # fmt: skip
+def test_an_outage_is_one_line_naming_the_daemon(tool: str, text: str, line: str) -> None:
+    assert classify(text) is Unreachable
+    assert unreachable_line(tool, text) == line
+
+
+# -- outside input never breaks the readers ------------------------------------------------------
+
+_SACCTMGR_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("|\n=,:-0123"),
+    max_size=300,
+)
+
+
+@given(_SACCTMGR_TEXT, _SACCTMGR_TEXT, _SACCTMGR_TEXT)
+def test_sacctmgr_output_of_any_shape_reads_without_crashing(
+    tree: str, qos: str, users: str
+) -> None:
+    state, foreign = acc.read_state(
+        "borealis-ai",
+        _rows(tree, len(acc.TREE_FIELDS)),
+        _rows(qos, len(acc.QOS_FIELDS)),
+        PARTITIONS.values(),
+        ("borealis-ai-training",),
+    )
+    acc.steps(state, acc.desired(SPEC, PARTITIONS))
+    acc.steps(state, None)
+    assert all(isinstance(f, str) for f in foreign)
+    read = slurm_users.read_users(_rows(users, len(slurm_users.USER_FIELDS)))
+    slurm_users.default_moves("borealis-ai", read, read)
+
+
+@given(_SACCTMGR_TEXT)
+def test_field_readers_take_any_text(text: str) -> None:
+    wall = acc.parse_wall(text)
+    assert wall is None or wall >= 0
+    assert all("," not in k for k in acc.parse_tres(text))
+    assert all(len(r) == 4 for r in _rows(text, 4))
+    assert unreachable_line("sacctmgr", text).startswith("slurm")
+
+
+@given(st.integers(min_value=0, max_value=10**6))
+def test_max_wall_round_trips(minutes: int) -> None:
+    assert acc.parse_wall(acc.format_wall(minutes)) == minutes
