@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from scheduler.errors import InvalidRequest, Unreachable
 from scheduler.slurm import accounting as acc
-from scheduler.slurm import usage
+from scheduler.slurm import fields, usage
 from scheduler.slurm import users as slurm_users
 from scheduler.slurm.commands import _rows
 from scheduler.slurm.errors import classify, unreachable_line
@@ -191,9 +191,9 @@ def test_an_account_or_qos_without_our_marker_is_foreign_and_never_ours() -> Non
      ("UNLIMITED", None)],
 )  # fmt: skip
 def test_max_wall_reads_as_minutes(text: str, minutes: int | None) -> None:
-    assert acc.parse_wall(text) == minutes
+    assert fields.parse_wall(text) == minutes
     if minutes is not None and text.endswith(":00") and text.count(":") == 2:
-        assert acc.format_wall(minutes) == text
+        assert fields.format_wall(minutes) == text
 
 
 def test_jobs_of_the_account_from_squeue_json() -> None:
@@ -329,7 +329,7 @@ def test_an_outage_is_one_line_naming_the_daemon(tool: str, text: str, line: str
 # -- outside input never breaks the readers ------------------------------------------------------
 
 _SACCTMGR_TEXT = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("|\n=,:-0123"),
+    st.characters(codec="utf-8") | st.sampled_from("|\n=,:-0123"),
     max_size=300,
 )
 
@@ -354,13 +354,13 @@ def test_sacctmgr_output_of_any_shape_reads_without_crashing(
 
 @given(_SACCTMGR_TEXT)
 def test_field_readers_take_any_text(text: str) -> None:
-    wall = acc.parse_wall(text)
+    wall = fields.parse_wall(text)
     assert wall is None or wall >= 0
-    assert all("," not in k for k in acc.parse_tres(text))
+    assert all("," not in k for k in fields.parse_tres(text))
     assert all(len(r) == 4 for r in _rows(text, 4))
     assert unreachable_line("sacctmgr", text).startswith("slurm")
 
 
 @given(st.integers(min_value=0, max_value=10**6))
 def test_max_wall_round_trips(minutes: int) -> None:
-    assert acc.parse_wall(acc.format_wall(minutes)) == minutes
+    assert fields.parse_wall(fields.format_wall(minutes)) == minutes
