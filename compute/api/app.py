@@ -1,23 +1,19 @@
-"""The FastAPI application: routers, error translation, /healthz, /metrics and the page."""
+"""The FastAPI application: routers, problem documents, the body limit, /healthz, /metrics
+and the page."""
 
 from __future__ import annotations
 
 from importlib import resources
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from compute.api.problems import BodyLimit, install_problem_handlers
 from compute.api.routes import api
-from compute.errors import ComputeError
 from compute.metrics import metrics_registry
 from compute.runtime import Loop, Runtime
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+from compute.services.readiness import readiness
 
 
 def create_app(rt: Runtime, loop: Loop | None = None) -> FastAPI:
@@ -31,32 +27,25 @@ def create_app(rt: Runtime, loop: Loop | None = None) -> FastAPI:
     registry = metrics_registry(rt, loop)
     page = resources.files("compute").joinpath("web/index.html").read_text()
 
-    @app.exception_handler(ComputeError)
-    async def _compute_error(_: Request, exc: ComputeError) -> JSONResponse:
-        return _error(exc.http_status, exc.code, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _error(
-            422, "invalid_input", f"{loc}: {first.get('msg')}" if loc else str(first.get("msg"))
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
-
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit)
     app.include_router(api)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, object]:
-        last = rt.store.meta("last_sweep")
-        return {
-            "status": "ok",
-            "last_sweep": last,
-            "loop_error": loop.last_error if loop is not None else None,
-        }
+        """Liveness: the process answers. Whether remediation works is /readyz's question."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Readiness: a sweep that reached every backend finished recently (503 if not)."""
+        r = readiness(
+            rt.store,
+            loop.sweep_interval if loop is not None else rt.settings.sweep.interval_seconds,
+            loop_error=loop.last_error if loop is not None else None,
+            started_wall=loop.started_wall if loop is not None else None,
+        )
+        return JSONResponse(status_code=200 if r.ready else 503, content=r.as_dict())
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

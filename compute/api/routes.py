@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from compute.api.deps import require_writer, runtime
+from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.schemas import DrainRequest, ResumeRequest
 from compute.api.views import capacity_as_dict, detail_as_dict, event_as_dict
 from compute.errors import InvalidInput, NotFoundError
@@ -16,25 +18,32 @@ from compute.services.ingest import parse_report
 from compute.services.nodes import node_as_dict
 from compute.services.overview import overview
 from compute.services.rma import rma_report
-from compute.tenants.spec import parse_tenant
+from compute.tenants.spec import TenantModel, tenant_from_model
+from compute.validation import NodeName, PoolName, ShortText, TenantName
+from health.policy import Lifecycle
 
-api = APIRouter(prefix="/api/v1")
+api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 Rt = Annotated[Runtime, Depends(runtime)]
 Writer = Annotated[str, Depends(require_writer)]
+Node = Annotated[NodeName, Path(description="Node name, as its workload manager knows it.")]
+Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 
 
 @api.get("/nodes", summary="List nodes")
-def list_nodes(rt: Rt, pool: str | None = None, state: str | None = None) -> dict[str, Any]:
-    return {"nodes": [node_as_dict(n) for n in rt.nodes.list(pool=pool, state=state)]}
+def list_nodes(
+    rt: Rt, pool: PoolName | None = None, state: Lifecycle | None = None
+) -> dict[str, Any]:
+    found = rt.nodes.list(pool=pool, state=state.value if state is not None else None)
+    return {"nodes": [node_as_dict(n) for n in found]}
 
 
 @api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
-def get_node(rt: Rt, name: str) -> dict[str, Any]:
+def get_node(rt: Rt, name: Node) -> dict[str, Any]:
     return detail_as_dict(rt.nodes.detail(name))
 
 
 @api.get("/nodes/{name}/rma-report", summary="Evidence for an RMA ticket: serials, UUIDs, XIDs")
-def get_rma_report(rt: Rt, name: str) -> dict[str, Any]:
+def get_rma_report(rt: Rt, name: Node) -> dict[str, Any]:
     return rma_report(rt.store, rt.nodes.get(name)).as_dict()
 
 
@@ -46,10 +55,11 @@ def get_rma_report(rt: Rt, name: str) -> dict[str, Any]:
 def post_health(
     rt: Rt,
     _actor: Writer,
-    name: str,
+    name: Node,
     payload: Annotated[Any, Body(description='A list of check results, or {"results": [...]}.')],
 ) -> dict[str, Any]:
-    results = parse_report(name, payload)
+    retention = timedelta(days=rt.settings.sweep.results_retention_days)
+    results = parse_report(name, payload, now=rt.clock.now(), max_age=retention)
     node = rt.ingest.ingest(name, results)
     f = node.health.finding
     return {
@@ -62,14 +72,14 @@ def post_health(
 
 
 @api.post("/nodes/{name}/drain", summary="Drain a node (owned reason)")
-def drain_node(rt: Rt, actor: Writer, name: str, body: DrainRequest) -> dict[str, Any]:
+def drain_node(rt: Rt, actor: Writer, name: Node, body: DrainRequest) -> dict[str, Any]:
     node = rt.nodes.drain(name, body.reason, actor=actor, now_mode=body.now)
     return {**node_as_dict(node), "left_running": list(rt.nodes.left_running(name))}
 
 
 @api.post("/nodes/{name}/resume", summary="Resume a node (through burn-in unless skipped)")
 def resume_node(
-    rt: Rt, actor: Writer, name: str, body: ResumeRequest | None = None
+    rt: Rt, actor: Writer, name: Node, body: ResumeRequest | None = None
 ) -> dict[str, Any]:
     body = body or ResumeRequest()
     return node_as_dict(
@@ -80,8 +90,8 @@ def resume_node(
 @api.get("/events", summary="Drain, resume and lifecycle events, newest first")
 def list_events(
     rt: Rt,
-    node: str | None = None,
-    kind: Annotated[list[str] | None, Query()] = None,
+    node: NodeName | None = None,
+    kind: Annotated[list[ShortText] | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     if node is not None:
@@ -146,8 +156,16 @@ def _tenant_view(rt: Runtime, name: str) -> dict[str, Any]:
         "state": record.state,
         "spec": record.spec,
         "gpus_allocated": held,
+        "gpus_allocated_at": allocations_at(rt),
         "updated_at": record.updated_at.isoformat(),
     }
+
+
+def allocations_at(rt: Runtime) -> str | None:
+    """When the allocations were read: the last sweep's time (None before the first)."""
+    last = rt.store.meta("last_sweep") or {}
+    at = last.get("at")
+    return str(at) if at else None
 
 
 @api.get("/tenants", summary="Tenants with their state and the GPUs they hold")
@@ -156,37 +174,35 @@ def list_tenants(rt: Rt) -> dict[str, Any]:
 
 
 @api.get("/tenants/{name}", summary="One tenant, with its jobs")
-def get_tenant(rt: Rt, name: str) -> dict[str, Any]:
+def get_tenant(rt: Rt, name: Tenant) -> dict[str, Any]:
     view = _tenant_view(rt, name)
     view["jobs"] = [j.__dict__ for j in rt.tenants.jobs(name)]
     return view
 
 
 @api.post("/tenants/plan", summary="What applying this tenant spec would change")
-def plan_tenant(rt: Rt, spec: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    return rt.tenants.plan(parse_tenant(spec, rt.settings.effective_pools)).as_dict()
+def plan_tenant(rt: Rt, spec: TenantModel) -> dict[str, Any]:
+    return rt.tenants.plan(tenant_from_model(spec, rt.settings.effective_pools)).as_dict()
 
 
 @api.put("/tenants/{name}", summary="Apply a tenant spec (idempotent)")
-def apply_tenant(
-    rt: Rt, actor: Writer, name: str, spec: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
-    parsed = parse_tenant(spec, rt.settings.effective_pools)
+def apply_tenant(rt: Rt, actor: Writer, name: Tenant, spec: TenantModel) -> dict[str, Any]:
+    parsed = tenant_from_model(spec, rt.settings.effective_pools)
     if parsed.name != name:
         raise InvalidInput(f"the spec names tenant {parsed.name!r}, the URL {name!r}")
     return rt.tenants.apply(parsed, actor=actor).as_dict()
 
 
 @api.post("/tenants/{name}/suspend", summary="No new work; running work continues")
-def suspend_tenant(rt: Rt, actor: Writer, name: str) -> dict[str, Any]:
+def suspend_tenant(rt: Rt, actor: Writer, name: Tenant) -> dict[str, Any]:
     return rt.tenants.suspend(name, actor=actor).as_dict()
 
 
 @api.post("/tenants/{name}/resume", summary="Lift a suspension")
-def resume_tenant(rt: Rt, actor: Writer, name: str) -> dict[str, Any]:
+def resume_tenant(rt: Rt, actor: Writer, name: Tenant) -> dict[str, Any]:
     return rt.tenants.resume(name, actor=actor).as_dict()
 
 
 @api.delete("/tenants/{name}", summary="Delete a tenant (refused while it has jobs unless force)")
-def delete_tenant(rt: Rt, actor: Writer, name: str, force: bool = False) -> dict[str, Any]:
+def delete_tenant(rt: Rt, actor: Writer, name: Tenant, force: bool = False) -> dict[str, Any]:
     return rt.tenants.delete(name, actor=actor, force=force).as_dict()

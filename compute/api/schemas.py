@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from compute.validation import Reason
+
 
 class DrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=180)
+    reason: Reason = Field(description="Why; recorded after 'computectl: operator: '.")
     now: bool = Field(False, description="Take the node down now, ending running jobs.")
 
 
@@ -15,12 +17,3 @@ class ResumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     force: bool = Field(False, description="Lift a drain someone else made.")
     skip_burn_in: bool = Field(False, description="Return to service without burn-in.")
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody

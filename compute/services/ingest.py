@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from compute.clock import Clock
 from compute.domain import Node
 from compute.errors import InvalidInput, NotFoundError
 from compute.store import Store
+from compute.validation import MAX_RESULTS_PER_REPORT
+from health.inputs import InputError, node_name, printable
 from health.policy import PolicyConfig, observe
 from health.result import CheckResult, ResultError
 
-MAX_RESULTS_PER_REPORT = 1000
 
+def parse_report(
+    node: str, payload: Any, now: datetime | None = None, max_age: timedelta | None = None
+) -> list[CheckResult]:
+    """Validate a node's report: a list of results, or {"results": [...]}. All or nothing.
 
-def parse_report(node: str, payload: Any) -> list[CheckResult]:
-    """Validate a node's report: a list of results, or {"results": [...]}. All or nothing."""
+    With ``now``, every result must be dated within the retention before it (``max_age``)
+    and at most a few minutes after it.
+    """
+    try:
+        node_name(node)
+    except InputError as exc:
+        raise InvalidInput(str(exc)) from None
     items = payload.get("results") if isinstance(payload, Mapping) else payload
     if isinstance(payload, Mapping) and set(payload) - {"results"}:
-        extra = ", ".join(sorted(set(payload) - {"results"}))
-        raise InvalidInput(f"unknown field(s) in health report: {extra}")
+        extra = ", ".join(sorted(str(k) for k in set(payload) - {"results"}))
+        raise InvalidInput(f"unknown field(s) in health report: {printable(extra[:200])}")
     if not isinstance(items, list) or not items:
         raise InvalidInput(
             "a health report is a non-empty list of results (or an object with a 'results' list)"
@@ -30,7 +41,7 @@ def parse_report(node: str, payload: Any) -> list[CheckResult]:
     out = []
     for i, item in enumerate(items):
         try:
-            out.append(CheckResult.from_dict(item, node=node))
+            out.append(CheckResult.from_dict(item, node=node, now=now, max_age=max_age))
         except ResultError as exc:
             raise InvalidInput(f"result {i}: {exc}") from None
     return out

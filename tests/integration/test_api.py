@@ -54,7 +54,8 @@ def test_nodes_and_node_detail(client: TestClient) -> None:
 def test_bad_reads_are_clear_errors(client: TestClient, path: str, status: int) -> None:
     r = client.get(path)
     assert r.status_code == status
-    assert set(r.json()["error"]) == {"code", "message"}
+    assert r.headers["content-type"] == "application/problem+json"
+    assert set(r.json()) == {"type", "title", "status", "detail", "code"}
 
 
 def test_posted_fatal_result_drains_on_next_sweep(client: TestClient, rt: Runtime) -> None:
@@ -85,7 +86,7 @@ def test_malformed_health_report_is_refused_and_changes_nothing(
     before = rt.store.count_results()
     r = client.post("/api/v1/nodes/gpu-003/health", json=body)
     assert r.status_code == 422, r.text
-    assert message in r.json()["error"]["message"]
+    assert message in r.json()["detail"]
     assert rt.store.count_results() == before
 
 
@@ -101,13 +102,14 @@ def test_invalid_json_is_a_clear_error(client: TestClient) -> None:
         content=b"{nope",
         headers={"content-type": "application/json"},
     )
-    assert r.status_code == 422 and "error" in r.json()
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input"
 
 
 def test_drain_and_resume_over_http(client: TestClient) -> None:
     r = client.post("/api/v1/nodes/gpu-004/drain", json={"reason": "bad fan"})
     assert r.status_code == 200 and r.json()["drain_reason"] == "computectl: operator: bad fan"
-    assert client.post("/api/v1/nodes/gpu-004/drain", json={"reason": "x"}).status_code == 409
+    refused = client.post("/api/v1/nodes/gpu-005/resume", json={})
+    assert refused.status_code == 409 and refused.json()["code"] == "refused"
     assert client.post("/api/v1/nodes/gpu-004/drain", json={}).status_code == 422
     r = client.post("/api/v1/nodes/gpu-004/resume", json={"skip_burn_in": True})
     assert r.status_code == 200 and r.json()["state"] == "in_service"
@@ -171,7 +173,7 @@ def test_tenants_over_http(client: TestClient) -> None:
     bad = client.put(
         "/api/v1/tenants/borealis-ai", json={**spec, "quotas": [{"pool": "nope", "gpus": 1}]}
     )
-    assert bad.status_code == 422 and "unknown pool" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "unknown pool" in bad.json()["detail"]
     listed = client.get("/api/v1/tenants").json()["tenants"]
     assert [t["name"] for t in listed] == ["borealis-ai"]
     assert client.post("/api/v1/tenants/borealis-ai/suspend").json()["changes"]
