@@ -8,9 +8,12 @@ One tenant is one account tree (pure functions here; `scheduler.slurm.tenants` r
   and, while suspended, ``GrpSubmitJobs=0 GrpJobs=0``.
 * ``qos <name>-<pool>`` per pool of this cluster (Description ``computectl: tenant
   <name> pool <pool>``): ``GrpTRES=gres/gpu=N,gres/gpu:<type>=N`` and ``MaxWall``. The
-  untyped ``gres/gpu`` is the limit that holds: Slurm counts a job on ``gres/gpu:<type>``
-  only when it names the type, but on ``gres/gpu`` however it asks (``--gres=gpu:8``,
-  ``--gpus``, ``--gpus-per-node``, ``--gpus-per-task``, ``--tres-per-task``). A pool has
+  untyped ``gres/gpu`` is the limit that holds: Slurm (22.05.8, seen on testenv/slurm)
+  checks a pending job's request, which carries ``gres/gpu:<type>`` only when the job
+  names the type, but ``gres/gpu`` however it asks (``--gres=gpu:8``, ``--gpus``,
+  ``--gpus-per-node``, ``--gpus-per-task``, ``--tres-per-task``); once running, the job
+  is charged on both, so a typed-only limit let untyped jobs past it and then showed
+  more used than allowed (24 of 16). A pool has
   one GPU model, so the typed limit is the same number, kept so an operator reading the
   QOS sees the model, and so drift on either shows in ``plan``. A job is charged to ONE
   QOS, so the per-pool quotas need one QOS each; the tenant-wide budget cannot live on
