@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from compute.config import Settings, load_settings
+from compute.errors import ConfigError
 from compute.runtime import Runtime
 
 
@@ -30,10 +32,24 @@ class CliContext:
 
     def runtime(self, extra: dict[str, Any] | None = None) -> Runtime:
         if self._runtime is None:
-            self._runtime = Runtime.build(self.settings(extra))
+            settings = self.settings(extra)
+            usable_data_dir(settings.data_dir)
+            self._runtime = Runtime.build(settings)
         return self._runtime
 
     def close(self) -> None:
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
+
+
+def usable_data_dir(path: Path) -> None:
+    """The data directory exists (made if missing) and can be written, or one line says why."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"data directory {path} cannot be created: {exc.strerror or exc}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"data directory {path} is not writable")

@@ -16,8 +16,10 @@ from compute.cli import server as server_cmd
 from compute.cli import tenants as tenants_cmd
 from compute.cli.context import CliContext
 from compute.cli.output import emit_json, error_line, output_option, state_style, table
+from compute.cli.params import NODE, SHORT_TEXT
 from compute.config import settings_as_dict
-from compute.errors import ComputeError
+from compute.errors import ComputeError, PartialError
+from health.inputs import MAX_GPU_INDEX
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,6 +98,8 @@ def sweep(obj: CliContext, output: str) -> None:
     report = obj.runtime().sweep()
     if output == "json":
         emit_json(report.__dict__)
+        if report.errors:
+            raise PartialError(f"the sweep finished with {len(report.errors)} error(s)")
         return
     click.echo(
         f"swept {report.nodes} nodes, {report.results} results "
@@ -115,11 +119,15 @@ def sweep(obj: CliContext, output: str) -> None:
         )
     for err in report.errors:
         error_line(err)
+    if report.errors:
+        raise PartialError(
+            f"the sweep finished with {len(report.errors)} error(s); the rest was done"
+        )
 
 
 @cli.command()
-@click.option("--node", help="Only this node.")
-@click.option("--kind", multiple=True, help="Only these kinds (repeatable).")
+@click.option("--node", type=NODE, help="Only this node.")
+@click.option("--kind", type=SHORT_TEXT, multiple=True, help="Only these kinds (repeatable).")
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
 @output_option
 @click.pass_obj
@@ -176,9 +184,9 @@ def sim() -> None:
 
 
 @sim.command("inject")
-@click.argument("node")
-@click.argument("kind")
-@click.option("--gpu", type=click.IntRange(0, 15), default=0, show_default=True)
+@click.argument("node", type=NODE)
+@click.argument("kind", type=SHORT_TEXT)
+@click.option("--gpu", type=click.IntRange(0, MAX_GPU_INDEX), default=0, show_default=True)
 @click.pass_obj
 def sim_inject(obj: CliContext, node: str, kind: str, gpu: int) -> None:
     """Inject fault KIND (xid79, xid48, nvlink_down, ...) on a simulated NODE."""
@@ -194,6 +202,10 @@ def sim_inject(obj: CliContext, node: str, kind: str, gpu: int) -> None:
         raise InvalidInput(
             f"unknown fault {kind!r}; one of {', '.join(k.value for k in FaultKind)}"
         ) from None
+    # Every simulated node has the configured number of GPUs.
+    count = rt.settings.simulation.gpus_per_node
+    if gpu >= count:
+        raise InvalidInput(f"simulated nodes have {count} GPUs (0-{count - 1}), not GPU {gpu}")
     try:
         rt.datacenter.inject(node, kind, gpu)
     except KeyError:
@@ -218,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         error_line("aborted")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        # One line, like every other refusal (click's own adds usage lines).
+        error_line(exc.format_message())
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

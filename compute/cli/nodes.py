@@ -8,9 +8,12 @@ import click
 
 from compute.api.views import detail_as_dict
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, output_option, state_style, table
+from compute.cli.output import emit_json, output_option, say, state_style, table
+from compute.cli.params import NODE, POOL, REASON
 from compute.services.fabric import PairTestRun
 from compute.services.nodes import node_as_dict
+from health.inputs import MAX_REASON
+from health.policy import Lifecycle
 
 
 @click.group()
@@ -19,8 +22,12 @@ def nodes() -> None:
 
 
 @nodes.command("list")
-@click.option("--pool", help="Only this pool.")
-@click.option("--state", help="Only this lifecycle state (e.g. drained).")
+@click.option("--pool", type=POOL, help="Only this pool.")
+@click.option(
+    "--state",
+    type=click.Choice([s.value for s in Lifecycle]),
+    help="Only this lifecycle state (e.g. drained).",
+)
 @output_option
 @click.pass_obj
 def list_nodes(obj: CliContext, pool: str | None, state: str | None, output: str) -> None:
@@ -49,7 +56,7 @@ def list_nodes(obj: CliContext, pool: str | None, state: str | None, output: str
 
 
 @nodes.command("show")
-@click.argument("name")
+@click.argument("name", type=NODE)
 @output_option
 @click.pass_obj
 def show(obj: CliContext, name: str, output: str) -> None:
@@ -109,8 +116,13 @@ def show(obj: CliContext, name: str, output: str) -> None:
 
 
 @nodes.command()
-@click.argument("name")
-@click.option("--reason", required=True, help="Why (recorded with a 'computectl:' prefix).")
+@click.argument("name", type=NODE)
+@click.option(
+    "--reason",
+    type=REASON,
+    required=True,
+    help=f"Why (recorded with a 'computectl:' prefix; {MAX_REASON} characters at most).",
+)
 @click.option(
     "--now", "now_mode", is_flag=True, help="Take the node down now, ending its running jobs."
 )
@@ -124,13 +136,13 @@ def drain(obj: CliContext, name: str, reason: str, now_mode: bool, output: str) 
     if output == "json":
         emit_json({**node_as_dict(node), "left_running": list(left)})
         return
-    click.echo(f"{node.name}: {node.state.value} ({node.drain_reason})")
+    say(f"{node.name}: {node.state.value} ({node.drain_reason})")
     for item in left:
-        click.echo(f"  left running (a disruption budget protects it): {item}")
+        say(f"  left running (a disruption budget protects it): {item}")
 
 
 @nodes.command()
-@click.argument("name")
+@click.argument("name", type=NODE)
 @click.option("--force", is_flag=True, help="Also lift a drain someone else made.")
 @click.option("--skip-burn-in", is_flag=True, help="Back to service without burn-in.")
 @output_option
@@ -145,7 +157,7 @@ def resume(obj: CliContext, name: str, force: bool, skip_burn_in: bool, output: 
 
 
 @nodes.command()
-@click.argument("name")
+@click.argument("name", type=NODE)
 @click.pass_obj
 def retire(obj: CliContext, name: str) -> None:
     """Retire NAME for good (it must be drained or in repair)."""
@@ -154,7 +166,7 @@ def retire(obj: CliContext, name: str) -> None:
 
 
 @nodes.command("rma-report")
-@click.argument("name")
+@click.argument("name", type=NODE)
 @output_option
 @click.pass_obj
 def rma_report(obj: CliContext, name: str, output: str) -> None:
@@ -166,14 +178,15 @@ def rma_report(obj: CliContext, name: str, output: str) -> None:
     if output == "json":
         emit_json(report.as_dict())
     else:
-        click.echo(report.as_text())
+        say(report.as_text())
 
 
 @nodes.command("pair-test")
-@click.argument("pool")
+@click.argument("pool", type=POOL)
 @click.option(
     "--node",
     "names",
+    type=NODE,
     multiple=True,
     help="Test these nodes (repeatable; default: every in-service node of POOL).",
 )
@@ -262,19 +275,19 @@ def pair_test(
                 "for the pool"
             )
         for node, evidence in report.suspect_nodes.items():
-            click.echo(f"suspect node {node}: {evidence}")
+            say(f"suspect node {node}: {evidence}")
         for a, b in report.suspect_links:
-            click.echo(f"suspect link {a} - {b}: slow together, fine with other partners")
+            say(f"suspect link {a} - {b}: slow together, fine with other partners")
         for node in report.inconclusive:
-            click.echo(f"inconclusive {node}: in a slow pair, with no other partner to clear it")
+            say(f"inconclusive {node}: in a slow pair, with no other partner to clear it")
         for node in report.untested:
-            click.echo(f"untested {node}: none of its pairs produced a figure")
+            say(f"untested {node}: none of its pairs produced a figure")
         if run.drain_refused:
-            click.echo(f"not drained: {run.drain_refused}")
+            say(f"not drained: {run.drain_refused}")
         for node in run.drained:
-            click.echo(f"drained {node}")
+            say(f"drained {node}")
         for node, why in run.drain_errors.items():
-            click.echo(f"not drained {node}: {why}")
+            say(f"not drained {node}: {why}")
     if not report.healthy:
         raise SystemExit(1)
 

@@ -9,6 +9,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from health.inputs import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,17 +53,16 @@ def table(
     rows: Sequence[Sequence[Any]],
     styles: dict[int, Callable[[Any], str]] | None = None,
 ) -> None:
-    t = Table(title=title, title_justify="left", header_style="bold")
+    # Cells are Text, not markup: stored text is shown as it is, never read as rich
+    # markup or emoji codes; control characters are shown as escapes.
+    t = Table(title=printable(title) if title else None, title_justify="left", header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")
     for row in rows:
         cells = []
         for i, v in enumerate(row):
-            text = "" if v is None else str(v)
-            if styles and i in styles:
-                style = styles[i](v)
-                text = f"[{style}]{text}[/]" if style else text
-            cells.append(text.replace("[", "\\[") if not (styles and i in styles) else text)
+            style = styles[i](v) if styles and i in styles else ""
+            cells.append(Text(printable("" if v is None else str(v)), style=style))
         t.add_row(*cells)
     console().print(t)
 
@@ -69,5 +71,10 @@ def state_style(v: Any) -> str:
     return STATE_STYLE.get(str(v), "")
 
 
+def say(message: str) -> None:
+    """Text for people; what it quotes cannot act on the terminal (its lines stay lines)."""
+    click.echo("\n".join(printable(line) for line in message.split("\n")))
+
+
 def error_line(message: str) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
+    click.secho(f"error: {printable(' '.join(message.splitlines()))}", fg="red", err=True)

@@ -8,9 +8,7 @@ import threading
 from typing import Any
 
 import click
-import uvicorn
 
-from compute.api import create_app
 from compute.cli.context import CliContext
 from compute.runtime import Loop, Runtime
 from compute.simulation.demo import opening_fault
@@ -33,6 +31,11 @@ def _run(
     banner: str,
     after_start: Any = None,
 ) -> None:
+    # The server's libraries load only for the commands that serve.
+    import uvicorn
+
+    from compute.api import create_app
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if port == 0:
         port = _free_port(host)

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from compute.api.views import allocations_at
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, output_option, table
+from compute.cli.output import emit_json, output_option, say, table
+from compute.cli.params import TENANT
 from compute.services.tenants import TenantPlan
 from compute.tenants.spec import load_tenant
 
@@ -19,7 +21,7 @@ def show_plan(plan: TenantPlan, output: str, verb: str) -> None:
         emit_json(plan.as_dict())
         return
     if plan.empty:
-        click.echo(f"tenant {plan.tenant}: no changes ({verb} nothing; live state matches)")
+        say(f"tenant {plan.tenant}: no changes ({verb} nothing; live state matches)")
         return
     table(
         f"tenant {plan.tenant}: {len(plan.changes)} change(s) {verb}",
@@ -66,6 +68,7 @@ def list_tenants(obj: CliContext, output: str) -> None:
     for a in rt.store.allocations():
         held[a.tenant] = held.get(a.tenant, 0) + a.gpus
     records = rt.store.tenants()
+    held_at = allocations_at(rt.store)
     if output == "json":
         emit_json(
             [
@@ -74,6 +77,7 @@ def list_tenants(obj: CliContext, output: str) -> None:
                     "state": r.state,
                     "spec": r.spec,
                     "gpus_allocated": held.get(r.name, 0),
+                    "gpus_allocated_at": held_at,
                 }
                 for r in records
             ]
@@ -81,13 +85,14 @@ def list_tenants(obj: CliContext, output: str) -> None:
         return
     table(
         None,
-        ["tenant", "state", "quotas", "gpus held", "users"],
+        ["tenant", "state", "quotas", "gpus held", "held as of (last sweep)", "users"],
         [
             (
                 r.name,
                 r.state,
                 ", ".join(f"{q['pool']}={q['gpus']} {q['gpu_model']}" for q in r.spec["quotas"]),
                 held.get(r.name, 0),
+                _when(held_at),
                 ", ".join(r.spec["users"]),
             )
             for r in records
@@ -96,7 +101,7 @@ def list_tenants(obj: CliContext, output: str) -> None:
 
 
 @tenants.command()
-@click.argument("name")
+@click.argument("name", type=TENANT)
 @output_option
 @click.pass_obj
 def show(obj: CliContext, name: str, output: str) -> None:
@@ -114,6 +119,7 @@ def show(obj: CliContext, name: str, output: str) -> None:
                 "state": record.state,
                 "spec": record.spec,
                 "allocations": [a.__dict__ for a in allocs],
+                "gpus_allocated_at": allocations_at(rt.store),
                 "jobs": [j.__dict__ for j in jobs],
             }
         )
@@ -133,6 +139,7 @@ def show(obj: CliContext, name: str, output: str) -> None:
     for a in allocs:
         per_pool[a.pool] = per_pool.get(a.pool, 0) + a.gpus
     rows += [(f"held {pool}", f"{g} GPUs") for pool, g in sorted(per_pool.items())]
+    rows.append(("held as of", f"the last sweep ({_when(allocations_at(rt.store))})"))
     rows.append(
         (
             "jobs",
@@ -143,8 +150,14 @@ def show(obj: CliContext, name: str, output: str) -> None:
     table(None, ["", ""], rows)
 
 
+def _when(at: str | None) -> str:
+    if at is None:
+        return "none yet"
+    return at.replace("T", " ")[:19] + " UTC"
+
+
 @tenants.command()
-@click.argument("name")
+@click.argument("name", type=TENANT)
 @click.pass_obj
 def suspend(obj: CliContext, name: str) -> None:
     """No new work for NAME; what runs keeps running."""
@@ -152,7 +165,7 @@ def suspend(obj: CliContext, name: str) -> None:
 
 
 @tenants.command()
-@click.argument("name")
+@click.argument("name", type=TENANT)
 @click.pass_obj
 def resume(obj: CliContext, name: str) -> None:
     """Lift a suspension."""
@@ -160,7 +173,7 @@ def resume(obj: CliContext, name: str) -> None:
 
 
 @tenants.command()
-@click.argument("name")
+@click.argument("name", type=TENANT)
 @click.option("--force", is_flag=True, help="Cancel the tenant's running and pending jobs.")
 @click.option(
     "--grace-seconds",
@@ -191,7 +204,7 @@ def delete(obj: CliContext, name: str, force: bool, grace_seconds: int, purge_da
 
 
 @tenants.command()
-@click.argument("name")
+@click.argument("name", type=TENANT)
 @click.option(
     "--hours",
     type=click.FloatRange(min=0.01),
@@ -227,7 +240,7 @@ def usage(obj: CliContext, name: str, hours: float, output: str) -> None:
 
 
 @tenants.command()
-@click.argument("name")
+@click.argument("name", type=TENANT)
 @click.option(
     "--output-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -254,4 +267,4 @@ def kubeconfig(obj: CliContext, name: str, output_file: Path | None, hours: floa
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    click.echo(f"wrote {output_file} (tenant {name}, valid {hours:g} h)")
+    say(f"wrote {output_file} (tenant {name}, valid {hours:g} h)")
