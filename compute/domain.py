@@ -129,4 +129,7 @@ class EventKind:
     EXTERNAL_DRAIN = "external_drain_seen"
     EXTERNAL_RESUME = "external_resume_seen"
     NODE_MISSING = "node_missing"
+    NODE_RETURNED = "node_returned"
+    BURN_IN_STALLED = "burn_in_stalled"
+    NODE_SKIPPED = "node_skipped"
     ACTION_FAILED = "action_failed"

@@ -59,3 +59,11 @@ class PartialError(ComputeError):
 class Unauthorized(ComputeError):
     http_status = 401
     code = "unauthorized"
+
+
+class StoreFailure(ComputeError):
+    """The store refused a write (it is down, or the data cannot be stored)."""
+
+    http_status = 503
+    code = "store_error"
+    exit_code = 3

@@ -154,6 +154,29 @@ class StoreCollector(Collector):
                 "Check results the last sweep collected.",
                 value=float(last["results"]),
             )
+            skipped = GaugeMetricFamily(
+                "computectl_sweep_nodes_skipped",
+                "Nodes the last sweep could not store or act on (node_skipped events say why).",
+                value=float(last.get("skipped", 0)),
+            )
+            yield skipped
+            failing = GaugeMetricFamily(
+                "computectl_sweep_backend_up",
+                "Whether each backend that failed the last sweep answered (0); "
+                "backends that answered are not listed.",
+                labels=["backend"],
+            )
+            for b in last.get("failed_backends", []):
+                failing.add_metric([str(b)], 0)
+            yield failing
+        good = store.meta("last_good_sweep")
+        if good and "wall_at" in good:
+            yield GaugeMetricFamily(
+                "computectl_last_good_sweep_timestamp_seconds",
+                "When a sweep last reached every backend (wall clock): its age is how long "
+                "remediation has not fully worked.",
+                value=float(good["wall_at"]),
+            )
         if self.loop is not None:
             yield CounterMetricFamily(
                 "computectl_sweeps", "Sweeps run by this process.", value=self.loop.sweeps

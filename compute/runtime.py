@@ -342,8 +342,10 @@ class Loop:
         self.thread = threading.Thread(target=self._run, name="computectl-loop", daemon=True)
         self.sweeps = 0
         self.last_error: str | None = None
+        self.started_wall: float | None = None
 
     def start(self) -> None:
+        self.started_wall = time.time()
         self.thread.start()
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -362,6 +364,7 @@ class Loop:
                 if self.sweep_interval > 0 and now >= next_sweep:
                     report = self.rt.sweep()
                     self.sweeps += 1
+                    self.last_error = None
                     for a in report.actions:
                         log.info("%s %s: %s", a["action"], a["node"], a["reason"])
                     next_sweep = now + self.sweep_interval

@@ -3,18 +3,32 @@
 The workload manager is the truth about drains: a drain someone else made is
 recorded as theirs and left alone; a drain of ours that someone lifted is
 respected. computectl only adds what it learns (new nodes, job counts).
+
+A node its pool's workload manager no longer lists (``kubectl delete node``, a node
+taken out of slurm.conf) leaves service: it becomes ``retired`` with backend state
+``gone`` and a ``node_missing`` event, so it is no longer counted as usable capacity.
+Only a listing that succeeded counts: a backend that could not be asked says
+nothing about its nodes. Nothing is done to the node in the backend (there is
+nothing left to do it to). If it is listed again it comes back like a new node:
+through burn-in (or straight into service with ``new_nodes = "in_service"``).
+
+Text a workload manager reports (drain reasons anyone may set) is made safe here,
+at the boundary, like any other input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
+from compute.services.safe_text import safe
 from health.policy import DrainOwner, Lifecycle, NodeHealth, is_owned
 from scheduler.protocol import NodeStatus
 
+# The backend state of a node its workload manager stopped listing.
+GONE = "gone"
 _DRAINED_STATES = (Lifecycle.DRAINING, Lifecycle.DRAINED, Lifecycle.BURN_IN, Lifecycle.REPAIR)
 
 
@@ -32,11 +46,29 @@ def reconcile(
     node_rack: Mapping[str, str],
     new_nodes: str,
     now: datetime,
+    listed_pools: Collection[str] | None = None,
 ) -> SyncResult:
+    """``listed_pools``: the pools whose workload manager listed its nodes this time
+    (None: all of them); a node of such a pool that is not listed is gone."""
     out = SyncResult(nodes=dict(known))
+    seen: set[str] = set()
     for s in statuses:
+        s = replace(s, reason=safe(s.reason), state=safe(s.state))
+        seen.add(s.name)
         node = known.get(s.name)
-        if node is None:
+        if node is not None and node.state is Lifecycle.RETIRED and node.backend_state == GONE:
+            node = _new_node(s, node.rack, new_nodes, now).evolve(health=node.health)
+            out.events.append(
+                Event(
+                    at=now,
+                    node=s.name,
+                    kind=EventKind.NODE_RETURNED,
+                    reason=f"listed again by its workload manager, {node.state.value}",
+                    actor="backend",
+                    pool=s.pool,
+                )
+            )
+        elif node is None:
             node = _new_node(s, node_rack.get(s.name, "unassigned"), new_nodes, now)
             out.added.add(s.name)
             out.events.append(
@@ -61,6 +93,30 @@ def reconcile(
         )
         out.nodes[s.name] = node
         out.changed.add(s.name)
+    for name, node in known.items():
+        listed = listed_pools is None or node.pool in listed_pools
+        if name in seen or not listed or node.state is Lifecycle.RETIRED:
+            continue
+        out.nodes[name] = node.evolve(
+            state=Lifecycle.RETIRED,
+            state_since=now,
+            backend_state=GONE,
+            jobs_running=0,
+            gpus_allocated=0,
+            automation_drain=False,
+            deferred_reason="",
+        )
+        out.changed.add(name)
+        out.events.append(
+            Event(
+                at=now,
+                node=name,
+                kind=EventKind.NODE_MISSING,
+                reason=f"no longer listed by its workload manager (was {node.state.value})",
+                actor="backend",
+                pool=node.pool,
+            )
+        )
     return out
 
 

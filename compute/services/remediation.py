@@ -7,13 +7,15 @@ decides again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AUTOMATION, AuditEntry, Event, EventKind, Node
-from compute.errors import BackendError, RefusedError
+from compute.errors import BackendError, RefusedError, StoreFailure
+from compute.services.safe_text import safe_audit, safe_event, safe_node
 from compute.store import Store
 from health.policy import (
     Action,
@@ -26,6 +28,11 @@ from health.policy import (
     is_owned,
 )
 from scheduler.errors import SchedulerError
+
+log = logging.getLogger("computectl")
+
+# Actions that drain the node in the backend: undone by resuming a node that was not drained.
+_DRAINING_ACTIONS = frozenset({Action.DRAIN, Action.START_BURN_IN, Action.CHECKUP, Action.REPAIR})
 
 
 class BurnInLauncher(Protocol):
@@ -66,6 +73,8 @@ class Remediator:
             Action.CHECKUP: self._start_burn_in,
             Action.RESUME: self._resume,
             Action.REPAIR: self._repair,
+            Action.CONTINUE_DRAIN: self._continue_drain,
+            Action.BURN_IN_STALLED: self._stalled,
         }[decision.action]
         try:
             new, events = handler(node, decision, actor)
@@ -75,25 +84,22 @@ class Remediator:
                 f"{node.name}: {decision.action.value} failed in the "
                 f"{self.backends.for_pool(node.pool).kind} backend: {exc}"
             ) from exc
-        with self.store.transaction() as tx:
-            tx.put_node(new)
-            for ev in events:
-                tx.add_event(ev)
-            tx.add_audit(
-                AuditEntry(
-                    at=self.clock.now(),
-                    actor=actor,
-                    action=f"node.{decision.action.value}",
-                    target=node.name,
-                    detail={
-                        "reason": decision.reason,
-                        "from": node.state.value,
-                        "to": new.state.value,
-                        "mode": decision.mode.value,
-                        **(note or {}),
-                    },
-                )
-            )
+        # A retried drain that moved nothing is not news: no audit row every sweep.
+        quiet = decision.action is Action.CONTINUE_DRAIN and not events
+        audit = AuditEntry(
+            at=self.clock.now(),
+            actor=actor,
+            action=f"node.{decision.action.value}",
+            target=node.name,
+            detail={
+                "reason": decision.reason,
+                "from": node.state.value,
+                "to": new.state.value,
+                "mode": decision.mode.value,
+                **(note or {}),
+            },
+        )
+        self._keep(node, decision, new, events, None if quiet else audit)
         launcher = self.launchers.get(node.pool)
         if decision.action in (Action.START_BURN_IN, Action.CHECKUP) and launcher is not None:
             try:
@@ -104,6 +110,58 @@ class Remediator:
             refreshed = self.store.node(node.name)
             return refreshed if refreshed is not None else new
         return new
+
+    def _keep(
+        self,
+        before: Node,
+        decision: Decision,
+        new: Node,
+        events: list[Event],
+        audit: AuditEntry | None,
+    ) -> None:
+        """Record what the backend did. It did it: so it is recorded, with text made safe if
+        the store refuses the original, or else undone, so the store never lags the cluster."""
+        try:
+            self._write(new, events, audit)
+            return
+        except Exception as exc:  # any store failure: the backend has acted already
+            log.warning("%s: recording %s failed: %s", new.name, decision.action.value, exc)
+            first = exc
+        try:
+            self._write(
+                safe_node(new),
+                [safe_event(e) for e in events],
+                None if audit is None else safe_audit(audit),
+            )
+            return
+        except Exception:
+            log.exception("%s: recording %s failed twice", new.name, decision.action.value)
+        undone = self._undo(before, decision)
+        raise StoreFailure(
+            f"{before.name}: {decision.action.value} was done in the backend but could not be "
+            f"recorded ({type(first).__name__}); "
+            + ("it was undone" if undone else "undoing it failed: the next sweep adopts it")
+        )
+
+    def _write(self, node: Node, events: list[Event], audit: AuditEntry | None) -> None:
+        with self.store.transaction() as tx:
+            tx.put_node(node)
+            for ev in events:
+                tx.add_event(ev)
+            if audit is not None:
+                tx.add_audit(audit)
+
+    def _undo(self, before: Node, decision: Decision) -> bool:
+        backend = self.backends.for_pool(before.pool)
+        try:
+            if decision.action is Action.RESUME:
+                backend.drain(before.name, before.drain_reason, "drain")
+            elif decision.action in _DRAINING_ACTIONS and not before.drain_reason:
+                backend.resume(before.name)
+        except SchedulerError:
+            log.exception("%s: undoing %s failed", before.name, decision.action.value)
+            return False
+        return True
 
     # -- the actions -------------------------------------------------------------------------
 
@@ -135,7 +193,7 @@ class Remediator:
             automation_drain=actor == AUTOMATION,
             deferred_reason="",
             jobs_running=0 if d.mode is DrainMode.DOWN else node.jobs_running,
-            health=after(d, node.health, self.policy, now),
+            health=after(d, node.health, self.policy, now).evolve(drain_blocked=tuple(blocked)),
         )
         events = [
             self._event(
@@ -152,6 +210,23 @@ class Remediator:
         if state is Lifecycle.DRAINED:
             events.append(self._event(node, EventKind.DRAINED, d.reason, actor))
         return new, events
+
+    def _continue_drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
+        self._require_owned_or_undrained(node)
+        report = self.backends.for_pool(node.pool).drain(node.name, node.drain_reason, "drain")
+        blocked = tuple(report.blocked) if report is not None else ()
+        if blocked == node.health.drain_blocked:
+            return node, []
+        new = node.evolve(health=node.health.evolve(drain_blocked=blocked))
+        moved = sorted(set(node.health.drain_blocked) - set(blocked))
+        detail: dict[str, Any] = {"moved": moved}
+        if blocked:
+            detail["left_running"] = list(blocked)
+        return new, [self._event(node, EventKind.DRAIN, node.drain_reason, actor, **detail)]
+
+    def _stalled(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
+        new = node.evolve(health=after(d, node.health, self.policy, self.clock.now()))
+        return new, [self._event(node, EventKind.BURN_IN_STALLED, d.reason, actor)]
 
     def _mark_drained(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         new = node.evolve(state=Lifecycle.DRAINED, state_since=self.clock.now())

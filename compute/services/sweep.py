@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -17,13 +18,25 @@ from compute.services.collect import CHECKED_STATES, BulkTelemetry, collect
 from compute.services.ingest import fold
 from compute.services.inventory import reconcile
 from compute.services.remediation import Remediator
+from compute.services.safe_text import safe
+from compute.services.sweep_store import record_skipped, store_learnt
 from compute.store import Store
 from health.consistency import drift_results
-from health.policy import Action, Decision, NodeView, PolicyConfig, apply_budget, decide
+from health.policy import (
+    Action,
+    Decision,
+    Lifecycle,
+    NodeView,
+    PolicyConfig,
+    apply_budget,
+    decide,
+)
 from health.result import CheckResult, Status, Value
 from health.thresholds import Thresholds
 from scheduler.errors import SchedulerError
 from scheduler.protocol import NodeStatus
+
+log = logging.getLogger("computectl")
 
 
 @dataclass
@@ -37,6 +50,10 @@ class SweepReport:
     actions: list[dict[str, str]] = field(default_factory=list)
     deferred: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Backends (kind and pools) that could not be listed: their nodes were left as they were.
+    failed_backends: list[str] = field(default_factory=list)
+    # Nodes that could not be stored or acted on this sweep, with why; the rest went on.
+    skipped: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -71,16 +88,22 @@ class Sweeper:
         # 1. What the workload managers say.
         statuses: list[NodeStatus] = []
         allocations: list[Allocation] = []
+        listed_pools: set[str] = set()
         for backend, pools in d.backends.groups():
             try:
                 listed = [s for s in backend.list_nodes() if s.pool in pools]
                 allocs = [a for a in backend.allocations() if a.pool in pools]
-            except SchedulerError as exc:
-                report.errors.append(f"{backend.kind} ({', '.join(sorted(pools))}): {exc}")
+            except Exception as exc:  # a backend that fails, however, says nothing of its nodes
+                where = f"{backend.kind} ({', '.join(sorted(pools))})"
+                if not isinstance(exc, SchedulerError):
+                    log.exception("%s: listing failed", where)
+                report.errors.append(f"{where}: {safe(str(exc))}")
+                report.failed_backends.append(where)
                 continue
             statuses += listed
+            listed_pools |= set(pools)
             allocations += [Allocation(a.tenant, a.pool, a.node, a.gpus, a.job) for a in allocs]
-        synced = reconcile(known, statuses, d.node_rack, d.new_nodes, now)
+        synced = reconcile(known, statuses, d.node_rack, d.new_nodes, now, listed_pools)
         nodes = synced.nodes
         t1 = time.perf_counter()
 
@@ -110,58 +133,55 @@ class Sweeper:
         report.results += len(drift)
         t2 = time.perf_counter()
 
-        # 3. Store what was learnt, in one transaction.
+        # 3. Store what was learnt: in one transaction, or node by node if that fails.
+        stored = store_learnt(d.store, nodes, synced.added, results, synced.events, report.skipped)
         with d.store.transaction() as tx:
-            tx.add_nodes([nodes[name] for name in sorted(synced.added)])
-            tx.put_nodes([nodes[n] for n in nodes if n not in synced.added])
-            tx.add_results(results)
-            for ev in synced.events:
-                tx.add_event(ev)
             tx.replace_allocations(allocations)
             tx.add_rack_power(self._rack_power(nodes, now))
         t3 = time.perf_counter()
 
-        # 4. Decide, within each pool's drain budget, and act.
+        # 4. Decide, within each pool's drain budget, and act. A node that could not be
+        # stored is not acted on (what is stored of it is old), and counts for the budget.
         decisions = self._decide(nodes, now)
         for dec in decisions:
             node = nodes[dec.node]
-            if dec.action is Action.DEFER:
-                report.deferred.append({"node": dec.node, "reason": dec.reason})
-                if not node.deferred_reason:
-                    self._record_deferral(node, dec)
-                continue
-            if not dec.acts:
-                if node.deferred_reason:
-                    self._clear_deferral(node)
+            if dec.node in report.skipped:
                 continue
             try:
-                d.remediator.apply(node, dec)
-                report.actions.append(
-                    {"node": dec.node, "action": dec.action.value, "reason": dec.reason}
-                )
+                self._act(node, dec, report)
             except (BackendError, RefusedError) as exc:
                 report.errors.append(str(exc))
+            except Exception as exc:  # one node never stops the others
+                log.exception("%s: %s failed", dec.node, dec.action.value)
+                report.skipped[dec.node] = f"{dec.action.value}: {type(exc).__name__}: {exc}"
+                report.errors.append(f"{dec.node}: {report.skipped[dec.node]}")
+        record_skipped(d.store, now, nodes, report.skipped)
         t4 = time.perf_counter()
 
         with d.store.transaction() as tx:
             pruned = tx.prune(now - d.retention)
             report.duration_seconds = round(time.perf_counter() - t0, 4)
             report.nodes = len(nodes)
-            report.stored_results = len(results)
+            report.stored_results = stored
             tx.set_meta(
                 "last_sweep",
                 {
                     "at": now.isoformat(),
+                    "wall_at": time.time(),
                     "duration_seconds": report.duration_seconds,
                     "nodes": report.nodes,
                     "results": report.results,
                     "stored_results": report.stored_results,
                     "actions": len(report.actions),
                     "deferred": len(report.deferred),
-                    "errors": report.errors[:20],
+                    "errors": [safe(e) for e in report.errors[:20]],
+                    "failed_backends": report.failed_backends,
+                    "skipped": len(report.skipped),
                     "pruned": pruned,
                 },
             )
+            if not report.failed_backends:
+                tx.set_meta("last_good_sweep", {"at": now.isoformat(), "wall_at": time.time()})
         report.timings = {
             "sync_seconds": round(t1 - t0, 4),
             "collect_seconds": round(t2 - t1, 4),
@@ -170,11 +190,27 @@ class Sweeper:
         }
         return report
 
+    def _act(self, node: Node, dec: Decision, report: SweepReport) -> None:
+        if dec.action is Action.DEFER:
+            report.deferred.append({"node": dec.node, "reason": dec.reason})
+            if not node.deferred_reason:
+                self._record_deferral(node, dec)
+            return
+        if not dec.acts:
+            if node.deferred_reason:
+                self._clear_deferral(node)
+            return
+        self.d.remediator.apply(node, dec)
+        report.actions.append({"node": dec.node, "action": dec.action.value, "reason": dec.reason})
+
     def _decide(self, nodes: dict[str, Node], now: datetime) -> list[Decision]:
         d = self.d
         views: dict[str, list[NodeView]] = defaultdict(list)
         decisions = []
+        launchers = d.remediator.launchers
         for node in nodes.values():
+            if node.state is Lifecycle.RETIRED:
+                continue
             view = NodeView(
                 name=node.name,
                 pool=node.pool,
@@ -182,6 +218,8 @@ class Sweeper:
                 drain_owner=node.drain_owner,
                 automation_drain=node.automation_drain,
                 has_jobs=node.jobs_running > 0,
+                can_burn_in=node.pool in launchers,
+                voluntary=node.state is Lifecycle.BURN_IN and node.health.burn_in_voluntary,
             )
             views[node.pool].append(view)
             decisions.append(decide(view, node.health, d.policy, now))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 
 from health.policy.model import (
     Action,
@@ -107,6 +109,9 @@ def decide(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime)
             )
         case Lifecycle.DRAINING if owned and not view.has_jobs:
             return Decision(view.name, Action.MARK_DRAINED)
+        case Lifecycle.DRAINING if owned and health.drain_blocked:
+            # Work a disruption budget protected: the budget may allow it now.
+            return Decision(view.name, Action.CONTINUE_DRAIN, "retry: work left running")
         case Lifecycle.DRAINED if owned and view.automation_drain:
             if health.repair_next:
                 why = f"failed again within {cfg.repeat_failure_window} of returning to service"
@@ -121,10 +126,15 @@ def _checkup_due(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: dat
     """An idle node whose last passed burn-in is old gets one: silent faults (a slow GPU, a
     weak link) show only under load, and only burn-in puts them under load on purpose."""
     period = cfg.periodic_burn_in
-    if period is None or view.has_jobs:
+    # Without a launcher nothing would run the burn-in: the node would only sit out of
+    # service until the timeout, and a burn-in that never ran says nothing about it.
+    if period is None or view.has_jobs or not view.can_burn_in:
         return Decision(view.name, Action.NONE)
     last = health.burn_in_passed_at
     if last is not None and now - last < period:
+        return Decision(view.name, Action.NONE)
+    missed = health.checkup_missed_at
+    if missed is not None and now - missed < period:
         return Decision(view.name, Action.NONE)
     why = "periodic, never passed one" if last is None else f"periodic, last passed {last:%Y-%m-%d}"
     return Decision(view.name, Action.CHECKUP, owned_reason("burn-in", why))
@@ -135,18 +145,45 @@ def _burn_in_step(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: da
     if started is None:
         return Decision(view.name, Action.START_BURN_IN, owned_reason("burn-in", "starting"))
     outcome = health.burn_in_outcome
-    if outcome is None and now - started < cfg.burn_in_timeout:
-        return Decision(view.name, Action.NONE)
-    if outcome is not None and outcome.passed:
+    if outcome is None:
+        return _no_result(view, health, cfg, now, started)
+    if outcome.passed:
         return Decision(view.name, Action.RESUME, "burn-in passed")
-    failures = health.burn_in_failures + (1 if outcome is None else 0)
-    why = outcome.evidence if outcome is not None else f"no result within {cfg.burn_in_timeout}"
+    failures = health.burn_in_failures
+    why = outcome.evidence
     if failures >= cfg.burn_in_max_attempts:
         return Decision(
             view.name, Action.REPAIR, owned_reason("repair", f"burn-in failed {failures}x: {why}")
         )
     return Decision(
         view.name, Action.START_BURN_IN, owned_reason("burn-in", f"retry after failure: {why}")
+    )
+
+
+def _no_result(
+    view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime, started: datetime
+) -> Decision:
+    """A burn-in with no result yet. Past the timeout it did not run (or could not report):
+    that is no evidence against the node, so it never counts as a failure."""
+    if now - started < cfg.burn_in_timeout:
+        return Decision(view.name, Action.NONE)
+    late = f"no burn-in result within {cfg.burn_in_timeout}"
+    if health.burn_in_voluntary and not health.burn_in_failures:
+        # The node was healthy when the periodic burn-in began, and nothing since said
+        # otherwise: it goes back as it was.
+        return Decision(view.name, Action.RESUME, f"periodic burn-in did not run ({late})")
+    if view.can_burn_in and health.burn_in_missed + 1 < cfg.burn_in_max_attempts:
+        return Decision(view.name, Action.START_BURN_IN, owned_reason("burn-in", f"retry: {late}"))
+    if health.burn_in_stalled:
+        return Decision(view.name, Action.NONE)
+    how = (
+        "the launcher's jobs did not report"
+        if view.can_burn_in
+        else "this pool has no burn-in launcher: run `computectl node check --suite burnin "
+        "--report URL` on the node, or resume it"
+    )
+    return Decision(
+        view.name, Action.BURN_IN_STALLED, owned_reason("burn-in", f"waiting: {late}; {how}")
     )
 
 
@@ -165,15 +202,28 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
                 burn_in_failures=0,
                 burn_in_started_at=None,
                 burn_in_outcome=None,
+                **_FRESH_BURN_IN,
             )
         case Action.START_BURN_IN | Action.CHECKUP:
             timed_out = health.burn_in_started_at is not None and health.burn_in_outcome is None
+            voluntary = decision.action is Action.CHECKUP or (
+                health.burn_in_voluntary and health.burn_in_started_at is not None
+            )
             return health.evolve(
                 burn_in_started_at=now,
                 burn_in_outcome=None,
-                burn_in_failures=health.burn_in_failures + (1 if timed_out else 0),
+                burn_in_missed=health.burn_in_missed + 1 if timed_out else 0,
+                burn_in_voluntary=voluntary,
+                burn_in_stalled=False,
             )
+        case Action.BURN_IN_STALLED:
+            return health.evolve(burn_in_stalled=True)
         case Action.RESUME:
+            missed_checkup = (
+                health.burn_in_voluntary
+                and health.burn_in_started_at is not None
+                and health.burn_in_outcome is None
+            )
             return health.evolve(
                 finding=None,
                 streaks={},
@@ -182,6 +232,8 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
                 burn_in_started_at=None,
                 burn_in_outcome=None,
                 last_resumed_at=now,
+                checkup_missed_at=now if missed_checkup else health.checkup_missed_at,
+                **_FRESH_BURN_IN,
             )
         case Action.REPAIR:
             return health.evolve(
@@ -191,5 +243,12 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
                 burn_in_failures=0,
                 burn_in_started_at=None,
                 burn_in_outcome=None,
+                **_FRESH_BURN_IN,
             )
     return health
+
+
+# What a node's memory of a burn-in under way goes back to when that burn-in is over.
+_FRESH_BURN_IN: Mapping[str, Any] = MappingProxyType(
+    {"burn_in_voluntary": False, "burn_in_missed": 0, "burn_in_stalled": False, "drain_blocked": ()}
+)

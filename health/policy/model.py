@@ -40,6 +40,8 @@ class Action(StrEnum):
     RESUME = "resume"
     REPAIR = "repair"
     CHECKUP = "checkup"  # periodic burn-in of an idle node in service
+    CONTINUE_DRAIN = "continue_drain"  # a drain that left work behind is tried again
+    BURN_IN_STALLED = "burn_in_stalled"  # burn-in never reported: no evidence, an operator looks
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,16 @@ class NodeHealth:
     unwell: frozenset[str] = frozenset()
     # When all of the node's passing results were last kept (see compute's sweep).
     passes_stored_at: datetime | None = None
+    # The burn-in under way is voluntary (periodic): the node was healthy when it began.
+    burn_in_voluntary: bool = False
+    # Burn-ins in a row that never reported: no evidence either way, so never a failure.
+    burn_in_missed: int = 0
+    # A periodic burn-in that never reported: the next one waits a whole period from here.
+    checkup_missed_at: datetime | None = None
+    # Said once that burn-in does not report; the node waits for results or an operator.
+    burn_in_stalled: bool = False
+    # Work the last drain could not move (a disruption budget): the next sweep tries again.
+    drain_blocked: tuple[str, ...] = ()
 
     def evolve(self, **changes: Any) -> NodeHealth:
         return replace(self, **changes)
@@ -124,6 +136,11 @@ class NodeHealth:
             "burn_in_passed_at": ts(self.burn_in_passed_at),
             "unwell": sorted(self.unwell),
             "passes_stored_at": ts(self.passes_stored_at),
+            "burn_in_voluntary": self.burn_in_voluntary,
+            "burn_in_missed": self.burn_in_missed,
+            "checkup_missed_at": ts(self.checkup_missed_at),
+            "burn_in_stalled": self.burn_in_stalled,
+            "drain_blocked": list(self.drain_blocked),
         }
 
     @classmethod
@@ -160,6 +177,11 @@ class NodeHealth:
             burn_in_passed_at=ts(raw.get("burn_in_passed_at")),
             unwell=frozenset(raw.get("unwell", ())),
             passes_stored_at=ts(raw.get("passes_stored_at")),
+            burn_in_voluntary=bool(raw.get("burn_in_voluntary", False)),
+            burn_in_missed=int(raw.get("burn_in_missed", 0)),
+            checkup_missed_at=ts(raw.get("checkup_missed_at")),
+            burn_in_stalled=bool(raw.get("burn_in_stalled", False)),
+            drain_blocked=tuple(str(x) for x in raw.get("drain_blocked", ())),
         )
 
 
@@ -173,6 +195,11 @@ class NodeView:
     drain_owner: DrainOwner | None = None
     automation_drain: bool = False
     has_jobs: bool = False
+    # The pool can start a burn-in itself (a launcher); without one, burn-in results come
+    # only from the node (cron, an operator), so no voluntary burn-in is ever started there.
+    can_burn_in: bool = True
+    # Out of service for a voluntary (periodic) burn-in, not for a fault.
+    voluntary: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,8 +147,8 @@ class SlurmCommands:
         exe = self._exe(tool)
         # Output goes to temporary files, not pipes: a chatty job must never block on a
         # full pipe while the caller waits on another one.
-        out = tempfile.TemporaryFile("w+")  # noqa: SIM115 (Started closes it)
-        err = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        out = tempfile.TemporaryFile("w+", errors="replace")  # noqa: SIM115 (Started closes it)
+        err = tempfile.TemporaryFile("w+", errors="replace")  # noqa: SIM115
         try:
             proc = subprocess.Popen(
                 [exe, *args], stdout=out, stderr=err, text=True, env=self._merged_env(env)
@@ -222,6 +222,8 @@ class SlurmCommands:
                 argv,
                 capture_output=True,
                 text=True,
+                # What Slurm prints is outside input: a reason anyone set may hold any byte.
+                errors="replace",
                 env=self._merged_env(env),
                 timeout=self.timeout_seconds,
                 check=False,

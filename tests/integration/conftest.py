@@ -112,7 +112,9 @@ class SlurmCluster(EnvCluster):
     def run(self, *argv: str, check: bool = True) -> str:
         """Run a Slurm command against the cluster, as an operator would."""
         env = {**os.environ, "SLURM_CONF": str(self.slurm_conf)}
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, errors="replace", env=env, timeout=60
+        )
         if check and proc.returncode:
             raise AssertionError(f"{' '.join(argv)}: {proc.stderr or proc.stdout}")
         return proc.stdout

@@ -145,15 +145,68 @@ def test_burn_in_results_from_before_the_run_do_not_count() -> None:
     assert decide(v, h, CFG, at(1)).action is Action.NONE
 
 
-def test_burn_in_timeout_counts_as_failure() -> None:
+def test_a_burn_in_that_never_reports_is_no_evidence() -> None:
+    """Past the timeout a burn-in with no result is retried, never counted as a failure;
+    when the retries are spent the node waits (drained) for results or an operator."""
     v, h = _burning(NodeHealth())
-    late = at(0) + CFG.burn_in_timeout + timedelta(minutes=1)
-    assert decide(v, h, CFG, late).action is Action.START_BURN_IN  # type: ignore[arg-type]
-    h = after(Decision("n1", Action.START_BURN_IN), h, CFG, late)  # type: ignore[arg-type]
-    assert h.burn_in_failures == 1
-    assert (
-        decide(v, h, CFG, late + CFG.burn_in_timeout + timedelta(minutes=1)).action is Action.REPAIR
-    )  # type: ignore[operator]
+    late = at(0) + CFG.burn_in_timeout + timedelta(minutes=1)  # type: ignore[operator]
+    d = decide(v, h, CFG, late)
+    assert d.action is Action.START_BURN_IN and "retry" in d.reason
+    h = after(d, h, CFG, late)
+    assert h.burn_in_failures == 0 and h.burn_in_missed == 1
+    later = late + CFG.burn_in_timeout + timedelta(minutes=1)
+    d = decide(v, h, CFG, later)
+    assert d.action is Action.BURN_IN_STALLED
+    h = after(d, h, CFG, later)
+    assert h.burn_in_stalled and h.burn_in_failures == 0
+    assert decide(v, h, CFG, later + timedelta(hours=9)).action is Action.NONE
+    # Results posted later still decide.
+    h = observe(
+        h, [result("n1", "burnin", "pass", at=later + timedelta(hours=10), suite="burnin")], CFG
+    )
+    assert decide(v, h, CFG, later + timedelta(hours=11)).action is Action.RESUME
+
+
+def test_without_a_launcher_no_burn_in_is_retried_and_none_is_started_voluntarily() -> None:
+    cfg = PolicyConfig(periodic_burn_in=timedelta(days=7))
+    assert decide(view(can_burn_in=False), NodeHealth(), cfg, EPOCH).action is Action.NONE
+    v, h = _burning(NodeHealth())
+    v = view(
+        state=Lifecycle.BURN_IN,
+        drain_owner=DrainOwner.COMPUTECTL,
+        automation_drain=True,
+        can_burn_in=False,
+    )
+    late = at(0) + CFG.burn_in_timeout + timedelta(minutes=1)  # type: ignore[operator]
+    d = decide(v, h, CFG, late)
+    assert d.action is Action.BURN_IN_STALLED and "no burn-in launcher" in d.reason
+
+
+def test_a_periodic_burn_in_that_never_reports_returns_the_node() -> None:
+    cfg = PolicyConfig(periodic_burn_in=timedelta(days=7))
+    h = after(Decision("n1", Action.CHECKUP), NodeHealth(), cfg, at(0))  # type: ignore[arg-type]
+    assert h.burn_in_voluntary
+    v = view(state=Lifecycle.BURN_IN, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    late = at(0) + cfg.burn_in_timeout + timedelta(minutes=1)  # type: ignore[operator]
+    d = decide(v, h, cfg, late)
+    assert d.action is Action.RESUME and "did not run" in d.reason
+    h = after(d, h, cfg, late)
+    assert h.burn_in_passed_at is None and h.checkup_missed_at == late
+    # Not tried again at once: a whole period later.
+    assert decide(view(), h, cfg, late + timedelta(days=1)).action is Action.NONE
+    assert decide(view(), h, cfg, late + timedelta(days=8)).action is Action.CHECKUP
+
+
+def test_a_drain_that_left_work_behind_is_retried() -> None:
+    v = view(
+        state=Lifecycle.DRAINING,
+        drain_owner=DrainOwner.COMPUTECTL,
+        automation_drain=True,
+        has_jobs=True,
+    )
+    blocked = NodeHealth(drain_blocked=("team/pod-0: disruption budget",))
+    assert decide(v, blocked, CFG, EPOCH).action is Action.CONTINUE_DRAIN
+    assert decide(v, NodeHealth(), CFG, EPOCH).action is Action.NONE
 
 
 def test_failing_again_soon_after_resume_goes_to_repair() -> None:
@@ -248,6 +301,36 @@ def test_periodic_burn_ins_yield_to_drains_and_are_few_per_sweep() -> None:
     assert out == {"n0": Action.CHECKUP, "n1": Action.NONE}
 
 
+def test_a_fatal_drain_never_waits_behind_a_periodic_burn_in() -> None:
+    cfg = PolicyConfig(drain_budget_fraction=0.1, drain_budget_min_nodes=1)  # budget 1 of 12
+    out_for_checkup = view(
+        "n0",
+        Lifecycle.BURN_IN,
+        drain_owner=DrainOwner.COMPUTECTL,
+        automation_drain=True,
+        voluntary=True,
+    )
+    views = {"p": [out_for_checkup] + [view(f"n{i}") for i in range(1, 12)]}
+    decisions = [Decision("n5", Action.DRAIN, "xid 79", fatal=True), Decision("n6", Action.CHECKUP)]
+    out = {d.node: d.action for d in apply_budget(decisions, views, cfg)}
+    assert out == {"n5": Action.DRAIN, "n6": Action.NONE}
+    # A node out for a fault does use the budget.
+    views["p"][0] = view(
+        "n0", Lifecycle.BURN_IN, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True
+    )
+    out = {d.node: d.action for d in apply_budget(decisions, views, cfg)}
+    assert out == {"n5": Action.DEFER, "n6": Action.NONE}
+
+
+def test_no_periodic_burn_in_while_a_fault_drain_waits() -> None:
+    cfg = PolicyConfig(drain_budget_fraction=0.25, drain_budget_min_nodes=0)
+    views = {"p": [view(f"n{i}") for i in range(8)]}  # budget 2
+    decisions = [Decision(f"n{i}", Action.DRAIN, "pcie") for i in range(3)]
+    decisions.append(Decision("n7", Action.CHECKUP))
+    out = {d.node: d.action for d in apply_budget(decisions, views, cfg)}
+    assert out["n2"] is Action.DEFER and out["n7"] is Action.NONE
+
+
 def test_owned_reasons() -> None:
     r = owned_reason("xid", "XID 79   on\nGPU 3")
     assert r == "computectl: xid: XID 79 on GPU 3" and is_owned(r)
@@ -273,8 +356,21 @@ class ModelNode:
     jobs: bool = True
     health: NodeHealth = field(default_factory=NodeHealth)
 
+    @property
+    def voluntary(self) -> bool:
+        h = self.health
+        return self.state is Lifecycle.BURN_IN and h.burn_in_voluntary
+
     def view(self) -> NodeView:
-        return NodeView(self.name, "p", self.state, self.owner, self.automation, self.jobs)
+        return NodeView(
+            self.name,
+            "p",
+            self.state,
+            self.owner,
+            self.automation,
+            self.jobs,
+            voluntary=self.voluntary,
+        )
 
 
 def carry_out(n: ModelNode, d: Decision, cfg: PolicyConfig, now: object) -> None:
@@ -350,7 +446,10 @@ def test_no_history_drains_beyond_budget_or_touches_foreign_drains(
                 if d.acts:
                     assert d.node not in foreign, f"acted on a foreign drain: {d}"
                     carry_out(next(n for n in nodes if n.name == d.node), d, cfg, now)
-            assert sum(n.automation for n in nodes) <= budget
+            # Faults stay within the budget; voluntary burn-ins start only within it, so
+            # all together never hold more than twice the budget out.
+            assert sum(n.automation and not n.voluntary for n in nodes) <= budget
+            assert sum(n.automation for n in nodes) <= 2 * budget
             for n in nodes:
                 if n.name in foreign:
                     assert n.owner is DrainOwner.EXTERNAL and n.state is not Lifecycle.IN_SERVICE

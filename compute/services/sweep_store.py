@@ -1,0 +1,103 @@
+"""Storing what a sweep learnt so that one node's bad data never stops the others.
+
+The fast path is one transaction for the whole fleet. If the store refuses it,
+each node is stored on its own; a node refused again is stored with its text made
+safe (compute.services.safe_text); a node refused even then is skipped this sweep
+and reported (event, metric, log), and every other node is still stored and acted on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from compute.domain import AUTOMATION, Event, EventKind, Node
+from compute.services.safe_text import safe, safe_event, safe_node, safe_result
+from compute.store import Store
+from health.result import CheckResult
+
+log = logging.getLogger("computectl")
+
+
+def store_learnt(
+    store: Store,
+    nodes: Mapping[str, Node],
+    added: set[str],
+    results: Sequence[CheckResult],
+    events: Sequence[Event],
+    skipped: dict[str, str],
+) -> int:
+    """Store every node, result and event; returns how many results were stored and adds
+    to ``skipped`` each node that could not be."""
+    try:
+        with store.transaction() as tx:
+            tx.add_nodes([nodes[name] for name in sorted(added)])
+            tx.put_nodes([nodes[n] for n in nodes if n not in added])
+            tx.add_results(results)
+            for ev in events:
+                tx.add_event(ev)
+        return len(results)
+    except Exception as exc:  # one bad row fails the batch: find it, keep the rest
+        log.warning("storing the sweep in one transaction failed (%s); node by node", exc)
+    by_node: dict[str, list[CheckResult]] = defaultdict(list)
+    for r in results:
+        by_node[r.node].append(r)
+    events_of: dict[str, list[Event]] = defaultdict(list)
+    for ev in events:
+        events_of[ev.node].append(ev)
+    stored = 0
+    for name in sorted(nodes):
+        node, rs, evs = nodes[name], by_node.get(name, []), events_of.get(name, [])
+        try:
+            _store_one(store, node, name in added, rs, evs)
+        except Exception as first:
+            try:
+                _store_one(
+                    store,
+                    safe_node(node),
+                    name in added,
+                    [safe_result(r) for r in rs],
+                    [safe_event(e) for e in evs],
+                )
+            except Exception:
+                log.exception("%s: could not be stored", name)
+                skipped[name] = f"could not be stored: {type(first).__name__}: {safe(str(first))}"
+                continue
+        stored += len(rs)
+    return stored
+
+
+def _store_one(
+    store: Store, node: Node, new: bool, results: list[CheckResult], events: list[Event]
+) -> None:
+    with store.transaction() as tx:
+        if new:
+            tx.add_nodes([node])
+        else:
+            tx.put_node(node)
+        tx.add_results(results)
+        for ev in events:
+            tx.add_event(ev)
+
+
+def record_skipped(
+    store: Store, now: datetime, nodes: Mapping[str, Node], skipped: Mapping[str, str]
+) -> None:
+    """An event per skipped node, where the store takes one at all."""
+    for name, why in sorted(skipped.items()):
+        try:
+            with store.transaction() as tx:
+                tx.add_event(
+                    Event(
+                        at=now,
+                        node=name,
+                        kind=EventKind.NODE_SKIPPED,
+                        reason=safe(why)[:500],
+                        actor=AUTOMATION,
+                        pool=nodes[name].pool if name in nodes else "",
+                    )
+                )
+        except Exception:
+            log.exception("%s: could not record that it was skipped", name)

@@ -1,0 +1,172 @@
+"""Remediation's safety rules on the real Slurm test cluster (issue: voluntary work never
+delays a safety drain; a burn-in that cannot run is no evidence; one bad record never
+stops the rest)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compute.domain import EventKind
+from compute.runtime import Runtime
+from compute.testing import result
+from health.policy import Action, Decision, Lifecycle
+from tests.integration.conftest import SlurmCluster, runtime_over
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _no_burn_in_reservations(slurm: SlurmCluster) -> Iterator[None]:
+    """Burn-in reservations outlive a test's control plane: none before, none after."""
+
+    def clear() -> None:
+        jobs = slurm.run("squeue", "-h", "-o", "%A").split()
+        if jobs:
+            slurm.run("scancel", *jobs)
+            slurm.wait("jobs to end", lambda: not slurm.run("squeue", "-h", "-o", "%A").strip())
+        out = slurm.run("scontrol", "-o", "show", "reservation", check=False)
+        for word in out.split():
+            if word.startswith("ReservationName=computectl-burnin-"):
+                slurm.run("scontrol", "delete", word)
+        slurm.reset()
+
+    clear()
+    yield
+    clear()
+
+
+def _pool_nodes(rt: Runtime, pool: str) -> list[str]:
+    return sorted(n.name for n in rt.store.nodes(pool=pool))
+
+
+def test_a_pool_without_a_burn_in_launcher_never_drains_for_periodic_burn_in(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    # What `testenv/slurm env` generates: no burn_in_report_url, so no launcher.
+    rt = runtime_over(slurm.computectl_toml, tmp_path, periodic_burn_in_days=7)
+    try:
+        for _ in range(3):
+            report = rt.sweep()
+            assert not report.actions, report.actions
+        assert slurm.reasons() == {}
+        assert {n.state for n in rt.store.nodes()} == {Lifecycle.IN_SERVICE}
+    finally:
+        rt.close()
+
+
+def test_a_fatal_fault_drains_while_a_periodic_burn_in_holds_the_budget(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    # A launcher that starts real sbatch jobs (they report nowhere: the burn-in stays
+    # under way for this test), and a budget of one node per pool.
+    rt = runtime_over(
+        slurm.computectl_toml,
+        tmp_path,
+        pool_table={"burn_in_report_url": "http://127.0.0.1:9/"},
+        periodic_burn_in_days=7,
+        drain_budget_fraction=0.01,
+        drain_budget_min_nodes=1,
+    )
+    try:
+        # runtime_over's first sweep started one periodic burn-in per pool.
+        burning = [n for n in rt.store.nodes(pool="training") if n.state is Lifecycle.BURN_IN]
+        assert len(burning) == 1 and burning[0].health.burn_in_voluntary
+        # Started for real: the node sits in computectl's burn-in reservation.
+        reservations = slurm.run("scontrol", "show", "reservation")
+        assert f"computectl-burnin-{burning[0].name}" in reservations
+        victim = next(n for n in _pool_nodes(rt, "training") if n != burning[0].name)
+        rt.ingest.ingest(
+            victim,
+            [result(victim, "xid", "fail", fatal=True, at=rt.clock.now(), evidence="XID 79")],
+        )
+        report = rt.sweep()
+        assert (victim, "drain") in [(a["node"], a["action"]) for a in report.actions]
+        assert not report.deferred
+        assert slurm.reasons()[victim].startswith("computectl: xid")
+        assert rt.store.node(victim).state is Lifecycle.DRAINED  # type: ignore[union-attr]
+        # With a fault out, no further periodic burn-in starts in that pool.
+        assert sum(n.state is Lifecycle.BURN_IN for n in rt.store.nodes(pool="training")) == 1
+    finally:
+        rt.close()
+
+
+def test_a_drain_whose_reason_cannot_be_stored_is_recorded_and_sweeps_go_on(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    """A reason with a byte that is not UTF-8 (Python's surrogateescape) reaches Slurm; the
+    store refuses it as it is. The drain is still recorded, and remediation goes on."""
+    rt = runtime_over(slurm.computectl_toml, tmp_path)
+    try:
+        first, second = _pool_nodes(rt, "training")[:2]
+        bad = Decision(first, Action.DRAIN, "computectl: operator: bad \udcff byte")
+        rt.remediator.apply(rt.store.node(first), bad, actor="operator:test")  # type: ignore[arg-type]
+        node = rt.store.node(first)
+        assert node is not None and node.state is Lifecycle.DRAINED
+        assert "\ufffd" in node.drain_reason
+        assert first in slurm.reasons()
+        rt.ingest.ingest(
+            second,
+            [result(second, "xid", "fail", fatal=True, at=rt.clock.now(), evidence="XID 79")],
+        )
+        report = rt.sweep()
+        assert not report.skipped and not report.failed_backends, report
+        assert slurm.reasons()[second].startswith("computectl: xid")
+        assert rt.store.node(second).state is Lifecycle.DRAINED  # type: ignore[union-attr]
+        # The first node is still ours as far as Slurm's reading of it goes: never "someone
+        # else's drain" because of how its reason was stored.
+        report = rt.sweep()
+        assert not report.skipped and not report.errors, report
+        assert rt.store.node(first).drain_owner.value == "computectl"  # type: ignore[union-attr]
+        assert rt.store.meta("last_good_sweep") is not None
+    finally:
+        rt.close()
+
+
+def test_a_node_taken_out_of_slurm_leaves_service_with_an_event(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    rt = runtime_over(slurm.computectl_toml, tmp_path)
+    try:
+        pools = {p.name: p for p in rt.settings.effective_pools}
+        # Point the training pool at a partition that lists one node fewer.
+        gone = _pool_nodes(rt, "training")[-1]
+        keep = ",".join(_pool_nodes(rt, "training")[:-1])
+        slurm.run("scontrol", "create", "partition=shrunk", f"nodes={keep}")
+        try:
+            over = [p.model_dump(mode="json", exclude_none=True) for p in pools.values()]
+            for p in over:
+                if p["name"] == "training":
+                    p["slurm"]["partition"] = "shrunk"
+            from compute.config import load_settings
+
+            settings = load_settings(
+                slurm.computectl_toml,
+                env={},
+                overrides={
+                    "data_dir": str(tmp_path),
+                    "pools": over,
+                    "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
+                },
+            )
+            rt2 = Runtime.build(settings)
+            try:
+                rt2.sweep()
+                node = rt2.store.node(gone)
+                assert node is not None and node.state is Lifecycle.RETIRED
+                assert node.backend_state == "gone"
+                kinds = [e.kind for e in rt2.store.events(node=gone, limit=5)]
+                assert EventKind.NODE_MISSING in kinds
+            finally:
+                rt2.close()
+        finally:
+            slurm.run("scontrol", "delete", "partition=shrunk")
+        # Listed again (the original partition): back through the new-node path.
+        rt.sweep()
+        node = rt.store.node(gone)
+        assert node is not None and node.state is Lifecycle.IN_SERVICE
+        assert EventKind.NODE_RETURNED in [e.kind for e in rt.store.events(node=gone, limit=5)]
+    finally:
+        rt.close()
