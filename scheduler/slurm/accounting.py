@@ -187,6 +187,18 @@ def desired(spec: TenantSpec, partitions: Mapping[str, str]) -> TenantState:
 # -- what sacctmgr shows -------------------------------------------------------------------------
 
 
+def managed_names(accounts: Sequence[Sequence[str]], qos: Sequence[Sequence[str]]) -> set[str]:
+    """Tenants with any object of ours: accounts (`ACCOUNT_FIELDS` rows) and QOS
+    (`QOS_FIELDS` rows) carrying our marker. A QOS alone is what an apply cut short after
+    its first step leaves, and it must still be found to be deleted."""
+    names = {a for a, desc, *_ in accounts if desc == account_description(a)}
+    for qname, *_, desc in qos:
+        name, sep, pool = desc.removeprefix(MARK).rpartition(" pool ")
+        if desc.startswith(MARK) and sep and qname == qos_name(name, pool):
+            names.add(name)
+    return names
+
+
 def read_state(
     name: str,
     tree: Sequence[Sequence[str]],

@@ -109,8 +109,12 @@ class SlurmTenants:
         return usage.account_jobs(self.commands.squeue_json(), name)
 
     def managed(self) -> list[str]:
-        rows = self.commands.sacctmgr_show("account", acc.ACCOUNT_FIELDS)
-        return sorted(a for a, desc in rows if desc == acc.account_description(a))
+        return sorted(
+            acc.managed_names(
+                self.commands.sacctmgr_show("account", acc.ACCOUNT_FIELDS),
+                self.commands.sacctmgr_show("qos", acc.QOS_FIELDS),
+            )
+        )
 
     def gpu_seconds(self, name: str, start: datetime, end: datetime) -> float:
         """GPU-seconds the tenant's jobs used in [start, end), from Slurm's accounting."""

@@ -348,6 +348,7 @@ def test_sacctmgr_output_of_any_shape_reads_without_crashing(
     acc.steps(state, acc.desired(SPEC, PARTITIONS))
     acc.steps(state, None)
     assert all(isinstance(f, str) for f in foreign)
+    acc.managed_names(_rows(tree, len(acc.ACCOUNT_FIELDS)), _rows(qos, len(acc.QOS_FIELDS)))
     read = slurm_users.read_users(_rows(users, len(slurm_users.USER_FIELDS)))
     slurm_users.default_moves("borealis-ai", read, read)
 
@@ -364,3 +365,17 @@ def test_field_readers_take_any_text(text: str) -> None:
 @given(st.integers(min_value=0, max_value=10**6))
 def test_max_wall_round_trips(minutes: int) -> None:
     assert fields.parse_wall(fields.format_wall(minutes)) == minutes
+
+
+def test_managed_tenants_are_found_by_their_account_or_a_qos_left_alone() -> None:
+    accounts = _rows(
+        "root|default root account\nborealis-ai|computectl: tenant borealis-ai\n"
+        "admin-lab|lab of prof. x\n",
+        len(acc.ACCOUNT_FIELDS),
+    )
+    qos = _rows(
+        QOS + "aurora-labs-training|gres/gpu=16||computectl: tenant aurora-labs pool training\n"
+        "x-y|||computectl: tenant z pool w\n",
+        len(acc.QOS_FIELDS),
+    )
+    assert acc.managed_names(accounts, qos) == {"borealis-ai", "aurora-labs"}
