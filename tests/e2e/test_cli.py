@@ -38,7 +38,7 @@ def test_sweep_list_drain_resume_capacity(cli) -> None:  # type: ignore[no-untyp
     [
         (("nodes", "show", "gpu-999"), "error: unknown node 'gpu-999'"),
         (("nodes", "drain", "gpu-999", "--reason", "x"), "error: unknown node 'gpu-999'"),
-        (("nodes", "list", "--state", "sideways"), "error: unknown state 'sideways'"),
+        (("nodes", "list", "--state", "sideways"), "error: Invalid value for '--state'"),
         (("sim", "inject", "gpu-001", "xid80"), "error: unknown fault 'xid80'"),
         (("events", "--node", "gpu-999"), "error: unknown node 'gpu-999'"),
     ],
