@@ -76,7 +76,7 @@ def fill(client: TestClient, rt: Runtime) -> dict[str, str]:
     tenant = "t" + "-x" * 19
     spec = {
         "name": tenant,
-        "users": [f"u{i}" + "_" * 20 + f"{i}"[:9] for i in range(MAX_USERS)][:50] + ["a" * 32],
+        "users": [*(f"u{i:03d}" + "_" * 28 for i in range(min(MAX_USERS, 50))), "a" * 32],
         "quotas": [{"pool": "training", "gpus": 100_000}],
         "gpu_hours_budget": 1e9,
         "max_wall_time_hours": 24 * 365,
