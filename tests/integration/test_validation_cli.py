@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,12 @@ BIN = Path(sys.executable).parent / "computectl"
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "data"
     rt = make_runtime(path)
     rt.sweep()
     rt.close()
-    yield path
+    return path
 
 
 def run(data_dir: Path, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
