@@ -53,7 +53,9 @@ def reconcile(
     out = SyncResult(nodes=dict(known))
     seen: set[str] = set()
     for s in statuses:
-        s = replace(s, reason=safe(s.reason), state=safe(s.state))
+        reason, state = safe(s.reason), safe(s.state)
+        if reason != s.reason or state != s.state:
+            s = replace(s, reason=reason, state=state)
         seen.add(s.name)
         node = known.get(s.name)
         if node is not None and node.state is Lifecycle.RETIRED and node.backend_state == GONE:

@@ -25,6 +25,8 @@ MAX_CHARS = 4000
 def safe(text: str) -> str:
     """``text`` with NUL, other control characters, lone surrogates and unassigned
     code points replaced, and cut to MAX_CHARS; ordinary text (any script) is kept."""
+    if text.isprintable():  # the common case, in C: no control, surrogate or unassigned
+        return text[:MAX_CHARS]
     out = []
     for ch in text[:MAX_CHARS]:
         cat = unicodedata.category(ch)

@@ -21,6 +21,7 @@ from compute.services.remediation import Remediator
 from compute.services.safe_text import safe
 from compute.services.sweep_store import record_skipped, store_learnt
 from compute.store import Store
+from compute.store.repository import Tx
 from health.consistency import drift_results
 from health.policy import (
     Action,
@@ -134,10 +135,13 @@ class Sweeper:
         t2 = time.perf_counter()
 
         # 3. Store what was learnt: in one transaction, or node by node if that fails.
-        stored = store_learnt(d.store, nodes, synced.added, results, synced.events, report.skipped)
-        with d.store.transaction() as tx:
+        def fleet(tx: Tx) -> None:
             tx.replace_allocations(allocations)
             tx.add_rack_power(self._rack_power(nodes, now))
+
+        stored = store_learnt(
+            d.store, nodes, synced.added, results, synced.events, report.skipped, fleet
+        )
         t3 = time.perf_counter()
 
         # 4. Decide, within each pool's drain budget, and act. A node that could not be

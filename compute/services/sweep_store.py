@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
 from compute.services.safe_text import safe, safe_event, safe_node, safe_result
 from compute.store import Store
+from compute.store.repository import Tx
 from health.result import CheckResult
 
 log = logging.getLogger("computectl")
@@ -28,9 +29,10 @@ def store_learnt(
     results: Sequence[CheckResult],
     events: Sequence[Event],
     skipped: dict[str, str],
+    fleet: Callable[[Tx], None],
 ) -> int:
-    """Store every node, result and event; returns how many results were stored and adds
-    to ``skipped`` each node that could not be."""
+    """Store every node, result and event, and what ``fleet`` writes (allocations, power);
+    returns how many results were stored and adds to ``skipped`` each node that could not be."""
     try:
         with store.transaction() as tx:
             tx.add_nodes([nodes[name] for name in sorted(added)])
@@ -38,9 +40,12 @@ def store_learnt(
             tx.add_results(results)
             for ev in events:
                 tx.add_event(ev)
+            fleet(tx)
         return len(results)
     except Exception as exc:  # one bad row fails the batch: find it, keep the rest
         log.warning("storing the sweep in one transaction failed (%s); node by node", exc)
+    with store.transaction() as tx:
+        fleet(tx)
     by_node: dict[str, list[CheckResult]] = defaultdict(list)
     for r in results:
         by_node[r.node].append(r)
