@@ -4,6 +4,8 @@ stops the rest)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,5 +170,47 @@ def test_a_node_taken_out_of_slurm_leaves_service_with_an_event(
         node = rt.store.node(gone)
         assert node is not None and node.state is Lifecycle.IN_SERVICE
         assert EventKind.NODE_RETURNED in [e.kind for e in rt.store.events(node=gone, limit=5)]
+    finally:
+        rt.close()
+
+
+def test_readiness_says_when_a_backend_is_down_and_its_nodes_stay_as_they_were(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from compute.api import create_app
+
+    rt = runtime_over(slurm.computectl_toml, tmp_path)
+    try:
+        with TestClient(create_app(rt)) as client:
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.json()
+            assert ready.json()["failing_backends"] == []
+            pid = slurm.ctld_pid()
+            os.kill(pid, signal.SIGTERM)
+            slurm.wait("slurmctld to exit", lambda: not Path(f"/proc/{pid}").exists(), 30)
+            try:
+                report = rt.sweep()
+                assert report.failed_backends and not report.skipped
+                # A listing that failed says nothing: no node is taken for gone.
+                assert {n.state for n in rt.store.nodes()} == {Lifecycle.IN_SERVICE}
+                body = client.get("/readyz").json()
+                assert any("backends not answering: slurm" in r for r in body["reasons"])
+                metrics = client.get("/metrics").text
+                assert 'computectl_sweep_backend_up{backend="slurm (' in metrics
+                # Readiness fails once the last good sweep is older than the limit.
+                good = rt.store.meta("last_good_sweep")
+                assert good is not None
+                with rt.store.transaction() as tx:
+                    tx.set_meta("last_good_sweep", {**good, "wall_at": good["wall_at"] - 3600})
+                stale = client.get("/readyz")
+                assert stale.status_code == 503
+                assert any("reached every backend was" in r for r in stale.json()["reasons"])
+            finally:
+                slurm.up()
+            assert not rt.sweep().failed_backends
+            assert client.get("/readyz").status_code == 200
+            assert client.get("/healthz").json() == {"status": "ok"}
     finally:
         rt.close()
