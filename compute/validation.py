@@ -84,11 +84,10 @@ TenantName = Annotated[str, Field(max_length=40), _checked(tenant_name)]
 UserName = Annotated[str, Field(max_length=32), _checked(user_name)]
 PoolName = Annotated[str, Field(max_length=63), _checked(pool_name)]
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT), _checked(short_text)]
-# Strict: no booleans for numbers, no "8" for 8 (JSON and TOML alike).
-StrictInt = Annotated[int, Strict(), Field(ge=inputs.INT_MIN, le=inputs.INT_MAX)]
-FiniteFloat = Annotated[
-    float, Strict(), Field(allow_inf_nan=False, ge=-inputs.FLOAT_MAX, le=inputs.FLOAT_MAX)
-]
+# Strict: no booleans for numbers, no "8" for 8 (JSON and TOML alike). Ranges belong to
+# each field (a range here would override the field's own).
+StrictInt = Annotated[int, Strict()]
+FiniteFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 def known_checks() -> frozenset[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -17,12 +17,13 @@ from compute.validation import (
     MAX_USERS,
     MAX_WALL_TIME_HOURS,
     TENANT_NAME_HINT,
+    USER_NAME,
+    USER_NAME_HINT,
     FiniteFloat,
     PoolName,
     ShortText,
     StrictInt,
     TenantName,
-    UserName,
     first_error,
     read_toml,
 )
@@ -41,7 +42,7 @@ class QuotaModel(BaseModel):
 class TenantModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: TenantName = Field(description=f"{TENANT_NAME_HINT}.")
-    users: list[UserName] = Field(
+    users: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=MAX_USERS, description="Login names of its users."
     )
     quotas: list[QuotaModel] = Field(default_factory=list, max_length=MAX_QUOTAS)
@@ -58,6 +59,10 @@ class TenantModel(BaseModel):
     @field_validator("users")
     @classmethod
     def _users(cls, v: list[str]) -> list[str]:
+        bad = [u for u in v if USER_NAME.fullmatch(u) is None]
+        if bad:
+            shown = ", ".join(ascii(u) for u in bad[:5])
+            raise ValueError(f"not valid login names: {shown} ({USER_NAME_HINT})")
         if len(set(v)) != len(v):
             raise ValueError("users are listed twice")
         return v

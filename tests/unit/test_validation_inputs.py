@@ -183,7 +183,7 @@ def test_any_tenant_spec_parses_or_is_one_line(spec: dict[str, Any]) -> None:
     ("spec", "message"),
     [
         ({"name": "borealis\n"}, "tenant name"),
-        ({"name": "bor", "users": ["alice\n"]}, "user name"),
+        ({"name": "bor", "users": ["alice\n"]}, "not valid login names"),
         ({"name": "bor", "quotas": [{"pool": "training", "gpus": True}]}, "integer"),
         ({"name": "bor", "quotas": [{"pool": "training", "gpus": "8"}]}, "integer"),
         ({"name": "bor", "gpu_hours_budget": float("inf")}, "finite"),
