@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from compute.api.deps import require_writer, runtime
 from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.schemas import DrainRequest, ResumeRequest
-from compute.api.views import capacity_as_dict, detail_as_dict, event_as_dict
+from compute.api.views import allocations_at, capacity_as_dict, detail_as_dict, event_as_dict
 from compute.errors import InvalidInput, NotFoundError
 from compute.runtime import Runtime
 from compute.services.capacity import capacity
@@ -156,16 +156,9 @@ def _tenant_view(rt: Runtime, name: str) -> dict[str, Any]:
         "state": record.state,
         "spec": record.spec,
         "gpus_allocated": held,
-        "gpus_allocated_at": allocations_at(rt),
+        "gpus_allocated_at": allocations_at(rt.store),
         "updated_at": record.updated_at.isoformat(),
     }
-
-
-def allocations_at(rt: Runtime) -> str | None:
-    """When the allocations were read: the last sweep's time (None before the first)."""
-    last = rt.store.meta("last_sweep") or {}
-    at = last.get("at")
-    return str(at) if at else None
 
 
 @api.get("/tenants", summary="Tenants with their state and the GPUs they hold")

@@ -7,6 +7,7 @@ from typing import Any
 from compute.domain import Event, Gpu
 from compute.services.capacity import Capacity
 from compute.services.nodes import NodeDetail, node_as_dict
+from compute.store import Store
 from health.result import CheckResult
 
 
@@ -53,3 +54,10 @@ def capacity_as_dict(c: Capacity) -> dict[str, Any]:
             for t in c.tenants
         ],
     }
+
+
+def allocations_at(store: Store) -> str | None:
+    """When the allocations (GPUs held) were read: the last sweep's time; None before it."""
+    last = store.meta("last_sweep") or {}
+    at = last.get("at")
+    return str(at) if at else None
