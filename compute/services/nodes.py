@@ -11,6 +11,8 @@ from compute.domain import AuditEntry, Event, EventKind, Gpu, Node
 from compute.errors import BackendError, InvalidInput, NotFoundError, RefusedError
 from compute.services.remediation import Remediator
 from compute.store import Store
+from compute.validation import reason as valid_reason
+from health.inputs import InputError
 from health.policy import Action, Decision, DrainMode, DrainOwner, Lifecycle, owned_reason
 from health.result import CheckResult
 from scheduler.errors import SchedulerError
@@ -62,16 +64,19 @@ class NodeService:
         )
 
     def drain(self, name: str, reason: str, actor: str, now_mode: bool = False) -> Node:
+        try:
+            reason = valid_reason(reason)
+        except InputError as exc:
+            raise InvalidInput(str(exc)) from None
         node = self.get(name)
-        reason = " ".join(reason.split())
-        if not reason:
-            raise InvalidInput("a drain needs a reason")
         if node.drain_owner is DrainOwner.EXTERNAL:
             raise RefusedError(
                 f"{name} is already drained by someone else "
                 f"(reason: {node.drain_reason!r}); computectl leaves it alone"
             )
-        if node.state is not Lifecycle.IN_SERVICE:
+        # Draining again retries what the last drain could not move (work a disruption
+        # budget protected), or with --now ends what still runs.
+        if node.state not in (Lifecycle.IN_SERVICE, Lifecycle.DRAINING):
             raise RefusedError(f"{name} is {node.state.value}, not in service; nothing to drain")
         decision = Decision(
             name,
