@@ -166,8 +166,6 @@ class KubeClient:
         m = obj.get("metadata") or {}
         name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
         args = (name, namespace, obj) if namespaced else (name, obj)
-        # Without a resourceVersion the update is unconditional: computectl's spec wins
-        # over whatever was written since the read.
         return self._json(
             f"replace {describe(kind, name, namespace)}",
             True,

@@ -52,7 +52,8 @@ class KubeDriver(Protocol):
 
     def replace_object(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Replace (PUT) the object with ``obj``, as field manager ``computectl``: whatever
-        ``obj`` leaves out is gone afterwards, whoever wrote it. NotFound if it is absent."""
+        ``obj`` leaves out is gone afterwards, whoever wrote it. NotFound if it is absent;
+        Conflict if ``obj``'s metadata.resourceVersion is no longer the object's."""
 
     def create_object(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create only: Conflict when an object of that name exists already."""

@@ -129,6 +129,10 @@ def replacement(live: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, A
     for kept in ("finalizers", "ownerReferences"):
         if meta(live).get(kept):
             m[kept] = meta(live)[kept]
+    # Replaces exactly what was read (some kinds refuse an unconditional update): a write
+    # in between is a Conflict, and the replace is made again from a fresh read.
+    if meta(live).get("resourceVersion"):
+        m["resourceVersion"] = meta(live)["resourceVersion"]
     return dict(out)
 
 

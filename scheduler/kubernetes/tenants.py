@@ -33,6 +33,8 @@ from scheduler.tenants import Change, ChangeKind, Interrupted, TenantBusy, Tenan
 # How long a forced delete waits for the pods to go after their grace period.
 _POD_WAIT_SECONDS = 60.0
 _POLL_SECONDS = 0.2
+# A replace that lost the race with another writer is made again from a fresh read.
+_CONFLICT_RETRIES = 3
 _Live = dict[tuple[str, str, str], dict[str, Any] | None]
 
 
@@ -79,7 +81,7 @@ class KubernetesTenants:
             if live is not None and to.is_ours(live):
                 # Quota to 0 first: the tenant's controllers cannot start new pods meanwhile.
                 frozen = to.quota(TenantSpec(name, suspended=True), self.gpu_resource)
-                self.client.replace_object(td.replacement(live, frozen))
+                self._replace("ResourceQuota", to.QUOTA, ns, td.replacement(live, frozen))
                 done.append(
                     Change(ChangeKind.UPDATE, td.target(live), td.line(live), td.line(frozen))
                 )
@@ -218,7 +220,7 @@ class KubernetesTenants:
                 if s.obj is None:
                     self.client.delete_object(s.kind, s.name, s.namespace)
                 elif s.replace:
-                    self.client.replace_object(s.obj)
+                    self._replace(s.kind, s.name, s.namespace, s.obj)
                 else:
                     self.client.apply_object(s.obj)
             except SchedulerError as exc:
@@ -227,6 +229,18 @@ class KubernetesTenants:
                 raise
             made.append(s.change)
         return made
+
+    def _replace(self, kind: str, name: str, namespace: str, body: dict[str, Any]) -> None:
+        """Replace as read; when another writer got in between, read again and retry."""
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                self.client.replace_object(body)
+                return
+            except Conflict:
+                live = self.client.get_object(kind, name, namespace)
+                if attempt == _CONFLICT_RETRIES - 1 or live is None or not to.is_ours(live):
+                    raise
+                body = td.replacement(live, body)
 
     def _wait_no_pods(self, ns: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds

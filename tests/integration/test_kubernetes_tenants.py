@@ -20,12 +20,13 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from compute.errors import BackendError, RefusedError
+from compute.errors import PartialError, RefusedError
 from compute.runtime import Runtime
 from compute.tenants.spec import parse_tenant
-from scheduler.errors import Unreachable
-from scheduler.kubernetes import KubernetesTenants
-from scheduler.tenants import ChangeKind, TenantSpec
+from scheduler.errors import SchedulerError, Unreachable
+from scheduler.kubernetes import KubeClient, KubernetesTenants, KubernetesWorkloadManager
+from scheduler.kubernetes.tenant_objects import GUARD, OUR_LABEL_PREFIXES, QUOTA
+from scheduler.tenants import ChangeKind, Interrupted, TenantSpec
 from tests.integration.conftest import KubeCluster, runtime_over
 from tests.integration.test_kubernetes_backend import exited, kwok_takes_over
 
@@ -322,10 +323,227 @@ def test_delete_refuses_running_pods_force_ends_them_and_data_needs_a_purge(
     )
 
 
+MERGE = "application/merge-patch+json"
+
+
+def users_of(ns: str) -> list[tuple[str, list[str]]]:
+    """The tenant's identities as the API server sees them: a user, and its ServiceAccount."""
+    return [
+        ("alice", ["system:authenticated"]),
+        (
+            f"system:serviceaccount:{ns}:tenant",
+            ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"],
+        ),
+    ]
+
+
+def allowed(
+    api: Any, user: str, groups: list[str], ns: str, verb: str, group: str, resource: str
+) -> bool:
+    """The API server's own authorizer (a SubjectAccessReview), asked as the cluster admin."""
+    attributes = {"verb": verb, "group": group, "resource": resource}
+    if resource == "namespaces":
+        attributes["name"] = ns
+    elif not resource.startswith("validatingadmission"):
+        attributes["namespace"] = ns
+    authz: Any = client.AuthorizationV1Api(api.api_client)
+    out = authz.create_subject_access_review(
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": groups, "resourceAttributes": attributes},
+        }
+    )
+    return bool(out.status.allowed)
+
+
+def guarded(api: Any, ns: str, gpus: int) -> bool:
+    """The namespace has its quota, its defaults and the pool guard that matches it."""
+    adm = client.AdmissionregistrationV1Api(api.api_client)
+    try:
+        hard = api.read_namespaced_resource_quota(QUOTA, ns).spec.hard
+        api.read_namespaced_limit_range("computectl-defaults", ns)
+        labels = api.read_namespace(ns).metadata.labels
+        adm.read_validating_admission_policy(GUARD)
+        adm.read_validating_admission_policy_binding(GUARD)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return bool(
+        hard == {"requests.nvidia.com/gpu": str(gpus)}
+        and labels.get("computectl.io/managed-by") == "computectl"
+        and "computectl.io/tenant" in labels
+    )
+
+
+def test_foreign_additions_in_computectls_parts_are_drift_and_one_apply_takes_them_back(
+    rt: Runtime, api: Any, names: Callable[[], str]
+) -> None:
+    name = names()
+    ns = f"tenant-{name}"
+    want = spec(rt, name, training=8)
+    rt.tenants.apply(want, actor=OPERATOR)
+    # Another hand (kubectl, another field manager) adds to what computectl owns.
+    api.patch_namespace(
+        ns,
+        {"metadata": {"labels": {"pool.computectl.io/inference": "allowed", "team": "research"}}},
+        _content_type=MERGE,
+    )
+    api.patch_namespaced_resource_quota(
+        QUOTA,
+        ns,
+        {"spec": {"hard": {"requests.nvidia.com/gpu": "64", "requests.cpu": "1k"}}},
+        _content_type=MERGE,
+    )
+    adm = client.AdmissionregistrationV1Api(api.api_client)
+    adm.patch_validating_admission_policy_binding(
+        GUARD,
+        {"spec": {"matchResources": {"objectSelector": {"matchLabels": {"checked": "yes"}}}}},
+        _content_type=MERGE,
+    )
+
+    planned = {c.target: c for _, c in rt.tenants.plan(want).changes}
+    assert set(planned) == {
+        f"validatingadmissionpolicybinding {GUARD}",
+        f"namespace {ns}",
+        f"resourcequota {ns}/{QUOTA}",
+    }
+    assert (planned[f"namespace {ns}"].before, planned[f"namespace {ns}"].after) == (
+        f"pools=inference,training tenant={name}",
+        f"pools=training tenant={name}",
+    )
+    assert (planned[f"resourcequota {ns}/{QUOTA}"].before,) == (
+        "requests.cpu=1k requests.nvidia.com/gpu=64",
+    )
+    done = rt.tenants.apply(want, actor=OPERATOR)
+    assert {c.target for _, c in done.changes} == set(planned)
+
+    labels = api.read_namespace(ns).metadata.labels
+    assert {k: v for k, v in labels.items() if k.startswith(OUR_LABEL_PREFIXES)} == {
+        "computectl.io/managed-by": "computectl",
+        "computectl.io/tenant": name,
+        "pod-security.kubernetes.io/enforce": "baseline",
+        "pool.computectl.io/training": "allowed",
+    }
+    assert labels["team"] == "research"  # not computectl's to take
+    assert api.read_namespaced_resource_quota(QUOTA, ns).spec.hard == {
+        "requests.nvidia.com/gpu": "8"
+    }
+    selector: Any = adm.read_validating_admission_policy_binding(GUARD).spec.match_resources
+    assert not (selector.object_selector and selector.object_selector.match_labels)
+    assert rt.tenants.plan(want).empty
+    # And the guard holds again: no GPU pod in the pool the tenant did not buy.
+    assert "must set nodeSelector computectl.io/pool" in refused_once_active(
+        api, ns, "sneak", 1, "inference"
+    )
+
+
+def test_the_tenants_users_cannot_touch_what_the_guard_trusts(
+    rt: Runtime, api: Any, names: Callable[[], str]
+) -> None:
+    name = names()
+    ns = f"tenant-{name}"
+    rt.tenants.apply(spec(rt, name, training=8), actor=OPERATOR)
+    rbac, adm = "rbac.authorization.k8s.io", "admissionregistration.k8s.io"
+    for user, groups in users_of(ns):
+        assert allowed(api, user, groups, ns, "create", "", "pods")
+        for verb, group, resource in [
+            ("patch", "", "namespaces"),
+            ("update", "", "namespaces"),
+            ("patch", "", "resourcequotas"),
+            ("delete", "", "resourcequotas"),
+            ("create", "", "resourcequotas"),
+            ("patch", "", "limitranges"),
+            ("delete", "networking.k8s.io", "networkpolicies"),
+            ("patch", rbac, "roles"),
+            ("create", rbac, "rolebindings"),
+            ("create", "", "serviceaccounts"),
+            ("patch", adm, "validatingadmissionpolicies"),
+            ("delete", adm, "validatingadmissionpolicybindings"),
+        ]:
+            assert not allowed(api, user, groups, ns, verb, group, resource), (user, verb, resource)
+
+
+class CutShort(KubeClient):
+    """The real client, whose API server stops answering before write number ``at``."""
+
+    def __init__(self, kubeconfig: Path, at: int) -> None:
+        super().__init__(kubeconfig)
+        self.at = at
+        self.writes = 0
+
+    def _write(self) -> None:
+        if self.writes == self.at:
+            raise Unreachable("injected: the API server stopped answering")
+        self.writes += 1
+
+    def apply_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._write()
+        return super().apply_object(obj)
+
+    def replace_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._write()
+        return super().replace_object(obj)
+
+    def delete_object(self, kind: str, name: str, namespace: str = "") -> None:
+        self._write()
+        super().delete_object(kind, name, namespace)
+
+
+def test_an_apply_cut_short_at_any_step_leaves_no_usable_namespace_without_its_guards(
+    rt: Runtime, kube: KubeCluster, api: Any, names: Callable[[], str]
+) -> None:
+    wm = rt.backends.for_pool("training")
+    assert isinstance(wm, KubernetesWorkloadManager)
+    adm = client.AdmissionregistrationV1Api(api.api_client)
+    k = 0
+    while True:
+        name = names()
+        ns = f"tenant-{name}"
+        want = spec(rt, name, training=8)
+        # Without the shared guard, so that its steps are cut too.
+        for remove in (
+            adm.delete_validating_admission_policy_binding,
+            adm.delete_validating_admission_policy,
+        ):
+            try:
+                remove(GUARD)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        cut = CutShort(kube.kubeconfig, k)
+        tenants = KubernetesTenants(cut, wm.pools)
+        try:
+            planned = tenants.plan(want)
+            if k == len(planned):
+                break
+            with pytest.raises(SchedulerError) as err:
+                tenants.apply(want)
+        finally:
+            cut.close()
+        if k == 0:  # nothing was changed: the cause itself
+            assert isinstance(err.value, Unreachable)
+        else:
+            assert isinstance(err.value, Interrupted)
+            assert isinstance(err.value.cause, Unreachable)
+            assert err.value.done == planned[:k]
+        for user, groups in users_of(ns):
+            if allowed(api, user, groups, ns, "create", "", "pods"):
+                assert guarded(api, ns, 8), f"step {k}: {user} has access without the guards"
+        k += 1
+    assert k == 9  # guard (2), namespace, quota, limits, network policy, SA, Role, RoleBinding
+    # The last one converges with a whole client, and only then do its users get in.
+    assert rt.tenants.apply(want, actor=OPERATOR).changes
+    assert all(allowed(api, u, g, ns, "create", "", "pods") for u, g in users_of(ns))
+    assert guarded(api, ns, 8)
+
+
 # Last: after kube-apiserver restarts, kwok and the controllers take a while to re-watch.
 def test_api_server_stopped_mid_apply_fails_clearly_and_the_next_apply_converges(
     rt: Runtime,
     kube: KubeCluster,
+    api: Any,
     names: Callable[[], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -340,7 +558,7 @@ def test_api_server_stopped_mid_apply_fails_clearly_and_the_next_apply_converges
     def apply_then_crash(obj: dict[str, Any]) -> dict[str, Any]:
         out = real_apply(obj)
         applied.append(obj["kind"])
-        if len(applied) == 4:  # policy + binding, namespace, ServiceAccount
+        if len(applied) == 4:  # namespace, quota, ... (after the guard, where absent)
             pid = kube.apiserver_pid()
             os.kill(pid, signal.SIGKILL)
             kube.wait("kube-apiserver to exit", lambda: exited(pid), 30)
@@ -348,20 +566,27 @@ def test_api_server_stopped_mid_apply_fails_clearly_and_the_next_apply_converges
 
     monkeypatch.setattr(kube_client, "apply_object", apply_then_crash)
     try:
-        with pytest.raises(BackendError, match=r"cannot reach .*is the API server up\?") as err:
+        with pytest.raises(PartialError, match=r"stopped after 4 change\(s\)") as err:
             rt.tenants.apply(want, actor=OPERATOR)
-        assert isinstance(err.value.__cause__, Unreachable)
+        assert "is the API server up?" in str(err.value) and err.value.exit_code == 4
         assert rt.store.tenant(name) is None
-        assert rt.store.audit(target=name)[0].action == "tenant.apply.partial"
+        [entry] = rt.store.audit(target=name)
+        assert entry.action == "tenant.apply.partial"
+        # Exactly what is live: the first four steps, guards before any access.
+        assert [c["target"].split()[0] for c in entry.detail["changes"]] == [
+            k.lower() for k in applied
+        ]
+        assert not {"serviceaccount", "role", "rolebinding"} & {k.lower() for k in applied}
     finally:
         kube.up()
         kwok_takes_over(kube)
     monkeypatch.undo()
+    ns = f"tenant-{name}"
+    for user, groups in users_of(ns):
+        assert not allowed(api, user, groups, ns, "create", "", "pods")
     rest = rt.tenants.apply(want, actor=OPERATOR)
-    # What the crash cut off (the objects after the ServiceAccount) is created now.
+    # What the crash cut off (the objects after the first four) is created now.
     assert rest.changes and {c.kind for _, c in rest.changes} == {ChangeKind.CREATE}
-    assert f"networkpolicy tenant-{name}/computectl-default-deny" in {
-        c.target for _, c in rest.changes
-    }
+    assert f"rolebinding {ns}/computectl-tenant" in {c.target for _, c in rest.changes}
     assert rt.tenants.plan(want).empty
     assert rt.store.tenant(name) is not None

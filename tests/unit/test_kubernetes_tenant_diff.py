@@ -87,7 +87,7 @@ def test_a_pool_label_another_hand_added_is_drift_and_the_repair_drops_it() -> N
     assert labels["pool.computectl.io/training"] == "allowed"
     assert labels["team"] == "research"
     assert step.obj["metadata"]["annotations"] == {"note": "kept"}
-    assert "resourceVersion" not in step.obj["metadata"]
+    assert step.obj["metadata"]["resourceVersion"] == "7"  # replaces what was read
 
 
 def test_quota_is_owned_whole() -> None:
