@@ -247,6 +247,115 @@ def test_a_disruption_budget_keeps_its_pod_until_a_down_drain(
     assert stored(rt, "kwok-gpu-002").state is Lifecycle.DRAINED
 
 
+def protected_server(kube: KubeCluster, api: Any, ns: str, node: str) -> tuple[Any, str]:
+    """A GPU pod on ``node`` whose PodDisruptionBudget (minAvailable 1) refuses its eviction:
+    (the policy API, the pod's name)."""
+    from kubernetes import client
+
+    gpu_deployment(api, ns, "server", node, gpus=8)
+    policy = client.PolicyV1Api(api.api_client)
+    policy.create_namespaced_pod_disruption_budget(
+        ns,
+        {
+            "metadata": {"name": "server"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "server"}}},
+        },
+    )
+    kube.wait("the pod to run", lambda: bool(running_pods(api, ns, node)))
+    kube.wait(
+        "the budget to count the pod",
+        lambda: (
+            (s := policy.read_namespaced_pod_disruption_budget("server", ns).status) is not None
+            and s.current_healthy == 1
+            and s.disruptions_allowed == 0
+        ),
+    )
+    [pod] = running_pods(api, ns, node)
+    return policy, pod
+
+
+def relax(kube: KubeCluster, policy: Any, ns: str) -> None:
+    """The budget's owner lets the pod go (minAvailable 0)."""
+    policy.patch_namespaced_pod_disruption_budget(
+        "server", ns, {"spec": {"minAvailable": 0}}, _content_type="application/merge-patch+json"
+    )
+    kube.wait(
+        "the budget to allow a disruption",
+        lambda: (
+            (s := policy.read_namespaced_pod_disruption_budget("server", ns).status) is not None
+            and (s.disruptions_allowed or 0) >= 1
+        ),
+    )
+
+
+def test_draining_again_retries_an_eviction_the_budget_now_allows(
+    rt: Runtime, kube: KubeCluster, api: Any, ns: str
+) -> None:
+    policy, pod = protected_server(kube, api, ns, "kwok-gpu-003")
+    wm = backend(rt)
+    reason = "computectl: operator: bad DIMM"
+    [blocked] = wm.drain("kwok-gpu-003", reason).blocked
+    assert blocked.startswith(f"{ns}/{pod}: ") and "disruption budget" in blocked
+    marks = node_marks(api, "kwok-gpu-003")
+    # Again, as the sweep does every time: nothing new on the node, the pod still refused.
+    [again] = wm.drain("kwok-gpu-003", reason).blocked
+    assert again.startswith(f"{ns}/{pod}: ")
+    assert node_marks(api, "kwok-gpu-003") == marks
+    assert running_pods(api, ns, "kwok-gpu-003") == [pod]
+
+    relax(kube, policy, ns)
+    assert wm.drain("kwok-gpu-003", reason) == DrainReport()
+    kube.wait("the pod to be evicted", lambda: not running_pods(api, ns, "kwok-gpu-003"))
+    # Its Deployment's replacement cannot land on the cordoned node.
+    assert wm.node("kwok-gpu-003").jobs == 0
+    assert wm.drain("kwok-gpu-003", reason) == DrainReport()  # nothing left to do
+
+
+def test_the_sweep_retries_a_blocked_drain_until_the_node_is_drained(
+    rt: Runtime, kube: KubeCluster, api: Any, ns: str
+) -> None:
+    policy, pod = protected_server(kube, api, ns, "kwok-gpu-004")
+    rt.sweep()
+    assert rt.nodes.drain("kwok-gpu-004", "bad DIMM", actor=OPERATOR).state is Lifecycle.DRAINING
+    rt.sweep()
+    assert stored(rt, "kwok-gpu-004").state is Lifecycle.DRAINING
+    assert running_pods(api, ns, "kwok-gpu-004") == [pod]
+
+    relax(kube, policy, ns)
+    rt.sweep()  # evicts it now
+    kube.wait("the pod to be evicted", lambda: not running_pods(api, ns, "kwok-gpu-004"))
+    rt.sweep()
+    node = stored(rt, "kwok-gpu-004")
+    assert (node.state, node.jobs_running) == (Lifecycle.DRAINED, 0)
+
+
+def test_a_node_deleted_from_kubernetes_leaves_service_with_an_event(
+    rt: Runtime, kube: KubeCluster, api: Any
+) -> None:
+    from compute.services.capacity import capacity
+
+    def usable() -> int:
+        rows = capacity(rt.store.nodes(), rt.store.allocations()).rows
+        return sum(
+            r.gpus for r in rows if r.pool == "training" and r.state in ("idle", "allocated")
+        )
+
+    before = usable()
+    try:
+        api.delete_node("kwok-gpu-005")
+        assert not rt.sweep().errors
+        node = stored(rt, "kwok-gpu-005")
+        assert node.state is Lifecycle.RETIRED
+        kinds = [e.kind for e in rt.store.events(node="kwok-gpu-005", limit=20)]
+        assert EventKind.NODE_MISSING in kinds
+        assert usable() == before - 8
+        rt.sweep()  # and it stays out, with one event
+        kinds = [e.kind for e in rt.store.events(node="kwok-gpu-005", limit=20)]
+        assert kinds.count(EventKind.NODE_MISSING) == 1
+    finally:
+        kube.up()  # creates the missing node again, for the other tests
+
+
 def test_someone_elses_taint_and_cordon_survive(rt: Runtime, api: Any) -> None:
     maintenance = {"key": "example.com/maintenance", "value": "psu", "effect": "NoSchedule"}
     api.patch_node(
