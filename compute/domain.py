@@ -132,4 +132,5 @@ class EventKind:
     NODE_RETURNED = "node_returned"
     BURN_IN_STALLED = "burn_in_stalled"
     NODE_SKIPPED = "node_skipped"
+    POOL_CHANGED = "pool_changed"
     ACTION_FAILED = "action_failed"

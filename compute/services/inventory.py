@@ -8,9 +8,14 @@ A node its pool's workload manager no longer lists (``kubectl delete node``, a n
 taken out of slurm.conf) leaves service: it becomes ``retired`` with backend state
 ``gone`` and a ``node_missing`` event, so it is no longer counted as usable capacity.
 Only a listing that succeeded counts: a backend that could not be asked says
-nothing about its nodes. Nothing is done to the node in the backend (there is
+nothing about its nodes, and neither does a listing with none of a pool's nodes
+(a renamed partition, a label selector gone wrong): that is reported, never read
+as the whole pool gone. Nothing is done to the node in the backend (there is
 nothing left to do it to). If it is listed again it comes back like a new node:
-through burn-in (or straight into service with ``new_nodes = "in_service"``).
+through burn-in (or straight into service with ``new_nodes = "in_service"``);
+a node that was in repair goes back to repair.
+
+A node listed in another pool than before moves there (an event says so).
 
 Text a workload manager reports (drain reasons anyone may set) is made safe here,
 at the boundary, like any other input.
@@ -24,7 +29,7 @@ from datetime import datetime
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
 from compute.services.safe_text import safe
-from health.policy import DrainOwner, Lifecycle, NodeHealth, is_owned
+from health.policy import OWNED_PREFIX, DrainOwner, Lifecycle, NodeHealth, is_owned
 from scheduler.protocol import NodeStatus
 
 # The backend state of a node its workload manager stopped listing.
@@ -38,6 +43,8 @@ class SyncResult:
     changed: set[str] = field(default_factory=set)
     added: set[str] = field(default_factory=set)
     events: list[Event] = field(default_factory=list)
+    # Pools whose listing said nothing believable (none of their nodes): why, per pool.
+    suspect: dict[str, str] = field(default_factory=dict)
 
 
 def reconcile(
@@ -59,7 +66,7 @@ def reconcile(
         seen.add(s.name)
         node = known.get(s.name)
         if node is not None and node.state is Lifecycle.RETIRED and node.backend_state == GONE:
-            node = _new_node(s, node.rack, new_nodes, now).evolve(health=node.health)
+            node = _returned(node, s, new_nodes, now)
             out.events.append(
                 Event(
                     at=now,
@@ -83,6 +90,18 @@ def reconcile(
                 )
             )
         else:
+            if s.pool != node.pool:
+                out.events.append(
+                    Event(
+                        at=now,
+                        node=s.name,
+                        kind=EventKind.POOL_CHANGED,
+                        reason=f"moved from pool {node.pool} to {s.pool}",
+                        actor="backend",
+                        pool=s.pool,
+                    )
+                )
+                node = node.evolve(pool=s.pool)
             node, events = _reconcile_one(node, s, now)
             out.events += events
         node = node.evolve(
@@ -95,9 +114,19 @@ def reconcile(
         )
         out.nodes[s.name] = node
         out.changed.add(s.name)
-    for name, node in known.items():
-        listed = listed_pools is None or node.pool in listed_pools
-        if name in seen or not listed or node.state is Lifecycle.RETIRED:
+    missing = [
+        n
+        for name, n in known.items()
+        if name not in seen
+        and n.state is not Lifecycle.RETIRED
+        and (listed_pools is None or n.pool in listed_pools)
+    ]
+    listed_in = {s.pool for s in statuses}
+    for pool in sorted({n.pool for n in missing} - listed_in):
+        out.suspect[pool] = "the listing held none of its nodes; none is taken for gone"
+    for node in missing:
+        name = node.name
+        if node.pool in out.suspect:
             continue
         out.nodes[name] = node.evolve(
             state=Lifecycle.RETIRED,
@@ -107,6 +136,7 @@ def reconcile(
             gpus_allocated=0,
             automation_drain=False,
             deferred_reason="",
+            health=node.health.evolve(gone_from=node.state.value),
         )
         out.changed.add(name)
         out.events.append(
@@ -120,6 +150,23 @@ def reconcile(
             )
         )
     return out
+
+
+def _returned(node: Node, s: NodeStatus, new_nodes: str, now: datetime) -> Node:
+    """A node listed again after it was gone: like a new node, but one that was in repair
+    goes back to repair (drained again by the policy), and its history is kept."""
+    health = node.health.evolve(gone_from="")
+    if node.health.gone_from == Lifecycle.REPAIR.value:
+        return node.evolve(
+            pool=s.pool,
+            state=Lifecycle.DRAINED,
+            state_since=now,
+            drain_owner=DrainOwner.COMPUTECTL,
+            drain_actor=AUTOMATION,
+            automation_drain=True,
+            health=health.evolve(repair_next=True),
+        )
+    return _new_node(s, node.rack, new_nodes, now).evolve(health=health)
 
 
 def _new_node(s: NodeStatus, rack: str, new_nodes: str, now: datetime) -> Node:
@@ -202,12 +249,15 @@ def _reconcile_one(node: Node, s: NodeStatus, now: datetime) -> tuple[Node, list
     if node.state is Lifecycle.IN_SERVICE or node.drain_owner is not DrainOwner.COMPUTECTL:
         # We drained it but did not get to record it (a crash between the two): adopt it.
         ev(EventKind.DRAIN, f"adopted: {s.reason}")
+        # An operator's drain (made through computectl) stays the operator's: it is never
+        # turned into automation's, which would return the node to service on its own.
+        operator = s.reason.startswith(f"{OWNED_PREFIX} operator:")
         node = node.evolve(
             state=Lifecycle.DRAINING if s.jobs else Lifecycle.DRAINED,
             state_since=now,
             drain_reason=s.reason,
             drain_owner=DrainOwner.COMPUTECTL,
-            drain_actor=AUTOMATION,
-            automation_drain=True,
+            drain_actor="operator" if operator else AUTOMATION,
+            automation_drain=not operator,
         )
     return node, events

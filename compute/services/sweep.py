@@ -105,6 +105,9 @@ class Sweeper:
             listed_pools |= set(pools)
             allocations += [Allocation(a.tenant, a.pool, a.node, a.gpus, a.job) for a in allocs]
         synced = reconcile(known, statuses, d.node_rack, d.new_nodes, now, listed_pools)
+        for pool, why in sorted(synced.suspect.items()):
+            report.errors.append(f"pool {pool}: {why}")
+            report.failed_backends.append(f"pool {pool}")
         nodes = synced.nodes
         t1 = time.perf_counter()
 

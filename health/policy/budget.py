@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from health.policy.model import Action, Decision, NodeView, PolicyConfig
+from health.policy.model import Action, Decision, Lifecycle, NodeView, PolicyConfig
 
 
 def drain_budget(pool_size: int, cfg: PolicyConfig) -> int:
@@ -37,7 +37,8 @@ def apply_budget(
     for pool, views in pools.items():
         budget = drain_budget(len(views), cfg)
         room[pool] = budget - sum(1 for v in views if v.automation_drain and not v.voluntary)
-        spare[pool] = budget - sum(1 for v in views if v.automation_drain)
+        # Voluntary work counts every node out of service, whoever took it out.
+        spare[pool] = budget - sum(1 for v in views if v.state is not Lifecycle.IN_SERVICE)
     drains = sorted(
         (d for d in decisions if d.action is Action.DRAIN), key=lambda d: (not d.fatal, d.node)
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -98,15 +98,7 @@ def decide(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime)
                 return Decision(view.name, Action.NONE)
             if f is None:
                 return _checkup_due(view, health, cfg, now)
-            mode = DrainMode.DOWN if f.fatal and f.check in cfg.down_checks else DrainMode.DRAIN
-            return Decision(
-                view.name,
-                Action.DRAIN,
-                owned_reason(f.check, f.evidence),
-                mode=mode,
-                fatal=f.fatal,
-                check=f.check,
-            )
+            return _fault_drain(view.name, f, cfg)
         case Lifecycle.DRAINING if owned and not view.has_jobs:
             return Decision(view.name, Action.MARK_DRAINED)
         case Lifecycle.DRAINING if owned and health.drain_blocked:
@@ -114,12 +106,27 @@ def decide(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime)
             return Decision(view.name, Action.CONTINUE_DRAIN, "retry: work left running")
         case Lifecycle.DRAINED if owned and view.automation_drain:
             if health.repair_next:
-                why = f"failed again within {cfg.repeat_failure_window} of returning to service"
+                why = f"failed again within {_span(cfg.repeat_failure_window)} of returning"
                 return Decision(view.name, Action.REPAIR, owned_reason("repair", why))
             return Decision(view.name, Action.START_BURN_IN, owned_reason("burn-in", "after drain"))
         case Lifecycle.BURN_IN if owned:
             return _burn_in_step(view, health, cfg, now)
     return Decision(view.name, Action.NONE)
+
+
+def _fault_drain(node: str, f: Finding, cfg: PolicyConfig) -> Decision:
+    mode = DrainMode.DOWN if f.fatal and f.check in cfg.down_checks else DrainMode.DRAIN
+    reason = owned_reason(f.check, f.evidence)
+    return Decision(node, Action.DRAIN, reason, mode=mode, fatal=f.fatal, check=f.check)
+
+
+def _span(t: timedelta) -> str:
+    """A policy window in an operator's words: "7 days", "36 h", "90 min"."""
+    minutes = round(t.total_seconds() / 60)
+    if minutes % (24 * 60) == 0:
+        days = minutes // (24 * 60)
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
 def _checkup_due(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> Decision:
@@ -141,6 +148,20 @@ def _checkup_due(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: dat
 
 
 def _burn_in_step(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> Decision:
+    f = health.finding
+    if f is not None:
+        # A fault seen while the node is out for burn-in is evidence like a failed burn-in.
+        if health.burn_in_voluntary and not health.burn_in_failures:
+            return _fault_drain(view.name, f, cfg)  # out only voluntarily: now for a fault
+        failures = health.burn_in_failures + 1
+        why = f"{f.check} during burn-in: {f.evidence}"
+        if failures >= cfg.burn_in_max_attempts:
+            return Decision(
+                view.name,
+                Action.REPAIR,
+                owned_reason("repair", f"burn-in failed {failures}x: {why}"),
+            )
+        return Decision(view.name, Action.START_BURN_IN, owned_reason("burn-in", f"retry: {why}"))
     started = health.burn_in_started_at
     if started is None:
         return Decision(view.name, Action.START_BURN_IN, owned_reason("burn-in", "starting"))
@@ -168,7 +189,7 @@ def _no_result(
     if now - started < cfg.burn_in_timeout:
         return Decision(view.name, Action.NONE)
     late = f"no burn-in result within {cfg.burn_in_timeout}"
-    if health.burn_in_voluntary and not health.burn_in_failures:
+    if _healthy_checkup(health):
         # The node was healthy when the periodic burn-in began, and nothing since said
         # otherwise: it goes back as it was.
         return Decision(view.name, Action.RESUME, f"periodic burn-in did not run ({late})")
@@ -185,6 +206,11 @@ def _no_result(
     return Decision(
         view.name, Action.BURN_IN_STALLED, owned_reason("burn-in", f"waiting: {late}; {how}")
     )
+
+
+def _healthy_checkup(health: NodeHealth) -> bool:
+    """Out for a periodic burn-in, and nothing has spoken against the node since."""
+    return health.burn_in_voluntary and not health.burn_in_failures and health.finding is None
 
 
 def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: datetime) -> NodeHealth:
@@ -209,21 +235,23 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
             voluntary = decision.action is Action.CHECKUP or (
                 health.burn_in_voluntary and health.burn_in_started_at is not None
             )
+            # A fault seen during the last attempt counts as that attempt failing.
+            faulted = health.finding is not None and decision.action is Action.START_BURN_IN
             return health.evolve(
                 burn_in_started_at=now,
                 burn_in_outcome=None,
-                burn_in_missed=health.burn_in_missed + 1 if timed_out else 0,
+                burn_in_missed=health.burn_in_missed + 1 if timed_out and not faulted else 0,
+                burn_in_failures=health.burn_in_failures + (1 if faulted else 0),
+                finding=None if faulted else health.finding,
+                streaks={} if faulted else health.streaks,
                 burn_in_voluntary=voluntary,
                 burn_in_stalled=False,
             )
         case Action.BURN_IN_STALLED:
             return health.evolve(burn_in_stalled=True)
         case Action.RESUME:
-            missed_checkup = (
-                health.burn_in_voluntary
-                and health.burn_in_started_at is not None
-                and health.burn_in_outcome is None
-            )
+            checkup = _healthy_checkup(health) and health.burn_in_started_at is not None
+            missed_checkup = checkup and health.burn_in_outcome is None
             return health.evolve(
                 finding=None,
                 streaks={},
@@ -231,7 +259,9 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
                 burn_in_failures=0,
                 burn_in_started_at=None,
                 burn_in_outcome=None,
-                last_resumed_at=now,
+                # Only a return from remediation opens the repeat-failure window: a healthy
+                # node back from a periodic burn-in was never out for a fault.
+                last_resumed_at=health.last_resumed_at if checkup else now,
                 checkup_missed_at=now if missed_checkup else health.checkup_missed_at,
                 **_FRESH_BURN_IN,
             )

@@ -104,6 +104,8 @@ class NodeHealth:
     burn_in_stalled: bool = False
     # Work the last drain could not move (a disruption budget): the next sweep tries again.
     drain_blocked: tuple[str, ...] = ()
+    # The state a node was in when its workload manager stopped listing it ("" if listed).
+    gone_from: str = ""
 
     def evolve(self, **changes: Any) -> NodeHealth:
         return replace(self, **changes)
@@ -141,6 +143,7 @@ class NodeHealth:
             "checkup_missed_at": ts(self.checkup_missed_at),
             "burn_in_stalled": self.burn_in_stalled,
             "drain_blocked": list(self.drain_blocked),
+            "gone_from": self.gone_from,
         }
 
     @classmethod
@@ -182,6 +185,7 @@ class NodeHealth:
             checkup_missed_at=ts(raw.get("checkup_missed_at")),
             burn_in_stalled=bool(raw.get("burn_in_stalled", False)),
             drain_blocked=tuple(str(x) for x in raw.get("drain_blocked", ())),
+            gone_from=str(raw.get("gone_from", "")),
         )
 
 

@@ -127,50 +127,110 @@ def test_a_drain_whose_reason_cannot_be_stored_is_recorded_and_sweeps_go_on(
         rt.close()
 
 
-def test_a_node_taken_out_of_slurm_leaves_service_with_an_event(
+def _over_partition(
+    slurm: SlurmCluster, rt: Runtime, data_dir: Path, partitions: dict[str, str]
+) -> Runtime:
+    """A second control plane on the same store whose pools read other partitions."""
+    from compute.config import load_settings
+
+    over = [p.model_dump(mode="json", exclude_none=True) for p in rt.settings.effective_pools]
+    for p in over:
+        p["slurm"]["partition"] = partitions.get(p["name"], p["slurm"]["partition"])
+    settings = load_settings(
+        slurm.computectl_toml,
+        env={},
+        overrides={
+            "data_dir": str(data_dir),
+            "pools": over,
+            "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
+        },
+    )
+    return Runtime.build(settings)
+
+
+def test_a_node_taken_out_of_slurm_leaves_service_and_comes_back_as_it_was(
     slurm: SlurmCluster, tmp_path: Path
 ) -> None:
     rt = runtime_over(slurm.computectl_toml, tmp_path)
     try:
-        pools = {p.name: p for p in rt.settings.effective_pools}
-        # Point the training pool at a partition that lists one node fewer.
-        gone = _pool_nodes(rt, "training")[-1]
-        keep = ",".join(_pool_nodes(rt, "training")[:-1])
-        slurm.run("scontrol", "create", "partition=shrunk", f"nodes={keep}")
+        training = _pool_nodes(rt, "training")
+        gone, in_repair = training[-1], training[-2]
+        fix = Decision(in_repair, Action.REPAIR, "computectl: repair: PSU")
+        rt.remediator.apply(rt.store.node(in_repair), fix)  # type: ignore[arg-type]
+        # The training pool reads a partition without those two nodes.
+        slurm.run("scontrol", "create", "partition=shrunk", f"nodes={','.join(training[:-2])}")
         try:
-            over = [p.model_dump(mode="json", exclude_none=True) for p in pools.values()]
-            for p in over:
-                if p["name"] == "training":
-                    p["slurm"]["partition"] = "shrunk"
-            from compute.config import load_settings
-
-            settings = load_settings(
-                slurm.computectl_toml,
-                env={},
-                overrides={
-                    "data_dir": str(tmp_path),
-                    "pools": over,
-                    "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
-                },
-            )
-            rt2 = Runtime.build(settings)
+            rt2 = _over_partition(slurm, rt, tmp_path, {"training": "shrunk"})
             try:
                 rt2.sweep()
-                node = rt2.store.node(gone)
-                assert node is not None and node.state is Lifecycle.RETIRED
-                assert node.backend_state == "gone"
-                kinds = [e.kind for e in rt2.store.events(node=gone, limit=5)]
-                assert EventKind.NODE_MISSING in kinds
+                for name in (gone, in_repair):
+                    node = rt2.store.node(name)
+                    assert node is not None and node.state is Lifecycle.RETIRED
+                    assert node.backend_state == "gone"
+                    kinds = [e.kind for e in rt2.store.events(node=name, limit=5)]
+                    assert EventKind.NODE_MISSING in kinds
+                usable = [n for n in rt2.store.nodes(pool="training") if n.state.value != "retired"]
+                assert len(usable) == len(training) - 2
             finally:
                 rt2.close()
         finally:
             slurm.run("scontrol", "delete", "partition=shrunk")
-        # Listed again (the original partition): back through the new-node path.
+        # Listed again: the healthy node comes back like a new one, the other to repair.
+        slurm.run("scontrol", "update", f"nodename={in_repair}", "state=resume")
         rt.sweep()
         node = rt.store.node(gone)
         assert node is not None and node.state is Lifecycle.IN_SERVICE
         assert EventKind.NODE_RETURNED in [e.kind for e in rt.store.events(node=gone, limit=5)]
+        node = rt.store.node(in_repair)
+        assert node is not None and node.state is Lifecycle.REPAIR
+        assert slurm.reasons()[in_repair].startswith("computectl: repair:")
     finally:
+        rt.close()
+
+
+def test_a_listing_with_none_of_a_pools_nodes_is_not_read_as_the_pool_gone(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    rt = runtime_over(slurm.computectl_toml, tmp_path)
+    slurm.run("scontrol", "create", "partition=empty")
+    try:
+        rt2 = _over_partition(slurm, rt, tmp_path, {"training": "empty"})
+        try:
+            report = rt2.sweep()
+            assert any("pool training" in e for e in report.errors), report.errors
+            assert "pool training" in report.failed_backends
+            assert {n.state for n in rt2.store.nodes(pool="training")} == {Lifecycle.IN_SERVICE}
+        finally:
+            rt2.close()
+    finally:
+        slurm.run("scontrol", "delete", "partition=empty")
+        rt.close()
+
+
+def test_a_node_moved_to_another_partition_moves_pool(slurm: SlurmCluster, tmp_path: Path) -> None:
+    rt = runtime_over(slurm.computectl_toml, tmp_path)
+    training = _pool_nodes(rt, "training")
+    inference = _pool_nodes(rt, "inference")
+    moved = training[-1]
+    try:
+        slurm.run(
+            "scontrol", "update", "partitionname=training", f"nodes={','.join(training[:-1])}"
+        )
+        slurm.run(
+            "scontrol",
+            "update",
+            "partitionname=inference",
+            f"nodes={','.join([moved, *inference])}",
+        )
+        report = rt.sweep()
+        assert not report.errors, report.errors
+        node = rt.store.node(moved)
+        assert node is not None and (node.pool, node.state) == ("inference", Lifecycle.IN_SERVICE)
+        kinds = [e.kind for e in rt.store.events(node=moved, limit=5)]
+        assert EventKind.POOL_CHANGED in kinds
+    finally:
+        slurm.run("scontrol", "update", "partitionname=training", f"nodes={','.join(training)}")
+        slurm.run("scontrol", "update", "partitionname=inference", f"nodes={','.join(inference)}")
         rt.close()
 
 

@@ -197,6 +197,52 @@ def test_a_periodic_burn_in_that_never_reports_returns_the_node() -> None:
     assert decide(view(), h, cfg, late + timedelta(days=8)).action is Action.CHECKUP
 
 
+def test_a_fault_seen_during_a_periodic_burn_in_is_drained_for_not_resumed() -> None:
+    cfg = PolicyConfig(periodic_burn_in=timedelta(days=7))
+    h = after(Decision("n1", Action.CHECKUP), NodeHealth(), cfg, at(0))  # type: ignore[arg-type]
+    h = observe(h, [result("n1", "xid", fatal=True, at=at(3), evidence="XID 79")], cfg)
+    v = view(state=Lifecycle.BURN_IN, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    late = at(0) + cfg.burn_in_timeout + timedelta(minutes=1)  # type: ignore[operator]
+    for when in (at(4), late):
+        d = decide(v, h, cfg, when)
+        assert d.action is Action.DRAIN and d.fatal and "XID 79" in d.reason
+    # Even a passing burn-in does not outvote it.
+    h = observe(h, [result("n1", "burnin", "pass", at=at(5), suite="burnin")], cfg)
+    assert decide(v, h, cfg, at(6)).action is Action.DRAIN
+
+
+def test_a_fault_seen_during_a_remediation_burn_in_counts_as_a_failed_attempt() -> None:
+    v, h = _burning(NodeHealth())
+    h = observe(h, [result("n1", "pcie", fatal=True, at=at(2), evidence="x8")], CFG)
+    h = observe(h, [result("n1", "burnin", "pass", at=at(3), suite="burnin")], CFG)
+    d = decide(v, h, CFG, at(4))
+    assert d.action is Action.START_BURN_IN and "pcie during burn-in" in d.reason
+    h = after(d, h, CFG, at(4))
+    assert h.burn_in_failures == 1 and h.finding is None
+    h = observe(h, [result("n1", "pcie", fatal=True, at=at(6), evidence="x8")], CFG)
+    assert decide(v, h, CFG, at(7)).action is Action.REPAIR
+
+
+def test_passing_a_periodic_burn_in_opens_no_repeat_failure_window() -> None:
+    cfg = PolicyConfig(periodic_burn_in=timedelta(days=7))
+    h = after(Decision("n1", Action.CHECKUP), NodeHealth(), cfg, at(0))  # type: ignore[arg-type]
+    h = observe(h, [result("n1", "burnin", "pass", at=at(3), suite="burnin")], cfg)
+    v = view(state=Lifecycle.BURN_IN, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    d = decide(v, h, cfg, at(4))
+    assert d.action is Action.RESUME
+    h = after(d, h, cfg, at(4))
+    assert h.last_resumed_at is None
+    h = observe(h, [result("n1", "gpu_count", fatal=True, at=at(60))], cfg)
+    h = after(decide(view(), h, cfg, at(61)), h, cfg, at(61))  # type: ignore[arg-type]
+    assert not h.repair_next  # a fault now goes through burn-in, not straight to repair
+
+
+def test_repair_reason_names_the_window_plainly() -> None:
+    h = NodeHealth(repair_next=True)
+    v = view(state=Lifecycle.DRAINED, drain_owner=DrainOwner.COMPUTECTL, automation_drain=True)
+    assert "within 7 days of returning" in decide(v, h, CFG, EPOCH).reason
+
+
 def test_a_drain_that_left_work_behind_is_retried() -> None:
     v = view(
         state=Lifecycle.DRAINING,
@@ -320,6 +366,19 @@ def test_a_fatal_drain_never_waits_behind_a_periodic_burn_in() -> None:
     )
     out = {d.node: d.action for d in apply_budget(decisions, views, cfg)}
     assert out == {"n5": Action.DEFER, "n6": Action.NONE}
+
+
+def test_no_periodic_burn_in_while_any_node_is_out_beyond_the_budget() -> None:
+    cfg = PolicyConfig(drain_budget_fraction=0.2, drain_budget_min_nodes=0)
+    views = {
+        "p": [
+            view("n0", Lifecycle.DRAINED, drain_owner=DrainOwner.EXTERNAL),
+            view("n1", Lifecycle.REPAIR, drain_owner=DrainOwner.COMPUTECTL),
+        ]
+        + [view(f"n{i}") for i in range(2, 10)]
+    }  # budget 2, and two nodes are out (neither by automation's drain)
+    out = apply_budget([Decision("n5", Action.CHECKUP)], views, cfg)
+    assert out[0].action is Action.NONE
 
 
 def test_no_periodic_burn_in_while_a_fault_drain_waits() -> None:
