@@ -25,24 +25,37 @@ class SweepSettings(_Section):
     interval_seconds: float = Field(
         60.0,
         ge=0,
+        le=86_400,
         description="Seconds between background sweeps in 'serve' (0: no background "
         "sweeps; run 'computectl sweep' from cron instead).",
     )
     passing_results_every_seconds: float = Field(
         600.0,
         ge=0,
+        le=7 * 86_400,
         description="A node's passing results are stored at most this often (0: every sweep); "
         "every warning and failure, and the pass that ends one, is always stored. Decisions "
         "use every result either way.",
     )
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _off_or_sane(cls, v: float) -> float:
+        if 0 < v < 0.5:
+            raise ValueError("must be 0 (no background sweeps) or at least 0.5 seconds")
+        return v
+
     results_retention_days: float = Field(
-        14.0, gt=0, description="Check results older than this are pruned after a sweep."
+        14.0, gt=0, le=3650, description="Check results older than this are pruned after a sweep."
     )
 
 
 class RemediationSettings(_Section):
     consecutive_failures: int = Field(
-        3, ge=1, description="Non-fatal failures of one check in a row before a node is drained."
+        3,
+        ge=1,
+        le=1000,
+        description="Non-fatal failures of one check in a row before a node is drained.",
     )
     drain_budget_fraction: float = Field(
         0.10,
@@ -52,19 +65,25 @@ class RemediationSettings(_Section):
         "once (draining, drained, or in burn-in after its drain); further drains wait.",
     )
     drain_budget_min_nodes: int = Field(
-        1, ge=0, description="The budget is never below this many nodes (small pools)."
+        1, ge=0, le=100_000, description="The budget is never below this many nodes (small pools)."
     )
     repeat_failure_window_hours: float = Field(
         168.0,
         gt=0,
+        le=24 * 3650,
         description="A node drained again within this many hours of returning to "
         "service goes to repair instead of burn-in.",
     )
     burn_in_max_attempts: int = Field(
-        2, ge=1, description="Failed burn-ins before a node goes to repair."
+        2, ge=1, le=100, description="Failed burn-ins before a node goes to repair."
     )
     burn_in_timeout_minutes: float = Field(
-        120.0, gt=0, description="A burn-in that has not reported by then counts as failed."
+        120.0,
+        ge=1,
+        le=7 * 24 * 60,
+        description="A burn-in that has not reported by then did not run: that is no evidence "
+        "against the node. It is started again (up to burn_in_max_attempts), then the node "
+        "waits for results or an operator; a periodic burn-in returns the node to service.",
     )
     down_checks: list[str] = Field(
         default_factory=list,
@@ -75,12 +94,14 @@ class RemediationSettings(_Section):
     periodic_burn_in_days: float = Field(
         7.0,
         ge=0,
+        le=3650,
         description="An idle node in service whose last passed burn-in is older than this "
         "gets one (0: never). Silent faults such as a slow GPU show only under load.",
     )
     periodic_burn_in_per_sweep: int = Field(
         1,
         ge=0,
+        le=10_000,
         description="Periodic burn-ins started per pool per sweep at most; they also count "
         "against the drain budget, after any fault's drain.",
     )
@@ -104,15 +125,23 @@ class RemediationSettings(_Section):
 
 
 class ChecksSettings(_Section):
-    temperature_warn_celsius: float = Field(83.0, description="GPU temperature that warns.")
+    temperature_warn_celsius: float = Field(
+        83.0, ge=0, le=200, description="GPU temperature that warns."
+    )
     temperature_fail_celsius: float = Field(
-        87.0, description="GPU temperature that fails (or the GPU's own slowdown limit if lower)."
+        87.0,
+        ge=0,
+        le=200,
+        description="GPU temperature that fails (or the GPU's own slowdown limit if lower).",
     )
     power_over_limit_ratio: float = Field(
-        1.05, gt=1, description="Power above this share of the GPU's limit warns."
+        1.05, gt=1, le=10, description="Power above this share of the GPU's limit warns."
     )
     nvlink_error_growth_warn: int = Field(
-        100, ge=1, description="NVLink CRC+replay errors grown since the last check that warn."
+        100,
+        ge=1,
+        le=2**40,
+        description="NVLink CRC+replay errors grown since the last check that warn.",
     )
     burnin_relative_floor: float = Field(
         0.9,
@@ -132,17 +161,20 @@ class PairTestSettings(_Section):
     bytes: int | None = Field(
         None,
         ge=4,
+        le=2**40,
         description="All-reduce size of each pair (default: the probe's, 1 GiB on GPUs).",
     )
     timeout_seconds: float = Field(
         900.0,
         gt=0,
+        le=86_400,
         description="How long a round of pairs may take, waiting in the queue included; "
         "pairs not done by then are cancelled and reported without a figure.",
     )
     probe_timeout_seconds: float = Field(
         300.0,
         gt=0,
+        le=86_400,
         description="How long each side's probe waits for its peer and the all-reduce "
         "(at most 90 % of timeout_seconds, so the probe's own error is what a hung pair "
         "leaves behind).",
@@ -170,10 +202,13 @@ class SimulationSettings(_Section):
     gpu_model: Literal["H100-SXM", "H200", "A100-SXM", "B200"] = Field(
         "H100-SXM", description="GPU model of every simulated node."
     )
-    rack_power_budget_watts: float = Field(40_000.0, gt=0, description="Power budget per rack.")
+    rack_power_budget_watts: float = Field(
+        40_000.0, gt=0, le=10_000_000, description="Power budget per rack."
+    )
     inference_racks: int = Field(
         1,
         ge=0,
+        le=2000,
         description="The last this-many racks form the 'inference' pool; the others "
         "the 'training' pool.",
     )
@@ -181,10 +216,10 @@ class SimulationSettings(_Section):
         0.7, ge=0, le=1, description="Share of GPUs the synthetic job mix keeps busy."
     )
     time_acceleration: float = Field(
-        1.0, gt=0, description="Simulated seconds per real second while 'serve' runs."
+        1.0, gt=0, le=1e6, description="Simulated seconds per real second while 'serve' runs."
     )
     fault_rate_per_node_hour: float = Field(
-        0.002, ge=0, description="Injected faults per node per simulated hour, all kinds."
+        0.002, ge=0, le=1000, description="Injected faults per node per simulated hour, all kinds."
     )
     fault_weights: dict[str, float] = Field(
         default_factory=dict,
@@ -195,6 +230,7 @@ class SimulationSettings(_Section):
     technician_repair_hours: float = Field(
         4.0,
         ge=0,
+        le=24 * 3650,
         description="A simulated technician fixes nodes in repair after this many "
         "simulated hours and hands them back to burn-in (0: never).",
     )
@@ -205,6 +241,8 @@ class SimulationSettings(_Section):
         from health.simulated.faults import FaultKind
 
         known = {k.value for k in FaultKind}
+        if any(not 0 <= w <= 1e6 for w in v.values()):
+            raise ValueError("weights are numbers from 0 to 1e6")
         bad = sorted(set(v) - known)
         if bad:
             raise ValueError(
@@ -215,13 +253,13 @@ class SimulationSettings(_Section):
 
 class DemoSettings(_Section):
     time_acceleration: float = Field(
-        60.0, gt=0, description="'computectl demo': simulated seconds per real second."
+        60.0, gt=0, le=1e6, description="'computectl demo': simulated seconds per real second."
     )
     sweep_interval_seconds: float = Field(
-        3.0, gt=0, description="'computectl demo': real seconds between sweeps."
+        3.0, ge=0.5, le=86_400, description="'computectl demo': real seconds between sweeps."
     )
     fault_rate_per_node_hour: float = Field(
-        0.04, ge=0, description="'computectl demo': faults per node per simulated hour."
+        0.04, ge=0, le=1000, description="'computectl demo': faults per node per simulated hour."
     )
     opening_fault: str = Field(
         "xid79",
@@ -229,8 +267,14 @@ class DemoSettings(_Section):
         "start, so the first drain shows at once ('' for none).",
     )
     opening_fault_after_seconds: float = Field(
-        15.0, ge=0, description="'computectl demo': real seconds after start for the opening fault."
+        15.0,
+        ge=0,
+        le=86_400,
+        description="'computectl demo': real seconds after start for the opening fault.",
     )
     technician_repair_hours: float = Field(
-        3.0, ge=0, description="'computectl demo': simulated hours until a node in repair is fixed."
+        3.0,
+        ge=0,
+        le=24 * 3650,
+        description="'computectl demo': simulated hours until a node in repair is fixed.",
     )

@@ -8,12 +8,13 @@ from compute.validation import Reason
 
 
 class DrainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "now": "on" or 1 must not take a node down (it ends running jobs).
+    model_config = ConfigDict(extra="forbid", strict=True)
     reason: Reason = Field(description="Why; recorded after 'computectl: operator: '.")
     now: bool = Field(False, description="Take the node down now, ending running jobs.")
 
 
 class ResumeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     force: bool = Field(False, description="Lift a drain someone else made.")
     skip_burn_in: bool = Field(False, description="Return to service without burn-in.")

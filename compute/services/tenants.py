@@ -25,6 +25,8 @@ from scheduler.tenants import Change, Interrupted, TenantBackend, TenantBusy, Te
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
+# Applied in part (an apply that stopped after changing something); the next apply converges.
+PARTIAL = "partial"
 # TokenRequest's floor: the API server refuses bound tokens shorter than 10 minutes.
 _MIN_TOKEN_SECONDS = 600
 
@@ -88,7 +90,11 @@ class TenantService:
     def _with_state(self, spec: TenantSpec) -> TenantSpec:
         # `apply` never lifts a suspension: only `resume` does.
         record = self.store.tenant(spec.name)
-        return replace(spec, suspended=record is not None and record.state == SUSPENDED)
+        # A partial record keeps the suspension in its spec: applying again never lifts it.
+        suspended = record is not None and (
+            record.state == SUSPENDED or bool(record.spec.get("suspended"))
+        )
+        return replace(spec, suspended=suspended)
 
     def plan(self, spec: TenantSpec) -> TenantPlan:
         spec = self._with_state(spec)
@@ -118,6 +124,7 @@ class TenantService:
                 done.changes += [(backend.kind, c) for c in changes]
         except TenantBusy as exc:
             self._audit(actor, f"{action}.partial", spec.name, done, error=str(exc))
+            self._mark_partial(spec, done)
             raise RefusedError(
                 f"tenant {spec.name}: {exc} in a pool it is leaving; end them or "
                 "delete the tenant with --force"
@@ -125,8 +132,10 @@ class TenantService:
         except Conflict as exc:
             # Objects of that name that computectl did not make: never taken over.
             self._audit(actor, f"{action}.refused", spec.name, done, error=str(exc))
+            self._mark_partial(spec, done)
             raise RefusedError(f"tenant {spec.name}: {exc}") from None
         except SchedulerError as exc:
+            self._mark_partial(spec, done)
             raise self._stopped(actor, f"{action}.partial", spec.name, done, exc) from None
         now = self.clock.now()
         with self.store.transaction() as tx:
@@ -159,10 +168,11 @@ class TenantService:
         grace_seconds: int = 30,
         purge_data: bool = False,
     ) -> TenantPlan:
-        # A tenant deleted without purge may have left data (a namespace with volumes):
-        # purging it needs no record any more.
-        if self.store.tenant(name) is None and not (
-            purge_data and any(name in b.managed() for b, _ in self.backends.tenant_groups())
+        # Whatever a backend still holds of ours can be deleted, record or not: a tenant
+        # deleted without purge may have left data (a namespace with volumes), and an apply
+        # cut short may have left objects of a tenant never recorded as applied.
+        if self.store.tenant(name) is None and not any(
+            name in b.managed() for b, _ in self.backends.tenant_groups()
         ):
             self._spec(name)
         jobs = self.jobs(name)
@@ -245,6 +255,14 @@ class TenantService:
             target=name,
             detail={"changes": plan.as_dict()["changes"], **extra},
         )
+
+    def _mark_partial(self, spec: TenantSpec, done: TenantPlan) -> None:
+        """An apply that changed something and then stopped leaves a tenant that is partly
+        live: it is recorded as such, so `tenants list` shows it and delete finds it."""
+        if not done.changes:
+            return
+        with self.store.transaction() as tx:
+            tx.put_tenant(spec.name, spec_to_json(spec), PARTIAL, self.clock.now())
 
     def _stopped(
         self, actor: str, action: str, name: str, done: TenantPlan, exc: Exception

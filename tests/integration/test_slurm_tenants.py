@@ -329,10 +329,18 @@ def test_the_cli_exits_4_when_an_outage_cuts_an_apply_and_3_when_nothing_changed
         assert [(c["kind"], c["target"]) for c in audit[0].detail["changes"]] == [
             ("create", f"qos {T}-training")
         ]
-        assert after.store.tenant(T) is None
-        # the next apply converges; the fixture-less cleanup takes it back
+        # Partly live, and said so: listed as partial; delete finds it.
+        record = after.store.tenant(T)
+        assert record is not None and record.state == "partial"
+        listed = computectl(config, "tenants", "list", "-o", "json")
+        assert listed.returncode == 0 and '"partial"' in listed.stdout
+        gone = computectl(config, "tenants", "delete", T)
+        assert gone.returncode == 0, gone.stderr
+        assert after.store.tenant(T) is None and T not in slurm_tenants(slurm).managed()
+        # Applied again it converges; the fixture-less cleanup takes it back.
         after.tenants.apply(spec(after), actor=OPERATOR)
         assert after.tenants.plan(spec(after)).empty
+        assert after.store.tenant(T).state == "active"  # type: ignore[union-attr]
     finally:
         after.close()
         slurm_tenants(slurm).delete(T, force=True, grace_seconds=0)

@@ -130,6 +130,21 @@ def test_any_drain(client: TestClient, rt: Runtime, reason: Any, now: Any, name:
         client.post(f"/api/v1/nodes/{seg(name)}/resume", json={"skip_burn_in": True})
 
 
+@pytest.mark.parametrize("flag", ["on", "yes", 1, "true", None, [True]])
+def test_switches_that_end_work_take_only_true_or_false(
+    client: TestClient, rt: Runtime, flag: Any
+) -> None:
+    """ "now" ends running jobs and "skip_burn_in" returns a node unchecked: a string or a
+    number must never stand for true."""
+    before = snapshot(rt)
+    r = client.post("/api/v1/nodes/gpu-005/drain", json={"reason": "cable", "now": flag})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    for key in ("force", "skip_burn_in"):
+        r = client.post("/api/v1/nodes/gpu-005/resume", json={key: flag})
+        assert r.status_code == 422
+    assert snapshot(rt) == before
+
+
 @FAST
 @given(
     spec=st.fixed_dictionaries(

@@ -93,3 +93,25 @@ def test_a_burn_in_reservation_must_outlast_the_burn_in_timeout() -> None:
         None, env={}, overrides={"pools": [pool], "remediation": {"burn_in_timeout_minutes": 90}}
     )
     assert ok.pools[0].slurm_settings.burn_in_reservation_minutes == 100
+
+
+@pytest.mark.parametrize(
+    ("env", "where"),
+    [
+        ({"COMPUTECTL_REMEDIATION__REPEAT_FAILURE_WINDOW_HOURS": "1e300"}, "repeat_failure"),
+        ({"COMPUTECTL_SWEEP__RESULTS_RETENTION_DAYS": "1e7"}, "results_retention_days"),
+        ({"COMPUTECTL_SWEEP__INTERVAL_SECONDS": "1e-300"}, "interval_seconds"),
+        ({"COMPUTECTL_REMEDIATION__BURN_IN_TIMEOUT_MINUTES": "1e9"}, "burn_in_timeout"),
+        ({"COMPUTECTL_REMEDIATION__PERIODIC_BURN_IN_DAYS": "1e9"}, "periodic_burn_in"),
+    ],
+)
+def test_durations_have_bounds_the_runtime_can_hold(env: dict[str, str], where: str) -> None:
+    """Values a timedelta or a date cannot hold are refused at start-up, not by every sweep."""
+    with pytest.raises(ConfigError, match=where):
+        load_settings(env=env)
+
+
+def test_every_default_duration_builds_a_runtime_policy() -> None:
+    from compute.runtime import policy_config
+
+    assert policy_config(load_settings(env={})).burn_in_timeout.total_seconds() == 7200
