@@ -6,18 +6,12 @@ One tenant is one account tree (pure functions here; `scheduler.slurm.tenants` r
   ownership marker: an account without it is never touched. It carries the limits
   that span the tenant's pools: the GPU-hour budget (``GrpTRESMins=gres/gpu=<min>``)
   and, while suspended, ``GrpSubmitJobs=0 GrpJobs=0``.
-* ``qos <name>-<pool>`` per pool of this cluster (Description ``computectl: tenant
-  <name> pool <pool>``): ``GrpTRES=gres/gpu=N,gres/gpu:<type>=N`` and ``MaxWall``. The
-  untyped ``gres/gpu`` is the limit that holds: Slurm (22.05.8, seen on testenv/slurm)
-  checks a pending job's request, which carries ``gres/gpu:<type>`` only when the job
-  names the type, but ``gres/gpu`` however it asks (``--gres=gpu:8``, ``--gpus``,
-  ``--gpus-per-node``, ``--gpus-per-task``, ``--tres-per-task``); once running, the job
-  is charged on both, so a typed-only limit let untyped jobs past it and then showed
-  more used than allowed (24 of 16). A pool has
-  one GPU model, so the typed limit is the same number, kept so an operator reading the
-  QOS sees the model, and so drift on either shows in ``plan``. A job is charged to ONE
-  QOS, so the per-pool quotas need one QOS each; the tenant-wide budget cannot live on
-  them (each pool would get the whole budget) and sits on the account.
+* ``qos <name>-<pool>`` per pool of this cluster (`scheduler.slurm.qos`): everything the
+  tenant's jobs may hold in the pool, in proportion to the GPUs bought — GPUs however a
+  job asks, N GPUs' share of the nodes' CPUs and memory, at least one GPU per job — and
+  ``MaxWall``. A job is charged to ONE QOS, so the per-pool quotas need one QOS each; the
+  tenant-wide budget cannot live on them (each pool would get the whole budget) and sits
+  on the account.
 * ``association <user>@<name>/<partition>`` per user and pool: a partition-level user
   association whose only (and default) QOS is the pool's QOS. A job of the tenant in
   a partition it did not buy finds no association and is rejected; ``--qos=normal``
@@ -34,12 +28,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scheduler.errors import InvalidRequest
+from scheduler.slurm import qos as slurm_qos
 from scheduler.slurm.fields import format_tres as _tres
-from scheduler.slurm.fields import format_wall, parse_tres, parse_wall
+from scheduler.slurm.fields import parse_tres
 from scheduler.slurm.parse import GPU_MODELS
+from scheduler.slurm.qos import MARK, QOS_FIELDS, Qos, qos_description, qos_name
+from scheduler.slurm.shares import PoolShare
 from scheduler.tenants import Change, ChangeKind, TenantSpec
 
-MARK = "computectl: tenant "
+__all__ = ["MARK", "QOS_FIELDS", "Qos", "qos_description", "qos_name"]  # re-exported
 ORGANIZATION = "computectl"
 
 # The sacctmgr/sacct columns each reader expects, in order (free text last: see _rows).
@@ -50,21 +47,12 @@ TREE_FIELDS = (
     "Account", "User", "Partition", "QOS", "DefaultQOS", "GrpTRESMins", "GrpJobs", "GrpSubmit",
     "Description",
 )  # fmt: skip
-QOS_FIELDS = ("Name", "GrpTRES", "MaxWall", "Description")
 
 _GRES_TYPES = {model: kind for kind, model in GPU_MODELS.items()}
 
 
 def account_description(name: str) -> str:
     return f"{MARK}{name}"
-
-
-def qos_description(name: str, pool: str) -> str:
-    return f"{MARK}{name} pool {pool}"
-
-
-def qos_name(name: str, pool: str) -> str:
-    return f"{name}-{pool}"
 
 
 def gres_type(gpu_model: str) -> str:
@@ -94,20 +82,6 @@ class Account:
             parts.append(f"GrpTRESMins={_tres(self.grp_tres_mins)}")
         if self.suspended:
             parts.append("GrpSubmitJobs=0 GrpJobs=0")
-        return " ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class Qos:
-    name: str
-    description: str
-    grp_tres: Mapping[str, str] = field(default_factory=dict)
-    max_wall_minutes: int | None = None
-
-    def line(self) -> str:
-        parts = [f"GrpTRES={_tres(self.grp_tres) or 'none'}"]
-        if self.max_wall_minutes is not None:
-            parts.append(f"MaxWall={format_wall(self.max_wall_minutes)}")
         return " ".join(parts)
 
 
@@ -152,8 +126,11 @@ class Step:
 # -- what the spec asks for ----------------------------------------------------------------------
 
 
-def desired(spec: TenantSpec, partitions: Mapping[str, str]) -> TenantState:
-    """The objects for ``spec``; ``partitions`` maps pool → Slurm partition (this cluster's)."""
+def desired(
+    spec: TenantSpec, partitions: Mapping[str, str], shares: Mapping[str, PoolShare]
+) -> TenantState:
+    """The objects for ``spec``; ``partitions`` maps pool → Slurm partition (this cluster's),
+    ``shares`` pool → its per-GPU share of CPUs and memory (`scheduler.slurm.shares`)."""
     account = Account(
         spec.name,
         account_description(spec.name),
@@ -168,15 +145,13 @@ def desired(spec: TenantSpec, partitions: Mapping[str, str]) -> TenantState:
         partition = partitions.get(quota.pool)
         if partition is None:
             raise InvalidRequest(f"pool {quota.pool} is not a partition of this Slurm cluster")
-        q = Qos(
-            qos_name(spec.name, quota.pool),
-            qos_description(spec.name, quota.pool),
-            {
-                "gres/gpu": str(quota.gpus),
-                f"gres/gpu:{gres_type(quota.gpu_model)}": str(quota.gpus),
-            },
+        share = shares.get(quota.pool)
+        if share is None:
+            raise InvalidRequest(f"no CPU and memory share known for pool {quota.pool}")
+        q = slurm_qos.pool_qos(
+            spec.name, quota.pool, quota.gpus, gres_type(quota.gpu_model), share,
             spec.max_wall_time_minutes,
-        )
+        )  # fmt: skip
         qos[q.name] = q
         for user in spec.users:
             a = Association(user, spec.name, partition, (q.name,), q.name)
@@ -225,9 +200,10 @@ def read_state(
         )
     ours: dict[str, Qos] = {}
     prefix, wanted = qos_description(name, ""), set(wanted_qos)
-    for qname, grp_tres, max_wall, description in qos:
+    for row in qos:
+        qname, description = row[0], row[-1]
         if description.startswith(prefix):
-            ours[qname] = Qos(qname, description, parse_tres(grp_tres), parse_wall(max_wall))
+            ours[qname] = slurm_qos.read_qos(row)
         elif qname in wanted:
             foreign.append(f"qos {qname} (Description '{description}')")
     mine = set(partitions)
@@ -262,9 +238,11 @@ def steps(
     for qname, q in sorted(want_qos.items()):
         old = live.qos.get(qname)
         if old is None:
-            out.append(Step(_create(f"qos {qname}", q.line()), _add_qos(q)))
-        elif (old.grp_tres, old.max_wall_minutes) != (q.grp_tres, q.max_wall_minutes):
-            out.append(Step(_update(f"qos {qname}", old.line(), q.line()), _modify_qos(old, q)))
+            out.append(Step(_create(f"qos {qname}", q.line()), slurm_qos.add_args(q)))
+        elif old.limits() != q.limits():
+            out.append(
+                Step(_update(f"qos {qname}", old.line(), q.line()), slurm_qos.modify_args(old, q))
+            )
     if want is not None and want.account is not None:
         acct, old_acct = want.account, live.account
         if old_acct is None:
@@ -342,27 +320,6 @@ def _update(target: str, before: str, after: str) -> Change:
     return Change(ChangeKind.UPDATE, target, before, after)
 
 
-def _cleared(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str]:
-    """New TRES values, with -1 (no limit) for keys that are no longer limited."""
-    return {**{k: "-1" for k in old if k not in new}, **new}
-
-
-def _add_qos(q: Qos) -> tuple[str, ...]:
-    args = ["add", "qos", q.name, f"Description={q.description}"]
-    if q.grp_tres:
-        args.append(f"GrpTRES={_tres(q.grp_tres)}")
-    if q.max_wall_minutes is not None:
-        args.append(f"MaxWall={q.max_wall_minutes}")
-    return tuple(args)
-
-
-def _modify_qos(old: Qos, q: Qos) -> tuple[str, ...]:
-    sets = [f"MaxWall={q.max_wall_minutes if q.max_wall_minutes is not None else -1}"]
-    if old.grp_tres != q.grp_tres:
-        sets.append(f"GrpTRES={_tres(_cleared(old.grp_tres, q.grp_tres))}")
-    return ("modify", "qos", "where", f"name={q.name}", "set", *sets)
-
-
 def _hold(suspended: bool) -> list[str]:
     # GrpSubmitJobs=0: sbatch is refused (AssocGrpSubmitJobsLimit); GrpJobs=0: what was
     # already queued stays pending (AssocGrpJobsLimit). Running jobs are not affected.
@@ -383,5 +340,5 @@ def _add_account(a: Account) -> tuple[str, ...]:
 def _modify_account(old: Account, a: Account) -> tuple[str, ...]:
     sets = _hold(a.suspended)
     if old.grp_tres_mins != a.grp_tres_mins:
-        sets.append(f"GrpTRESMins={_tres(_cleared(old.grp_tres_mins, a.grp_tres_mins))}")
+        sets.append(f"GrpTRESMins={_tres(slurm_qos.cleared(old.grp_tres_mins, a.grp_tres_mins))}")
     return ("modify", "account", "where", f"name={a.name}", "set", *sets)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 _UNLIMITED = ("", "UNLIMITED", "INFINITE", "Partition_Limit")
+_MEM = re.compile(r"(\d{1,20}(?:\.\d{1,6})?)([KMGTP]?)")
+_MEM_UNITS = {"K": -1, "": 0, "M": 0, "G": 1, "T": 2, "P": 3}  # powers of 1024 from MB
 _WALL = re.compile(r"(?:(\d{1,6})-)?(\d{1,6})(?::(\d{1,2}))?(?::(\d{1,2}))?")
 
 
@@ -17,6 +20,22 @@ def parse_tres(text: str) -> dict[str, str]:
         if sep and key:
             out[key] = value
     return out
+
+
+def memory_mb(text: str) -> str:
+    """sacctmgr's memory TRES value (MB, printed in the largest unit that keeps it exact,
+    e.g. 64000 → ``62.50G``, 24000 → ``24000M``) → whole MB as text ("64000").
+
+    Text that is no such value is returned as it is (it then reads as drift)."""
+    match = _MEM.fullmatch(text.strip())
+    if match is None:
+        return text
+    number, unit = match.groups()
+    try:
+        mb = Decimal(number) * Decimal(1024) ** _MEM_UNITS[unit]
+    except InvalidOperation:
+        return text
+    return str(int(mb)) if mb == mb.to_integral_value() else text
 
 
 def format_tres(tres: Mapping[str, str]) -> str:

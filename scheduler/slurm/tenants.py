@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from scheduler.errors import Conflict, InvalidRequest, PermissionDenied, SchedulerError, Unreachable
 from scheduler.protocol import JobInfo
 from scheduler.slurm import accounting as acc
-from scheduler.slurm import usage
+from scheduler.slurm import shares, usage
 from scheduler.slurm import users as slurm_users
 from scheduler.tenants import Change, Interrupted, TenantBusy, TenantSpec
 
@@ -36,6 +36,9 @@ class AccountingDriver(Protocol):
         """``sacctmgr -i <args>``."""
 
     def squeue_json(self) -> dict[str, object]: ...
+
+    def sinfo_json(self) -> dict[str, Any]:
+        """Every node (the partitions' CPUs, memory and GPUs size a tenant's share)."""
 
     def scancel(self, *args: str) -> None: ...
 
@@ -131,7 +134,9 @@ class SlurmTenants:
     # -- helpers -------------------------------------------------------------------------------
 
     def _steps(self, name: str, spec: TenantSpec | None) -> list[acc.Step]:
-        want = acc.desired(spec, self.partitions) if spec is not None else None
+        want = None
+        if spec is not None:
+            want = acc.desired(spec, self.partitions, self._shares(spec))
         # Two reads (each sacctmgr call costs ~0.2 s of slurmdbd round trips).
         live, foreign = acc.read_state(
             name,
@@ -150,6 +155,20 @@ class SlurmTenants:
         if want is not None and any(s.change.target.startswith("qos ") for s in out):
             self._check_tres(want)
         return out
+
+    def _shares(self, spec: TenantSpec) -> dict[str, shares.PoolShare]:
+        """Each pool of ``spec``: its per-GPU share of CPUs and memory, as Slurm reports
+        the partition's nodes now (so a pool's nodes changing shows as drift in plan)."""
+        pools = [q.pool for q in spec.quotas if q.pool in self.partitions]
+        if not pools:
+            return {}  # desired() refuses the foreign pool; no sinfo call needed
+        sinfo = self.commands.sinfo_json()
+        return {
+            pool: shares.pool_share(
+                shares.node_shapes(sinfo, self.partitions[pool]), self.partitions[pool]
+            )
+            for pool in pools
+        }
 
     def _default_moves(
         self, name: str, live: acc.TenantState, want: acc.TenantState | None

@@ -8,7 +8,9 @@ borealis-ai (users root and alice, 16 GPUs in training, 8 in inference, 100 GPU-
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -20,6 +22,7 @@ from scheduler.slurm import fields, usage
 from scheduler.slurm import users as slurm_users
 from scheduler.slurm.commands import _rows
 from scheduler.slurm.errors import classify, unreachable_line
+from scheduler.slurm.shares import PoolShare
 from scheduler.tenants import ChangeKind, GpuQuota, TenantSpec
 
 # sacctmgr -P -n show account format=Account,User,Partition,QOS,DefaultQOS,GrpTRESMins,GrpJobs,
@@ -33,11 +36,11 @@ borealis-ai|root|training|borealis-ai-training|borealis-ai-training||||computect
 """
 # ... where withassoc name=admin-lab (an admin's account)
 ADMIN_TREE = "admin-lab|||normal|||||lab of prof. x | ml\n"
-# sacctmgr -P -n show qos format=Name,GrpTRES,MaxWall,Description
+# sacctmgr -P -n show qos format=Name,GrpTRES,MinTRESPerJob,MaxWall,Description
 QOS = """\
-normal|||Normal QOS default
-borealis-ai-inference|gres/gpu:h100=8,gres/gpu=8|01:30:00|computectl: tenant borealis-ai pool inference
-borealis-ai-training|gres/gpu:h100=16,gres/gpu=16|01:30:00|computectl: tenant borealis-ai pool training
+normal||||Normal QOS default
+borealis-ai-inference|cpu=64,gres/gpu:h100=8,gres/gpu=8,mem=500G|gres/gpu=1|01:30:00|computectl: tenant borealis-ai pool inference
+borealis-ai-training|cpu=128,gres/gpu:h100=16,gres/gpu=16,mem=1000G|gres/gpu=1|01:30:00|computectl: tenant borealis-ai pool training
 """
 # sacct -P -n --format=JobID,Start,End,ElapsedRaw,AllocTRES -a -X -A borealis-ai -S .. -E ..
 SACCT = """\
@@ -70,6 +73,9 @@ SQUEUE = {
     ]
 }  # fmt: skip
 PARTITIONS = {"training": "training", "inference": "inference"}
+# testenv/slurm's nodes: 64 CPUs, 512000 MB, 8 GPUs — 8 CPUs and 64000 MB per GPU.
+NODE_SHARE = PoolShare("training", Fraction(8), Fraction(64000))
+SHARES = {"training": NODE_SHARE, "inference": replace(NODE_SHARE, partition="inference")}
 SPEC = TenantSpec(
     "borealis-ai",
     ("root", "alice"),
@@ -88,7 +94,7 @@ def live(
         _rows(tree, len(acc.TREE_FIELDS)),
         _rows(qos, len(acc.QOS_FIELDS)),
         PARTITIONS.values(),
-        acc.desired(SPEC, PARTITIONS).qos if name == "borealis-ai" else (),
+        acc.desired(SPEC, PARTITIONS, SHARES).qos if name == "borealis-ai" else (),
     )
 
 
@@ -100,16 +106,16 @@ def test_parsable_rows_keep_a_pipe_inside_the_last_field_and_pad_short_rows() ->
 def test_the_live_state_reads_back_as_exactly_what_the_spec_asks_for() -> None:
     state, foreign = live()
     assert foreign == []
-    assert state == acc.desired(SPEC, PARTITIONS)
+    assert state == acc.desired(SPEC, PARTITIONS, SHARES)
     assert state.account is not None and state.account.suspended
     assert state.account.grp_tres_mins == {"gres/gpu": "6000"}
     assert state.qos["borealis-ai-training"].max_wall_minutes == 90
-    assert acc.steps(state, acc.desired(SPEC, PARTITIONS)) == []
+    assert acc.steps(state, acc.desired(SPEC, PARTITIONS, SHARES)) == []
 
 
 def test_a_new_tenant_is_created_qos_first_in_sacctmgrs_words() -> None:
     empty, _ = live(tree="", qos="normal|||x\n")
-    steps = acc.steps(empty, acc.desired(SPEC, PARTITIONS))
+    steps = acc.steps(empty, acc.desired(SPEC, PARTITIONS, SHARES))
     assert [(s.change.kind, s.change.target) for s in steps] == [
         (ChangeKind.CREATE, "qos borealis-ai-inference"),
         (ChangeKind.CREATE, "qos borealis-ai-training"),
@@ -122,7 +128,8 @@ def test_a_new_tenant_is_created_qos_first_in_sacctmgrs_words() -> None:
     assert steps[1].args == (
         "add", "qos", "borealis-ai-training",
         "Description=computectl: tenant borealis-ai pool training",
-        "GrpTRES=gres/gpu=16,gres/gpu:h100=16", "MaxWall=90",
+        "GrpTRES=cpu=128,gres/gpu=16,gres/gpu:h100=16,mem=1024000", "MinTRESPerJob=gres/gpu=1",
+        "MaxWall=90",
     )  # fmt: skip
     assert steps[2].args == (
         "add", "account", "borealis-ai", "Description=computectl: tenant borealis-ai",
@@ -132,13 +139,16 @@ def test_a_new_tenant_is_created_qos_first_in_sacctmgrs_words() -> None:
         "add", "user", "root", "account=borealis-ai", "partition=training",
         "qos=borealis-ai-training", "defaultqos=borealis-ai-training",
     )  # fmt: skip
-    assert steps[1].change.after == "GrpTRES=gres/gpu=16,gres/gpu:h100=16 MaxWall=01:30:00"
+    assert steps[1].change.after == (
+        "GrpTRES=cpu=128,gres/gpu=16,gres/gpu:h100=16,mem=1024000 MinTRESPerJob=gres/gpu=1 "
+        "MaxWall=01:30:00"
+    )
 
 
 def test_changes_are_one_line_per_object_and_clear_what_is_no_longer_limited() -> None:
     state, _ = live()
     resumed = TenantSpec("borealis-ai", ("root",), (GpuQuota("training", "H100-SXM", 24),))
-    steps = acc.steps(state, acc.desired(resumed, PARTITIONS))
+    steps = acc.steps(state, acc.desired(resumed, PARTITIONS, SHARES))
     by_target = {s.change.target: s for s in steps}
     assert [(s.change.kind, s.change.target) for s in steps] == [
         (ChangeKind.UPDATE, "qos borealis-ai-training"),
@@ -150,10 +160,13 @@ def test_changes_are_one_line_per_object_and_clear_what_is_no_longer_limited() -
     ]
     qos = by_target["qos borealis-ai-training"]
     assert (qos.change.before, qos.change.after) == (
-        "GrpTRES=gres/gpu=16,gres/gpu:h100=16 MaxWall=01:30:00",
-        "GrpTRES=gres/gpu=24,gres/gpu:h100=24",
+        "GrpTRES=cpu=128,gres/gpu=16,gres/gpu:h100=16,mem=1024000 MinTRESPerJob=gres/gpu=1 "
+        "MaxWall=01:30:00",
+        "GrpTRES=cpu=192,gres/gpu=24,gres/gpu:h100=24,mem=1536000 MinTRESPerJob=gres/gpu=1",
     )
-    assert qos.args[-2:] == ("MaxWall=-1", "GrpTRES=gres/gpu=24,gres/gpu:h100=24")
+    assert qos.args[-2:] == (
+        "MaxWall=-1", "GrpTRES=cpu=192,gres/gpu=24,gres/gpu:h100=24,mem=1536000",
+    )  # fmt: skip
     account = by_target["account borealis-ai"]
     assert account.args == (
         "modify", "account", "where", "name=borealis-ai", "set",
@@ -177,7 +190,7 @@ def test_an_account_or_qos_without_our_marker_is_foreign_and_never_ours() -> Non
     assert state.account is None and foreign == [
         "account admin-lab (Description 'lab of prof. x | ml')"
     ]
-    qos = QOS + "borealis-ai-training-x|gres/gpu=1||someone's\n"
+    qos = QOS + "borealis-ai-training-x|gres/gpu=1|||someone's\n"
     state, foreign = live(
         qos=qos.replace("computectl: tenant borealis-ai pool training", "by hand")
     )
@@ -216,7 +229,7 @@ def test_unknown_gpu_models_and_foreign_pools_are_refused() -> None:
     with pytest.raises(InvalidRequest, match="no Slurm GRES type"):
         acc.gres_type("MI300X")
     with pytest.raises(InvalidRequest, match="not a partition of this Slurm cluster"):
-        acc.desired(SPEC, {"training": "training"})
+        acc.desired(SPEC, {"training": "training"}, SHARES)
 
 
 # -- the quota holds however a job asks for GPUs -------------------------------------------------
@@ -224,27 +237,29 @@ def test_unknown_gpu_models_and_foreign_pools_are_refused() -> None:
 
 def test_each_pool_qos_limits_untyped_and_typed_gpus_alike() -> None:
     # Slurm counts a job on gres/gpu:h100 only when it names the type; on gres/gpu always.
-    want = acc.desired(SPEC, PARTITIONS)
+    want = acc.desired(SPEC, PARTITIONS, SHARES)
     assert want.qos["borealis-ai-training"].grp_tres == {
         "gres/gpu": "16",
         "gres/gpu:h100": "16",
+        "cpu": "128",
+        "mem": "1024000",
     }
 
 
 @pytest.mark.parametrize(
     "grp_tres",
     ["gres/gpu:h100=16", "gres/gpu=16", "gres/gpu:h100=16,gres/gpu=24",
-     "gres/gpu:h100=16,gres/gpu=16,cpu=4"],
+     "gres/gpu:h100=16,gres/gpu=16,node=4"],
 )  # fmt: skip
 def test_plan_sees_drift_on_either_gpu_limit_and_on_added_limits(grp_tres: str) -> None:
     drifted = QOS.replace("gres/gpu:h100=16,gres/gpu=16", grp_tres)
     state, _ = live(qos=drifted)
-    steps = acc.steps(state, acc.desired(SPEC, PARTITIONS))
+    steps = acc.steps(state, acc.desired(SPEC, PARTITIONS, SHARES))
     assert [s.change.target for s in steps] == ["qos borealis-ai-training"]
     assert steps[0].args[-1].startswith("GrpTRES=")
     assert "gres/gpu=16" in steps[0].args[-1] and "gres/gpu:h100=16" in steps[0].args[-1]
-    if "cpu" in grp_tres:
-        assert "cpu=-1" in steps[0].args[-1]
+    if "node" in grp_tres:
+        assert "node=-1" in steps[0].args[-1]
 
 
 # -- users leaving a tenant keep a usable DefaultAccount -----------------------------------------
@@ -287,12 +302,12 @@ def test_a_leaving_users_default_moves_to_an_account_they_keep_before_associatio
 def test_users_leaving_are_those_with_no_association_left_in_the_tenant() -> None:
     state, _ = live()
     keep_root = TenantSpec("borealis-ai", ("root",), SPEC.quotas)
-    want = acc.desired(keep_root, PARTITIONS)
+    want = acc.desired(keep_root, PARTITIONS, SHARES)
     assert slurm_users.leaving(state.associations, want.associations) == {"alice"}
     assert slurm_users.leaving(state.associations, {}) == {"alice", "root"}
     one_pool = TenantSpec("borealis-ai", ("root", "alice"), SPEC.quotas[:1])
     assert not slurm_users.leaving(
-        state.associations, acc.desired(one_pool, PARTITIONS).associations
+        state.associations, acc.desired(one_pool, PARTITIONS, SHARES).associations
     )
 
 
@@ -345,7 +360,7 @@ def test_sacctmgr_output_of_any_shape_reads_without_crashing(
         PARTITIONS.values(),
         ("borealis-ai-training",),
     )
-    acc.steps(state, acc.desired(SPEC, PARTITIONS))
+    acc.steps(state, acc.desired(SPEC, PARTITIONS, SHARES))
     acc.steps(state, None)
     assert all(isinstance(f, str) for f in foreign)
     acc.managed_names(_rows(tree, len(acc.ACCOUNT_FIELDS)), _rows(qos, len(acc.QOS_FIELDS)))
@@ -374,8 +389,8 @@ def test_managed_tenants_are_found_by_their_account_or_a_qos_left_alone() -> Non
         len(acc.ACCOUNT_FIELDS),
     )
     qos = _rows(
-        QOS + "aurora-labs-training|gres/gpu=16||computectl: tenant aurora-labs pool training\n"
-        "x-y|||computectl: tenant z pool w\n",
+        QOS + "aurora-labs-training|gres/gpu=16|||computectl: tenant aurora-labs pool training\n"
+        "x-y||||computectl: tenant z pool w\n",
         len(acc.QOS_FIELDS),
     )
     assert acc.managed_names(accounts, qos) == {"borealis-ai", "aurora-labs"}
