@@ -57,6 +57,13 @@ class Ingest:
         node = self.store.node(node_name)
         if node is None:
             raise NotFoundError(f"unknown node {node_name!r}")
+        for i, r in enumerate(results):
+            beyond = [g for g in r.gpus if g >= node.gpu_count] if node.gpu_count else []
+            if beyond:
+                raise InvalidInput(
+                    f"result {i}: {node_name} has {node.gpu_count} GPUs (0-"
+                    f"{node.gpu_count - 1}); no GPU {beyond[0]}"
+                )
         folded = fold(node, results, self.policy)
         with self.store.transaction() as tx:
             tx.add_results(results)

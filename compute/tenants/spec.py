@@ -48,12 +48,17 @@ class TenantModel(BaseModel):
     quotas: list[QuotaModel] = Field(default_factory=list, max_length=MAX_QUOTAS)
     gpu_hours_budget: FiniteFloat | None = Field(
         None,
-        gt=0,
+        # Slurm counts in whole minutes: less than one would round to a budget of 0.
+        ge=1 / 60,
         le=MAX_GPU_HOURS_BUDGET,
-        description="GPU-hours it may use in total (Slurm: GrpTRESMins, NoDecay).",
+        description="GPU-hours it may use in total (Slurm: GrpTRESMins, NoDecay); "
+        "at least one GPU-minute.",
     )
     max_wall_time_hours: FiniteFloat | None = Field(
-        None, gt=0, le=MAX_WALL_TIME_HOURS, description="Longest a job may run."
+        None,
+        ge=1 / 60,
+        le=MAX_WALL_TIME_HOURS,
+        description="Longest a job may run; at least one minute.",
     )
 
     @field_validator("users")

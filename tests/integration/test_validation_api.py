@@ -207,6 +207,23 @@ def test_results_from_the_future_or_past_retention_are_refused(
         assert r.status_code == 422 and "'at'" in r.json()["detail"], r.text
 
 
+def test_a_result_naming_a_gpu_the_node_does_not_have_is_refused(
+    client: TestClient, rt: Runtime
+) -> None:
+    before = snapshot(rt)
+    at = rt.clock.now().isoformat()
+    bad = {"check": "xid", "version": "1", "status": "fail", "at": at, "gpus": [31]}
+    r = client.post("/api/v1/nodes/gpu-007/health", json=[bad])
+    assert r.status_code == 422 and "no GPU 31" in r.json()["detail"], r.text
+    assert snapshot(rt) == before
+
+
+def test_tenant_limits_that_would_round_to_zero_are_refused(client: TestClient) -> None:
+    for field in ("gpu_hours_budget", "max_wall_time_hours"):
+        r = client.post("/api/v1/tenants/plan", json={"name": "tiny-one", field: 1e-9})
+        assert r.status_code == 422 and field in r.json()["detail"], r.text
+
+
 def test_bodies_over_the_limit_are_refused_before_parsing(client: TestClient, rt: Runtime) -> None:
     before = snapshot(rt)
     big = b"[" + b"1," * (MAX_BODY_BYTES // 2) + b"1]"
