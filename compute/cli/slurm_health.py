@@ -9,7 +9,8 @@ from pathlib import Path
 
 from compute.cli.output import error_line
 from compute.config import Settings
-from health.policy import owned_reason
+from health.policy import DrainMode as PolicyDrainMode
+from health.policy import drain_mode, owned_reason
 from health.result import CheckResult, Status
 from scheduler.errors import SchedulerError
 from scheduler.protocol import DrainMode
@@ -47,7 +48,9 @@ def act_on_results(settings: Settings, node: str, results: Sequence[CheckResult]
         if fatal is not None:
             if status.drain:
                 return "already drained"  # whoever drained it, the node stays out
-            mode: DrainMode = "down" if fatal.check in settings.remediation.down_checks else "drain"
+            # The sweep's rule: a fatal failure of a down check ends running work.
+            down = drain_mode(fatal.check, fatal.fatal, settings.remediation.down_checks)
+            mode: DrainMode = "down" if down is PolicyDrainMode.DOWN else "drain"
             wm.drain(node, owned_reason("node-check", f"{fatal.check}: {fatal.evidence}"), mode)
             return f"drained ({mode})"
         clean = not any(r.status is Status.FAIL for r in results)

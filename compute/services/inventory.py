@@ -29,7 +29,14 @@ from datetime import datetime
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
 from compute.services.safe_text import safe
-from health.policy import OWNED_PREFIX, DrainOwner, Lifecycle, NodeHealth, is_owned
+from health.policy import (
+    OWNED_PREFIX,
+    DrainOwner,
+    Lifecycle,
+    NodeHealth,
+    back_in_service,
+    is_owned,
+)
 from scheduler.protocol import NodeStatus
 
 # The backend state of a node its workload manager stopped listing.
@@ -235,15 +242,7 @@ def _reconcile_one(node: Node, s: NodeStatus, now: datetime) -> tuple[Node, list
                 EventKind.EXTERNAL_RESUME,
                 f"drain lifted outside computectl (was: {node.drain_reason})",
             )
-            node = node.evolve(
-                state=Lifecycle.IN_SERVICE,
-                state_since=now,
-                drain_reason="",
-                drain_owner=None,
-                drain_actor="",
-                automation_drain=False,
-                deferred_reason="",
-            )
+            node = back_in_service(node, now)
         return node, events
     # Drained with a reason of ours.
     if node.state is Lifecycle.IN_SERVICE or node.drain_owner is not DrainOwner.COMPUTECTL:

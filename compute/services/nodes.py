@@ -13,7 +13,15 @@ from compute.services.remediation import Remediator
 from compute.store import Store
 from compute.validation import reason as valid_reason
 from health.inputs import InputError
-from health.policy import Action, Decision, DrainMode, DrainOwner, Lifecycle, owned_reason
+from health.policy import (
+    Action,
+    Decision,
+    DrainMode,
+    DrainOwner,
+    Lifecycle,
+    back_in_service,
+    owned_reason,
+)
 from health.result import CheckResult
 from scheduler.errors import SchedulerError
 
@@ -134,15 +142,7 @@ class NodeService:
         except SchedulerError as exc:
             raise BackendError(f"{node.name}: resume failed: {exc}") from exc
         now = self.clock.now()
-        new = node.evolve(
-            state=Lifecycle.IN_SERVICE,
-            state_since=now,
-            drain_reason="",
-            drain_owner=None,
-            drain_actor="",
-            automation_drain=False,
-            deferred_reason="",
-        )
+        new = back_in_service(node, now)
         with self.store.transaction() as tx:
             tx.put_node(new)
             tx.add_event(

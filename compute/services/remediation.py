@@ -20,12 +20,11 @@ from compute.store import Store
 from health.policy import (
     Action,
     Decision,
-    DrainMode,
     DrainOwner,
     Lifecycle,
     PolicyConfig,
-    after,
     is_owned,
+    transition,
 )
 from scheduler.errors import SchedulerError
 
@@ -176,25 +175,25 @@ class Remediator:
             detail=detail,
         )
 
+    def _transition(
+        self, node: Node, d: Decision, actor: str, blocked: tuple[str, ...] = ()
+    ) -> Node:
+        return transition(
+            node,
+            d,
+            self.clock.now(),
+            self.policy,
+            actor=actor,
+            automated=actor == AUTOMATION,
+            blocked=blocked,
+        )
+
     def _drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         backend = self.backends.for_pool(node.pool)
         report = backend.drain(node.name, d.reason, d.mode.value)
         blocked = list(report.blocked) if report is not None else []
-        now = self.clock.now()
-        # Work a disruption budget protects stays: the node drains until it is gone.
-        busy = (node.jobs_running > 0 and d.mode is DrainMode.DRAIN) or bool(blocked)
-        state = Lifecycle.DRAINING if busy else Lifecycle.DRAINED
-        new = node.evolve(
-            state=state,
-            state_since=now,
-            drain_reason=d.reason,
-            drain_owner=DrainOwner.COMPUTECTL,
-            drain_actor=actor,
-            automation_drain=actor == AUTOMATION,
-            deferred_reason="",
-            jobs_running=0 if d.mode is DrainMode.DOWN else node.jobs_running,
-            health=after(d, node.health, self.policy, now).evolve(drain_blocked=tuple(blocked)),
-        )
+        new = self._transition(node, d, actor, tuple(blocked))
+        state = new.state
         events = [
             self._event(
                 node,
@@ -217,7 +216,7 @@ class Remediator:
         blocked = tuple(report.blocked) if report is not None else ()
         if blocked == node.health.drain_blocked:
             return node, []
-        new = node.evolve(health=node.health.evolve(drain_blocked=blocked))
+        new = self._transition(node, d, actor, blocked)
         moved = sorted(set(node.health.drain_blocked) - set(blocked))
         detail: dict[str, Any] = {"moved": moved}
         if blocked:
@@ -225,33 +224,19 @@ class Remediator:
         return new, [self._event(node, EventKind.DRAIN, node.drain_reason, actor, **detail)]
 
     def _stalled(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
-        new = node.evolve(health=after(d, node.health, self.policy, self.clock.now()))
+        new = self._transition(node, d, actor)
         return new, [self._event(node, EventKind.BURN_IN_STALLED, d.reason, actor)]
 
     def _mark_drained(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
-        new = node.evolve(state=Lifecycle.DRAINED, state_since=self.clock.now())
+        new = self._transition(node, d, actor)
         return new, [self._event(node, EventKind.DRAINED, node.drain_reason, actor)]
 
     def _start_burn_in(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         self._require_owned_or_undrained(node)
         self.backends.for_pool(node.pool).drain(node.name, d.reason, "drain")
-        now = self.clock.now()
-        events = []
-        outcome = node.health.burn_in_outcome
-        if node.state is Lifecycle.BURN_IN and outcome is not None and not outcome.passed:
-            events.append(self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor))
+        events = self._burn_in_failed(node, actor)
         attempt = node.health.burn_in_failures + 1
-        new = node.evolve(
-            state=Lifecycle.BURN_IN,
-            state_since=now,
-            drain_reason=d.reason,
-            drain_owner=DrainOwner.COMPUTECTL,
-            drain_actor=actor,
-            # A periodic burn-in takes a node out of service: it counts against the budget.
-            automation_drain=node.automation_drain or d.action is Action.CHECKUP,
-            deferred_reason="",
-            health=after(d, node.health, self.policy, now),
-        )
+        new = self._transition(node, d, actor)
         events.append(
             self._event(node, EventKind.BURN_IN_STARTED, d.reason, actor, attempt=attempt)
         )
@@ -261,43 +246,27 @@ class Remediator:
         self._require_owned_or_undrained(node)
         if node.drain_reason:
             self.backends.for_pool(node.pool).resume(node.name)
-        now = self.clock.now()
         events = []
         if node.state is Lifecycle.BURN_IN and node.health.burn_in_outcome is not None:
             events.append(self._event(node, EventKind.BURN_IN_PASSED, "", actor))
-        new = node.evolve(
-            state=Lifecycle.IN_SERVICE,
-            state_since=now,
-            drain_reason="",
-            drain_owner=None,
-            drain_actor="",
-            automation_drain=False,
-            deferred_reason="",
-            health=after(d, node.health, self.policy, now),
-        )
+        new = self._transition(node, d, actor)
         events.append(self._event(node, EventKind.RESUME, d.reason, actor))
         return new, events
 
     def _repair(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         self._require_owned_or_undrained(node)
         self.backends.for_pool(node.pool).drain(node.name, d.reason, "drain")
-        now = self.clock.now()
-        events = []
-        outcome = node.health.burn_in_outcome
-        if node.state is Lifecycle.BURN_IN and outcome is not None and not outcome.passed:
-            events.append(self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor))
-        new = node.evolve(
-            state=Lifecycle.REPAIR,
-            state_since=now,
-            drain_reason=d.reason,
-            drain_owner=DrainOwner.COMPUTECTL,
-            drain_actor=actor,
-            automation_drain=False,
-            deferred_reason="",
-            health=after(d, node.health, self.policy, now),
-        )
+        events = self._burn_in_failed(node, actor)
+        new = self._transition(node, d, actor)
         events.append(self._event(node, EventKind.REPAIR, d.reason, actor))
         return new, events
+
+    def _burn_in_failed(self, node: Node, actor: str) -> list[Event]:
+        """The event for a failed burn-in the next step leaves behind (none if none)."""
+        outcome = node.health.burn_in_outcome
+        if node.state is Lifecycle.BURN_IN and outcome is not None and not outcome.passed:
+            return [self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor)]
+        return []
 
     def _require_owned_or_undrained(self, node: Node) -> None:
         # The last line of defence: whatever decided, a drain someone else made stays.

@@ -5,7 +5,7 @@ the policy what it knows and carries out what it decides.
 """
 
 from health.policy.budget import apply_budget, drain_budget
-from health.policy.decide import after, decide, observe
+from health.policy.decide import after, decide, drain_mode, observe
 from health.policy.model import (
     Action,
     Decision,
@@ -18,6 +18,7 @@ from health.policy.model import (
     PolicyConfig,
 )
 from health.policy.reasons import OWNED_PREFIX, is_owned, owned_reason
+from health.policy.transition import LifecycleNode, back_in_service, drained_by, transition
 
 __all__ = [
     "OWNED_PREFIX",
@@ -27,14 +28,19 @@ __all__ = [
     "DrainOwner",
     "Finding",
     "Lifecycle",
+    "LifecycleNode",
     "NodeHealth",
     "NodeView",
     "PolicyConfig",
     "after",
     "apply_budget",
+    "back_in_service",
     "decide",
     "drain_budget",
+    "drain_mode",
+    "drained_by",
     "is_owned",
     "observe",
     "owned_reason",
+    "transition",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -114,8 +114,14 @@ def decide(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: datetime)
     return Decision(view.name, Action.NONE)
 
 
+def drain_mode(check: str, fatal: bool, down_checks: Collection[str]) -> DrainMode:
+    """A fatal failure of a check in ``down_checks`` ends running work; others let it finish.
+    The one rule for the sweep and for the node check run by Slurm (HealthCheckProgram)."""
+    return DrainMode.DOWN if fatal and check in down_checks else DrainMode.DRAIN
+
+
 def _fault_drain(node: str, f: Finding, cfg: PolicyConfig) -> Decision:
-    mode = DrainMode.DOWN if f.fatal and f.check in cfg.down_checks else DrainMode.DRAIN
+    mode = drain_mode(f.check, f.fatal, cfg.down_checks)
     reason = owned_reason(f.check, f.evidence)
     return Decision(node, Action.DRAIN, reason, mode=mode, fatal=f.fatal, check=f.check)
 
