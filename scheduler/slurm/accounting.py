@@ -32,11 +32,12 @@ from scheduler.slurm import qos as slurm_qos
 from scheduler.slurm.fields import format_tres as _tres
 from scheduler.slurm.fields import parse_tres
 from scheduler.slurm.parse import GPU_MODELS
-from scheduler.slurm.qos import MARK, QOS_FIELDS, Qos, qos_description, qos_name
+from scheduler.slurm.qos import MARK as MARK  # computectl's marker, in one place
+from scheduler.slurm.qos import QOS_FIELDS as QOS_FIELDS  # the readers' columns, in one place
+from scheduler.slurm.qos import Qos, qos_description, qos_name
 from scheduler.slurm.shares import PoolShare
 from scheduler.tenants import Change, ChangeKind, TenantSpec
 
-__all__ = ["MARK", "QOS_FIELDS", "Qos", "qos_description", "qos_name"]  # re-exported
 ORGANIZATION = "computectl"
 
 # The sacctmgr/sacct columns each reader expects, in order (free text last: see _rows).

@@ -152,6 +152,71 @@ def test_a_tenant_cannot_side_step_its_pool_quota(
     assert queue(slurm) == {}
 
 
+# -- the GPU quota bounds everything a job can hold in the pool ------------------------------------
+
+
+def test_jobs_without_a_gpu_never_start_in_a_gpu_pool_and_block_no_one(
+    rt: Runtime, slurm: SlurmCluster, user_conf: Path
+) -> None:
+    # The hostile case: 8 GPUs bought, six whole-node CPU-only jobs once took 5 nodes.
+    rt.tenants.apply(tenant(rt, T, [ALICE], training=8), actor=OPERATOR)
+    ids = []
+    for _ in range(6):
+        proc = sbatch_as(ALICE, user_conf, "-A", T, "-p", "training", "-N", "1", "-n", "64")
+        assert proc.returncode == 0, proc.stderr  # 22.05.8 accepts it; the QOS holds it
+        ids.append(job_id(proc))
+    slurm.wait(
+        "every CPU-only job to pend on the QOS's MinTRESPerJob",
+        lambda: all(queue(slurm).get(i) == ("PENDING", "QOSMinGRES") for i in ids),
+    )
+    # The pool is the operator's: root's GPU job runs at once.
+    other = slurm.run(
+        "sbatch", "--parsable", "-A", "root", "-p", "training", "--gres=gpu:1",
+        "-o", "/dev/null", "--wrap", "sleep 300",
+    ).strip()  # fmt: skip
+    slurm.wait("root's GPU job to run", lambda: other in slurm.running_jobs())
+    slurm.run("scontrol", "reconfigure")  # a scheduling pass: still pending
+    assert all(queue(slurm)[i] == ("PENDING", "QOSMinGRES") for i in ids)
+    qos = slurm.run("scontrol", "show", "assoc_mgr", "flags=qos", f"qos={T}-training")
+    assert "cpu=64(0)" in qos and "gres/gpu=8(0)" in qos
+
+
+# Ways one job with one GPU asks for a whole node's CPUs or memory.
+WHOLE_NODE = {
+    "all-cpus": (("-n", "64"), "QOSGrpCpuLimit"),
+    "exclusive": (("--exclusive",), "QOSGrpCpuLimit"),
+    "all-memory": (("--mem=0",), "QOSGrpMemLimit"),
+    "most-memory": (("--mem=300000",), "QOSGrpMemLimit"),
+}
+
+
+@pytest.mark.parametrize("form", WHOLE_NODE)
+def test_one_gpu_jobs_cannot_hold_more_cpus_or_memory_than_the_gpus_bought(
+    form: str, rt: Runtime, slurm: SlurmCluster, user_conf: Path
+) -> None:
+    args, reason = WHOLE_NODE[form]
+    rt.tenants.apply(tenant(rt, T, [ALICE], training=8), actor=OPERATOR)  # 1 node's worth
+    ids = []
+    for _ in range(3):
+        proc = sbatch_as(
+            ALICE, user_conf, "-A", T, "-p", "training", "-N", "1", "--gres=gpu:1", *args
+        )
+        assert proc.returncode == 0, proc.stderr
+        ids.append(job_id(proc))
+
+    def held_back() -> bool:
+        states = sorted(queue(slurm)[i] for i in ids)
+        return states == [("PENDING", reason), ("PENDING", reason), ("RUNNING", "None")]
+
+    slurm.wait(f"one job to run and two to wait on {reason}", held_back)
+    qos = slurm.run("scontrol", "show", "assoc_mgr", "flags=qos", f"qos={T}-training")
+    # slurmctld's own count: held (in brackets) never above one node's worth
+    grp = re.search(r"^\s*GrpTRES=(\S+)", qos, re.MULTILINE)[1]  # type: ignore[index]
+    held = {k: (int(v), int(n)) for k, v, n in re.findall(r"(\w+)=(\d+)\((\d+)\)", grp)}
+    assert held["cpu"][0] == 64 and held["mem"][0] == 512000, grp
+    assert all(n <= limit for limit, n in held.values()), grp
+
+
 def users(slurm: SlurmCluster) -> dict[str, str]:
     """Slurm's users → DefaultAccount."""
     out = slurm.run("sacctmgr", "-P", "-n", "show", "user", "format=User,DefaultAccount")

@@ -111,7 +111,10 @@ def test_quota_holds_back_work_beyond_it_and_a_second_apply_is_a_no_op(
         ("slurm", ChangeKind.CREATE, f"account {T}"),
         ("slurm", ChangeKind.CREATE, f"association root@{T}/training"),
     ]
-    assert plan.changes[0][1].after == "GrpTRES=gres/gpu=16,gres/gpu:h100=16 MaxWall=02:00:00"
+    assert plan.changes[0][1].after == (
+        "GrpTRES=cpu=128,gres/gpu=16,gres/gpu:h100=16,mem=1024000 MinTRESPerJob=gres/gpu=1 "
+        "MaxWall=02:00:00"
+    )  # 16 of the partition's 64000 MB and 8 CPUs per GPU
     assert rt.tenants.apply(s, actor=OPERATOR).changes == plan.changes
     assert rt.tenants.plan(s).empty
     assert rt.tenants.apply(s, actor=OPERATOR).empty
@@ -236,7 +239,11 @@ def test_slurmdbd_stopped_before_apply_fails_clearly_and_the_next_apply_converge
         slurm.up()
     done = rt.tenants.apply(spec(rt, gpus=24), actor=OPERATOR)
     assert [(c.kind, c.target, c.after) for _, c in done.changes] == [
-        (ChangeKind.UPDATE, f"qos {T}-training", "GrpTRES=gres/gpu=24,gres/gpu:h100=24")
+        (
+            ChangeKind.UPDATE,
+            f"qos {T}-training",
+            "GrpTRES=cpu=192,gres/gpu=24,gres/gpu:h100=24,mem=1536000 MinTRESPerJob=gres/gpu=1",
+        )
     ]
     assert rt.tenants.plan(spec(rt, gpus=24)).empty
     assert rt.store.tenant(T) != before
