@@ -158,11 +158,16 @@ class SlurmWorkloadManager:
             elif still:
                 raise
         # No other error is swallowed: NotFound, Unreachable, PermissionDenied propagate.
+        return BatchResult()
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _raw_nodes(self) -> list[dict[str, Any]]:
-        nodes = self.commands.sinfo_json().get("nodes") or []
+        nodes = self.commands.sinfo_json().get("nodes")
+        # A listing without its node list is no listing: an empty one would read as every
+        # node gone.
+        if not isinstance(nodes, list):
+            raise SchedulerError("sinfo --json gave no node list")
         return [n for n in nodes if isinstance(n, dict) and n.get("name")]
 
     def _burning_in(self, raw_nodes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
