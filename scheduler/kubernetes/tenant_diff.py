@@ -6,21 +6,26 @@ the labels under its prefixes and the parts of its objects listed in `OWNED_WHOL
 whatever another hand added there (a ``pool.computectl.io/<pool>`` label the admission
 guard would trust, a ``hard`` key or a ``scopes`` list in the quota, an
 ``objectSelector`` in the guard's binding) is a difference, and the write that repairs
-it is a replace, which leaves nothing of the other writer's in those parts. Fields the
+it is a replace, which leaves nothing of the other writer's in those parts. A
+ServiceAccount token Secret in a tenant's namespace is drift too: apply deletes it. Fields the
 API server fills in by default are not differences (`SERVER_DEFAULTS`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.kubernetes import tenant_policy
 from scheduler.kubernetes.objects import TENANT_LABEL, annotations_of, labels_of, meta
 from scheduler.kubernetes.tenant_objects import (
     OUR_LABEL_PREFIXES,
+    POD_SECURITY,
+    POD_SECURITY_PREFIX,
     POOL_ALLOWED_PREFIX,
+    TOKEN_SECRET_TYPE,
     base_object,
     is_ours,
     namespace_of,
@@ -157,6 +162,9 @@ def line(obj: Mapping[str, Any]) -> str:
             if k.startswith(POOL_ALLOWED_PREFIX) and v != "allowed"
         )
         text = f"pools={','.join(pools) or '-'} tenant={labels.get(TENANT_LABEL, '-')}"
+        security = {k: v for k, v in labels.items() if k.startswith(POD_SECURITY_PREFIX)}
+        if security and security != POD_SECURITY:  # shown only when not computectl's own
+            odd += [f"{k[len(POD_SECURITY_PREFIX) :]}={v}" for k, v in sorted(security.items())]
         return text + (f" ({' '.join(odd)})" if odd else "")
     if kind == "ResourceQuota":
         text = " ".join(f"{k}={v}" for k, v in sorted((spec.get("hard") or {}).items()))
@@ -174,11 +182,8 @@ def line(obj: Mapping[str, Any]) -> str:
         return "defaultRequest " + " ".join(f"{k}={v}" for k, v in sorted(req.items()))
     if kind == "NetworkPolicy":
         return "deny all but same-namespace ingress/egress and DNS"
-    if kind == "ValidatingAdmissionPolicy":
-        return "GPU pods must pin computectl.io/pool to a pool of their tenant"
-    if kind == "ValidatingAdmissionPolicyBinding":
-        actions = ",".join(spec.get("validationActions") or [])
-        return f"policy={spec.get('policyName', '')} actions={actions}"
+    if kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        return tenant_policy.line(obj)
     return "present"
 
 
@@ -222,6 +227,22 @@ def apply_steps(live: _Live, want: list[dict[str, Any]]) -> list[Step]:
         elif differs(current, obj):
             change = Change(ChangeKind.UPDATE, target(obj), line(current), line(obj))
             out.append(Step(change, kind, name, ns, replacement(current, obj), replace=True))
+    return out
+
+
+def token_secret_steps(secrets: Sequence[Mapping[str, Any]]) -> list[Step]:
+    """Delete the ServiceAccount token Secrets among a tenant's ``secrets``. The objects
+    policy refuses new ones; one made before it existed still holds a token that never
+    expires, and deleting its Secret is what invalidates that token."""
+    out = []
+    for s in secrets:
+        if s.get("type") != TOKEN_SECRET_TYPE:
+            continue
+        name, ns = str(meta(s).get("name", "")), str(meta(s).get("namespace", ""))
+        account = annotations_of(s).get("kubernetes.io/service-account.name", "")
+        before = f"token of serviceaccount {account} that never expires"
+        change = Change(ChangeKind.DELETE, f"secret {ns}/{name}", before, "")
+        out.append(Step(change, "Secret", name, ns))
     return out
 
 

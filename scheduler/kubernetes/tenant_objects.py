@@ -7,8 +7,10 @@ reads and writes them). Every object computectl makes carries
 never changed or deleted) and ``computectl.io/tenant=<name>``:
 
 * ``Namespace tenant-<name>``: the marker, ``pod-security.kubernetes.io/enforce=baseline``
-  and one label ``pool.computectl.io/<pool>=allowed`` per pool of its quotas — the
-  pools the admission guard lets its GPU pods use.
+  (no privileged, hostNetwork, hostPath … pods, whoever creates them; ``warn=baseline``
+  tells a user at once when a workload's template would be refused) and one label
+  ``pool.computectl.io/<pool>=allowed`` per pool of its quotas — the pools the
+  admission guard lets its GPU pods use.
 * ``ResourceQuota computectl-gpu``: ``requests.nvidia.com/gpu`` = the sum of the
   tenant's quotas in this cluster (a quota on ``nvidia.com/gpu`` alone would not limit
   an extended resource). Suspended: 0, and ``pods`` 0 — running pods continue, quota
@@ -20,17 +22,22 @@ never changed or deleted) and ``computectl.io/tenant=<name>``:
   (``kind: User``); the tenant's kubeconfig is a bound token of that ServiceAccount.
 * ``NetworkPolicy computectl-default-deny``: ingress and egress only within the
   namespace, plus DNS to kube-system.
-* ``ValidatingAdmissionPolicy`` + binding ``computectl-tenant-gpu-pools`` (cluster-wide,
-  shared by every tenant, never deleted with one): in namespaces carrying both
-  computectl labels, a pod requesting GPUs must pin ``computectl.io/pool`` in its
-  nodeSelector to a pool whose label the namespace has.
+* ``ValidatingAdmissionPolicy`` + binding ``computectl-tenant-gpu-pools`` and
+  ``computectl-tenant-objects`` (cluster-wide, shared by every tenant, never deleted
+  with one; `scheduler.kubernetes.tenant_policy`): in namespaces carrying both
+  computectl labels, a pod (or workload template) requesting GPUs must pin
+  ``computectl.io/pool`` in its nodeSelector to a pool whose label the namespace has,
+  and no pod may set nodeName, tolerate a drain or use a system priority; no
+  ServiceAccount token Secrets; Services stay inside the cluster.
 
 computectl owns these whole: labels under its prefixes (``computectl.io/``,
 ``pool.computectl.io/``, ``pod-security.kubernetes.io/``) and the objects' specs, rules
 and subjects. Anything another hand adds there is drift, which apply removes — the
 admission guard trusts the namespace's pool labels, so they can only be computectl's.
 The tenant's own users cannot write any of them: their Role covers workloads only
-(no namespaces, quotas, limit ranges, network policies, RBAC or admission objects).
+(no namespaces, quotas, limit ranges, network policies, RBAC, ServiceAccounts or
+their tokens, admission objects, or subresources such as pods/binding, exec or
+ephemeralcontainers).
 
 Per-pool quota: a ResourceQuota cannot select pods by node selector, so with quotas
 in two pools of one cluster the tenant gets their SUM as one quota, and the policy
@@ -40,27 +47,36 @@ A pool's GPU model is fixed by the pool, so pinning the pool pins the model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from scheduler.errors import InvalidRequest
 from scheduler.kubernetes.objects import TENANT_LABEL, labels_of
+from scheduler.kubernetes.tenant_policy import GUARD as GUARD
+from scheduler.kubernetes.tenant_policy import MANAGED_BY as MANAGED_BY
+from scheduler.kubernetes.tenant_policy import MANAGER as MANAGER
+from scheduler.kubernetes.tenant_policy import OBJECTS_GUARD as OBJECTS_GUARD
+from scheduler.kubernetes.tenant_policy import POOL_ALLOWED_PREFIX as POOL_ALLOWED_PREFIX
+from scheduler.kubernetes.tenant_policy import POOL_LABEL as POOL_LABEL
+from scheduler.kubernetes.tenant_policy import TOKEN_SECRET_TYPE as TOKEN_SECRET_TYPE
+from scheduler.kubernetes.tenant_policy import guards
 from scheduler.tenants import TenantSpec
 
-MANAGED_BY = "computectl.io/managed-by"
-MANAGER = "computectl"
-POOL_LABEL = "computectl.io/pool"
-POOL_ALLOWED_PREFIX = "pool.computectl.io/"
 NAMESPACE_PREFIX = "tenant-"
 SERVICE_ACCOUNT = "tenant"
 QUOTA = "computectl-gpu"
 LIMITS = "computectl-defaults"
 ROLE = "computectl-tenant"
 NETWORK_POLICY = "computectl-default-deny"
-GUARD = "computectl-tenant-gpu-pools"
-OUR_LABEL_PREFIXES = ("computectl.io/", POOL_ALLOWED_PREFIX, "pod-security.kubernetes.io/")
+POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
+OUR_LABEL_PREFIXES = ("computectl.io/", POOL_ALLOWED_PREFIX, POD_SECURITY_PREFIX)
 
+# Pod security admission for every tenant pod; the warning reaches users creating a
+# workload whose pods would be refused (enforce alone only fails the controller).
+POD_SECURITY = {
+    f"{POD_SECURITY_PREFIX}enforce": "baseline",
+    f"{POD_SECURITY_PREFIX}warn": "baseline",
+}
 # Kinds of the tenant's own work, removed with the tenant (controllers first, so they
 # cannot recreate the pods). PVCs are not here: they hold data and go only with a purge.
 WORKLOAD_KINDS = (
@@ -117,71 +133,6 @@ def base_object(
     return {"apiVersion": api_version, "kind": kind, "metadata": m}
 
 
-def guard(gpu_resource: str) -> list[dict[str, Any]]:
-    """The cluster-wide admission policy keeping tenants' GPU pods on their pools."""
-    res = json.dumps(gpu_resource)
-    inits = "(has(object.spec.initContainers) ? object.spec.initContainers : [])"
-    wants_gpus = (
-        f"({inits} + object.spec.containers).exists(c, has(c.resources) && ("
-        f"(has(c.resources.limits) && {res} in c.resources.limits) || "
-        f"(has(c.resources.requests) && {res} in c.resources.requests)))"
-    )
-    pool, prefix = json.dumps(POOL_LABEL), json.dumps(POOL_ALLOWED_PREFIX)
-    pinned = (
-        f"has(object.spec.nodeSelector) && {pool} in object.spec.nodeSelector"
-        f" && ({prefix} + object.spec.nodeSelector[{pool}]) in namespaceObject.metadata.labels"
-    )
-    labels = {MANAGED_BY: MANAGER}
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": GUARD, "labels": labels},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": ["pods"],
-                    }
-                ]
-            },
-            "matchConditions": [{"name": "requests-gpus", "expression": wants_gpus}],
-            "validations": [
-                {
-                    "expression": pinned,
-                    "message": (
-                        f"computectl: a pod requesting {gpu_resource} must set nodeSelector "
-                        f"{POOL_LABEL} to a pool of this tenant (namespace labels "
-                        f"{POOL_ALLOWED_PREFIX}<pool>)"
-                    ),
-                    "reason": "Forbidden",
-                }
-            ],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": GUARD, "labels": labels},
-        "spec": {
-            "policyName": GUARD,
-            "validationActions": ["Deny"],
-            # Only namespaces computectl made for tenants: others labelled with a tenant
-            # (by an operator, for accounting) are not ours to police.
-            "matchResources": {
-                "namespaceSelector": {
-                    "matchLabels": {MANAGED_BY: MANAGER},
-                    "matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}],
-                }
-            },
-        },
-    }
-    return [policy, binding]
-
-
 def desired(
     spec: TenantSpec, pool_values: Mapping[str, str], gpu_resource: str
 ) -> list[dict[str, Any]]:
@@ -196,7 +147,7 @@ def desired(
             "guard cannot pin tenant pods to them"
         )
     namespace = base_object("v1", "Namespace", ns, "", name)
-    namespace["metadata"]["labels"] |= {"pod-security.kubernetes.io/enforce": "baseline"} | {
+    namespace["metadata"]["labels"] |= POD_SECURITY | {
         f"{POOL_ALLOWED_PREFIX}{pool_values[q.pool]}": "allowed" for q in spec.quotas
     }
     sa = base_object("v1", "ServiceAccount", SERVICE_ACCOUNT, ns, name)
@@ -212,7 +163,7 @@ def desired(
     # Guards before access: an apply cut short part-way leaves no namespace whose users
     # can start pods without the quota, the defaults and the pool guard.
     return [
-        *guard(gpu_resource),
+        *guards(gpu_resource),
         namespace,
         quota(spec, gpu_resource),
         base_object("v1", "LimitRange", LIMITS, ns, name)

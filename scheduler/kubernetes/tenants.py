@@ -3,8 +3,9 @@
 The objects are in `scheduler.kubernetes.tenant_objects` and their diff in
 `scheduler.kubernetes.tenant_diff`; this module reads them, writes them (server-side
 apply to create, a replace to repair, so nothing another hand added in computectl's
-parts survives; a second apply changes nothing), ends the tenant's work on a forced
-delete and issues kubeconfigs (TokenRequest) — all through the `KubeDriver` seam.
+parts survives, and ServiceAccount token Secrets deleted; a second apply changes
+nothing), ends the tenant's work on a forced delete and issues kubeconfigs
+(TokenRequest) — all through the `KubeDriver` seam.
 
 A write cut short (an API server outage) raises `Interrupted` with the steps already
 made, once any was made. The steps go guards first and access last (delete: the
@@ -192,7 +193,13 @@ class KubernetesTenants:
         bad = td.foreign(live)
         if bad:
             raise Conflict(_foreign(bad))
-        return td.apply_steps(live, want)
+        steps = td.apply_steps(live, want)
+        if ns_obj is not None:
+            # Last: the objects policy (made first) already stops new ones meanwhile.
+            steps += td.token_secret_steps(
+                self.client.list_objects("Secret", to.namespace_of(spec.name))
+            )
+        return steps
 
     def _delete_steps(self, name: str, purge_data: bool) -> list[td.Step]:
         ns = to.namespace_of(name)

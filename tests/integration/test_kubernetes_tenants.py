@@ -8,6 +8,7 @@ kubeconfig computectl issues.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -25,7 +26,7 @@ from compute.runtime import Runtime
 from compute.tenants.spec import parse_tenant
 from scheduler.errors import SchedulerError, Unreachable
 from scheduler.kubernetes import KubeClient, KubernetesTenants, KubernetesWorkloadManager
-from scheduler.kubernetes.tenant_objects import GUARD, OUR_LABEL_PREFIXES, QUOTA
+from scheduler.kubernetes.tenant_objects import GUARD, OBJECTS_GUARD, OUR_LABEL_PREFIXES, QUOTA
 from scheduler.tenants import ChangeKind, Interrupted, TenantSpec
 from tests.integration.conftest import KubeCluster, runtime_over
 from tests.integration.test_kubernetes_backend import exited, kwok_takes_over
@@ -358,14 +359,15 @@ def allowed(
 
 
 def guarded(api: Any, ns: str, gpus: int) -> bool:
-    """The namespace has its quota, its defaults and the pool guard that matches it."""
+    """The namespace has its quota, its defaults and the guards that match it."""
     adm = client.AdmissionregistrationV1Api(api.api_client)
     try:
         hard = api.read_namespaced_resource_quota(QUOTA, ns).spec.hard
         api.read_namespaced_limit_range("computectl-defaults", ns)
         labels = api.read_namespace(ns).metadata.labels
-        adm.read_validating_admission_policy(GUARD)
-        adm.read_validating_admission_policy_binding(GUARD)
+        for guard in (GUARD, OBJECTS_GUARD):
+            adm.read_validating_admission_policy(guard)
+            adm.read_validating_admission_policy_binding(guard)
     except ApiException as exc:
         if exc.status == 404:
             return False
@@ -424,6 +426,7 @@ def test_foreign_additions_in_computectls_parts_are_drift_and_one_apply_takes_th
         "computectl.io/managed-by": "computectl",
         "computectl.io/tenant": name,
         "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/warn": "baseline",
         "pool.computectl.io/training": "allowed",
     }
     assert labels["team"] == "research"  # not computectl's to take
@@ -502,13 +505,16 @@ def test_an_apply_cut_short_at_any_step_leaves_no_usable_namespace_without_its_g
         name = names()
         ns = f"tenant-{name}"
         want = spec(rt, name, training=8)
-        # Without the shared guard, so that its steps are cut too.
-        for remove in (
-            adm.delete_validating_admission_policy_binding,
-            adm.delete_validating_admission_policy,
+        # Without the shared guards, so that their steps are cut too.
+        for remove, guard in itertools.product(
+            (
+                adm.delete_validating_admission_policy_binding,
+                adm.delete_validating_admission_policy,
+            ),
+            (GUARD, OBJECTS_GUARD),
         ):
             try:
-                remove(GUARD)
+                remove(guard)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
@@ -532,7 +538,9 @@ def test_an_apply_cut_short_at_any_step_leaves_no_usable_namespace_without_its_g
             if allowed(api, user, groups, ns, "create", "", "pods"):
                 assert guarded(api, ns, 8), f"step {k}: {user} has access without the guards"
         k += 1
-    assert k == 9  # guard (2), namespace, quota, limits, network policy, SA, Role, RoleBinding
+    # guards (2 policies, 2 bindings), namespace, quota, limits, network policy, SA, Role,
+    # RoleBinding
+    assert k == 11
     # The last one converges with a whole client, and only then do its users get in.
     assert rt.tenants.apply(want, actor=OPERATOR).changes
     assert all(allowed(api, u, g, ns, "create", "", "pods") for u, g in users_of(ns))
@@ -569,7 +577,9 @@ def test_api_server_stopped_mid_apply_fails_clearly_and_the_next_apply_converges
         with pytest.raises(PartialError, match=r"stopped after 4 change\(s\)") as err:
             rt.tenants.apply(want, actor=OPERATOR)
         assert "is the API server up?" in str(err.value) and err.value.exit_code == 4
-        assert rt.store.tenant(name) is None
+        # Partly live: recorded as such, so that list shows it and delete finds it.
+        record = rt.store.tenant(name)
+        assert record is not None and record.state == "partial"
         [entry] = rt.store.audit(target=name)
         assert entry.action == "tenant.apply.partial"
         # Exactly what is live: the first four steps, guards before any access.
@@ -589,4 +599,5 @@ def test_api_server_stopped_mid_apply_fails_clearly_and_the_next_apply_converges
     assert rest.changes and {c.kind for _, c in rest.changes} == {ChangeKind.CREATE}
     assert f"rolebinding {ns}/computectl-tenant" in {c.target for _, c in rest.changes}
     assert rt.tenants.plan(want).empty
-    assert rt.store.tenant(name) is not None
+    record = rt.store.tenant(name)
+    assert record is not None and record.state != "partial"
