@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from scheduler.kubernetes import burnin
-from scheduler.kubernetes import pairs as kp
+from scheduler.kubernetes import pair_jobs as kj
+from scheduler.kubernetes import pair_outcomes as ko
 from scheduler.pairs import PairRun
 
 RUN = PairRun(("gpu-001", "gpu-002"), 29501)
@@ -28,7 +29,7 @@ def job(**kw: Any) -> dict[str, Any]:
         "extra_args": ["--bytes", "1048576"],
         "round_id": "19a9b2c3d4e",
     }
-    return kp.pair_job(RUN, NAME, **{**args, **kw})
+    return kj.pair_job(RUN, NAME, **{**args, **kw})
 
 
 def pod(
@@ -48,7 +49,7 @@ def pod(
     if scheduled is not None:
         status["conditions"] = [{"type": "PodScheduled", "status": "False", **scheduled}]
     return {
-        "metadata": {"name": name, "labels": {kp.PAIR_LABEL: NAME}},
+        "metadata": {"name": name, "labels": {kj.PAIR_LABEL: NAME}},
         "spec": {"nodeName": node} if node else {},
         "status": status,
     }
@@ -58,13 +59,13 @@ def pod(
 
 
 def test_the_name_carries_both_nodes_and_the_stamp() -> None:
-    assert kp.pair_job_name(("gpu-001", "gpu-002"), 0x19A9B2C3D4E) == NAME
+    assert kj.pair_job_name(("gpu-001", "gpu-002"), 0x19A9B2C3D4E) == NAME
 
 
 def test_a_long_name_is_a_dns_label_and_pairs_differing_past_the_cut_stay_apart() -> None:
     a = "prod-us-east-1-h100-cluster-a.rack07.example.com"
-    first = kp.pair_job_name((a + "-node-0001", "Node_2"), 0x19A9B2C3D4E)
-    second = kp.pair_job_name((a + "-node-0003", "Node_4"), 0x19A9B2C3D4E)
+    first = kj.pair_job_name((a + "-node-0001", "Node_2"), 0x19A9B2C3D4E)
+    second = kj.pair_job_name((a + "-node-0003", "Node_4"), 0x19A9B2C3D4E)
     for name in (first, second):
         assert len(name) <= 63 and DNS_LABEL.match(name), name
         assert name.startswith("computectl-pair-prod-us-east-1") and name.endswith("-19a9b2c3d4e")
@@ -92,11 +93,11 @@ def test_the_job_runs_two_pods_once_with_a_deadline_and_a_ttl() -> None:
     }
     spec = j["spec"]
     assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (2, 2, 0)
-    assert spec["activeDeadlineSeconds"] == 300 + kp.DEADLINE_MARGIN_SECONDS
+    assert spec["activeDeadlineSeconds"] == 300 + kj.DEADLINE_MARGIN_SECONDS
     assert spec["ttlSecondsAfterFinished"] == 86400
     assert spec["template"]["metadata"]["labels"] == j["metadata"]["labels"]
     assert (
-        job(timeout_seconds=0.2)["spec"]["activeDeadlineSeconds"] == 1 + kp.DEADLINE_MARGIN_SECONDS
+        job(timeout_seconds=0.2)["spec"]["activeDeadlineSeconds"] == 1 + kj.DEADLINE_MARGIN_SECONDS
     )
 
 
@@ -184,14 +185,14 @@ def test_node_address_is_the_internal_ip_else_the_name() -> None:
             ]
         },
     }
-    assert kp.node_address(node) == "10.0.0.1"
-    assert kp.node_address({"metadata": {"name": "gpu-001"}, "status": {}}) == "gpu-001"
+    assert kj.node_address(node) == "10.0.0.1"
+    assert kj.node_address({"metadata": {"name": "gpu-001"}, "status": {}}) == "gpu-001"
 
 
 def test_node_gpus_from_capacity() -> None:
     node = {"status": {"capacity": {"nvidia.com/gpu": "8", "cpu": "224"}}}
-    assert kp.node_gpus(node, "nvidia.com/gpu") == 8
-    assert kp.node_gpus(node, "amd.com/gpu") == 0
+    assert kj.node_gpus(node, "nvidia.com/gpu") == 8
+    assert kj.node_gpus(node, "amd.com/gpu") == 0
 
 
 # -- the outcome ------------------------------------------------------------------------------
@@ -209,7 +210,7 @@ def complete() -> dict[str, Any]:
 
 
 def test_job_state() -> None:
-    assert kp.job_state(complete()) == ("Complete", "")
+    assert ko.job_state(complete()) == ("Complete", "")
     failed = {
         "status": {
             "conditions": [
@@ -223,15 +224,15 @@ def test_job_state() -> None:
             ]
         }
     }
-    assert kp.job_state(failed) == (
+    assert ko.job_state(failed) == (
         "Failed",
         "BackoffLimitExceeded: Job has reached the specified backoff limit",
     )
     # Pods may still be terminating: not ended yet.
     target = {"status": {"conditions": [{"type": "FailureTarget", "status": "True"}]}}
-    assert kp.job_state(target) == ("", "")
-    assert kp.job_state({"status": {}}) == ("", "")
-    assert kp.job_state(None) == ("Gone", "")
+    assert ko.job_state(target) == ("", "")
+    assert ko.job_state({"status": {}}) == ("", "")
+    assert ko.job_state(None) == ("Gone", "")
 
 
 def test_a_completed_pair_returns_the_messages_first_node_first() -> None:
@@ -239,10 +240,10 @@ def test_a_completed_pair_returns_the_messages_first_node_first() -> None:
         pod(f"{NAME}-b", "gpu-002", "Succeeded", exit_code=0),
         pod(f"{NAME}-a", "gpu-001", "Succeeded", exit_code=0, message=RESULT + "\n"),
     ]
-    out = kp.pair_outcome(RUN, NAME, "Complete", "", pods, 300)
+    out = ko.pair_outcome(RUN, NAME, "Complete", "", pods, 300)
     assert (out.nodes, out.job, out.output, out.error) == (RUN.nodes, NAME, RESULT, "")
     pods[0] = pod(f"{NAME}-b", "gpu-002", "Succeeded", exit_code=0, message="rank 1 line")
-    assert kp.pair_outcome(RUN, NAME, "Complete", "", pods, 300).output == RESULT + "\nrank 1 line"
+    assert ko.pair_outcome(RUN, NAME, "Complete", "", pods, 300).output == RESULT + "\nrank 1 line"
 
 
 def test_a_completed_pair_whose_pods_did_not_span_both_nodes_is_an_error() -> None:
@@ -250,10 +251,10 @@ def test_a_completed_pair_whose_pods_did_not_span_both_nodes_is_an_error() -> No
         pod(f"{NAME}-a", "gpu-001", "Succeeded", exit_code=0, message=RESULT),
         pod(f"{NAME}-b", "gpu-001", "Succeeded", exit_code=0),
     ]
-    out = kp.pair_outcome(RUN, NAME, "Complete", "", pods, 300)
+    out = ko.pair_outcome(RUN, NAME, "Complete", "", pods, 300)
     assert out.error == "job completed, but its pods ran on gpu-001, gpu-001, not once on each node"
     assert out.output == RESULT
-    out = kp.pair_outcome(RUN, NAME, "Complete", "", [], 300)
+    out = ko.pair_outcome(RUN, NAME, "Complete", "", [], 300)
     assert out.error.startswith("job completed, but its pods ran on no node left to read")
 
 
@@ -263,7 +264,7 @@ def test_a_failed_pair_names_the_pod_node_reason_and_exit_code() -> None:
         pod(f"{NAME}-b", "gpu-002", "Succeeded", exit_code=0),
     ]
     why = "BackoffLimitExceeded: Job has reached the specified backoff limit"
-    out = kp.pair_outcome(RUN, NAME, "Failed", why, pods, 300)
+    out = ko.pair_outcome(RUN, NAME, "Failed", why, pods, 300)
     assert out.error == (
         f"job failed (BackoffLimitExceeded): pod {NAME}-a on node gpu-001: Error exit 1"
     )
@@ -272,11 +273,11 @@ def test_a_failed_pair_names_the_pod_node_reason_and_exit_code() -> None:
 
 def test_a_failed_pair_without_pod_detail_says_what_the_job_says() -> None:
     why = "DeadlineExceeded: Job was active longer than specified deadline"
-    out = kp.pair_outcome(RUN, NAME, "Failed", why, [], 300)
+    out = ko.pair_outcome(RUN, NAME, "Failed", why, [], 300)
     assert out.error == f"job failed: {why}"
     evicted = pod(f"{NAME}-a", "gpu-001", "Failed")
     evicted["status"].update(reason="Evicted", message="The node was low on resource")
-    out = kp.pair_outcome(RUN, NAME, "Failed", why, [evicted], 300)
+    out = ko.pair_outcome(RUN, NAME, "Failed", why, [evicted], 300)
     assert out.error == (
         f"job failed (DeadlineExceeded): pod {NAME}-a on node gpu-001: "
         "Evicted The node was low on resource"
@@ -292,18 +293,18 @@ def test_an_unfinished_pair_says_which_pods_are_pending_and_why() -> None:
         pod(f"{NAME}-a", "gpu-001", "Running"),
         pod(f"{NAME}-b", None, "Pending", scheduled=unschedulable),
     ]
-    out = kp.pair_outcome(RUN, NAME, "", "", pods, 2.5)
+    out = ko.pair_outcome(RUN, NAME, "", "", pods, 2.5)
     assert out.error == (
         f"not finished after 2.5 s (pods pending: {NAME}-b [0/8 nodes are available: "
         f"1 node(s) didn't match pod anti-affinity rules.]; pods running: {NAME}-a on gpu-001)"
     )
     assert out.output == ""
-    out = kp.pair_outcome(RUN, NAME, "", "", [], 60)
+    out = ko.pair_outcome(RUN, NAME, "", "", [], 60)
     assert out.error == "not finished after 60 s (no pods created: see the job's events)"
 
 
 def test_a_job_deleted_underneath() -> None:
-    out = kp.pair_outcome(RUN, NAME, "Gone", "", [], 60)
+    out = ko.pair_outcome(RUN, NAME, "Gone", "", [], 60)
     assert out.error == "job deleted before it finished"
 
 
@@ -311,6 +312,6 @@ def test_a_job_deleted_underneath() -> None:
 def test_a_long_scheduler_message_is_cut(size: int) -> None:
     text = "x" * size
     p = pod(f"{NAME}-b", None, "Pending", scheduled={"reason": "Unschedulable", "message": text})
-    error = kp.pair_outcome(RUN, NAME, "", "", [p], 1).error
+    error = ko.pair_outcome(RUN, NAME, "", "", [p], 1).error
     assert len(error) < 300
     assert ("..." in error) == (size > 200)
