@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from scheduler.errors import SchedulerError
 
 DrainMode = Literal["drain", "down"]
 
@@ -50,6 +53,26 @@ class DrainReport:
     blocked: tuple[str, ...] = ()  # "namespace/pod: why", work left running on the node
 
 
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one action on many nodes did, per node; a node in neither map was done in full."""
+
+    reports: Mapping[str, DrainReport] = field(default_factory=dict)  # drains that left work
+    failed: Mapping[str, SchedulerError] = field(default_factory=dict)  # the others were done
+
+    @classmethod
+    def of(
+        cls,
+        nodes: Sequence[str],
+        failed: Mapping[str, SchedulerError],
+        reports: Mapping[str, DrainReport] | None = None,
+    ) -> BatchResult:
+        """Node by node results; raises, as the single action would, when none was done."""
+        if nodes and all(n in failed for n in nodes):
+            raise failed[nodes[0]]
+        return cls(reports=dict(reports or {}), failed=dict(failed))
+
+
 class WorkloadManager(Protocol):
     """Drives one workload manager. Every action is idempotent."""
 
@@ -65,6 +88,16 @@ class WorkloadManager(Protocol):
 
     def resume(self, node: str) -> None:
         """Clear the drain. Callers check ownership of the drain first."""
+
+    def drain_many(
+        self, nodes: Sequence[str], reason: str, mode: DrainMode = "drain"
+    ) -> BatchResult:
+        """``drain`` on every node, in as few calls to the workload manager as it allows
+        (Slurm: one). Raises only when none was drained; a node that failed alone is in
+        ``failed``."""
+
+    def resume_many(self, nodes: Sequence[str]) -> BatchResult:
+        """``resume`` on every node, like ``drain_many``."""
 
     def jobs_on(self, node: str) -> list[JobInfo]: ...
 

@@ -8,11 +8,11 @@ made safe to run twice and to undo exactly: computectl marks what it adds
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scheduler.errors import Conflict, InvalidRequest, NotFound
+from scheduler.errors import Conflict, InvalidRequest, NotFound, SchedulerError
 from scheduler.kubernetes.client import KubeClient
 from scheduler.kubernetes.driver import KubeDriver
 from scheduler.kubernetes.objects import (
@@ -29,7 +29,14 @@ from scheduler.kubernetes.objects import (
     resume_patch,
     selector,
 )
-from scheduler.protocol import Allocation, DrainMode, DrainReport, JobInfo, NodeStatus
+from scheduler.protocol import (
+    Allocation,
+    BatchResult,
+    DrainMode,
+    DrainReport,
+    JobInfo,
+    NodeStatus,
+)
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # What `kubectl delete pod` gives a pod by default; "down" ends work, but politely.
@@ -163,6 +170,31 @@ class KubernetesWorkloadManager:
     def resume(self, node: str) -> None:
         """Remove computectl's taint and annotations; uncordon only if computectl cordoned."""
         self._update_node(node, resume_patch)
+
+    def drain_many(
+        self, nodes: Sequence[str], reason: str, mode: DrainMode = "drain"
+    ) -> BatchResult:
+        """``drain`` node by node (each is its own object in the API); one failing stops none."""
+        reports: dict[str, DrainReport] = {}
+        failed: dict[str, SchedulerError] = {}
+        for node in nodes:
+            try:
+                report = self.drain(node, reason, mode)
+            except SchedulerError as exc:
+                failed[node] = exc
+                continue
+            if report.blocked:
+                reports[node] = report
+        return BatchResult.of(nodes, failed, reports)
+
+    def resume_many(self, nodes: Sequence[str]) -> BatchResult:
+        failed: dict[str, SchedulerError] = {}
+        for node in nodes:
+            try:
+                self.resume(node)
+            except SchedulerError as exc:
+                failed[node] = exc
+        return BatchResult.of(nodes, failed)
 
     # -- helpers -------------------------------------------------------------------------------
 

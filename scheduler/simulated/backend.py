@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
-from scheduler.errors import NotFound
-from scheduler.protocol import Allocation, DrainMode, JobInfo, NodeStatus
+from scheduler.errors import NotFound, SchedulerError
+from scheduler.protocol import Allocation, BatchResult, DrainMode, JobInfo, NodeStatus
 from scheduler.simulated.cluster import SimulatedCluster
 
 ClusterAccess = Callable[[], AbstractContextManager[SimulatedCluster]]
@@ -56,6 +56,28 @@ class SimulatedWorkloadManager:
             if node not in c.nodes:
                 raise NotFound(f"node {node} is not in the simulated cluster")
             c.resume(node)
+
+    def drain_many(
+        self, nodes: Sequence[str], reason: str, mode: DrainMode = "drain"
+    ) -> BatchResult:
+        with self._access() as c:
+            failed: dict[str, SchedulerError] = {}
+            for node in nodes:
+                if node in c.nodes:
+                    c.drain(node, reason, mode)
+                else:
+                    failed[node] = NotFound(f"node {node} is not in the simulated cluster")
+            return BatchResult.of(nodes, failed)
+
+    def resume_many(self, nodes: Sequence[str]) -> BatchResult:
+        with self._access() as c:
+            failed: dict[str, SchedulerError] = {}
+            for node in nodes:
+                if node in c.nodes:
+                    c.resume(node)
+                else:
+                    failed[node] = NotFound(f"node {node} is not in the simulated cluster")
+            return BatchResult.of(nodes, failed)
 
     def jobs_on(self, node: str) -> list[JobInfo]:
         with self._access() as c:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import InvalidRequest, NotFound, SchedulerError
-from scheduler.protocol import Allocation, DrainMode, JobInfo, NodeStatus
+from scheduler.protocol import Allocation, BatchResult, DrainMode, JobInfo, NodeStatus
 from scheduler.slurm.burnin import BurnInReservations, burn_in_reason
 from scheduler.slurm.commands import SlurmCommands, SlurmDriver
 from scheduler.slurm.parse import RunningJob, is_drained, node_pool, node_status, running_jobs
@@ -107,8 +107,10 @@ class SlurmWorkloadManager:
     def drain(self, node: str, reason: str, mode: DrainMode = "drain") -> None:
         self.drain_many([node], reason, mode)
 
-    def drain_many(self, nodes: Sequence[str], reason: str, mode: DrainMode = "drain") -> None:
-        """Drain ``nodes`` in one scontrol call (the same reason for all)."""
+    def drain_many(
+        self, nodes: Sequence[str], reason: str, mode: DrainMode = "drain"
+    ) -> BatchResult:
+        """Drain ``nodes`` in one scontrol call (the same reason for all): all or none."""
         reason = " ".join(reason.split())
         if not reason:
             raise InvalidRequest("Slurm needs a reason to drain a node")
@@ -131,11 +133,12 @@ class SlurmWorkloadManager:
             # The DRAIN set first stays when the node comes back from DOWN (with
             # ReturnToService=2 it does so at once), so no job starts in between or after.
             self.commands.update_nodes(nodes, state="down", reason=reason)
+        return BatchResult()
 
     def resume(self, node: str) -> None:
         self.resume_many([node])
 
-    def resume_many(self, nodes: Sequence[str]) -> None:
+    def resume_many(self, nodes: Sequence[str]) -> BatchResult:
         """Resume ``nodes`` in one scontrol call; nodes not drained are left as they are.
 
         A node in computectl's burn-in reservation leaves it (it is idle there already).

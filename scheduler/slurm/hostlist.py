@@ -7,11 +7,30 @@ import re
 _BRACKET = re.compile(r"^(.*?)\[([^\]]+)\](.*)$")
 
 
-def expand(hostlist: str) -> list[str]:
+def expand(hostlist: str, limit: int | None = None) -> list[str]:
+    """The names, in order. ValueError for a range that is not one (``gpu-[a-b]``), or
+    (with ``limit``) for more names than that, found before any is made."""
     out: list[str] = []
     for item in _split_top(hostlist):
+        if limit is not None and _count(item) + len(out) > limit:
+            raise ValueError(f"{hostlist!r} names more than {limit} nodes")
         out += _expand_one(item)
     return out
+
+
+def _count(item: str) -> int:
+    m = _BRACKET.match(item)
+    if not m:
+        return 1
+    prefix, ranges, suffix = m.groups()
+    per = _count(f"{prefix}0{suffix}")
+    total = 0
+    for r in ranges.split(","):
+        lo, _, hi = r.partition("-")
+        if not lo.isdigit() or not (hi or lo).isdigit():
+            raise ValueError(f"{r!r} is not a range of numbers (like 001-016)")
+        total += max(0, int(hi or lo) - int(lo) + 1) * per
+    return total
 
 
 def _split_top(text: str) -> list[str]:
