@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import sys
 import tempfile
 import time
 import urllib.error
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from health.floors import Floors
+from health.floors import Floors, load_floors
 from health.models import expected_nvlinks
 from health.probe import ActiveProbe
 from health.result import CheckResult, Status, Suite, Value
@@ -288,3 +290,111 @@ def local_expectation(
     return NodeExpectation(
         gpu_count=count, gpu_model=model, nvlinks_per_gpu=expected_nvlinks(model, count)
     )
+
+
+# -- the one entry: both front ends (`computectl node check`, `python -m health check`) ----------
+
+
+def default_node() -> str:
+    """This node's name as its workload manager knows it: slurmd sets SLURMD_NODENAME (not
+    always the host name: several slurmd may share a host); a Kubernetes pod gets
+    spec.nodeName as NODE_NAME from the downward API."""
+    return (
+        os.environ.get("SLURMD_NODENAME")
+        or os.environ.get("NODE_NAME")
+        or socket.gethostname().split(".")[0]
+    )
+
+
+def default_state_file(data_dir: Path | None, node: str) -> Path:
+    """The check's state between runs: in computectl's data directory (the configured one, else
+    $COMPUTECTL_DATA_DIR, else $XDG_DATA_HOME/computectl), one file per node name."""
+    if data_dir is None:
+        env = os.environ.get("COMPUTECTL_DATA_DIR")
+        xdg = Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser()
+        data_dir = Path(env).expanduser() if env else xdg / "computectl"
+    return data_dir / f"node-check-{node}.json"
+
+
+def torch_probe() -> ActiveProbe:
+    """The burn-in probe on a real GPU node (PyTorch is imported only for burn-in)."""
+    try:
+        from health.burnin.torch_probe import TorchProbe
+    except ImportError as exc:
+        raise NodeCheckError(f"burn-in needs PyTorch on this node: {exc}") from None
+    return TorchProbe()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRequest:
+    """One node check as an operator (or cron, Slurm, a DaemonSet) asked for it."""
+
+    node: str
+    state_file: Path
+    suite: str = "passive"
+    fmt: str = "text"  # text | json | prom
+    textfile: Path | None = None
+    report_url: str | None = None
+    token: str | None = None
+    expect_gpus: int | None = None
+    allow_busy: bool = False
+
+
+def run(
+    req: CheckRequest,
+    telemetry: TelemetrySource,
+    thresholds: Thresholds,
+    *,
+    probe: Callable[[], ActiveProbe] | None = torch_probe,
+    expectation: NodeExpectation | None = None,
+    act: Callable[[list[CheckResult]], str] | None = None,
+    out: Callable[[str], None] = print,
+    err: Callable[[str], None] = lambda line: print(f"error: {line}", file=sys.stderr),
+) -> int:
+    """Check, print, write the textfile, act (``act``: Slurm's self-drain, its outcome on
+    stderr), report; returns the exit code. ``expectation``: what the node has when the
+    source knows (simulated); else the control plane's inventory with --report, else what
+    is visible."""
+    if expectation is None:
+        if req.report_url and req.expect_gpus is None:
+            expectation = fetch_expectation(req.report_url, req.node)
+        if expectation is None:
+            expectation = local_expectation(telemetry, req.node, req.expect_gpus)
+    floors = load_floors().get(expectation.gpu_model)
+    state = NodeState.load(req.state_file)
+    try:
+        results, duration = timed(
+            lambda: check_node(
+                req.node,
+                req.suite,
+                telemetry,
+                expectation,
+                thresholds,
+                state,
+                probe,
+                floors,
+                req.allow_busy,
+            )
+        )
+    except NodeCheckError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    state.save(req.state_file, results)
+    out(
+        {
+            "json": lambda: format_json(req.node, results, duration),
+            "prom": lambda: format_prom(req.node, results, duration).rstrip("\n"),
+        }.get(req.fmt, lambda: format_text(results))()
+    )
+    if req.textfile is not None:
+        atomic_write(req.textfile, format_prom(req.node, results, duration))
+    code = exit_code(results)
+    if act is not None:
+        print(f"slurm: {act(results)}", file=sys.stderr)
+    if req.report_url:
+        try:
+            report(req.report_url, req.node, results, token=req.token)
+        except ReportError as exc:
+            err(f"report failed: {exc}")
+            return code or EXIT_REPORT_FAILED
+    return code

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,20 +12,9 @@ from compute.cli.context import CliContext
 from compute.cli.output import error_line
 from compute.errors import InvalidInput
 from health import node_check as nc
-from health.floors import load_floors
 from health.probe import ActiveProbe
+from health.result import CheckResult
 from health.telemetry import NodeExpectation, TelemetrySource
-
-
-def default_node() -> str:
-    """This node's name as its workload manager knows it: slurmd sets SLURMD_NODENAME (not
-    always the host name: several slurmd may share a host); a Kubernetes pod gets
-    spec.nodeName as NODE_NAME from the downward API."""
-    return (
-        os.environ.get("SLURMD_NODENAME")
-        or os.environ.get("NODE_NAME")
-        or socket.gethostname().split(".")[0]
-    )
 
 
 @click.group()
@@ -120,53 +107,39 @@ def check(
     slurm_mode: bool,
 ) -> None:
     """Check this node's GPUs; exit 0 ok, 1 failed, 3 fatal, 2 usage, 4 report failed."""
-    node_name = name or default_node()
-    settings = obj.settings()
-    telemetry, probe, expectation = _source(obj, source, node_name, expect_gpus)
-    if report_url and expect_gpus is None and source == "nvml":
-        known = nc.fetch_expectation(report_url, node_name)
-        if known is not None:
-            expectation = known
-    state_path = state_file or settings.data_dir / f"node-check-{node_name}.json"
-    state = nc.NodeState.load(state_path)
     from compute.runtime import thresholds
 
-    try:
-        results, duration = nc.timed(
-            lambda: nc.check_node(
-                node_name,
-                suite,
-                telemetry,
-                expectation,
-                thresholds(settings),
-                state,
-                probe,
-                load_floors().get(expectation.gpu_model),
-                allow_busy,
-            )
-        )
-    except nc.NodeCheckError as exc:
-        raise InvalidInput(str(exc)) from None
-    state.save(state_path, results)
-    if fmt == "json":
-        click.echo(nc.format_json(node_name, results, duration))
-    elif fmt == "prom":
-        click.echo(nc.format_prom(node_name, results, duration), nl=False)
-    else:
-        click.echo(nc.format_text(results))
-    if textfile is not None:
-        nc.atomic_write(textfile, nc.format_prom(node_name, results, duration))
-    code = nc.exit_code(results)
+    node_name = name or nc.default_node()
+    settings = obj.settings()
+    telemetry, probe, expectation = _source(obj, source, node_name, expect_gpus)
+    request = nc.CheckRequest(
+        node=node_name,
+        state_file=state_file or nc.default_state_file(settings.data_dir, node_name),
+        suite=suite,
+        fmt=fmt,
+        textfile=textfile,
+        report_url=report_url,
+        token=token,
+        expect_gpus=expect_gpus,
+        allow_busy=allow_busy,
+    )
+    act = None
     if slurm_mode:
         from compute.cli.slurm_health import act_on_results
 
-        click.echo(f"slurm: {act_on_results(settings, node_name, results)}", err=True)
-    if report_url:
-        try:
-            nc.report(report_url, node_name, results, token=token)
-        except nc.ReportError as exc:
-            error_line(f"report failed: {exc}")
-            sys.exit(code if code else nc.EXIT_REPORT_FAILED)
+        def act(results: list[CheckResult]) -> str:
+            return act_on_results(settings, node_name, results)
+
+    code = nc.run(
+        request,
+        telemetry,
+        thresholds(settings),
+        probe=probe,
+        expectation=expectation,
+        act=act,
+        out=click.echo,
+        err=error_line,
+    )
     sys.exit(code)
 
 
@@ -232,7 +205,7 @@ def pair_probe(
     try:
         probe = PairProbe(
             parse_peers(peers),
-            name or default_node(),
+            name or nc.default_node(),
             port,
             device=None if device == "auto" else device,
             nbytes=nbytes,
@@ -259,7 +232,7 @@ def pair_probe(
 
 def _source(
     obj: CliContext, source: str, node_name: str, expect_gpus: int | None
-) -> tuple[TelemetrySource, Callable[[], ActiveProbe] | None, NodeExpectation]:
+) -> tuple[TelemetrySource, Callable[[], ActiveProbe] | None, NodeExpectation | None]:
     if source == "simulated":
         rt = obj.runtime()
         dc = rt.datacenter
@@ -291,13 +264,4 @@ def _source(
         )
     from health.nvml import NvmlTelemetry
 
-    telemetry = NvmlTelemetry()
-
-    def torch_probe() -> ActiveProbe:
-        try:
-            from health.burnin.torch_probe import TorchProbe
-        except ImportError as exc:
-            raise InvalidInput(f"burn-in needs PyTorch on this node: {exc}") from None
-        return TorchProbe()
-
-    return telemetry, torch_probe, nc.local_expectation(telemetry, node_name, expect_gpus)
+    return NvmlTelemetry(), nc.torch_probe, None
