@@ -12,18 +12,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from compute.services.capacity import capacity
+from compute.services.fleet import racks
+from compute.views import OUT_OF_SERVICE, drain_view
 from health.policy import Lifecycle, drain_budget
 
 if TYPE_CHECKING:
     from compute.runtime import Loop, Runtime
-
-_OUT = (
-    Lifecycle.DRAINING,
-    Lifecycle.DRAINED,
-    Lifecycle.BURN_IN,
-    Lifecycle.REPAIR,
-    Lifecycle.RETIRED,
-)
 
 
 class StoreCollector(Collector):
@@ -63,16 +57,10 @@ class StoreCollector(Collector):
             labels=["node", "pool", "state", "owner", "reason"],
         )
         for n in nodes:
-            if n.state in _OUT:
+            if n.state in OUT_OF_SERVICE:
+                d = drain_view(n)
                 drains.add_metric(
-                    [
-                        n.name,
-                        n.pool,
-                        n.state.value,
-                        n.drain_owner.value if n.drain_owner else "",
-                        n.drain_reason,
-                    ],
-                    1,
+                    [d["node"], d["pool"], d["state"], d["owner"] or "", d["reason"]], 1
                 )
         yield drains
 
@@ -120,11 +108,10 @@ class StoreCollector(Collector):
         budget_w = GaugeMetricFamily(
             "computectl_rack_power_budget_watts", "Power budget per rack.", labels=["rack"]
         )
-        latest = {p.rack: p.watts for p in store.latest_rack_power()}
-        for rack in store.racks():
-            budget_w.add_metric([rack.name], rack.power_budget_watts)
-            if rack.name in latest:
-                power.add_metric([rack.name], latest[rack.name])
+        for r in racks(store):
+            budget_w.add_metric([r.rack.name], r.rack.power_budget_watts)
+            if r.power_watts is not None:
+                power.add_metric([r.rack.name], r.power_watts)
         yield power
         yield budget_w
 

@@ -10,16 +10,26 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from compute.api.deps import require_writer, runtime
 from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.schemas import DrainRequest, ResumeRequest
-from compute.api.views import allocations_at, capacity_as_dict, detail_as_dict, event_as_dict
-from compute.errors import InvalidInput, NotFoundError
+from compute.errors import InvalidInput
 from compute.runtime import Runtime
-from compute.services.capacity import capacity
+from compute.services import fleet
 from compute.services.ingest import parse_report
-from compute.services.nodes import node_as_dict
-from compute.services.overview import overview
 from compute.services.rma import rma_report
 from compute.tenants.spec import TenantModel, tenant_from_model
 from compute.validation import NodeName, PoolName, ShortText, TenantName
+from compute.views import (
+    capacity_view,
+    drained_view,
+    event_view,
+    node_detail_view,
+    node_view,
+    overview_view,
+    rack_view,
+    rma_report_view,
+    sweep_report_view,
+    tenant_detail_view,
+    tenant_view,
+)
 from health.policy import Lifecycle
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
@@ -34,17 +44,17 @@ def list_nodes(
     rt: Rt, pool: PoolName | None = None, state: Lifecycle | None = None
 ) -> dict[str, Any]:
     found = rt.nodes.list(pool=pool, state=state.value if state is not None else None)
-    return {"nodes": [node_as_dict(n) for n in found]}
+    return {"nodes": [node_view(n) for n in found]}
 
 
 @api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
 def get_node(rt: Rt, name: Node) -> dict[str, Any]:
-    return detail_as_dict(rt.nodes.detail(name))
+    return node_detail_view(rt.nodes.detail(name))
 
 
 @api.get("/nodes/{name}/rma-report", summary="Evidence for an RMA ticket: serials, UUIDs, XIDs")
 def get_rma_report(rt: Rt, name: Node) -> dict[str, Any]:
-    return rma_report(rt.store, rt.nodes.get(name)).as_dict()
+    return rma_report_view(rma_report(rt.store, rt.nodes.get(name)))
 
 
 @api.post(
@@ -74,7 +84,7 @@ def post_health(
 @api.post("/nodes/{name}/drain", summary="Drain a node (owned reason)")
 def drain_node(rt: Rt, actor: Writer, name: Node, body: DrainRequest) -> dict[str, Any]:
     node = rt.nodes.drain(name, body.reason, actor=actor, now_mode=body.now)
-    return {**node_as_dict(node), "left_running": list(rt.nodes.left_running(name))}
+    return drained_view(node, rt.nodes.left_running(name))
 
 
 @api.post("/nodes/{name}/resume", summary="Resume a node (through burn-in unless skipped)")
@@ -82,7 +92,7 @@ def resume_node(
     rt: Rt, actor: Writer, name: Node, body: ResumeRequest | None = None
 ) -> dict[str, Any]:
     body = body or ResumeRequest()
-    return node_as_dict(
+    return node_view(
         rt.nodes.resume(name, actor=actor, force=body.force, skip_burn_in=body.skip_burn_in)
     )
 
@@ -94,83 +104,40 @@ def list_events(
     kind: Annotated[list[ShortText] | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    if node is not None:
-        rt.nodes.get(node)
-    return {
-        "events": [event_as_dict(e) for e in rt.store.events(node=node, kinds=kind, limit=limit)]
-    }
+    return {"events": [event_view(e) for e in fleet.events(rt.store, node, kind, limit)]}
 
 
 @api.get("/capacity", summary="GPUs by state, pool and model; and by tenant")
 def get_capacity(rt: Rt) -> dict[str, Any]:
-    return capacity_as_dict(capacity(rt.store.nodes(), rt.store.allocations()))
+    return capacity_view(fleet.fleet_capacity(rt.store))
 
 
 @api.get("/racks", summary="Racks with their latest power draw and budget")
 def get_racks(rt: Rt) -> dict[str, Any]:
-    power = {p.rack: p for p in rt.store.latest_rack_power()}
-    return {
-        "racks": [
-            {
-                "name": r.name,
-                "room": r.room,
-                "power_budget_watts": r.power_budget_watts,
-                "power_watts": power[r.name].watts if r.name in power else None,
-            }
-            for r in rt.store.racks()
-        ]
-    }
+    return {"racks": [rack_view(r) for r in fleet.racks(rt.store)]}
 
 
 @api.post("/sweep", summary="Run one sweep now")
 def run_sweep(rt: Rt, _actor: Writer) -> dict[str, Any]:
-    report = rt.sweep()
-    return {
-        "duration_seconds": report.duration_seconds,
-        "nodes": report.nodes,
-        "results": report.results,
-        "actions": report.actions,
-        "deferred": report.deferred,
-        "errors": report.errors,
-    }
+    return sweep_report_view(rt.sweep())
 
 
 @api.get("/overview", summary="Everything the fleet overview page shows")
 def get_overview(rt: Rt) -> dict[str, Any]:
-    return overview(rt)
+    return overview_view(fleet.overview(rt.store, rt.clock.now()))
 
 
 # -- tenants ------------------------------------------------------------------------------------
 
 
-def _tenant_view(rt: Runtime, name: str) -> dict[str, Any]:
-    record = rt.store.tenant(name)
-    if record is None:
-        raise NotFoundError(f"unknown tenant {name!r}")
-    held: dict[str, int] = {}
-    for a in rt.store.allocations():
-        if a.tenant == name:
-            held[a.pool] = held.get(a.pool, 0) + a.gpus
-    return {
-        "name": record.name,
-        "state": record.state,
-        "spec": record.spec,
-        "gpus_allocated": held,
-        "gpus_allocated_at": allocations_at(rt.store),
-        "updated_at": record.updated_at.isoformat(),
-    }
-
-
 @api.get("/tenants", summary="Tenants with their state and the GPUs they hold")
 def list_tenants(rt: Rt) -> dict[str, Any]:
-    return {"tenants": [_tenant_view(rt, r.name) for r in rt.store.tenants()]}
+    return {"tenants": [tenant_view(t) for t in fleet.tenants(rt.store)]}
 
 
 @api.get("/tenants/{name}", summary="One tenant, with its jobs")
 def get_tenant(rt: Rt, name: Tenant) -> dict[str, Any]:
-    view = _tenant_view(rt, name)
-    view["jobs"] = [j.__dict__ for j in rt.tenants.jobs(name)]
-    return view
+    return tenant_detail_view(fleet.tenant_detail(rt.store, rt.tenants.jobs, name))
 
 
 @api.post("/tenants/plan", summary="What applying this tenant spec would change")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from compute.config import Settings, load_settings
 from compute.errors import ConfigError
-from compute.runtime import Runtime
+
+if TYPE_CHECKING:
+    # Loaded on first use: `--help` and commands that need no settings start without them.
+    from compute.config import Settings
+    from compute.runtime import Runtime
 
 
 class CliContext:
@@ -27,6 +30,8 @@ class CliContext:
                     merged[k] = {**merged[k], **v}
                 else:
                     merged[k] = v
+            from compute.config import load_settings
+
             self._settings = load_settings(self.config_path, overrides=merged)
         return self._settings
 
@@ -34,6 +39,8 @@ class CliContext:
         if self._runtime is None:
             settings = self.settings(extra)
             usable_data_dir(settings.data_dir)
+            from compute.runtime import Runtime
+
             self._runtime = Runtime.build(settings)
         return self._runtime
 

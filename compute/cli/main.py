@@ -10,19 +10,42 @@ from typing import Any
 
 import click
 
-from compute.cli import node as node_cmd
-from compute.cli import nodes as nodes_cmd
-from compute.cli import server as server_cmd
-from compute.cli import tenants as tenants_cmd
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, error_line, output_option, state_style, table
-from compute.cli.params import NODE, SHORT_TEXT
-from compute.config import settings_as_dict
-from compute.errors import ComputeError, PartialError
-from health.inputs import MAX_GPU_INDEX
+from compute.cli.lazy import LazyGroup
+from compute.cli.output import error_line
+from compute.errors import ComputeError
+
+# Each command's module loads when that command runs; the help line is its docstring's.
+COMMANDS = {
+    "capacity": (
+        "compute.cli.fleet:capacity",
+        "GPUs by state x pool x model (summing to the installed count), and by tenant.",
+    ),
+    "config": ("compute.cli.fleet:config", "Configuration."),
+    "demo": (
+        "compute.cli.server:demo",
+        "Run the embedded default: a simulated datacenter kept healthy, faster than real time.",
+    ),
+    "events": ("compute.cli.fleet:events", "Drain, resume and lifecycle events, newest first."),
+    "node": ("compute.cli.node:node", "Commands that run on a GPU node."),
+    "nodes": (
+        "compute.cli.nodes:nodes",
+        "GPU nodes: list, show, drain, resume, retire, pair-test.",
+    ),
+    "serve": (
+        "compute.cli.server:serve",
+        "Run the control plane: API, overview page, /metrics and background sweeps.",
+    ),
+    "sim": ("compute.cli.fleet:sim", "The simulated datacenter (embedded default)."),
+    "sweep": ("compute.cli.fleet:sweep", "Run one sweep now: sync, check, decide, act."),
+    "tenants": (
+        "compute.cli.tenants:tenants",
+        "Tenants: plan, apply, list, show, suspend, resume, delete.",
+    ),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -52,172 +75,6 @@ def _user() -> str:
         return os.environ.get("SUDO_USER") or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-@cli.group()
-def config() -> None:
-    """Configuration."""
-
-
-@config.command("show")
-@output_option
-@click.pass_obj
-def config_show(obj: CliContext, output: str) -> None:
-    """Print the effective configuration (file, environment and defaults merged)."""
-    data = settings_as_dict(obj.settings())
-    if output == "json":
-        emit_json(data)
-        return
-    rows = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            rows += [(f"{key}.{k}", v) for k, v in value.items()]
-        elif key == "pools":
-            rows += [
-                (f"pools[{p['name']}]", ", ".join(f"{k}={v}" for k, v in p.items() if k != "name"))
-                for p in value
-            ]
-        else:
-            rows.append((key, value))
-    table(None, ["setting", "value"], rows)
-
-
-@config.command("doc")
-def config_doc() -> None:
-    """Print the reference of every setting (Markdown; docs/configuration.md)."""
-    from compute.config_doc import render
-
-    click.echo(render())
-
-
-@cli.command()
-@output_option
-@click.pass_obj
-def sweep(obj: CliContext, output: str) -> None:
-    """Run one sweep now: sync, check, decide, act."""
-    report = obj.runtime().sweep()
-    if output == "json":
-        emit_json(report.__dict__)
-        if report.errors:
-            raise PartialError(f"the sweep finished with {len(report.errors)} error(s)")
-        return
-    click.echo(
-        f"swept {report.nodes} nodes, {report.results} results "
-        f"({report.failed_results} failed) in {report.duration_seconds:.2f}s"
-    )
-    if report.actions:
-        table(
-            "actions",
-            ["node", "action", "reason"],
-            [(a["node"], a["action"], a["reason"]) for a in report.actions],
-        )
-    if report.deferred:
-        table(
-            "waiting for drain budget",
-            ["node", "reason"],
-            [(d["node"], d["reason"]) for d in report.deferred],
-        )
-    for err in report.errors:
-        error_line(err)
-    if report.errors:
-        raise PartialError(
-            f"the sweep finished with {len(report.errors)} error(s); the rest was done"
-        )
-
-
-@cli.command()
-@click.option("--node", type=NODE, help="Only this node.")
-@click.option("--kind", type=SHORT_TEXT, multiple=True, help="Only these kinds (repeatable).")
-@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
-@output_option
-@click.pass_obj
-def events(
-    obj: CliContext, node: str | None, kind: tuple[str, ...], limit: int, output: str
-) -> None:
-    """Drain, resume and lifecycle events, newest first."""
-    from compute.api.views import event_as_dict
-
-    rt = obj.runtime()
-    if node is not None:
-        rt.nodes.get(node)
-    evs = rt.store.events(node=node, kinds=list(kind) or None, limit=limit)
-    if output == "json":
-        emit_json([event_as_dict(e) for e in evs])
-        return
-    table(
-        None,
-        ["time", "node", "pool", "event", "reason", "actor"],
-        [
-            (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.node, e.pool, e.kind, e.reason, e.actor)
-            for e in evs
-        ],
-    )
-
-
-@cli.command()
-@output_option
-@click.pass_obj
-def capacity(obj: CliContext, output: str) -> None:
-    """GPUs by state x pool x model (summing to the installed count), and by tenant."""
-    from compute.api.views import capacity_as_dict
-    from compute.services.capacity import capacity as compute_capacity
-
-    rt = obj.runtime()
-    cap = compute_capacity(rt.store.nodes(), rt.store.allocations())
-    if output == "json":
-        emit_json(capacity_as_dict(cap))
-        return
-    rows: list[tuple[Any, ...]] = [(r.pool, r.gpu_model, r.state, r.gpus) for r in cap.rows]
-    rows.append(("total", "", "", cap.total))
-    table("GPUs by state", ["pool", "model", "state", "gpus"], rows, styles={2: state_style})
-    if cap.tenants:
-        table(
-            "GPUs allocated by tenant",
-            ["tenant", "pool", "model", "gpus"],
-            [(t.tenant, t.pool, t.gpu_model, t.gpus) for t in cap.tenants],
-        )
-
-
-@cli.group()
-def sim() -> None:
-    """The simulated datacenter (embedded default)."""
-
-
-@sim.command("inject")
-@click.argument("node", type=NODE)
-@click.argument("kind", type=SHORT_TEXT)
-@click.option("--gpu", type=click.IntRange(0, MAX_GPU_INDEX), default=0, show_default=True)
-@click.pass_obj
-def sim_inject(obj: CliContext, node: str, kind: str, gpu: int) -> None:
-    """Inject fault KIND (xid79, xid48, nvlink_down, ...) on a simulated NODE."""
-    from compute.errors import InvalidInput, NotFoundError
-    from health.simulated import FaultKind
-
-    rt = obj.runtime()
-    if rt.datacenter is None:
-        raise InvalidInput("no simulated datacenter is configured")
-    try:
-        FaultKind(kind)
-    except ValueError:
-        raise InvalidInput(
-            f"unknown fault {kind!r}; one of {', '.join(k.value for k in FaultKind)}"
-        ) from None
-    # Every simulated node has the configured number of GPUs.
-    count = rt.settings.simulation.gpus_per_node
-    if gpu >= count:
-        raise InvalidInput(f"simulated nodes have {count} GPUs (0-{count - 1}), not GPU {gpu}")
-    try:
-        rt.datacenter.inject(node, kind, gpu)
-    except KeyError:
-        raise NotFoundError(f"unknown simulated node {node!r}") from None
-    click.echo(f"injected {kind} on {node} GPU {gpu}")
-
-
-cli.add_command(nodes_cmd.nodes)
-cli.add_command(node_cmd.node)
-cli.add_command(tenants_cmd.tenants)
-cli.add_command(server_cmd.serve)
-cli.add_command(server_cmd.demo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from compute.api.views import detail_as_dict
 from compute.cli.context import CliContext
 from compute.cli.output import emit_json, output_option, say, state_style, table
 from compute.cli.params import NODE, POOL, REASON
-from compute.services.fabric import PairTestRun
-from compute.services.nodes import node_as_dict
 from health.inputs import MAX_REASON
 from health.policy import Lifecycle
 
@@ -34,7 +29,9 @@ def list_nodes(obj: CliContext, pool: str | None, state: str | None, output: str
     """List nodes with their state, jobs and drain reason."""
     found = obj.runtime().nodes.list(pool=pool, state=state)
     if output == "json":
-        emit_json([node_as_dict(n) for n in found])
+        from compute.views import node_view
+
+        emit_json([node_view(n) for n in found])
         return
     table(
         None,
@@ -63,7 +60,9 @@ def show(obj: CliContext, name: str, output: str) -> None:
     """One node: state, GPUs, latest check results, recent events."""
     detail = obj.runtime().nodes.detail(name)
     if output == "json":
-        emit_json(detail_as_dict(detail))
+        from compute.views import node_detail_view
+
+        emit_json(node_detail_view(detail))
         return
     n = detail.node
     rows = [
@@ -134,7 +133,9 @@ def drain(obj: CliContext, name: str, reason: str, now_mode: bool, output: str) 
     node = service.drain(name, reason, actor=obj.actor, now_mode=now_mode)
     left = service.left_running(name)
     if output == "json":
-        emit_json({**node_as_dict(node), "left_running": list(left)})
+        from compute.views import drained_view
+
+        emit_json(drained_view(node, left))
         return
     say(f"{node.name}: {node.state.value} ({node.drain_reason})")
     for item in left:
@@ -151,7 +152,9 @@ def resume(obj: CliContext, name: str, force: bool, skip_burn_in: bool, output: 
     """Return NAME to service, through burn-in unless --skip-burn-in."""
     node = obj.runtime().nodes.resume(name, actor=obj.actor, force=force, skip_burn_in=skip_burn_in)
     if output == "json":
-        emit_json(node_as_dict(node))
+        from compute.views import node_view
+
+        emit_json(node_view(node))
     else:
         click.echo(f"{node.name}: {node.state.value}")
 
@@ -172,11 +175,12 @@ def retire(obj: CliContext, name: str) -> None:
 def rma_report(obj: CliContext, name: str, output: str) -> None:
     """The evidence an RMA ticket needs: serials, UUIDs, XIDs, burn-in figures, history."""
     from compute.services.rma import rma_report as build
+    from compute.views import rma_report_view
 
     rt = obj.runtime()
     report = build(rt.store, rt.nodes.get(name))
     if output == "json":
-        emit_json(report.as_dict())
+        emit_json(rma_report_view(report))
     else:
         say(report.as_text())
 
@@ -227,6 +231,7 @@ def pair_test(
     measured and none is slow, 1 otherwise.
     """
     from compute.services.fabric import PairTestOptions
+    from compute.views import pair_test_view
 
     rt = obj.runtime()
     cfg = rt.settings.pair_test
@@ -250,7 +255,7 @@ def pair_test(
     )
     report = run.report
     if output == "json":
-        emit_json(pair_test_as_dict(run))
+        emit_json(pair_test_view(run))
     else:
         table(
             f"pair test of {pool}: {len(run.nodes)} nodes, {len(report.pairs)} pairs in "
@@ -294,36 +299,3 @@ def pair_test(
 
 def _gbps(value: float | None) -> str:
     return f"{value:.2f} GB/s" if value is not None else "-"
-
-
-def pair_test_as_dict(run: PairTestRun) -> dict[str, Any]:
-    r = run.report
-    return {
-        "pool": run.pool,
-        "nodes": list(run.nodes),
-        "rounds": run.rounds,
-        "reference_busbw_gbps": r.reference_gbps,
-        "judged": r.judged,
-        "floor_gbps": r.floor_gbps,
-        "slow_ratio": r.slow_ratio,
-        "healthy": r.healthy,
-        "pairs": [
-            {
-                "nodes": list(v.nodes),
-                "busbw_gbps": v.busbw_gbps,
-                "ratio": v.ratio,
-                "slow": v.slow,
-                "failed": v.failed,
-                "job": v.job,
-                "error": v.error,
-            }
-            for v in r.pairs
-        ],
-        "suspect_nodes": r.suspect_nodes,
-        "suspect_links": [list(link) for link in r.suspect_links],
-        "inconclusive": list(r.inconclusive),
-        "untested": list(r.untested),
-        "drained": list(run.drained),
-        "drain_errors": run.drain_errors,
-        "drain_refused": run.drain_refused,
-    }

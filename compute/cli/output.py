@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from health.inputs import printable
 
@@ -39,8 +39,16 @@ def output_option(f: F) -> F:
     )(f)
 
 
+# Piped output is read by scripts and grep: one row per line, however long (rich would
+# otherwise fold at 80 columns off a terminal). Styles are dropped off a terminal anyway.
+PIPED_WIDTH = 100_000
+
+
 def console() -> Console:
-    return Console(soft_wrap=False)
+    from rich.console import Console
+
+    out = Console(soft_wrap=False)
+    return out if out.is_terminal else Console(soft_wrap=False, width=PIPED_WIDTH)
 
 
 def emit_json(data: Any) -> None:
@@ -53,6 +61,9 @@ def table(
     rows: Sequence[Sequence[Any]],
     styles: dict[int, Callable[[Any], str]] | None = None,
 ) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     # Cells are Text, not markup: stored text is shown as it is, never read as rich
     # markup or emoji codes; control characters are shown as escapes.
     t = Table(title=printable(title) if title else None, title_justify="left", header_style="bold")

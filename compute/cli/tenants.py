@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from compute.api.views import allocations_at
 from compute.cli.context import CliContext
 from compute.cli.output import emit_json, output_option, say, table
 from compute.cli.params import TENANT
-from compute.services.tenants import TenantPlan
-from compute.tenants.spec import load_tenant
+
+if TYPE_CHECKING:
+    from compute.services.tenants import TenantPlan
 
 KIND_STYLE = {"create": "green", "update": "yellow", "delete": "red"}
 
@@ -42,6 +43,8 @@ def tenants() -> None:
 @click.pass_obj
 def plan(obj: CliContext, spec_file: Path, output: str) -> None:
     """Show what apply would change for the tenant in SPEC_FILE (TOML)."""
+    from compute.tenants.spec import load_tenant
+
     rt = obj.runtime()
     spec = load_tenant(spec_file, rt.settings.effective_pools)
     show_plan(rt.tenants.plan(spec), output, "planned")
@@ -53,6 +56,8 @@ def plan(obj: CliContext, spec_file: Path, output: str) -> None:
 @click.pass_obj
 def apply(obj: CliContext, spec_file: Path, output: str) -> None:
     """Make the tenant in SPEC_FILE real in every pool it names (idempotent)."""
+    from compute.tenants.spec import load_tenant
+
     rt = obj.runtime()
     spec = load_tenant(spec_file, rt.settings.effective_pools)
     show_plan(rt.tenants.apply(spec, actor=obj.actor), output, "applied")
@@ -63,39 +68,26 @@ def apply(obj: CliContext, spec_file: Path, output: str) -> None:
 @click.pass_obj
 def list_tenants(obj: CliContext, output: str) -> None:
     """Tenants with their quotas and the GPUs they hold now."""
-    rt = obj.runtime()
-    held: dict[str, int] = {}
-    for a in rt.store.allocations():
-        held[a.tenant] = held.get(a.tenant, 0) + a.gpus
-    records = rt.store.tenants()
-    held_at = allocations_at(rt.store)
+    from compute.services import fleet
+    from compute.views import tenant_cli_view
+
+    views = [tenant_cli_view(t) for t in fleet.tenants(obj.runtime().store)]
     if output == "json":
-        emit_json(
-            [
-                {
-                    "name": r.name,
-                    "state": r.state,
-                    "spec": r.spec,
-                    "gpus_allocated": held.get(r.name, 0),
-                    "gpus_allocated_at": held_at,
-                }
-                for r in records
-            ]
-        )
+        emit_json(views)
         return
     table(
         None,
         ["tenant", "state", "quotas", "gpus held", "held as of (last sweep)", "users"],
         [
             (
-                r.name,
-                r.state,
-                ", ".join(f"{q['pool']}={q['gpus']} {q['gpu_model']}" for q in r.spec["quotas"]),
-                held.get(r.name, 0),
-                _when(held_at),
-                ", ".join(r.spec["users"]),
+                v["name"],
+                v["state"],
+                ", ".join(f"{q['pool']}={q['gpus']} {q['gpu_model']}" for q in v["spec"]["quotas"]),
+                v["gpus_allocated"],
+                _when(v["gpus_allocated_at"]),
+                ", ".join(v["spec"]["users"]),
             )
-            for r in records
+            for v in views
         ],
     )
 
@@ -106,24 +98,16 @@ def list_tenants(obj: CliContext, output: str) -> None:
 @click.pass_obj
 def show(obj: CliContext, name: str, output: str) -> None:
     """One tenant: spec, state, GPUs held per pool, its jobs."""
+    from compute.services import fleet
+    from compute.views import tenant_detail_cli_view
+
     rt = obj.runtime()
-    spec = rt.tenants._spec(name)
-    record = rt.store.tenant(name)
-    assert record is not None
-    jobs = rt.tenants.jobs(name)
-    allocs = [a for a in rt.store.allocations() if a.tenant == name]
+    detail = fleet.tenant_detail(rt.store, rt.tenants.jobs, name)
     if output == "json":
-        emit_json(
-            {
-                "name": name,
-                "state": record.state,
-                "spec": record.spec,
-                "allocations": [a.__dict__ for a in allocs],
-                "gpus_allocated_at": allocations_at(rt.store),
-                "jobs": [j.__dict__ for j in jobs],
-            }
-        )
+        emit_json(tenant_detail_cli_view(detail))
         return
+    held, jobs = detail.holding, detail.jobs
+    record, spec = held.record, held.spec
     rows = [
         ("tenant", name),
         ("state", record.state),
@@ -135,11 +119,8 @@ def show(obj: CliContext, name: str, output: str) -> None:
         rows.append(("gpu-hours budget", f"{spec.gpu_hours_budget:g}"))
     if spec.max_wall_time_minutes:
         rows.append(("max wall time", f"{spec.max_wall_time_minutes} min"))
-    per_pool: dict[str, int] = {}
-    for a in allocs:
-        per_pool[a.pool] = per_pool.get(a.pool, 0) + a.gpus
-    rows += [(f"held {pool}", f"{g} GPUs") for pool, g in sorted(per_pool.items())]
-    rows.append(("held as of", f"the last sweep ({_when(allocations_at(rt.store))})"))
+    rows += [(f"held {pool}", f"{g} GPUs") for pool, g in sorted(held.held_by_pool.items())]
+    rows.append(("held as of", f"the last sweep ({_when(held.allocations_at)})"))
     rows.append(
         (
             "jobs",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from compute.domain import Event, EventKind, Gpu, Node
 from compute.services.fabric import PAIR_CHECK
@@ -42,36 +41,6 @@ class RmaReport:
             if r.check == "xid" and isinstance(raw, str):
                 codes |= {int(c) for c in raw.split(",") if c.strip().isdigit()}
         return sorted(codes)
-
-    def as_dict(self) -> dict[str, Any]:
-        n = self.node
-        return {
-            "node": n.name,
-            "pool": n.pool,
-            "rack": n.rack,
-            "gpu_model": n.gpu_model,
-            "state": n.state.value,
-            "state_since": n.state_since.isoformat(),
-            "drain_reason": n.drain_reason,
-            "suspect_gpus": self.suspect_gpus,
-            "xid_codes": self.xid_codes,
-            "gpus": [
-                {
-                    "index": g.index,
-                    "uuid": g.uuid,
-                    "serial": g.serial,
-                    "model": g.model,
-                    "suspect": g.index in self.suspect_gpus,
-                }
-                for g in self.gpus
-            ],
-            "failures": [r.to_dict() for r in self.failures],
-            "burn_in": [r.to_dict() for r in self.burn_in],
-            "history": [
-                {"at": e.at.isoformat(), "kind": e.kind, "reason": e.reason, "actor": e.actor}
-                for e in self.history
-            ],
-        }
 
     def as_text(self) -> str:
         n = self.node

@@ -65,7 +65,8 @@ def fill(client: TestClient, rt: Runtime) -> dict[str, str]:
             "at": now,
             "evidence": evidence,
             "values": values,
-            "gpus": list(range(inputs.MAX_GPU_INDEX + 1)),
+            # Every GPU the node has (an index beyond them is refused, test_validation_api).
+            "gpus": list(range(client.get("/api/v1/nodes/gpu-002").json()["gpu_count"])),
         },
         {"check": "e" * 64, "version": "1", "status": "warn", "at": now, "evidence": HOSTILE},
     ]

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from compute.api import create_app
 from compute.runtime import Runtime
-from compute.services.nodes import node_as_dict
 from compute.testing import EPOCH, make_runtime
 from compute.validation import MAX_BODY_BYTES
+from compute.views import node_view
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def snapshot(rt: Runtime) -> Any:
     )
     return (
         rt.store.count_results(),
-        [node_as_dict(n) for n in rt.store.nodes()],
+        [node_view(n) for n in rt.store.nodes()],
         [e.id for e in rt.store.events(limit=100_000)],
         [(t.name, t.state, t.spec) for t in rt.store.tenants()],
         [a.id for a in rt.store.audit(limit=100_000)],

@@ -1,0 +1,173 @@
+"""The fleet-wide commands: config, sweep, events, capacity and the simulated datacenter.
+
+What a command needs beyond click is imported when it runs (`computectl --help` loads none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from compute.cli.context import CliContext
+from compute.cli.output import emit_json, error_line, output_option, state_style, table
+from compute.cli.params import NODE, SHORT_TEXT
+from compute.errors import InvalidInput, NotFoundError, PartialError
+from health.inputs import MAX_GPU_INDEX
+
+
+@click.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("show")
+@output_option
+@click.pass_obj
+def config_show(obj: CliContext, output: str) -> None:
+    """Print the effective configuration (file, environment and defaults merged)."""
+    from compute.config import settings_as_dict
+
+    data = settings_as_dict(obj.settings())
+    if output == "json":
+        emit_json(data)
+        return
+    rows = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows += [(f"{key}.{k}", v) for k, v in value.items()]
+        elif key == "pools":
+            rows += [
+                (f"pools[{p['name']}]", ", ".join(f"{k}={v}" for k, v in p.items() if k != "name"))
+                for p in value
+            ]
+        else:
+            rows.append((key, value))
+    table(None, ["setting", "value"], rows)
+
+
+@config.command("doc")
+def config_doc() -> None:
+    """Print the reference of every setting (Markdown; docs/configuration.md)."""
+    from compute.config_doc import render
+
+    click.echo(render())
+
+
+@click.command()
+@output_option
+@click.pass_obj
+def sweep(obj: CliContext, output: str) -> None:
+    """Run one sweep now: sync, check, decide, act."""
+    report = obj.runtime().sweep()
+    if output == "json":
+        emit_json(report.__dict__)
+        if report.errors:
+            raise PartialError(f"the sweep finished with {len(report.errors)} error(s)")
+        return
+    click.echo(
+        f"swept {report.nodes} nodes, {report.results} results "
+        f"({report.failed_results} failed) in {report.duration_seconds:.2f}s"
+    )
+    if report.actions:
+        table(
+            "actions",
+            ["node", "action", "reason"],
+            [(a["node"], a["action"], a["reason"]) for a in report.actions],
+        )
+    if report.deferred:
+        table(
+            "waiting for drain budget",
+            ["node", "reason"],
+            [(d["node"], d["reason"]) for d in report.deferred],
+        )
+    for err in report.errors:
+        error_line(err)
+    if report.errors:
+        raise PartialError(
+            f"the sweep finished with {len(report.errors)} error(s); the rest was done"
+        )
+
+
+@click.command()
+@click.option("--node", type=NODE, help="Only this node.")
+@click.option("--kind", type=SHORT_TEXT, multiple=True, help="Only these kinds (repeatable).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@output_option
+@click.pass_obj
+def events(
+    obj: CliContext, node: str | None, kind: tuple[str, ...], limit: int, output: str
+) -> None:
+    """Drain, resume and lifecycle events, newest first."""
+    from compute.services import fleet
+    from compute.views import event_view
+
+    evs = fleet.events(obj.runtime().store, node, kind, limit)
+    if output == "json":
+        emit_json([event_view(e) for e in evs])
+        return
+    table(
+        None,
+        ["time", "node", "pool", "event", "reason", "actor"],
+        [
+            (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.node, e.pool, e.kind, e.reason, e.actor)
+            for e in evs
+        ],
+    )
+
+
+@click.command()
+@output_option
+@click.pass_obj
+def capacity(obj: CliContext, output: str) -> None:
+    """GPUs by state x pool x model (summing to the installed count), and by tenant."""
+    from compute.services.fleet import fleet_capacity
+    from compute.views import capacity_view
+
+    cap = fleet_capacity(obj.runtime().store)
+    if output == "json":
+        emit_json(capacity_view(cap))
+        return
+    rows: list[tuple[Any, ...]] = [(r.pool, r.gpu_model, r.state, r.gpus) for r in cap.rows]
+    rows.append(("total", "", "", cap.total))
+    table("GPUs by state", ["pool", "model", "state", "gpus"], rows, styles={2: state_style})
+    if cap.tenants:
+        table(
+            "GPUs allocated by tenant",
+            ["tenant", "pool", "model", "gpus"],
+            [(t.tenant, t.pool, t.gpu_model, t.gpus) for t in cap.tenants],
+        )
+
+
+@click.group()
+def sim() -> None:
+    """The simulated datacenter (embedded default)."""
+
+
+@sim.command("inject")
+@click.argument("node", type=NODE)
+@click.argument("kind", type=SHORT_TEXT)
+@click.option("--gpu", type=click.IntRange(0, MAX_GPU_INDEX), default=0, show_default=True)
+@click.pass_obj
+def sim_inject(obj: CliContext, node: str, kind: str, gpu: int) -> None:
+    """Inject fault KIND (xid79, xid48, nvlink_down, ...) on a simulated NODE."""
+    from health.simulated import FaultKind
+
+    rt = obj.runtime()
+    if rt.datacenter is None:
+        raise InvalidInput("no simulated datacenter is configured")
+    try:
+        FaultKind(kind)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown fault {kind!r}; one of {', '.join(k.value for k in FaultKind)}"
+        ) from None
+    # Every simulated node has the configured number of GPUs.
+    count = rt.settings.simulation.gpus_per_node
+    if gpu >= count:
+        raise InvalidInput(f"simulated nodes have {count} GPUs (0-{count - 1}), not GPU {gpu}")
+    try:
+        rt.datacenter.inject(node, kind, gpu)
+    except KeyError:
+        raise NotFoundError(f"unknown simulated node {node!r}") from None
+    click.echo(f"injected {kind} on {node} GPU {gpu}")

@@ -1,0 +1,124 @@
+"""Rows to domain types and back: the one place a table's columns meet a dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+
+from compute.domain import Event, Gpu, Node
+from compute.store.models import Base, CheckResultRow, EventRow, NodeRow
+from health.policy import DrainOwner, Lifecycle, NodeHealth
+from health.result import CheckResult, Status, Suite
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    name: str
+    spec: dict[str, Any]
+    state: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def table_of(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def gpu_values(g: Gpu) -> dict[str, Any]:
+    return {"node": g.node, "index": g.index, "uuid": g.uuid, "model": g.model, "serial": g.serial}
+
+
+def node_from_row(r: NodeRow) -> Node:
+    return Node(
+        name=r.name,
+        pool=r.pool,
+        rack=r.rack,
+        gpu_model=r.gpu_model,
+        gpu_count=r.gpu_count,
+        state=Lifecycle(r.state),
+        state_since=r.state_since,
+        drain_reason=r.drain_reason,
+        drain_owner=DrainOwner(r.drain_owner) if r.drain_owner else None,
+        drain_actor=r.drain_actor,
+        automation_drain=r.automation_drain,
+        deferred_reason=r.deferred_reason,
+        jobs_running=r.jobs_running,
+        gpus_allocated=r.gpus_allocated,
+        backend_state=r.backend_state,
+        power_watts=r.power_watts,
+        last_seen=r.last_seen,
+        last_checked_at=r.last_checked_at,
+        health=NodeHealth.from_json(r.health),
+    )
+
+
+def node_values(n: Node) -> dict[str, Any]:
+    return {
+        "name": n.name,
+        "pool": n.pool,
+        "rack": n.rack,
+        "gpu_model": n.gpu_model,
+        "gpu_count": n.gpu_count,
+        "state": n.state.value,
+        "state_since": n.state_since,
+        "drain_reason": n.drain_reason,
+        "drain_owner": n.drain_owner.value if n.drain_owner else None,
+        "drain_actor": n.drain_actor,
+        "automation_drain": n.automation_drain,
+        "deferred_reason": n.deferred_reason,
+        "jobs_running": n.jobs_running,
+        "gpus_allocated": n.gpus_allocated,
+        "backend_state": n.backend_state,
+        "power_watts": n.power_watts,
+        "last_seen": n.last_seen,
+        "last_checked_at": n.last_checked_at,
+        "health": n.health.to_json(),
+    }
+
+
+def result_values(r: CheckResult) -> dict[str, Any]:
+    return {
+        "node": r.node,
+        "check": r.check,
+        "version": r.version,
+        "status": r.status.value,
+        "suite": r.suite.value,
+        "fatal": r.fatal,
+        "evidence": r.evidence,
+        "values": r.values if isinstance(r.values, dict) else dict(r.values),
+        "gpus": ",".join(map(str, r.gpus)) if r.gpus else "",
+        "at": r.at,
+    }
+
+
+def result_from_row(r: CheckResultRow) -> CheckResult:
+    return CheckResult(
+        node=r.node,
+        check=r.check,
+        version=r.version,
+        status=Status(r.status),
+        at=r.at,
+        suite=Suite(r.suite),
+        fatal=r.fatal,
+        evidence=r.evidence,
+        values=dict(r.values),
+        gpus=tuple(int(g) for g in r.gpus.split(",") if g),
+    )
+
+
+def event_from_row(r: EventRow) -> Event:
+    return Event(
+        at=r.at,
+        node=r.node,
+        kind=r.kind,
+        reason=r.reason,
+        actor=r.actor,
+        pool=r.pool,
+        detail=dict(r.detail),
+        id=r.id,
+    )

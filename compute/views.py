@@ -1,0 +1,325 @@
+"""Every shape a domain object takes for the outside: one view per type, shared by the API,
+the CLI's --output json, the overview page and /metrics.
+
+Views only reshape what a service returned; they read nothing and decide nothing. Where the
+CLI's JSON has long differed from the API's (tenants, the sweep report), both shapes are
+here, the CLI's made from the API's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from health.policy import Lifecycle
+
+if TYPE_CHECKING:
+    from compute.domain import Event, Gpu, Node
+    from compute.services.capacity import Capacity
+    from compute.services.fabric import PairTestRun
+    from compute.services.fleet import Overview, RackPowerNow, TenantDetail, TenantHolding
+    from compute.services.nodes import NodeDetail
+    from compute.services.rma import RmaReport
+    from compute.services.sweep import SweepReport
+    from health.result import CheckResult
+
+# Nodes the page and /metrics list as drains: everything not (yet or any more) in service.
+OUT_OF_SERVICE = (
+    Lifecycle.DRAINING,
+    Lifecycle.DRAINED,
+    Lifecycle.BURN_IN,
+    Lifecycle.REPAIR,
+    Lifecycle.RETIRED,
+)
+
+
+# -- nodes --------------------------------------------------------------------------------------
+
+
+def node_view(n: Node) -> dict[str, Any]:
+    return {
+        "name": n.name,
+        "pool": n.pool,
+        "rack": n.rack,
+        "gpu_model": n.gpu_model,
+        "gpu_count": n.gpu_count,
+        "state": n.state.value,
+        "state_since": n.state_since.isoformat(),
+        "drain_reason": n.drain_reason,
+        "drain_owner": n.drain_owner.value if n.drain_owner else None,
+        "drain_actor": n.drain_actor,
+        "deferred_reason": n.deferred_reason,
+        "jobs_running": n.jobs_running,
+        "gpus_allocated": n.gpus_allocated,
+        "backend_state": n.backend_state,
+        "power_watts": round(n.power_watts, 1),
+        "last_seen": n.last_seen.isoformat() if n.last_seen else None,
+        "last_checked_at": n.last_checked_at.isoformat() if n.last_checked_at else None,
+        "finding": None
+        if n.health.finding is None
+        else {
+            "check": n.health.finding.check,
+            "evidence": n.health.finding.evidence,
+            "fatal": n.health.finding.fatal,
+        },
+        "burn_in_failures": n.health.burn_in_failures,
+    }
+
+
+def drained_view(n: Node, left_running: tuple[str, ...]) -> dict[str, Any]:
+    """A drain's answer: the node, and the work its drain could not move."""
+    return {**node_view(n), "left_running": list(left_running)}
+
+
+def gpu_view(g: Gpu) -> dict[str, Any]:
+    return {"index": g.index, "uuid": g.uuid, "model": g.model, "serial": g.serial}
+
+
+def result_view(r: CheckResult) -> dict[str, Any]:
+    return r.to_dict()
+
+
+def node_detail_view(d: NodeDetail) -> dict[str, Any]:
+    return {
+        **node_view(d.node),
+        "gpus": [gpu_view(g) for g in d.gpus],
+        "results": [result_view(r) for r in d.results],
+        "events": [event_view(e) for e in d.events],
+    }
+
+
+def node_tile_view(n: Node) -> dict[str, Any]:
+    """A node as the overview page draws it in its rack."""
+    return {
+        "name": n.name,
+        "state": n.state.value,
+        "pool": n.pool,
+        "jobs": n.jobs_running,
+        "gpus": n.gpu_count,
+        "gpus_allocated": n.gpus_allocated,
+        "reason": n.drain_reason,
+        "deferred": bool(n.deferred_reason),
+    }
+
+
+def drain_view(n: Node) -> dict[str, Any]:
+    """A node out of service: the page's drain list and /metrics' drain info."""
+    return {
+        "node": n.name,
+        "pool": n.pool,
+        "state": n.state.value,
+        "reason": n.drain_reason,
+        "owner": n.drain_owner.value if n.drain_owner else None,
+        "since": n.state_since.isoformat(),
+    }
+
+
+# -- events, capacity, racks --------------------------------------------------------------------
+
+
+def event_view(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": e.at.isoformat(),
+        "node": e.node,
+        "pool": e.pool,
+        "kind": e.kind,
+        "reason": e.reason,
+        "actor": e.actor,
+        "detail": dict(e.detail),
+    }
+
+
+def capacity_view(c: Capacity) -> dict[str, Any]:
+    return {
+        "installed_gpus": c.installed,
+        "total_gpus": c.total,
+        "by_state": [
+            {"pool": r.pool, "gpu_model": r.gpu_model, "state": r.state, "gpus": r.gpus}
+            for r in c.rows
+        ],
+        "by_tenant": [
+            {"tenant": t.tenant, "pool": t.pool, "gpu_model": t.gpu_model, "gpus": t.gpus}
+            for t in c.tenants
+        ],
+    }
+
+
+def gpus_by_state(c: Capacity) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for row in c.rows:
+        out[row.state] = out.get(row.state, 0) + row.gpus
+    return out
+
+
+def rack_view(r: RackPowerNow) -> dict[str, Any]:
+    return {
+        "name": r.rack.name,
+        "room": r.rack.room,
+        "power_budget_watts": r.rack.power_budget_watts,
+        "power_watts": r.power_watts,
+    }
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+def tenant_view(t: TenantHolding) -> dict[str, Any]:
+    return {
+        "name": t.record.name,
+        "state": t.record.state,
+        "spec": t.record.spec,
+        "gpus_allocated": t.held_by_pool,
+        "gpus_allocated_at": t.allocations_at,
+        "updated_at": t.record.updated_at.isoformat(),
+    }
+
+
+def tenant_detail_view(d: TenantDetail) -> dict[str, Any]:
+    return {**tenant_view(d.holding), "jobs": [j.__dict__ for j in d.jobs]}
+
+
+def tenant_cli_view(t: TenantHolding) -> dict[str, Any]:
+    """`tenants list -o json`: the GPUs held summed over pools."""
+    view = tenant_view(t)
+    return {
+        "name": view["name"],
+        "state": view["state"],
+        "spec": view["spec"],
+        "gpus_allocated": sum(view["gpus_allocated"].values()),
+        "gpus_allocated_at": view["gpus_allocated_at"],
+    }
+
+
+def tenant_detail_cli_view(d: TenantDetail) -> dict[str, Any]:
+    """`tenants show -o json`: each allocation rather than the sums per pool."""
+    t = d.holding
+    return {
+        "name": t.record.name,
+        "state": t.record.state,
+        "spec": t.record.spec,
+        "allocations": [a.__dict__ for a in t.allocations],
+        "gpus_allocated_at": t.allocations_at,
+        "jobs": [j.__dict__ for j in d.jobs],
+    }
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+
+def sweep_report_view(r: SweepReport) -> dict[str, Any]:
+    """The API's answer to a sweep; `computectl sweep -o json` prints every field."""
+    return {
+        "duration_seconds": r.duration_seconds,
+        "nodes": r.nodes,
+        "results": r.results,
+        "actions": r.actions,
+        "deferred": r.deferred,
+        "errors": r.errors,
+    }
+
+
+def rma_report_view(r: RmaReport) -> dict[str, Any]:
+    n = r.node
+    suspect = r.suspect_gpus
+    return {
+        "node": n.name,
+        "pool": n.pool,
+        "rack": n.rack,
+        "gpu_model": n.gpu_model,
+        "state": n.state.value,
+        "state_since": n.state_since.isoformat(),
+        "drain_reason": n.drain_reason,
+        "suspect_gpus": suspect,
+        "xid_codes": r.xid_codes,
+        "gpus": [{**_gpu_rma(g), "suspect": g.index in suspect} for g in r.gpus],
+        "failures": [result_view(x) for x in r.failures],
+        "burn_in": [result_view(x) for x in r.burn_in],
+        "history": [
+            {"at": e.at.isoformat(), "kind": e.kind, "reason": e.reason, "actor": e.actor}
+            for e in r.history
+        ],
+    }
+
+
+def _gpu_rma(g: Gpu) -> dict[str, Any]:
+    return {"index": g.index, "uuid": g.uuid, "serial": g.serial, "model": g.model}
+
+
+def pair_test_view(run: PairTestRun) -> dict[str, Any]:
+    r = run.report
+    return {
+        "pool": run.pool,
+        "nodes": list(run.nodes),
+        "rounds": run.rounds,
+        "reference_busbw_gbps": r.reference_gbps,
+        "judged": r.judged,
+        "floor_gbps": r.floor_gbps,
+        "slow_ratio": r.slow_ratio,
+        "healthy": r.healthy,
+        "pairs": [
+            {
+                "nodes": list(v.nodes),
+                "busbw_gbps": v.busbw_gbps,
+                "ratio": v.ratio,
+                "slow": v.slow,
+                "failed": v.failed,
+                "job": v.job,
+                "error": v.error,
+            }
+            for v in r.pairs
+        ],
+        "suspect_nodes": r.suspect_nodes,
+        "suspect_links": [list(link) for link in r.suspect_links],
+        "inconclusive": list(r.inconclusive),
+        "untested": list(r.untested),
+        "drained": list(run.drained),
+        "drain_errors": run.drain_errors,
+        "drain_refused": run.drain_refused,
+    }
+
+
+def overview_view(o: Overview) -> dict[str, Any]:
+    """Everything the fleet overview page draws."""
+    racks = []
+    racked = set()
+    for r in o.racks:
+        racked.add(r.rack.name)
+        racks.append(
+            {
+                "name": r.rack.name,
+                "room": r.rack.room,
+                "power_watts": r.power_watts,
+                "power_budget_watts": r.rack.power_budget_watts,
+                "nodes": [node_tile_view(n) for n in o.nodes if n.rack == r.rack.name],
+            }
+        )
+    unracked = [n for n in o.nodes if n.rack not in racked]
+    if unracked:
+        racks.append(
+            {
+                "name": "unassigned",
+                "room": "",
+                "power_watts": None,
+                "power_budget_watts": None,
+                "nodes": [node_tile_view(n) for n in unracked],
+            }
+        )
+    return {
+        "now": o.now.isoformat(),
+        "last_sweep": o.last_sweep,
+        "racks": racks,
+        "drains": [
+            drain_view(n)
+            for n in sorted(o.nodes, key=lambda n: n.state_since, reverse=True)
+            if n.state in OUT_OF_SERVICE
+        ],
+        "deferred": [
+            {"node": n.name, "pool": n.pool, "reason": n.deferred_reason}
+            for n in o.nodes
+            if n.deferred_reason
+        ],
+        "gpus": {"installed": o.capacity.installed, "by_state": gpus_by_state(o.capacity)},
+        "events": [
+            {k: event_view(e)[k] for k in ("at", "node", "kind", "reason")} for e in o.events
+        ],
+    }
