@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from health.burnin.torch_probe import GIB, MIB, AllReduceGroup, load_torch, run_allreduce
+from health.burnin.allreduce import GIB, MIB, AllReduceGroup, load_torch, run_allreduce
 from health.probe import ProbeError
 
 RESULT_KIND = "computectl.pair"
