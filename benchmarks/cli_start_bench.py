@@ -4,10 +4,10 @@
                                          [--write benchmarks/RESULTS.md]
 
 Times, as whole processes (median of --runs): `python -c pass` and `sinfo --version` (the
-floor any command line pays here), `computectl --help`, and `computectl nodes list` over a
-data directory holding one swept simulated fleet. `--root` measures another checkout of the
-code (e.g. one unpacked with `git archive <commit>`) with the same interpreter, for a
-before/after pair.
+floor any command line pays here; sinfo reads SLURM_CONF), `computectl --help`, and
+`computectl nodes list` over a data directory holding one swept simulated fleet. `--root`
+measures another checkout of the code (e.g. one unpacked with `git archive <commit>`) with
+the same interpreter, for a before/after pair.
 """
 
 from __future__ import annotations
@@ -43,13 +43,25 @@ N runs; `python -c pass` and `sinfo --version` are the floor any command pays on
 ENTRY = "import sys; from compute.cli.main import main; sys.argv[0] = 'computectl'; main()"
 
 
-def median_seconds(argv: list[str], runs: int, env: dict[str, str]) -> float:
+def median_seconds(argv: list[str], runs: int, env: dict[str, str], cwd: Path) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # A command that fails gives no figure (its error would look fast).
+        subprocess.run(
+            argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def sinfo_seconds(runs: int, env: dict[str, str], cwd: Path) -> float | None:
+    """None without a usable sinfo (it needs a slurm.conf: set SLURM_CONF)."""
+    if shutil.which("sinfo") is None:
+        return None
+    probe = subprocess.run(["sinfo", "--version"], env=env, capture_output=True)
+    ok = probe.returncode == 0
+    return median_seconds(["sinfo", "--version"], runs, env, cwd) if ok else None
 
 
 def main() -> None:
@@ -61,19 +73,23 @@ def main() -> None:
     p.add_argument("--note", default="")
     args = p.parse_args()
 
-    env = {**os.environ, "PYTHONPATH": str(args.root.resolve())}
+    # `python -c` puts the working directory first on sys.path: run in the checkout timed.
+    root = args.root.resolve()
+    env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop("COMPUTECTL_CONFIG", None)
     cli = [sys.executable, "-c", ENTRY]
     with tempfile.TemporaryDirectory(prefix="cli-bench-") as tmp:
         data = ["--data-dir", tmp]
-        subprocess.run([*cli, *data, "sweep"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*cli, *data, "sweep"], env=env, cwd=root, check=True, stdout=subprocess.DEVNULL
+        )
         figures = {
-            "python -c pass": median_seconds([sys.executable, "-c", "pass"], args.runs, env),
-            "sinfo --version": median_seconds(["sinfo", "--version"], args.runs, env)
-            if shutil.which("sinfo")
-            else None,
-            "computectl --help": median_seconds([*cli, "--help"], args.runs, env),
-            "computectl nodes list": median_seconds([*cli, *data, "nodes", "list"], args.runs, env),
+            "python -c pass": median_seconds([sys.executable, "-c", "pass"], args.runs, env, root),
+            "sinfo --version": sinfo_seconds(args.runs, env, root),
+            "computectl --help": median_seconds([*cli, "--help"], args.runs, env, root),
+            "computectl nodes list": median_seconds(
+                [*cli, *data, "nodes", "list"], args.runs, env, root
+            ),
         }
     for name, secs in figures.items():
         print(f"{name:<24} {'-' if secs is None else f'{secs:.3f} s'}")
