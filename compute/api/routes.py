@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
+from pydantic import Field
 
 from compute.api.deps import require_writer, runtime
 from compute.api.problems import PROBLEM_RESPONSES
@@ -13,6 +14,7 @@ from compute.api.schemas import DrainRequest, ResumeRequest
 from compute.errors import InvalidInput
 from compute.runtime import Runtime
 from compute.services import fleet
+from compute.services.batch import Batch
 from compute.services.ingest import parse_report
 from compute.services.rma import rma_report
 from compute.tenants.spec import TenantModel, tenant_from_model
@@ -79,6 +81,44 @@ def post_health(
         if f is None
         else {"check": f.check, "fatal": f.fatal, "evidence": f.evidence},
     }
+
+
+# Node names or Slurm hostlists (gpu-[001-016]); the service checks and expands them.
+Targets = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=4096)]],
+    Field(min_length=1, max_length=4096, description="Node names or Slurm hostlists."),
+]
+
+
+class DrainManyRequest(DrainRequest):
+    nodes: Targets
+
+
+class ResumeManyRequest(ResumeRequest):
+    nodes: Targets
+
+
+def _batch(batch: Batch, verb: str, views: list[dict[str, Any]]) -> dict[str, Any]:
+    """Nodes done and nodes refused; with none done, the refusal as a problem document."""
+    error = batch.error(verb)
+    if error is not None and not batch.done:
+        raise error
+    return {"nodes": views, "refused": batch.refusals()}
+
+
+@api.post("/nodes/drain", summary="Drain many nodes (one backend call per backend)")
+def drain_nodes(rt: Rt, actor: Writer, body: DrainManyRequest) -> dict[str, Any]:
+    batch = rt.nodes.drain_many(body.nodes, body.reason, actor=actor, now_mode=body.now)
+    views = [drained_view(n, rt.nodes.left_running(n.name)) for n in batch.done]
+    return _batch(batch, "drained", views)
+
+
+@api.post("/nodes/resume", summary="Resume many nodes (one backend call per backend)")
+def resume_nodes(rt: Rt, actor: Writer, body: ResumeManyRequest) -> dict[str, Any]:
+    batch = rt.nodes.resume_many(
+        body.nodes, actor=actor, force=body.force, skip_burn_in=body.skip_burn_in
+    )
+    return _batch(batch, "resumed", [node_view(n) for n in batch.done])
 
 
 @api.post("/nodes/{name}/drain", summary="Drain a node (owned reason)")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, output_option, say, state_style, table
+from compute.cli.output import emit_json, error_line, output_option, say, state_style, table
 from compute.cli.params import NODE, POOL, REASON
 from health.inputs import MAX_REASON
 from health.policy import Lifecycle
+
+if TYPE_CHECKING:
+    from compute.services.batch import Batch
 
 
 @click.group()
@@ -114,8 +119,26 @@ def show(obj: CliContext, name: str, output: str) -> None:
         )
 
 
+def _targets(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """A name is checked as NODE checks one; a hostlist when it is expanded."""
+    return tuple(v if "[" in v or "," in v else NODE.convert(v, param, ctx) for v in values)
+
+
+def _ended(batch: Batch, verb: str) -> None:
+    """Each refusal on its line, then the exit code: 4 if some were done, else the refusal's."""
+    error = batch.error(verb)
+    if error is None:
+        return
+    if batch.done:
+        for refused in batch.refused.values():
+            error_line(str(refused))
+    raise error
+
+
 @nodes.command()
-@click.argument("name", type=NODE)
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=_targets)
 @click.option(
     "--reason",
     type=REASON,
@@ -127,36 +150,57 @@ def show(obj: CliContext, name: str, output: str) -> None:
 )
 @output_option
 @click.pass_obj
-def drain(obj: CliContext, name: str, reason: str, now_mode: bool, output: str) -> None:
-    """Drain NAME: no new work; running jobs finish unless --now."""
+def drain(
+    obj: CliContext, names: tuple[str, ...], reason: str, now_mode: bool, output: str
+) -> None:
+    """Drain NAME...: no new work; running jobs finish unless --now.
+
+    NAME may be a Slurm hostlist (gpu-[001-016]); each backend is asked once for all.
+    A node refused stops none of the others (exit 4; with none drained, 2 or 3).
+    """
     service = obj.runtime().nodes
-    node = service.drain(name, reason, actor=obj.actor, now_mode=now_mode)
-    left = service.left_running(name)
+    batch = service.drain_many(names, reason, actor=obj.actor, now_mode=now_mode)
+    done = [(node, service.left_running(node.name)) for node in batch.done]
     if output == "json":
         from compute.views import drained_view
 
-        emit_json(drained_view(node, left))
-        return
-    say(f"{node.name}: {node.state.value} ({node.drain_reason})")
-    for item in left:
-        say(f"  left running (a disruption budget protects it): {item}")
+        views = [drained_view(node, left) for node, left in done]
+        if views:
+            emit_json(views[0] if len(batch.done) + len(batch.refused) == 1 else views)
+    else:
+        for node, left in done:
+            say(f"{node.name}: {node.state.value} ({node.drain_reason})")
+            for item in left:
+                say(f"  left running (a disruption budget protects it): {item}")
+    _ended(batch, "drained")
 
 
 @nodes.command()
-@click.argument("name", type=NODE)
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=_targets)
 @click.option("--force", is_flag=True, help="Also lift a drain someone else made.")
 @click.option("--skip-burn-in", is_flag=True, help="Back to service without burn-in.")
 @output_option
 @click.pass_obj
-def resume(obj: CliContext, name: str, force: bool, skip_burn_in: bool, output: str) -> None:
-    """Return NAME to service, through burn-in unless --skip-burn-in."""
-    node = obj.runtime().nodes.resume(name, actor=obj.actor, force=force, skip_burn_in=skip_burn_in)
+def resume(
+    obj: CliContext, names: tuple[str, ...], force: bool, skip_burn_in: bool, output: str
+) -> None:
+    """Return NAME... to service, through burn-in unless --skip-burn-in.
+
+    NAME may be a Slurm hostlist, as for drain; so are refusals and exit codes.
+    """
+    batch = obj.runtime().nodes.resume_many(
+        names, actor=obj.actor, force=force, skip_burn_in=skip_burn_in
+    )
     if output == "json":
         from compute.views import node_view
 
-        emit_json(node_view(node))
+        views = [node_view(node) for node in batch.done]
+        if views:
+            emit_json(views[0] if len(batch.done) + len(batch.refused) == 1 else views)
     else:
-        click.echo(f"{node.name}: {node.state.value}")
+        for node in batch.done:
+            click.echo(f"{node.name}: {node.state.value}")
+    _ended(batch, "resumed")
 
 
 @nodes.command()

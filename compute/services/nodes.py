@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AuditEntry, Event, EventKind, Gpu, Node
 from compute.errors import BackendError, InvalidInput, NotFoundError, RefusedError
+from compute.services.batch import Batch, apply_many, by_backend, node_names, plan
 from compute.services.remediation import Remediator
 from compute.store import Store
 from compute.validation import reason as valid_reason
@@ -24,6 +26,7 @@ from health.policy import (
 )
 from health.result import CheckResult
 from scheduler.errors import SchedulerError
+from scheduler.protocol import BatchResult
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,13 @@ class NodeDetail:
     gpus: list[Gpu]
     results: list[CheckResult]
     events: list[Event]
+
+
+def _reason(text: str) -> str:
+    try:
+        return valid_reason(text)
+    except InputError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 class NodeService:
@@ -72,10 +82,21 @@ class NodeService:
         )
 
     def drain(self, name: str, reason: str, actor: str, now_mode: bool = False) -> Node:
-        try:
-            reason = valid_reason(reason)
-        except InputError as exc:
-            raise InvalidInput(str(exc)) from None
+        node, decision = self._drain_plan(name, _reason(reason), now_mode)
+        return self.remediator.apply(node, decision, actor=actor)
+
+    def drain_many(
+        self, targets: Sequence[str], reason: str, actor: str, now_mode: bool = False
+    ) -> Batch:
+        """``drain`` for every node named (names or Slurm hostlists), with one call per
+        backend; a node refused is reported and stops none of the others."""
+        reason = _reason(reason)
+        planned, refused = plan(
+            node_names(targets), lambda name: self._drain_plan(name, reason, now_mode)
+        )
+        return Batch(refused=refused) + apply_many(self.remediator, planned, actor)
+
+    def _drain_plan(self, name: str, reason: str, now_mode: bool) -> tuple[Node, Decision]:
         node = self.get(name)
         if node.drain_owner is DrainOwner.EXTERNAL:
             raise RefusedError(
@@ -92,7 +113,7 @@ class NodeService:
             owned_reason("operator", reason),
             mode=DrainMode.DOWN if now_mode else DrainMode.DRAIN,
         )
-        return self.remediator.apply(node, decision, actor=actor)
+        return node, decision
 
     def left_running(self, name: str) -> tuple[str, ...]:
         """Work the node's latest drain could not move (a disruption budget protects it)."""
@@ -108,6 +129,40 @@ class NodeService:
         A drain someone else made is refused unless ``force``: then it is lifted
         and the audit log says who forced it.
         """
+        node, decision = self._resume_plan(name, actor, force, skip_burn_in)
+        if decision is None:
+            return self._force_resume(node, actor)
+        return self.remediator.apply(node, decision, actor=actor)
+
+    def resume_many(
+        self, targets: Sequence[str], actor: str, force: bool = False, skip_burn_in: bool = False
+    ) -> Batch:
+        """``resume`` for every node named, like ``drain_many``."""
+        planned, refused = plan(
+            node_names(targets),
+            lambda name: self._resume_plan(name, actor, force, skip_burn_in),
+        )
+        forced = [node for node, d in planned if d is None]
+        out = Batch(refused=refused) + apply_many(
+            self.remediator, [(node, d) for node, d in planned if d is not None], actor
+        )
+        for backend, nodes in by_backend(self.backends, forced):
+            try:
+                result = backend.resume_many([n.name for n in nodes])
+            except SchedulerError as exc:
+                result = BatchResult(failed=dict.fromkeys((n.name for n in nodes), exc))
+            for node in nodes:
+                error = result.failed.get(node.name)
+                if error is None:
+                    out.done.append(self._record_forced(node, actor))
+                else:
+                    out.refused[node.name] = BackendError(f"{node.name}: resume failed: {error}")
+        return out
+
+    def _resume_plan(
+        self, name: str, actor: str, force: bool, skip_burn_in: bool
+    ) -> tuple[Node, Decision | None]:
+        """What resuming ``name`` takes: a decision, or None for lifting someone else's drain."""
         node = self.get(name)
         if node.state is Lifecycle.RETIRED:
             raise RefusedError(f"{name} is retired")
@@ -119,21 +174,17 @@ class NodeService:
                     f"{name} was drained by someone else (reason: {node.drain_reason!r}); "
                     "computectl does not lift drains it did not make (use --force to override)"
                 )
-            return self._force_resume(node, actor)
+            return node, None
         if skip_burn_in:
-            return self.remediator.apply(
-                node, Decision(name, Action.RESUME, "operator resume without burn-in"), actor=actor
-            )
+            return node, Decision(name, Action.RESUME, "operator resume without burn-in")
         if node.state is Lifecycle.DRAINING and node.jobs_running:
             # Jobs are still finishing: burn-in must wait for an empty node.
             raise RefusedError(
                 f"{name} still runs {node.jobs_running} job(s); resume it with "
                 "--skip-burn-in, or wait until it is drained"
             )
-        return self.remediator.apply(
-            node,
-            Decision(name, Action.START_BURN_IN, owned_reason("burn-in", f"resumed by {actor}")),
-            actor=actor,
+        return node, Decision(
+            name, Action.START_BURN_IN, owned_reason("burn-in", f"resumed by {actor}")
         )
 
     def _force_resume(self, node: Node, actor: str) -> Node:
@@ -141,6 +192,9 @@ class NodeService:
             self.backends.for_pool(node.pool).resume(node.name)
         except SchedulerError as exc:
             raise BackendError(f"{node.name}: resume failed: {exc}") from exc
+        return self._record_forced(node, actor)
+
+    def _record_forced(self, node: Node, actor: str) -> Node:
         now = self.clock.now()
         new = back_in_service(node, now)
         with self.store.transaction() as tx:

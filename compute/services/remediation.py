@@ -78,11 +78,30 @@ class Remediator:
         try:
             new, events = handler(node, decision, actor)
         except SchedulerError as exc:
-            self._record_failure(node, decision, actor, exc)
-            raise BackendError(
-                f"{node.name}: {decision.action.value} failed in the "
-                f"{self.backends.for_pool(node.pool).kind} backend: {exc}"
-            ) from exc
+            raise self.failed(node, decision, actor, exc) from exc
+        return self.finish(node, decision, actor, new, events, note)
+
+    def failed(
+        self, node: Node, decision: Decision, actor: str, exc: SchedulerError
+    ) -> BackendError:
+        """Records that the backend refused ``decision``: the error to raise or report."""
+        self._record_failure(node, decision, actor, exc)
+        return BackendError(
+            f"{node.name}: {decision.action.value} failed in the "
+            f"{self.backends.for_pool(node.pool).kind} backend: {exc}"
+        )
+
+    def finish(
+        self,
+        node: Node,
+        decision: Decision,
+        actor: str,
+        new: Node,
+        events: list[Event],
+        note: dict[str, Any] | None = None,
+    ) -> Node:
+        """Records what the backend did (``new``, ``events``, an audit entry), then starts
+        the burn-in it began; returns the node as stored afterwards."""
         # A retried drain that moved nothing is not news: no audit row every sweep.
         quiet = decision.action is Action.CONTINUE_DRAIN and not events
         audit = AuditEntry(
@@ -191,8 +210,28 @@ class Remediator:
     def _drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         backend = self.backends.for_pool(node.pool)
         report = backend.drain(node.name, d.reason, d.mode.value)
-        blocked = list(report.blocked) if report is not None else []
-        new = self._transition(node, d, actor, tuple(blocked))
+        return self.recorded(node, d, actor, report.blocked if report is not None else ())
+
+    def recorded(
+        self, node: Node, d: Decision, actor: str, blocked: tuple[str, ...] = ()
+    ) -> tuple[Node, list[Event]]:
+        """The node and events once the backend has done ``d`` (a drain, burn-in start,
+        resume or repair); ``blocked``: work a drain left running."""
+        match d.action:
+            case Action.DRAIN:
+                return self._drained(node, d, actor, blocked)
+            case Action.START_BURN_IN | Action.CHECKUP:
+                return self._burn_in_started(node, d, actor)
+            case Action.RESUME:
+                return self._resumed(node, d, actor)
+            case Action.REPAIR:
+                return self._repaired(node, d, actor)
+        raise ValueError(f"{d.action.value} is not done on many nodes at once")
+
+    def _drained(
+        self, node: Node, d: Decision, actor: str, blocked: tuple[str, ...]
+    ) -> tuple[Node, list[Event]]:
+        new = self._transition(node, d, actor, blocked)
         state = new.state
         events = [
             self._event(
@@ -203,7 +242,7 @@ class Remediator:
                 check=d.check,
                 fatal=d.fatal,
                 mode=d.mode.value,
-                **({"left_running": blocked} if blocked else {}),
+                **({"left_running": list(blocked)} if blocked else {}),
             )
         ]
         if state is Lifecycle.DRAINED:
@@ -211,7 +250,7 @@ class Remediator:
         return new, events
 
     def _continue_drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
-        self._require_owned_or_undrained(node)
+        self.require_owned_or_undrained(node)
         report = self.backends.for_pool(node.pool).drain(node.name, node.drain_reason, "drain")
         blocked = tuple(report.blocked) if report is not None else ()
         if blocked == node.health.drain_blocked:
@@ -232,8 +271,11 @@ class Remediator:
         return new, [self._event(node, EventKind.DRAINED, node.drain_reason, actor)]
 
     def _start_burn_in(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
-        self._require_owned_or_undrained(node)
+        self.require_owned_or_undrained(node)
         self.backends.for_pool(node.pool).drain(node.name, d.reason, "drain")
+        return self._burn_in_started(node, d, actor)
+
+    def _burn_in_started(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         events = self._burn_in_failed(node, actor)
         attempt = node.health.burn_in_failures + 1
         new = self._transition(node, d, actor)
@@ -243,9 +285,12 @@ class Remediator:
         return new, events
 
     def _resume(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
-        self._require_owned_or_undrained(node)
+        self.require_owned_or_undrained(node)
         if node.drain_reason:
             self.backends.for_pool(node.pool).resume(node.name)
+        return self._resumed(node, d, actor)
+
+    def _resumed(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         events = []
         if node.state is Lifecycle.BURN_IN and node.health.burn_in_outcome is not None:
             events.append(self._event(node, EventKind.BURN_IN_PASSED, "", actor))
@@ -254,8 +299,11 @@ class Remediator:
         return new, events
 
     def _repair(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
-        self._require_owned_or_undrained(node)
+        self.require_owned_or_undrained(node)
         self.backends.for_pool(node.pool).drain(node.name, d.reason, "drain")
+        return self._repaired(node, d, actor)
+
+    def _repaired(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         events = self._burn_in_failed(node, actor)
         new = self._transition(node, d, actor)
         events.append(self._event(node, EventKind.REPAIR, d.reason, actor))
@@ -268,7 +316,7 @@ class Remediator:
             return [self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor)]
         return []
 
-    def _require_owned_or_undrained(self, node: Node) -> None:
+    def require_owned_or_undrained(self, node: Node) -> None:
         # The last line of defence: whatever decided, a drain someone else made stays.
         if node.drain_owner is DrainOwner.EXTERNAL or (
             node.drain_reason and not is_owned(node.drain_reason)
