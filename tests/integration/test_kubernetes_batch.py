@@ -1,0 +1,57 @@
+"""Many nodes at once on the real API server (testenv/kubernetes): node by node inside the
+backend, one node failing stops none of the others, and the control plane records each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compute.runtime import Runtime
+from health.policy import Lifecycle
+from scheduler.errors import NotFound
+from scheduler.kubernetes import KubernetesWorkloadManager
+from tests.integration.conftest import KubeCluster, runtime_over
+
+pytestmark = pytest.mark.integration
+
+OPERATOR = "operator:alice"
+NAMES = ["kwok-gpu-001", "kwok-gpu-002", "kwok-gpu-003"]
+
+
+@pytest.fixture
+def rt(kube: KubeCluster, tmp_path: Path) -> Iterator[Runtime]:
+    runtime = runtime_over(kube.computectl_toml, tmp_path)
+    yield runtime
+    runtime.close()
+    for wm, _ in runtime.backends.groups():
+        wm.client.close()  # type: ignore[attr-defined]
+
+
+def backend(rt: Runtime) -> KubernetesWorkloadManager:
+    wm = rt.backends.for_pool("training")
+    assert isinstance(wm, KubernetesWorkloadManager)
+    return wm
+
+
+def test_a_hostlist_is_drained_and_resumed_node_by_node(rt: Runtime) -> None:
+    wm = backend(rt)
+    batch = rt.nodes.drain_many(["kwok-gpu-[001-003]", "kwok-gpu-999"], "swap", actor=OPERATOR)
+    assert [n.name for n in batch.done] == NAMES and list(batch.refused) == ["kwok-gpu-999"]
+    assert all(wm.node(n).drain for n in NAMES)
+    assert {n.state for n in batch.done} == {Lifecycle.DRAINED}
+    batch = rt.nodes.resume_many(NAMES, actor=OPERATOR, skip_burn_in=True)
+    assert {n.state for n in batch.done} == {Lifecycle.IN_SERVICE} and not batch.refused
+    assert not any(wm.node(n).drain for n in NAMES)
+
+
+def test_a_node_the_api_server_does_not_know_fails_alone(rt: Runtime) -> None:
+    wm = backend(rt)
+    result = wm.drain_many(["kwok-gpu-004", "kwok-gpu-999"], "computectl: test")
+    assert list(result.failed) == ["kwok-gpu-999"]
+    assert isinstance(result.failed["kwok-gpu-999"], NotFound)
+    assert wm.node("kwok-gpu-004").drain
+    assert not wm.resume_many(["kwok-gpu-004"]).failed
+    with pytest.raises(NotFound):
+        wm.drain_many(["kwok-gpu-998", "kwok-gpu-999"], "computectl: test")
