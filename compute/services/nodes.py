@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from compute.backends import Backends
 from compute.clock import Clock
@@ -244,33 +243,3 @@ class NodeService:
                 )
             )
         return new
-
-
-def node_as_dict(n: Node) -> dict[str, Any]:
-    return {
-        "name": n.name,
-        "pool": n.pool,
-        "rack": n.rack,
-        "gpu_model": n.gpu_model,
-        "gpu_count": n.gpu_count,
-        "state": n.state.value,
-        "state_since": n.state_since.isoformat(),
-        "drain_reason": n.drain_reason,
-        "drain_owner": n.drain_owner.value if n.drain_owner else None,
-        "drain_actor": n.drain_actor,
-        "deferred_reason": n.deferred_reason,
-        "jobs_running": n.jobs_running,
-        "gpus_allocated": n.gpus_allocated,
-        "backend_state": n.backend_state,
-        "power_watts": round(n.power_watts, 1),
-        "last_seen": n.last_seen.isoformat() if n.last_seen else None,
-        "last_checked_at": n.last_checked_at.isoformat() if n.last_checked_at else None,
-        "finding": None
-        if n.health.finding is None
-        else {
-            "check": n.health.finding.check,
-            "evidence": n.health.finding.evidence,
-            "fatal": n.health.finding.fatal,
-        },
-        "burn_in_failures": n.health.burn_in_failures,
-    }
