@@ -227,15 +227,7 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
                 health.last_resumed_at is not None
                 and now - health.last_resumed_at < cfg.repeat_failure_window
             )
-            return health.evolve(
-                finding=None,
-                streaks={},
-                repair_next=recent,
-                burn_in_failures=0,
-                burn_in_started_at=None,
-                burn_in_outcome=None,
-                **_FRESH_BURN_IN,
-            )
+            return _episode_over(health, repair_next=recent)
         case Action.START_BURN_IN | Action.CHECKUP:
             timed_out = health.burn_in_started_at is not None and health.burn_in_outcome is None
             voluntary = decision.action is Action.CHECKUP or (
@@ -258,30 +250,31 @@ def after(decision: Decision, health: NodeHealth, cfg: PolicyConfig, now: dateti
         case Action.RESUME:
             checkup = _healthy_checkup(health) and health.burn_in_started_at is not None
             missed_checkup = checkup and health.burn_in_outcome is None
-            return health.evolve(
-                finding=None,
-                streaks={},
+            return _episode_over(
+                health,
                 repair_next=False,
-                burn_in_failures=0,
-                burn_in_started_at=None,
-                burn_in_outcome=None,
                 # Only a return from remediation opens the repeat-failure window: a healthy
                 # node back from a periodic burn-in was never out for a fault.
                 last_resumed_at=health.last_resumed_at if checkup else now,
                 checkup_missed_at=now if missed_checkup else health.checkup_missed_at,
-                **_FRESH_BURN_IN,
             )
         case Action.REPAIR:
-            return health.evolve(
-                finding=None,
-                streaks={},
-                repair_next=False,
-                burn_in_failures=0,
-                burn_in_started_at=None,
-                burn_in_outcome=None,
-                **_FRESH_BURN_IN,
-            )
+            return _episode_over(health, repair_next=False)
     return health
+
+
+def _episode_over(health: NodeHealth, **changes: Any) -> NodeHealth:
+    """A drain, a return to service or repair ends what the node's memory held of the last
+    fault and burn-in: it is judged afresh from here."""
+    return health.evolve(
+        finding=None,
+        streaks={},
+        burn_in_failures=0,
+        burn_in_started_at=None,
+        burn_in_outcome=None,
+        **_FRESH_BURN_IN,
+        **changes,
+    )
 
 
 # What a node's memory of a burn-in under way goes back to when that burn-in is over.
