@@ -54,15 +54,20 @@ def node_view(n: Node) -> dict[str, Any]:
         "power_watts": round(n.power_watts, 1),
         "last_seen": n.last_seen.isoformat() if n.last_seen else None,
         "last_checked_at": n.last_checked_at.isoformat() if n.last_checked_at else None,
-        "finding": None
-        if n.health.finding is None
-        else {
-            "check": n.health.finding.check,
-            "evidence": n.health.finding.evidence,
-            "fatal": n.health.finding.fatal,
-        },
+        "finding": finding_view(n),
         "burn_in_failures": n.health.burn_in_failures,
     }
+
+
+def finding_view(n: Node) -> dict[str, Any] | None:
+    """What the node's health is judged on now; None when nothing is wrong."""
+    f = n.health.finding
+    return None if f is None else {"check": f.check, "evidence": f.evidence, "fatal": f.fatal}
+
+
+def ingested_view(n: Node, accepted: int) -> dict[str, Any]:
+    """The answer to a node's report: how many results were taken, and the finding now."""
+    return {"accepted": accepted, "node": n.name, "finding": finding_view(n)}
 
 
 def drained_view(n: Node, left_running: tuple[str, ...]) -> dict[str, Any]:

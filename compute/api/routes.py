@@ -23,6 +23,7 @@ from compute.views import (
     capacity_view,
     drained_view,
     event_view,
+    ingested_view,
     node_detail_view,
     node_view,
     overview_view,
@@ -72,15 +73,7 @@ def post_health(
 ) -> dict[str, Any]:
     retention = timedelta(days=rt.settings.sweep.results_retention_days)
     results = parse_report(name, payload, now=rt.clock.now(), max_age=retention)
-    node = rt.ingest.ingest(name, results)
-    f = node.health.finding
-    return {
-        "accepted": len(results),
-        "node": name,
-        "finding": None
-        if f is None
-        else {"check": f.check, "fatal": f.fatal, "evidence": f.evidence},
-    }
+    return ingested_view(rt.ingest.ingest(name, results), len(results))
 
 
 # Node names or Slurm hostlists (gpu-[001-016]); the service checks and expands them.
