@@ -176,3 +176,34 @@ def test_api_batch_drain_and_resume(rt: Runtime) -> None:
         assert (
             client.post("/api/v1/nodes/drain", json={"nodes": [], "reason": "x"}).status_code == 422
         )
+
+
+def test_a_node_drained_in_a_batch_is_recorded_as_one_drained_alone(rt: Runtime) -> None:
+    alone = rt.nodes.drain("gpu-001", "swap", actor=OPERATOR)
+    [batched] = rt.nodes.drain_many(["gpu-002"], "swap", actor=OPERATOR).done
+
+    def shape(name: str) -> tuple[Any, ...]:
+        node = rt.store.node(name)
+        assert node is not None
+        events = rt.store.events(node=name, limit=5)
+        audit = [a for a in rt.store.audit(target=name) if a.action == "node.drain"]
+        lifecycle = (
+            node.state,
+            node.drain_reason,
+            node.drain_owner,
+            node.drain_actor,
+            node.automation_drain,
+            node.deferred_reason,
+            node.health.drain_blocked,
+            node.health.finding,
+            node.health.repair_next,
+            node.health.burn_in_started_at,
+        )
+        return (
+            lifecycle,
+            [(e.kind, e.reason, e.actor, dict(e.detail)) for e in events],
+            [dict(a.detail, **{"from": ""}) for a in audit],
+        )
+
+    assert alone.state == batched.state
+    assert shape("gpu-001") == shape("gpu-002")
