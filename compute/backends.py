@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from compute.errors import ConfigError
+from scheduler.burnin import BurnInLauncher as BurnInJob
+from scheduler.pairs import PairLauncher
 from scheduler.protocol import WorkloadManager
 from scheduler.tenants import TenantBackend
+from scheduler.wiring import PoolWiring
+
+if TYPE_CHECKING:
+    from compute.clock import Clock
+    from compute.config import Settings
+    from compute.domain import Node
+    from compute.services.ingest import Ingest
+    from compute.services.remediation import BurnInLauncher
+    from compute.simulation.datacenter import SimulatedDatacenter
+    from compute.store import Store
+    from health.thresholds import Thresholds
 
 T = TypeVar("T")
 
@@ -51,3 +64,41 @@ class Backends:
             closer = getattr(backend, "close", None)
             if callable(closer):
                 closer()
+
+
+@dataclass(frozen=True, slots=True)
+class WiringContext:
+    """What a backend's builder may use of the control plane being built."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    ingest: Ingest
+    thresholds: Thresholds
+    datacenter: SimulatedDatacenter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Wired:
+    """Everything the control plane takes from a backend for one pool."""
+
+    manager: WorkloadManager
+    tenants: TenantBackend | None = None
+    burn_in: BurnInLauncher | None = None
+    pairs: PairLauncher | None = None
+
+    @classmethod
+    def of(cls, w: PoolWiring) -> Wired:
+        """A workload manager's pool: its burn-in is a job whose results arrive by ingest."""
+        burn_in = JobBurnIn(w.burn_in) if w.burn_in is not None else None
+        return cls(w.manager, w.tenants, burn_in, w.pairs)
+
+
+class JobBurnIn:
+    """Burn-in through a workload manager's job: the node's results arrive by ingest."""
+
+    def __init__(self, job: BurnInJob) -> None:
+        self.job = job
+
+    def launch(self, node: Node) -> None:
+        self.job.launch(node.name, node.gpu_count)

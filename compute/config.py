@@ -15,7 +15,15 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from compute.config_base import Section as _Section
-from compute.config_pools import KubernetesPoolSettings, PoolSettings, SlurmPoolSettings
+from compute.config_pools import (
+    BACKENDS,
+    KubernetesPool,
+    KubernetesPoolSettings,
+    PoolSettings,
+    SimulatedPool,
+    SlurmPool,
+    SlurmPoolSettings,
+)
 from compute.config_sections import (
     ChecksSettings,
     DemoSettings,
@@ -32,13 +40,16 @@ from health.inputs import printable
 __all__ = [
     "ChecksSettings",
     "DemoSettings",
+    "KubernetesPool",
     "KubernetesPoolSettings",
     "PairTestSettings",
     "PoolSettings",
     "RemediationSettings",
     "ServerSettings",
     "Settings",
+    "SimulatedPool",
     "SimulationSettings",
+    "SlurmPool",
     "SlurmPoolSettings",
     "SweepSettings",
     "load_settings",
@@ -97,14 +108,14 @@ class Settings(_Section):
         # One Slurm cluster (same slurm.conf and tools) cannot serve a partition twice.
         seen: dict[tuple[Path | None, Path | None, str], str] = {}
         for p in self.pools:
-            if p.backend != "slurm":
+            if not isinstance(p, SlurmPool):
                 continue
-            sl = p.slurm_settings
-            key = (sl.slurm_conf, sl.bin_dir, p.slurm_partition)
+            sl = p.slurm
+            key = (*sl.cluster, p.partition)
             if key in seen:
                 raise ValueError(
                     f"pools {seen[key]!r} and {p.name!r} both use Slurm partition "
-                    f"{p.slurm_partition!r} of the same cluster"
+                    f"{p.partition!r} of the same cluster"
                 )
             seen[key] = p.name
             # A reservation that ends while computectl still waits for the burn-in's results
@@ -123,16 +134,16 @@ class Settings(_Section):
         if self.pools:
             return self.pools
         sim = self.simulation
-        pools = []
+        pools: list[PoolSettings] = []
         if sim.racks - sim.inference_racks > 0:
             pools.append(
-                PoolSettings(
+                SimulatedPool(
                     name="training", backend="simulated", gpu_model=sim.gpu_model, kind="training"
                 )
             )
         if sim.inference_racks > 0:
             pools.append(
-                PoolSettings(
+                SimulatedPool(
                     name="inference", backend="simulated", gpu_model=sim.gpu_model, kind="inference"
                 )
             )
@@ -222,12 +233,30 @@ def load_settings(
         raise ConfigError(_one_line(exc, path)) from None
 
 
+_BAD_BACKEND = "Input should be " + ", ".join(map(repr, BACKENDS[:-1])) + f" or {BACKENDS[-1]!r}"
+
+
+def _pool_loc(loc: tuple[int | str, ...]) -> list[str]:
+    """Where an error is, without the backend pydantic names for the pool's union member."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 2 and parts[0] == "pools" and parts[2] in BACKENDS:
+        del parts[2]
+    return parts
+
+
 def _one_line(exc: ValidationError, path: Path | None) -> str:
     where = f" in {path}" if path else ""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        loc = ".".join(_pool_loc(err["loc"])) or "(top level)"
+        if err["type"] == "backend":
+            table = err["input"]
+            if not isinstance(table, dict):
+                parts.append(f"{loc}: Input should be a valid dictionary")
+            else:
+                why = _BAD_BACKEND if "backend" in table else "Field required"
+                parts.append(f"{loc}.backend: {why}")
+        elif err["type"] == "extra_forbidden":
             parts.append(f"unknown setting '{loc}'")
         else:
             parts.append(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}")

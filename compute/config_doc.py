@@ -45,13 +45,18 @@ def _is_optional(ann: Any) -> bool:
 
 
 def _rows(
-    model: type[BaseModel], prefix: str, out: list[str], sections: list[tuple[str, type[BaseModel]]]
+    model: type[BaseModel],
+    prefix: str,
+    out: list[str],
+    sections: list[tuple[str, type[BaseModel]]],
+    tables: bool = False,
 ) -> None:
+    """One row per setting; ``tables``: a row for each sub-table too (a pool's backend's)."""
     for name, field in model.model_fields.items():
         section = _section_model(field.annotation)
         if section is not None:
             sections.append((f"{prefix}{name}", section))
-            if field.is_required() or not _is_optional(field.annotation):
+            if not tables and (field.is_required() or not _is_optional(field.annotation)):
                 continue
         env = "COMPUTECTL_" + (prefix + name).replace(".", "__").upper()
         if prefix.startswith("pools") or name == "pools":
@@ -65,7 +70,7 @@ def _rows(
 
 
 def render() -> str:
-    from compute.config import PoolSettings
+    from compute.config_pools import POOL_MODELS
 
     out = [
         "# Configuration",
@@ -90,7 +95,9 @@ def render() -> str:
         out += [f"## [{name}]", "", *header, *rows, ""]
     rows = []
     pool_sections: list[tuple[str, type[BaseModel]]] = []
-    _rows(PoolSettings, "pools[].", rows, pool_sections)
+    for model in POOL_MODELS:
+        _rows(model, "pools[].", rows, pool_sections, tables=True)
+    rows = list(dict.fromkeys(rows))
     out += [
         "## [[pools]]",
         "",

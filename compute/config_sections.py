@@ -3,12 +3,20 @@ pair test, simulation and demo."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from compute.config_base import Section as _Section
 from compute.validation import known_checks
+from health.policy import PolicyConfig
+from health.thresholds import Thresholds
+
+# The policy's and the checks' own defaults are the settings' defaults.
+_POLICY = PolicyConfig()
+_CHECKS = Thresholds()
+_HOUR, _MINUTE, _DAY = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 
 
 class ServerSettings(_Section):
@@ -52,33 +60,39 @@ class SweepSettings(_Section):
 
 class RemediationSettings(_Section):
     consecutive_failures: int = Field(
-        3,
+        _POLICY.consecutive_failures,
         ge=1,
         le=1000,
         description="Non-fatal failures of one check in a row before a node is drained.",
     )
     drain_budget_fraction: float = Field(
-        0.10,
+        _POLICY.drain_budget_fraction,
         ge=0,
         le=1,
         description="Most of a pool automation may hold out of service at "
         "once (draining, drained, or in burn-in after its drain); further drains wait.",
     )
     drain_budget_min_nodes: int = Field(
-        1, ge=0, le=100_000, description="The budget is never below this many nodes (small pools)."
+        _POLICY.drain_budget_min_nodes,
+        ge=0,
+        le=100_000,
+        description="The budget is never below this many nodes (small pools).",
     )
     repeat_failure_window_hours: float = Field(
-        168.0,
+        _POLICY.repeat_failure_window / _HOUR,
         gt=0,
         le=24 * 3650,
         description="A node drained again within this many hours of returning to "
         "service goes to repair instead of burn-in.",
     )
     burn_in_max_attempts: int = Field(
-        2, ge=1, le=100, description="Failed burn-ins before a node goes to repair."
+        _POLICY.burn_in_max_attempts,
+        ge=1,
+        le=100,
+        description="Failed burn-ins before a node goes to repair.",
     )
     burn_in_timeout_minutes: float = Field(
-        120.0,
+        _POLICY.burn_in_timeout / _MINUTE,
         ge=1,
         le=7 * 24 * 60,
         description="A burn-in that has not reported by then did not run: that is no evidence "
@@ -92,14 +106,14 @@ class RemediationSettings(_Section):
         "ending its running jobs; other failures drain (running jobs finish).",
     )
     periodic_burn_in_days: float = Field(
-        7.0,
+        (_POLICY.periodic_burn_in or timedelta(0)) / _DAY,
         ge=0,
         le=3650,
         description="An idle node in service whose last passed burn-in is older than this "
         "gets one (0: never). Silent faults such as a slow GPU show only under load.",
     )
     periodic_burn_in_per_sweep: int = Field(
-        1,
+        _POLICY.periodic_burn_in_per_sweep,
         ge=0,
         le=10_000,
         description="Periodic burn-ins started per pool per sweep at most; they also count "
@@ -111,6 +125,24 @@ class RemediationSettings(_Section):
         "time: burn-in first, or straight into service. Nodes running jobs are always adopted "
         "into service.",
     )
+
+    def policy(self) -> PolicyConfig:
+        """The remediation policy these settings describe."""
+        return PolicyConfig(
+            consecutive_failures=self.consecutive_failures,
+            drain_budget_fraction=self.drain_budget_fraction,
+            drain_budget_min_nodes=self.drain_budget_min_nodes,
+            repeat_failure_window=timedelta(hours=self.repeat_failure_window_hours),
+            burn_in_max_attempts=self.burn_in_max_attempts,
+            burn_in_timeout=timedelta(minutes=self.burn_in_timeout_minutes),
+            down_checks=frozenset(self.down_checks),
+            periodic_burn_in=(
+                timedelta(days=self.periodic_burn_in_days)
+                if self.periodic_burn_in_days > 0
+                else None
+            ),
+            periodic_burn_in_per_sweep=self.periodic_burn_in_per_sweep,
+        )
 
     @field_validator("down_checks")
     @classmethod
@@ -126,29 +158,42 @@ class RemediationSettings(_Section):
 
 class ChecksSettings(_Section):
     temperature_warn_celsius: float = Field(
-        83.0, ge=0, le=200, description="GPU temperature that warns."
+        _CHECKS.temperature_warn_celsius, ge=0, le=200, description="GPU temperature that warns."
     )
     temperature_fail_celsius: float = Field(
-        87.0,
+        _CHECKS.temperature_fail_celsius,
         ge=0,
         le=200,
         description="GPU temperature that fails (or the GPU's own slowdown limit if lower).",
     )
     power_over_limit_ratio: float = Field(
-        1.05, gt=1, le=10, description="Power above this share of the GPU's limit warns."
+        _CHECKS.power_over_limit_ratio,
+        gt=1,
+        le=10,
+        description="Power above this share of the GPU's limit warns.",
     )
     nvlink_error_growth_warn: int = Field(
-        100,
+        _CHECKS.nvlink_error_growth_warn,
         ge=1,
         le=2**40,
         description="NVLink CRC+replay errors grown since the last check that warn.",
     )
     burnin_relative_floor: float = Field(
-        0.9,
+        _CHECKS.burnin_relative_floor,
         gt=0,
         le=1,
         description="A GPU below this share of its node's median burn-in figure fails.",
     )
+
+    def thresholds(self) -> Thresholds:
+        """The limits the checks judge against."""
+        return Thresholds(
+            temperature_warn_celsius=self.temperature_warn_celsius,
+            temperature_fail_celsius=self.temperature_fail_celsius,
+            power_over_limit_ratio=self.power_over_limit_ratio,
+            nvlink_error_growth_warn=self.nvlink_error_growth_warn,
+            burnin_relative_floor=self.burnin_relative_floor,
+        )
 
 
 class PairTestSettings(_Section):

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from compute.cli.context import CliContext
-from compute.runtime import Loop, Runtime
+from compute.loop import Loop
+from compute.runtime import Runtime
 from compute.simulation.demo import opening_fault
 
 log = logging.getLogger("computectl")

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from compute.config import load_settings, settings_as_dict
+from compute.config import SlurmPool, load_settings, settings_as_dict
 from compute.errors import ConfigError
+from health.policy import PolicyConfig
+from health.thresholds import Thresholds
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -92,7 +94,8 @@ def test_a_burn_in_reservation_must_outlast_the_burn_in_timeout() -> None:
     ok = load_settings(
         None, env={}, overrides={"pools": [pool], "remediation": {"burn_in_timeout_minutes": 90}}
     )
-    assert ok.pools[0].slurm_settings.burn_in_reservation_minutes == 100
+    assert isinstance(ok.pools[0], SlurmPool)
+    assert ok.pools[0].slurm.burn_in_reservation_minutes == 100
 
 
 @pytest.mark.parametrize(
@@ -112,6 +115,11 @@ def test_durations_have_bounds_the_runtime_can_hold(env: dict[str, str], where: 
 
 
 def test_every_default_duration_builds_a_runtime_policy() -> None:
-    from compute.runtime import policy_config
+    assert load_settings(env={}).remediation.policy().burn_in_timeout.total_seconds() == 7200
 
-    assert policy_config(load_settings(env={})).burn_in_timeout.total_seconds() == 7200
+
+def test_defaults_are_the_policys_and_the_checks_own() -> None:
+    """One source for each default: the settings' are health's."""
+    s = load_settings(env={})
+    assert s.remediation.policy() == PolicyConfig()
+    assert s.checks.thresholds() == Thresholds()

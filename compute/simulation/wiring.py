@@ -1,0 +1,64 @@
+"""The simulated backend's builder: the simulated datacenter's pools wired to the control
+plane (its workload manager, tenants, burn-in on the simulated probe, pair test)."""
+
+from __future__ import annotations
+
+from compute.backends import Wired, WiringContext
+from compute.clock import Clock
+from compute.config import PoolSettings, Settings
+from compute.domain import AuditEntry
+from compute.errors import ConfigError
+from compute.simulation.burnin import SimulatedBurnIn
+from compute.simulation.datacenter import SimulatedDatacenter
+from compute.simulation.pairs import SimulatedPairs
+from compute.store import Store
+from scheduler.simulated import SimulatedTenants, SimulatedWorkloadManager
+
+
+def datacenter(settings: Settings, pools: list[PoolSettings]) -> SimulatedDatacenter | None:
+    """The simulated datacenter, if any pool is simulated (its clock is the control plane's)."""
+    if not any(p.backend == "simulated" for p in pools):
+        return None
+    if not settings.simulation.enabled:
+        raise ConfigError("simulated pools need simulation.enabled = true")
+    return SimulatedDatacenter(
+        settings.simulation, pools, settings.data_dir / "simulation" / "state.json"
+    )
+
+
+def build(pools: list[PoolSettings], ctx: WiringContext) -> dict[str, Wired]:
+    dc = ctx.datacenter
+    if dc is None:
+        return {}
+    manager = SimulatedWorkloadManager(dc.cluster_access)
+    tenants = SimulatedTenants(dc.cluster_access)
+    store = ctx.store
+    burn_in = SimulatedBurnIn(
+        dc, ctx.ingest, ctx.thresholds, lambda node: tuple(g.uuid for g in store.gpus(node))
+    )
+    pairs = SimulatedPairs(dc)
+    return {p.name: Wired(manager, tenants, burn_in, pairs) for p in pools}
+
+
+def seed_topology(store: Store, dc: SimulatedDatacenter, clock: Clock) -> dict[str, str]:
+    """Record the simulated site's sites, rooms, racks, pools and GPU inventory once; each
+    node's rack."""
+    inv = dc.inventory()
+    if store.meta("topology") is not None:
+        return inv.node_rack
+    with store.transaction() as tx:
+        tx.put_topology(inv.sites, inv.rooms, inv.racks, inv.pools)
+        tx.add_gpus([g for gpus in inv.gpus.values() for g in gpus])
+        tx.set_meta(
+            "topology", {"source": "simulation", "racks": len(inv.racks), "nodes": len(inv.gpus)}
+        )
+        tx.add_audit(
+            AuditEntry(
+                at=clock.now(),
+                actor="computectl",
+                action="topology.seed",
+                target=inv.sites[0].name if inv.sites else "",
+                detail={"racks": len(inv.racks), "nodes": len(inv.gpus)},
+            )
+        )
+    return inv.node_rack

@@ -1,0 +1,45 @@
+"""A Kubernetes pool's settings: its table in the control plane's configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KubernetesSettings(BaseModel):
+    """Table [pools.kubernetes] (the control plane adds its strict checks of every value)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    kubeconfig: Path | None = Field(
+        None,
+        description="kubeconfig of the cluster (default: the in-cluster ServiceAccount when "
+        "computectl runs in a pod, else $KUBECONFIG or ~/.kube/config).",
+    )
+    context: str | None = Field(
+        None, description="kubeconfig context to use (default: the kubeconfig's current one)."
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels whose nodes form the pool (default: computectl.io/pool = the "
+        "pool's name).",
+    )
+    gpu_resource: str = Field(
+        "nvidia.com/gpu", min_length=1, description="Extended resource the GPUs are counted as."
+    )
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, description="An API request that takes longer counts as Kubernetes unreachable."
+    )
+    burn_in_image: str | None = Field(
+        None,
+        description="Image with computectl for the burn-in Job computectl starts on a drained "
+        "node (see deploy/kubernetes/burnin-job.yaml; default: none, so drained nodes wait for "
+        "burn-in results posted from the node itself).",
+    )
+    burn_in_namespace: str = Field(
+        "computectl-system", description="Namespace of the burn-in Jobs (and of the node check)."
+    )
+
+    def selector_of(self, pool: str) -> dict[str, str]:
+        return self.node_selector or {"computectl.io/pool": pool}
