@@ -7,8 +7,6 @@ tests look at the cluster with the same client, as kubectl would.
 
 from __future__ import annotations
 
-import os
-import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +16,10 @@ import pytest
 import yaml
 
 from compute.domain import EventKind, Node
-from compute.errors import BackendError, RefusedError
+from compute.errors import RefusedError
 from compute.runtime import Runtime
 from health.policy import DrainOwner, Lifecycle
-from scheduler.errors import Conflict, NotFound, PermissionDenied, Unreachable
+from scheduler.errors import Conflict, NotFound, PermissionDenied
 from scheduler.kubernetes import KubeClient, KubernetesWorkloadManager
 from scheduler.protocol import DrainReport
 from tests.integration.conftest import KUBE_NODES, KUBE_TEST_LABEL, ROOT, KubeCluster, runtime_over
@@ -551,31 +549,3 @@ def test_a_write_between_read_and_patch_is_a_conflict_and_the_drain_retries(
         seam.close()
         racing.close()
         api.patch_node("kwok-gpu-006", {"metadata": {"labels": {"example.com/rack": None}}})
-
-
-# Last: after kube-apiserver restarts, kwok and the controllers take a while to re-watch.
-def test_api_server_stopped_fails_clearly_and_converges_after_restart(
-    rt: Runtime, kube: KubeCluster, api: Any
-) -> None:
-    pid = kube.apiserver_pid()
-    # SIGKILL: on SIGTERM it drains its long-running requests (watches) for many seconds.
-    os.kill(pid, signal.SIGKILL)
-    kube.wait("kube-apiserver to exit", lambda: exited(pid), 30)
-    try:
-        with pytest.raises(BackendError, match="connection refused") as err:
-            rt.nodes.drain("kwok-gpu-005", "lost GPU", actor=OPERATOR)
-        assert isinstance(err.value.__cause__, Unreachable)
-        node = stored(rt, "kwok-gpu-005")
-        assert (node.state, node.drain_reason) == (Lifecycle.IN_SERVICE, "")
-        kinds = [e.kind for e in rt.store.events(node="kwok-gpu-005", limit=20)]
-        assert EventKind.DRAIN not in kinds and EventKind.ACTION_FAILED in kinds
-        report = rt.sweep()
-        assert report.errors and "kubernetes" in report.errors[0]
-        assert stored(rt, "kwok-gpu-005").state is Lifecycle.IN_SERVICE
-    finally:
-        kube.up()
-        kwok_takes_over(kube)
-    rt.nodes.drain("kwok-gpu-005", "lost GPU", actor=OPERATOR)
-    assert not rt.sweep().errors
-    assert node_marks(api, "kwok-gpu-005")[2] == {REASON: "computectl: operator: lost GPU"}
-    assert stored(rt, "kwok-gpu-005").state is Lifecycle.DRAINED

@@ -6,19 +6,17 @@ at the cluster with the same commands an operator would.
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from compute.domain import EventKind, Node
-from compute.errors import BackendError, RefusedError
+from compute.errors import RefusedError
 from compute.runtime import Runtime
 from compute.testing import result
 from health.policy import DrainOwner, Lifecycle
-from scheduler.errors import NotFound, Unreachable
+from scheduler.errors import NotFound
 from scheduler.slurm import SlurmWorkloadManager
 from tests.integration.conftest import SLURM_NODES, SlurmCluster, runtime_over
 
@@ -159,28 +157,3 @@ def test_the_backend_reads_nodes_jobs_and_refuses_unknown_nodes(slurm: SlurmClus
     wm.resume("gpu-007")
     wm.resume("gpu-007")
     assert not wm.node("gpu-007").drain
-
-
-def test_slurmctld_stopped_mid_command_fails_clearly_and_converges_after_restart(
-    rt: Runtime, slurm: SlurmCluster
-) -> None:
-    pid = slurm.ctld_pid()
-    os.kill(pid, signal.SIGTERM)
-    slurm.wait("slurmctld to exit", lambda: not Path(f"/proc/{pid}").exists(), 30)
-    try:
-        with pytest.raises(BackendError, match="Unable to contact slurm controller") as err:
-            rt.nodes.drain("gpu-001", "lost GPU", actor=OPERATOR)
-        assert isinstance(err.value.__cause__, Unreachable)
-        node = stored(rt, "gpu-001")
-        assert (node.state, node.drain_reason) == (Lifecycle.IN_SERVICE, "")
-        kinds = [e.kind for e in rt.store.events(node="gpu-001", limit=20)]
-        assert EventKind.DRAIN not in kinds and EventKind.ACTION_FAILED in kinds
-        report = rt.sweep()
-        assert report.errors and "slurm" in report.errors[0]
-        assert stored(rt, "gpu-001").state is Lifecycle.IN_SERVICE
-    finally:
-        slurm.up()
-    rt.nodes.drain("gpu-001", "lost GPU", actor=OPERATOR)
-    assert not rt.sweep().errors
-    assert slurm.reasons() == {"gpu-001": "computectl: operator: lost GPU"}
-    assert stored(rt, "gpu-001").state is Lifecycle.DRAINED

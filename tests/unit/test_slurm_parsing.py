@@ -21,6 +21,7 @@ from scheduler.slurm.commands import SlurmCommands
 from scheduler.slurm.errors import classify
 from scheduler.slurm.hostlist import expand
 from scheduler.slurm.parse import gpu_model, parse_gpus, running_jobs, tres_gpus
+from scheduler.slurm.testing import InMemorySlurm
 
 DATA = Path(__file__).parent / "data"
 
@@ -30,26 +31,15 @@ def sample(name: str) -> dict[str, Any]:
     return data
 
 
-class Recorded:
-    """A SlurmDriver that answers with captured JSON (the parsing is what is tested here;
+def recorded() -> InMemorySlurm:
+    """The shipped Slurm double over the captured JSON (the parsing is what is tested here;
     the real commands are tested against the real cluster in tests/integration)."""
-
-    def __init__(self) -> None:
-        self.updates: list[tuple[list[str], dict[str, str]]] = []
-
-    def sinfo_json(self) -> dict[str, Any]:
-        return sample("sinfo")
-
-    def squeue_json(self) -> dict[str, Any]:
-        return sample("squeue")
-
-    def update_nodes(self, nodes: Any, **fields: str) -> None:
-        self.updates.append((list(nodes), fields))
+    return InMemorySlurm.recorded(sample("sinfo"), sample("squeue"))
 
 
 @pytest.fixture
 def wm() -> SlurmWorkloadManager:
-    return SlurmWorkloadManager(Recorded(), {"training": "train", "inference": "serve"})
+    return SlurmWorkloadManager(recorded(), {"training": "train", "inference": "serve"})
 
 
 @pytest.mark.parametrize(
@@ -121,19 +111,17 @@ def test_nodes_states_gpus_and_pools(wm: SlurmWorkloadManager) -> None:
 
 
 def test_a_node_in_two_partitions_belongs_to_the_first_configured() -> None:
-    recorded = Recorded()
-    data = sample("sinfo")
-    data["nodes"][3]["partitions"] = ["inference", "training"]
-    recorded.sinfo_json = lambda: data  # type: ignore[method-assign]
-    only_training = SlurmWorkloadManager(recorded, {"training": "a", "inference": "b"})
+    slurm = recorded()
+    slurm.nodes["gpu-004"]["partitions"] = ["inference", "training"]
+    only_training = SlurmWorkloadManager(slurm, {"training": "a", "inference": "b"})
     assert only_training.node("gpu-004").pool == "a"
-    assert SlurmWorkloadManager(recorded, {"inference": "b", "training": "a"}).node(
+    assert SlurmWorkloadManager(slurm, {"inference": "b", "training": "a"}).node(
         "gpu-004"
     ).pool == ("b")
 
 
 def test_nodes_outside_the_configured_partitions_are_not_ours() -> None:
-    wm = SlurmWorkloadManager(Recorded(), {"inference": "serve"})
+    wm = SlurmWorkloadManager(recorded(), {"inference": "serve"})
     assert [n.name for n in wm.list_nodes()] == ["gpu-004", "gpu-005"]
     with pytest.raises(NotFound, match="none of the partitions"):
         wm.node("gpu-001")
@@ -190,13 +178,13 @@ def test_jobs_without_job_resources_fall_back_to_the_hostlist_and_tres() -> None
 
 
 def test_drain_modes_and_batches_are_scontrol_updates() -> None:
-    recorded = Recorded()
-    wm = SlurmWorkloadManager(recorded, {"training": "train"})
+    slurm = recorded()
+    wm = SlurmWorkloadManager(slurm, {"training": "train"})
     wm.drain("gpu-001", "computectl:  two\nlines")
     wm.drain("gpu-002", "computectl: now", mode="down")
     wm.drain_many(["gpu-003", "gpu-004"], "computectl: batch")
     wm.resume_many(["gpu-003", "gpu-004"])
-    assert recorded.updates == [
+    assert slurm.updates == [
         (["gpu-001"], {"state": "drain", "reason": "computectl: two lines"}),
         (["gpu-002"], {"state": "drain", "reason": "computectl: now"}),
         (["gpu-002"], {"state": "down", "reason": "computectl: now"}),
