@@ -102,7 +102,7 @@ def _batch(batch: Batch, verb: str, views: list[dict[str, Any]]) -> dict[str, An
 @api.post("/nodes/drain", summary="Drain many nodes (one backend call per backend)")
 def drain_nodes(rt: Rt, actor: Writer, body: DrainManyRequest) -> dict[str, Any]:
     batch = rt.nodes.drain_many(body.nodes, body.reason, actor=actor, now_mode=body.now)
-    views = [drained_view(n, rt.nodes.left_running(n.name)) for n in batch.done]
+    views = [drained_view(n, n.health.drain_blocked) for n in batch.done]
     return _batch(batch, "drained", views)
 
 

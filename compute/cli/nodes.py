@@ -160,7 +160,8 @@ def drain(
     """
     service = obj.runtime().nodes
     batch = service.drain_many(names, reason, actor=obj.actor, now_mode=now_mode)
-    done = [(node, service.left_running(node.name)) for node in batch.done]
+    # What each drain left running (a disruption budget) is kept with the node.
+    done = [(node, node.health.drain_blocked) for node in batch.done]
     if output == "json":
         from compute.views import drained_view
 

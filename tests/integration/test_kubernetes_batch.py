@@ -3,16 +3,21 @@ backend, one node failing stops none of the others, and the control plane record
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from compute.api import create_app
 from compute.runtime import Runtime
 from health.policy import Lifecycle
 from scheduler.errors import NotFound
 from scheduler.kubernetes import KubernetesWorkloadManager
-from tests.integration.conftest import KubeCluster, runtime_over
+from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster, runtime_over
+from tests.integration.test_kubernetes_backend import protected_server
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +60,22 @@ def test_a_node_the_api_server_does_not_know_fails_alone(rt: Runtime) -> None:
     assert not wm.resume_many(["kwok-gpu-004"]).failed
     with pytest.raises(NotFound):
         wm.drain_many(["kwok-gpu-998", "kwok-gpu-999"], "computectl: test")
+
+
+def test_work_a_budget_protects_is_named_per_node(rt: Runtime, kube: KubeCluster, api: Any) -> None:
+    ns = f"kt-{uuid.uuid4().hex[:8]}"
+    labels = {KUBE_TEST_LABEL: "true", "computectl.io/tenant": "acme"}
+    api.create_namespace({"metadata": {"name": ns, "labels": labels}})
+    _, pod = protected_server(kube, api, ns, "kwok-gpu-005")
+    rt.sweep()
+    with TestClient(create_app(rt)) as client:
+        r = client.post(
+            "/api/v1/nodes/drain", json={"nodes": ["kwok-gpu-[005-006]"], "reason": "x"}
+        )
+    assert r.status_code == 200, r.text
+    five, six = r.json()["nodes"]
+    assert (five["state"], six["state"]) == ("draining", "drained")
+    [blocked] = five["left_running"]
+    assert blocked.startswith(f"{ns}/{pod}: ") and "disruption budget" in blocked
+    assert six["left_running"] == []
+    assert rt.nodes.left_running("kwok-gpu-005") == (blocked,)
