@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     # Loaded on first use: `--help` and commands that need no settings start without them.
     from compute.config import Settings
     from compute.runtime import Runtime
+    from compute.store import Store
 
 
 class CliContext:
@@ -21,6 +22,7 @@ class CliContext:
         self.actor = actor
         self._settings: Settings | None = None
         self._runtime: Runtime | None = None
+        self._store: Store | None = None
 
     def settings(self, extra: dict[str, Any] | None = None) -> Settings:
         if self._settings is None or extra:
@@ -44,7 +46,22 @@ class CliContext:
             self._runtime = Runtime.build(settings)
         return self._runtime
 
+    def store(self) -> Store:
+        """The store alone, for commands that only read it: no backends, no simulation."""
+        if self._runtime is not None:
+            return self._runtime.store
+        if self._store is None:
+            settings = self.settings()
+            usable_data_dir(settings.data_dir)
+            from compute.store import Store
+
+            self._store = Store.open(settings.sqlalchemy_url)
+        return self._store
+
     def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None

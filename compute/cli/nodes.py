@@ -32,7 +32,9 @@ def nodes() -> None:
 @click.pass_obj
 def list_nodes(obj: CliContext, pool: str | None, state: str | None, output: str) -> None:
     """List nodes with their state, jobs and drain reason."""
-    found = obj.runtime().nodes.list(pool=pool, state=state)
+    from compute.services import fleet
+
+    found = fleet.nodes(obj.store(), pool=pool, state=state)
     if output == "json":
         from compute.views import node_view
 

@@ -66,7 +66,17 @@ def table(
 
     # Cells are Text, not markup: stored text is shown as it is, never read as rich
     # markup or emoji codes; control characters are shown as escapes.
-    t = Table(title=printable(title) if title else None, title_justify="left", header_style="bold")
+    out = console()
+    # Off a terminal: columns separated by spaces, no box drawing (awk, cut and grep read it).
+    frame: dict[str, Any] = (
+        {} if out.is_terminal else {"box": None, "pad_edge": False, "padding": (0, 2, 0, 0)}
+    )
+    t = Table(
+        title=printable(title) if title else None,
+        title_justify="left",
+        header_style="bold",
+        **frame,
+    )
     for c in columns:
         t.add_column(c, overflow="fold")
     for row in rows:
@@ -75,7 +85,7 @@ def table(
             style = styles[i](v) if styles and i in styles else ""
             cells.append(Text(printable("" if v is None else str(v)), style=style))
         t.add_row(*cells)
-    console().print(t)
+    out.print(t)
 
 
 def state_style(v: Any) -> str:

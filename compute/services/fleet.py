@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from compute.domain import Allocation, Event, Node, Rack
-from compute.errors import NotFoundError
+from compute.errors import InvalidInput, NotFoundError
 from compute.services.capacity import Capacity, capacity
 from compute.store import Store, TenantRecord
-from compute.tenants.spec import spec_from_json
+from health.policy import Lifecycle
 from scheduler.protocol import JobInfo
 from scheduler.tenants import TenantSpec
 
@@ -40,6 +40,9 @@ class TenantHolding:
 
     @property
     def spec(self) -> TenantSpec:
+        # The spec's models load pydantic's validators: only tenant commands pay for them.
+        from compute.tenants.spec import spec_from_json
+
         return spec_from_json(self.record.spec)
 
 
@@ -57,6 +60,21 @@ class Overview:
     racks: list[RackPowerNow]
     capacity: Capacity
     events: list[Event]
+
+
+def nodes(store: Store, pool: str | None = None, state: str | None = None) -> list[Node]:
+    """The nodes, optionally of one pool and one lifecycle state (both checked)."""
+    lifecycle = None
+    if state is not None:
+        try:
+            lifecycle = Lifecycle(state)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown state {state!r}; one of {', '.join(s.value for s in Lifecycle)}"
+            ) from None
+    if pool is not None and pool not in {p.name for p in store.pools()}:
+        raise NotFoundError(f"unknown pool {pool!r}")
+    return store.nodes(pool=pool, state=lifecycle)
 
 
 def allocations_at(store: Store) -> str | None:

@@ -9,6 +9,7 @@ from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AuditEntry, Event, EventKind, Gpu, Node
 from compute.errors import BackendError, InvalidInput, NotFoundError, RefusedError
+from compute.services import fleet
 from compute.services.batch import Batch, apply_many, by_backend, node_names, plan
 from compute.services.remediation import Remediator
 from compute.store import Store
@@ -59,17 +60,7 @@ class NodeService:
         return node
 
     def list(self, pool: str | None = None, state: str | None = None) -> list[Node]:
-        lifecycle = None
-        if state is not None:
-            try:
-                lifecycle = Lifecycle(state)
-            except ValueError:
-                raise InvalidInput(
-                    f"unknown state {state!r}; one of {', '.join(s.value for s in Lifecycle)}"
-                ) from None
-        if pool is not None and pool not in {p.name for p in self.store.pools()}:
-            raise NotFoundError(f"unknown pool {pool!r}")
-        return self.store.nodes(pool=pool, state=lifecycle)
+        return fleet.nodes(self.store, pool, state)
 
     def detail(self, name: str, events: int = 20) -> NodeDetail:
         node = self.get(name)
