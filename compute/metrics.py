@@ -17,7 +17,8 @@ from compute.views import OUT_OF_SERVICE, drain_view
 from health.policy import Lifecycle, drain_budget
 
 if TYPE_CHECKING:
-    from compute.runtime import Loop, Runtime
+    from compute.loop import Loop
+    from compute.runtime import Runtime
 
 
 class StoreCollector(Collector):

@@ -15,7 +15,6 @@ from compute.backends import Backends, Wired, WiringContext
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import KubernetesPool, PoolSettings, Settings, SlurmPool
 from compute.domain import Pool
-from compute.loop import Loop
 from compute.services.fabric import FabricService
 from compute.services.ingest import Ingest
 from compute.services.nodes import NodeService
@@ -31,7 +30,7 @@ from health.simulated import SimulatedTelemetry
 from health.thresholds import Thresholds
 from scheduler.pairs import PairLauncher
 
-__all__ = ["Loop", "Runtime", "builders", "thresholds"]
+__all__ = ["Runtime", "builders"]
 
 # Pools of one backend in, each pool's wiring out.
 Builder = Callable[[list[PoolSettings], WiringContext], dict[str, Wired]]
@@ -55,11 +54,6 @@ def _kubernetes(pools: list[PoolSettings], ctx: WiringContext) -> dict[str, Wire
 def builders() -> dict[str, Builder]:
     """The builder of each backend, by the name pools give in ``backend``."""
     return {"simulated": simulated.build, "slurm": _slurm, "kubernetes": _kubernetes}
-
-
-def thresholds(settings: Settings) -> Thresholds:
-    """The checks' limits (kept for `node check`; `settings.checks.thresholds()` is the one)."""
-    return settings.checks.thresholds()
 
 
 @dataclass

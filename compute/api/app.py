@@ -11,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from compute.api.problems import BodyLimit, install_problem_handlers
 from compute.api.routes import api
+from compute.loop import Loop
 from compute.metrics import metrics_registry
-from compute.runtime import Loop, Runtime
+from compute.runtime import Runtime
 from compute.services.readiness import readiness
 
 

@@ -107,8 +107,6 @@ def check(
     slurm_mode: bool,
 ) -> None:
     """Check this node's GPUs; exit 0 ok, 1 failed, 3 fatal, 2 usage, 4 report failed."""
-    from compute.runtime import thresholds
-
     node_name = name or nc.default_node()
     settings = obj.settings()
     telemetry, probe, expectation = _source(obj, source, node_name, expect_gpus)
@@ -133,7 +131,7 @@ def check(
     code = nc.run(
         request,
         telemetry,
-        thresholds(settings),
+        settings.checks.thresholds(),
         probe=probe,
         expectation=expectation,
         act=act,
