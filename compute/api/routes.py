@@ -6,11 +6,10 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import Field
 
 from compute.api.deps import require_writer, runtime
 from compute.api.problems import PROBLEM_RESPONSES
-from compute.api.schemas import DrainRequest, ResumeRequest
+from compute.api.schemas import DrainManyRequest, DrainRequest, ResumeManyRequest, ResumeRequest
 from compute.errors import InvalidInput
 from compute.runtime import Runtime
 from compute.services import fleet
@@ -74,21 +73,6 @@ def post_health(
     retention = timedelta(days=rt.settings.sweep.results_retention_days)
     results = parse_report(name, payload, now=rt.clock.now(), max_age=retention)
     return ingested_view(rt.ingest.ingest(name, results), len(results))
-
-
-# Node names or Slurm hostlists (gpu-[001-016]); the service checks and expands them.
-Targets = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=4096)]],
-    Field(min_length=1, max_length=4096, description="Node names or Slurm hostlists."),
-]
-
-
-class DrainManyRequest(DrainRequest):
-    nodes: Targets
-
-
-class ResumeManyRequest(ResumeRequest):
-    nodes: Targets
 
 
 def _batch(batch: Batch, verb: str, views: list[dict[str, Any]]) -> dict[str, Any]:

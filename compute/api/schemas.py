@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from compute.validation import Reason
@@ -18,3 +20,18 @@ class ResumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     force: bool = Field(False, description="Lift a drain someone else made.")
     skip_burn_in: bool = Field(False, description="Return to service without burn-in.")
+
+
+# Node names or Slurm hostlists (gpu-[001-016]); the service checks and expands them.
+Targets = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=4096)]],
+    Field(min_length=1, max_length=4096, description="Node names or Slurm hostlists."),
+]
+
+
+class DrainManyRequest(DrainRequest):
+    nodes: Targets
+
+
+class ResumeManyRequest(ResumeRequest):
+    nodes: Targets

@@ -12,7 +12,8 @@ def expand(hostlist: str, limit: int | None = None) -> list[str]:
     (with ``limit``) for more names than that, found before any is made."""
     out: list[str] = []
     for item in _split_top(hostlist):
-        if limit is not None and _count(item) + len(out) > limit:
+        # Counting checks every range first, so nothing is made from a malformed one.
+        if _count(item) + len(out) > (limit if limit is not None else float("inf")):
             raise ValueError(f"{hostlist!r} names more than {limit} nodes")
         out += _expand_one(item)
     return out
@@ -29,7 +30,9 @@ def _count(item: str) -> int:
         lo, _, hi = r.partition("-")
         if not lo.isdigit() or not (hi or lo).isdigit():
             raise ValueError(f"{r!r} is not a range of numbers (like 001-016)")
-        total += max(0, int(hi or lo) - int(lo) + 1) * per
+        if int(hi or lo) < int(lo):
+            raise ValueError(f"{r!r} runs backwards (like 016-001); write it low-high")
+        total += (int(hi or lo) - int(lo) + 1) * per
     return total
 
 

@@ -90,6 +90,8 @@ def test_hostlists() -> None:
     ]
     assert expand("gpu-[8-10]") == ["gpu-8", "gpu-9", "gpu-10"]
     assert expand("r[1-2]n[1-2]") == ["r1n1", "r1n2", "r2n1", "r2n2"]
+    with pytest.raises(ValueError, match="runs backwards"):
+        expand("gpu-[016-001]")
     assert expand("") == []
 
 
