@@ -74,40 +74,17 @@ def reconcile(
         node = known.get(s.name)
         if node is not None and node.state is Lifecycle.RETIRED and node.backend_state == GONE:
             node = _returned(node, s, new_nodes, now)
-            out.events.append(
-                Event(
-                    at=now,
-                    node=s.name,
-                    kind=EventKind.NODE_RETURNED,
-                    reason=f"listed again by its workload manager, {node.state.value}",
-                    actor="backend",
-                    pool=s.pool,
-                )
-            )
+            why = f"listed again by its workload manager, {node.state.value}"
+            out.events.append(_seen(now, s, EventKind.NODE_RETURNED, why, "backend"))
         elif node is None:
             node = _new_node(s, node_rack.get(s.name, "unassigned"), new_nodes, now)
             out.added.add(s.name)
-            out.events.append(
-                Event(
-                    at=now,
-                    node=s.name,
-                    kind=EventKind.NODE_ADDED,
-                    reason=f"first seen, {node.state.value}",
-                    pool=s.pool,
-                )
-            )
+            why = f"first seen, {node.state.value}"
+            out.events.append(_seen(now, s, EventKind.NODE_ADDED, why, AUTOMATION))
         else:
             if s.pool != node.pool:
-                out.events.append(
-                    Event(
-                        at=now,
-                        node=s.name,
-                        kind=EventKind.POOL_CHANGED,
-                        reason=f"moved from pool {node.pool} to {s.pool}",
-                        actor="backend",
-                        pool=s.pool,
-                    )
-                )
+                why = f"moved from pool {node.pool} to {s.pool}"
+                out.events.append(_seen(now, s, EventKind.POOL_CHANGED, why, "backend"))
                 node = node.evolve(pool=s.pool)
             node, events = _reconcile_one(node, s, now)
             out.events += events
@@ -157,6 +134,11 @@ def reconcile(
             )
         )
     return out
+
+
+def _seen(now: datetime, s: NodeStatus, kind: str, reason: str, actor: str) -> Event:
+    """An event about a node as its workload manager listed it."""
+    return Event(at=now, node=s.name, kind=kind, reason=reason, actor=actor, pool=s.pool)
 
 
 def _returned(node: Node, s: NodeStatus, new_nodes: str, now: datetime) -> Node:

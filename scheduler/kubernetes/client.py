@@ -144,11 +144,7 @@ class KubeClient:
             return None
 
     def apply_object(self, obj: dict[str, Any]) -> dict[str, Any]:
-        kind = str(obj.get("kind", ""))
-        api, suffix, namespaced = kind_of(kind)
-        m = obj.get("metadata") or {}
-        name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
-        args = (name, namespace, obj) if namespaced else (name, obj)
+        kind, name, namespace, api, suffix, args = _target(obj)
         return self._json(
             f"apply {describe(kind, name, namespace)}",
             True,
@@ -161,11 +157,7 @@ class KubeClient:
         )
 
     def replace_object(self, obj: dict[str, Any]) -> dict[str, Any]:
-        kind = str(obj.get("kind", ""))
-        api, suffix, namespaced = kind_of(kind)
-        m = obj.get("metadata") or {}
-        name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
-        args = (name, namespace, obj) if namespaced else (name, obj)
+        kind, name, namespace, api, suffix, args = _target(obj)
         return self._json(
             f"replace {describe(kind, name, namespace)}",
             True,
@@ -377,3 +369,13 @@ class KubeClient:
             raise Unreachable(
                 f"{what}: cannot reach {host}: {urllib3_cause(exc, self.timeout_seconds)}"
             ) from None
+
+
+def _target(obj: dict[str, Any]) -> tuple[str, str, str, str, str, tuple[Any, ...]]:
+    """What a whole-object write addresses: kind, name, namespace, the API and method suffix
+    serving the kind, and the positional arguments its client method takes."""
+    kind = str(obj.get("kind", ""))
+    api, suffix, namespaced = kind_of(kind)
+    m = obj.get("metadata") or {}
+    name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
+    return kind, name, namespace, api, suffix, (name, namespace, obj) if namespaced else (name, obj)
