@@ -69,6 +69,26 @@ def _rows(
         )
 
 
+def _pool_rows(
+    models: tuple[type[BaseModel], ...], sections: list[tuple[str, type[BaseModel]]]
+) -> list[str]:
+    """One row per pool setting; a default that differs by backend is given per backend."""
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for model in models:
+        rows: list[str] = []
+        _rows(model, "pools[].", rows, sections, tables=True)
+        backend = model.model_fields["backend"].annotation.__args__[0]  # type: ignore[union-attr]
+        for row in rows:
+            by_name.setdefault(row.split(" | ")[0], []).append((backend, row))
+    out = []
+    for seen in by_name.values():
+        cells = [row.split(" | ") for _, row in seen]
+        if len({c[1] for c in cells}) > 1:
+            cells[0][1] = ", ".join(f"{b}: {c[1]}" for (b, _), c in zip(seen, cells, strict=True))
+        out.append(" | ".join(cells[0]))
+    return out
+
+
 def render() -> str:
     from compute.config_pools import POOL_MODELS
 
@@ -93,11 +113,8 @@ def render() -> str:
         rows: list[str] = []
         _rows(model, f"{name}.", rows, [])
         out += [f"## [{name}]", "", *header, *rows, ""]
-    rows = []
     pool_sections: list[tuple[str, type[BaseModel]]] = []
-    for model in POOL_MODELS:
-        _rows(model, "pools[].", rows, pool_sections, tables=True)
-    rows = list(dict.fromkeys(rows))
+    rows = _pool_rows(POOL_MODELS, pool_sections)
     out += [
         "## [[pools]]",
         "",

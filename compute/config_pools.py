@@ -42,12 +42,25 @@ _BACKEND = (
 )
 
 
+_ADOPT = (
+    "Mode of the pool when computectl records it for the first time: 'observe' (decisions "
+    "are recorded as what would have been done; the workload manager is left alone until "
+    "an operator runs 'computectl pools enable') or 'enforce' (computectl acts). A recorded "
+    "pool keeps the mode operators gave it."
+)
+Adopt = Literal["observe", "enforce"]
+
+
 class SimulatedPool(_Pool):
     backend: Literal["simulated"] = Field(description=_BACKEND)
+    # A simulated site is computectl's own from its first second.
+    adopt: Adopt = Field("enforce", description=_ADOPT)
 
 
 class SlurmPool(_Pool):
     backend: Literal["slurm"] = Field(description=_BACKEND)
+    # An existing cluster is watched before computectl may act on it.
+    adopt: Adopt = Field("observe", description=_ADOPT)
     slurm: SlurmPoolSettings = Field(
         default_factory=SlurmPoolSettings,
         description="Table [pools.slurm], backend 'slurm' only: partition (default: the pool's "
@@ -57,8 +70,9 @@ class SlurmPool(_Pool):
         "computectl on a node), burn_in_report_url (if set, computectl runs burn-in on "
         "drained nodes itself, in a MAINT reservation) and the burn-in job's "
         "burn_in_time_limit_minutes, burn_in_reservation_minutes, "
-        "burn_in_account, burn_in_output. Pools with the same slurm_conf and bin_dir share "
-        "one backend.",
+        "burn_in_account, burn_in_output, and rack_feature_prefix (a node feature naming its "
+        "rack, default 'rack:'; the leaf switch comes from topology/tree). Pools with the same "
+        "slurm_conf and bin_dir share one backend.",
     )
 
     @property
@@ -68,12 +82,15 @@ class SlurmPool(_Pool):
 
 class KubernetesPool(_Pool):
     backend: Literal["kubernetes"] = Field(description=_BACKEND)
+    adopt: Adopt = Field("observe", description=_ADOPT)
     kubernetes: KubernetesPoolSettings = Field(
         default_factory=KubernetesPoolSettings,
         description="Table [pools.kubernetes], backend 'kubernetes' only: kubeconfig (default: "
         "in-cluster, else $KUBECONFIG or ~/.kube/config), context, node_selector (default "
         '{"computectl.io/pool" = <pool name>}), gpu_resource (default nvidia.com/gpu), '
-        "request_timeout_seconds (default 30). Pools with the same kubeconfig, context and "
+        "request_timeout_seconds (default 30), rack_label and switch_label (node labels naming "
+        "its rack and leaf switch; default topology.computectl.io/rack and /switch). Pools "
+        "with the same kubeconfig, context and "
         "gpu_resource share one backend.",
     )
 

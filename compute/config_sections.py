@@ -27,6 +27,13 @@ class ServerSettings(_Section):
         description="If set, requests that change state must send "
         "'Authorization: Bearer <token>'. Shown masked by 'config show'.",
     )
+    lease_seconds: float = Field(
+        15.0,
+        ge=3,
+        le=300,
+        description="Seconds the acting replica's lease lasts unrenewed: how long the fleet may "
+        "go without an acting control plane after the one acting dies.",
+    )
 
 
 class SweepSettings(_Section):
@@ -34,8 +41,8 @@ class SweepSettings(_Section):
         60.0,
         ge=0,
         le=86_400,
-        description="Seconds between background sweeps in 'serve' (0: no background "
-        "sweeps; run 'computectl sweep' from cron instead).",
+        description="Seconds between background sweeps in 'serve' (0: this process never "
+        "acts, not even on posted results; run 'computectl sweep' from cron instead).",
     )
     passing_results_every_seconds: float = Field(
         600.0,
@@ -55,6 +62,46 @@ class SweepSettings(_Section):
 
     results_retention_days: float = Field(
         14.0, gt=0, le=3650, description="Check results older than this are pruned after a sweep."
+    )
+
+
+class BrakeSettings(_Section):
+    """Table [remediation.brake]: when many nodes that share a rack, a switch or a pool fail
+    at once, the cause is likely shared (power, cooling, the fabric, a rollout), and draining
+    them all would take the capacity out with no node at fault."""
+
+    window_minutes: float = Field(
+        5.0,
+        gt=0,
+        le=24 * 60,
+        description="Automated drains are counted over this many minutes.",
+    )
+    rack_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A drain that would bring the rack's drains within the window to this "
+        "share of its nodes is held, and opens an incident; the drains before it stand.",
+    )
+    switch_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The same for the nodes behind one leaf switch.",
+    )
+    pool_max_nodes: int = Field(
+        16,
+        ge=1,
+        le=100_000,
+        description="Most automated drains in one pool within the window; the next is held "
+        "and opens an incident.",
+    )
+    min_nodes: int = Field(
+        3,
+        ge=2,
+        le=100_000,
+        description="A rack or switch brakes only once at least this many of its nodes "
+        "would be drained (so a small rack does not brake on one failure).",
     )
 
 
@@ -118,6 +165,10 @@ class RemediationSettings(_Section):
         le=10_000,
         description="Periodic burn-ins started per pool per sweep at most; they also count "
         "against the drain budget, after any fault's drain.",
+    )
+    brake: BrakeSettings = Field(
+        default_factory=BrakeSettings,
+        description="Table [remediation.brake]: the brake for failures with a shared cause.",
     )
     new_nodes: Literal["burn_in", "in_service"] = Field(
         "burn_in",

@@ -33,6 +33,12 @@ class Pool:
     name: str
     backend: str
     gpu_model: str
+    # "observe": decisions are recorded as what would have been done, and nothing is done;
+    # "enforce": computectl acts. ``observe_checks``: checks observed in an enforcing pool.
+    mode: str = "enforce"
+    observe_checks: tuple[str, ...] = ()
+    mode_changed_at: datetime | None = None
+    mode_actor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,13 @@ class Node:
     last_seen: datetime | None = None
     last_checked_at: datetime | None = None
     health: NodeHealth = field(default_factory=NodeHealth)
+    # The stored row's version this copy was read at: every write is conditional on it.
+    version: int = 0
+    # When a posted result asked the acting control plane to decide on this node now.
+    attention_at: datetime | None = None
+    # The last decision recorded in observe mode ("drain:xid"), so it is recorded once.
+    would: str = ""
+    switch: str = ""
 
     def evolve(self, **changes: Any) -> Node:
         return replace(self, **changes)
@@ -134,3 +147,7 @@ class EventKind:
     NODE_SKIPPED = "node_skipped"
     POOL_CHANGED = "pool_changed"
     ACTION_FAILED = "action_failed"
+    # Observe mode: what would have been done (detail: action, check, reason, mode).
+    WOULD_ACT = "would_act"
+    # A drain the shared-cause brake held (detail: incident, action, check).
+    DRAIN_HELD = "drain_held"

@@ -6,6 +6,7 @@ Exit codes of the CLI (documented in docs/exit-codes.md):
   2  the request was refused or invalid: nothing changed
   3  a backend (Slurm, Kubernetes, the store) could not be reached or failed: nothing changed
   4  partial: some of the work was done and recorded, some was not (the message says which)
+  5  not acting: another control plane holds the lease (a cron sweep beside serve): not an error
 """
 
 from __future__ import annotations
@@ -67,3 +68,30 @@ class StoreFailure(ComputeError):
     http_status = 503
     code = "store_error"
     exit_code = 3
+
+
+class StaleWrite(ComputeError):
+    """A node was written by someone else since it was read: nothing was written; read it
+    again and redo the change (``Store.update_node`` does)."""
+
+    http_status = 409
+    code = "stale_write"
+    exit_code = 3
+
+
+class NotLeading(ComputeError):
+    """This process may not act now (another control plane leads): nothing was done, and the
+    decision is left to the one that acts."""
+
+    http_status = 503
+    code = "not_leading"
+    exit_code = 3
+
+
+class LeaseHeld(ComputeError):
+    """Another process holds the lease: this one must not act. Nothing was done."""
+
+    http_status = 409
+    code = "lease_held"
+    # Not a user error: a cron `computectl sweep` beside a running `serve` ends here by design.
+    exit_code = 5

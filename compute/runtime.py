@@ -10,14 +10,17 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from compute.backends import Backends, Wired, WiringContext
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import KubernetesPool, PoolSettings, Settings, SlurmPool
-from compute.domain import Pool
+from compute.services.acting import Acting
 from compute.services.fabric import FabricService
+from compute.services.gate import Gate
 from compute.services.ingest import Ingest
 from compute.services.nodes import NodeService
+from compute.services.pools import record_pools
 from compute.services.remediation import BurnInLauncher, Remediator
 from compute.services.sweep import SweepDeps, Sweeper, SweepReport
 from compute.services.tenants import TenantService
@@ -31,6 +34,13 @@ from health.thresholds import Thresholds
 from scheduler.pairs import PairLauncher
 
 __all__ = ["Runtime", "builders"]
+
+
+class Leading(Protocol):
+    """Whether this process may act now (compute.services.leadership.Leadership)."""
+
+    def acting(self) -> bool: ...
+
 
 # Pools of one backend in, each pool's wiring out.
 Builder = Callable[[list[PoolSettings], WiringContext], dict[str, Wired]]
@@ -70,8 +80,13 @@ class Runtime:
     sweeper: Sweeper
     tenants: TenantService
     fabric: FabricService
+    acting: Acting
     datacenter: SimulatedDatacenter | None = None
     sweep_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when a posted result asks for a decision now (``act_on_attention``).
+    attention: threading.Event = field(default_factory=threading.Event)
+    # None: this process always acts (one control plane on its store).
+    leadership: Leading | None = None
 
     @classmethod
     def build(
@@ -89,7 +104,8 @@ class Runtime:
         node_rack = simulated.seed_topology(store, dc, clock) if dc is not None else {}
         policy = settings.remediation.policy()
         th = settings.checks.thresholds()
-        ingest = Ingest(store, clock, policy)
+        attention = threading.Event()
+        ingest = Ingest(store, clock, policy, notify=lambda _node: attention.set())
         ctx = WiringContext(settings, store, clock, ingest, th, dc)
         backends = Backends()
         burn_ins: dict[str, BurnInLauncher] = {}
@@ -102,8 +118,11 @@ class Runtime:
                     burn_ins[name] = wired.burn_in
                 if wired.pairs is not None:
                     pair_launchers[name] = wired.pairs
-        _record_pools(store, [p for p in pools if p.backend != "simulated"])
+        # New pools in their backend's adopt mode; a recorded pool keeps its operators' mode.
+        record_pools(store, pools, clock)
         remediator = Remediator(store, backends, clock, policy, burn_ins)
+        gate = Gate(store, clock, settings.remediation.brake)
+        acting = Acting(store, remediator, clock, policy, gate.admit)
         nodes = NodeService(store, backends, clock, remediator)
         telemetry = SimulatedTelemetry(dc.fleet_access) if dc is not None else None
         sweeper = Sweeper(
@@ -113,7 +132,7 @@ class Runtime:
                 clock=clock,
                 policy=policy,
                 thresholds=th,
-                remediator=remediator,
+                acting=acting,
                 telemetry=telemetry,
                 node_rack=node_rack,
                 new_nodes=settings.remediation.new_nodes,
@@ -121,7 +140,7 @@ class Runtime:
                 passes_every=timedelta(seconds=settings.sweep.passing_results_every_seconds),
             )
         )
-        return cls(
+        rt = cls(
             settings=settings,
             store=store,
             clock=clock,
@@ -134,8 +153,24 @@ class Runtime:
             sweeper=sweeper,
             tenants=TenantService(store, backends, clock),
             fabric=FabricService(store, clock, nodes, pair_launchers, policy),
+            acting=acting,
             datacenter=dc,
+            attention=attention,
         )
+        remediator.may_act = rt.may_act
+        return rt
+
+    def may_act(self) -> bool:
+        return self.leadership is None or self.leadership.acting()
+
+    def act_on_attention(self, limit: int = 100) -> int:
+        """Decide and act now on the nodes posted results asked about (oldest first, at
+        most ``limit``); returns how many were acted on. The event is cleared first: one set
+        meanwhile is for a result this call may not have seen."""
+        self.attention.clear()
+        if not self.may_act():
+            return 0
+        return self.acting.attend(limit)
 
     def close(self) -> None:
         self.backends.close()
@@ -153,10 +188,3 @@ class Runtime:
                     self.settings.simulation.technician_repair_hours,
                 )
             return report
-
-
-def _record_pools(store: Store, pools: list[PoolSettings]) -> None:
-    """Pools of real clusters have no seeded topology: record them (merge) on every start."""
-    if pools:
-        with store.transaction() as tx:
-            tx.put_topology([], [], [], [Pool(p.name, p.backend, p.gpu_model) for p in pools])

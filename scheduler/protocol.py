@@ -25,6 +25,10 @@ class NodeStatus:
     jobs: int  # jobs running on the node
     responding: bool = True
     state: str = ""  # the backend's own words, for operators
+    # Where the node sits, as its workload manager's topology names it ("": unknown):
+    # the scopes a shared-cause failure (rack power, a leaf switch) is looked for in.
+    rack: str = ""
+    switch: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,18 @@ def create_app(rt: Runtime, loop: Loop | None = None) -> FastAPI:
             loop_error=loop.last_error if loop is not None else None,
             started_wall=loop.started_wall if loop is not None else None,
         )
-        return JSONResponse(status_code=200 if r.ready else 503, content=r.as_dict())
+        content = r.as_dict()
+        if loop is not None and loop.leadership is not None:
+            # A follower is ready too: it serves the API and reads the leader's sweeps.
+            state = loop.leadership.state()
+            content["leadership"] = {
+                "holder": state.holder,
+                "leading": state.leading,
+                "epoch": state.epoch,
+                "leader": state.leader,
+                "leader_until": state.leader_until.isoformat() if state.leader_until else None,
+            }
+        return JSONResponse(status_code=200 if r.ready else 503, content=content)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -9,12 +9,19 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 
 from compute.api.deps import require_writer, runtime
 from compute.api.problems import PROBLEM_RESPONSES
-from compute.api.schemas import DrainManyRequest, DrainRequest, ResumeManyRequest, ResumeRequest
+from compute.api.schemas import (
+    DrainManyRequest,
+    DrainRequest,
+    PoolModeRequest,
+    ResumeManyRequest,
+    ResumeRequest,
+)
 from compute.errors import InvalidInput
 from compute.runtime import Runtime
-from compute.services import fleet
+from compute.services import fleet, incidents, pools
 from compute.services.batch import Batch
 from compute.services.ingest import parse_report
+from compute.services.leadership import Leadership, under_lease
 from compute.services.rma import rma_report
 from compute.tenants.spec import TenantModel, tenant_from_model
 from compute.validation import NodeName, PoolName, ShortText, TenantName
@@ -136,12 +143,15 @@ def get_racks(rt: Rt) -> dict[str, Any]:
 
 @api.post("/sweep", summary="Run one sweep now")
 def run_sweep(rt: Rt, _actor: Writer) -> dict[str, Any]:
+    if isinstance(rt.leadership, Leadership):
+        # Only under the lease, as `computectl sweep` (409 lease_held where another acts).
+        return sweep_report_view(under_lease(rt.leadership, rt.sweep))
     return sweep_report_view(rt.sweep())
 
 
 @api.get("/overview", summary="Everything the fleet overview page shows")
 def get_overview(rt: Rt) -> dict[str, Any]:
-    return overview_view(fleet.overview(rt.store, rt.clock.now()))
+    return {**overview_view(fleet.overview(rt.store, rt.clock.now())), "leading": rt.may_act()}
 
 
 # -- tenants ------------------------------------------------------------------------------------
@@ -183,3 +193,60 @@ def resume_tenant(rt: Rt, actor: Writer, name: Tenant) -> dict[str, Any]:
 @api.delete("/tenants/{name}", summary="Delete a tenant (refused while it has jobs unless force)")
 def delete_tenant(rt: Rt, actor: Writer, name: Tenant, force: bool = False) -> dict[str, Any]:
     return rt.tenants.delete(name, actor=actor, force=force).as_dict()
+
+
+# -- pools' modes and the brake -----------------------------------------------------------------
+
+PoolPath = Annotated[PoolName, Path(description="Pool name.")]
+IncidentId = Annotated[int, Path(ge=1, le=2**62, description="Incident id.")]
+
+
+@api.get("/pools", summary="Pools with their mode: observe or enforce (per check too)")
+def list_pools(rt: Rt) -> dict[str, Any]:
+    return {"pools": [pools.pool_view(p) for p in rt.store.pools()]}
+
+
+@api.get("/pools/{name}/report", summary="What observe mode kept from happening over a window")
+def pool_report(
+    rt: Rt,
+    name: PoolPath,
+    since: Annotated[str, Query(max_length=16, description="Window: 90s, 30m, 24h, 7d.")] = "24h",
+) -> dict[str, Any]:
+    window = pools.parse_window(since)
+    return pools.report_view(pools.report(rt.store, rt.clock, name, window))
+
+
+@api.post("/pools/{name}/observe", summary="Record what would be done, and do nothing")
+def observe_pool(
+    rt: Rt, actor: Writer, name: PoolPath, body: PoolModeRequest | None = None
+) -> dict[str, Any]:
+    check = body.check if body is not None else None
+    return pools.pool_view(pools.set_mode(rt.store, rt.clock, name, "observe", check, actor))
+
+
+@api.post("/pools/{name}/enable", summary="Let computectl act (on the pool, or on one check)")
+def enable_pool(
+    rt: Rt, actor: Writer, name: PoolPath, body: PoolModeRequest | None = None
+) -> dict[str, Any]:
+    check = body.check if body is not None else None
+    return pools.pool_view(pools.set_mode(rt.store, rt.clock, name, "enforce", check, actor))
+
+
+@api.get("/incidents", summary="Incidents of the brake for shared causes, newest first")
+def list_incidents(
+    rt: Rt,
+    state: Annotated[str | None, Query(pattern="^(open|released)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    found = incidents.list_incidents(rt.store, state, limit)
+    return {"incidents": [incidents.incident_view(i) for i in found]}
+
+
+@api.get("/incidents/{id}", summary="One incident with its evidence")
+def get_incident(rt: Rt, id: IncidentId) -> dict[str, Any]:
+    return incidents.incident_view(incidents.get_incident(rt.store, id))
+
+
+@api.post("/incidents/{id}/release", summary="Release the brake: automated drains proceed")
+def release_incident(rt: Rt, actor: Writer, id: IncidentId) -> dict[str, Any]:
+    return incidents.incident_view(incidents.release(rt.store, rt.clock, id, actor))

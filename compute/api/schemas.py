@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compute.validation import Reason
+from compute.validation import Reason, ShortText
 
 
 class DrainRequest(BaseModel):
@@ -35,3 +35,10 @@ class DrainManyRequest(DrainRequest):
 
 class ResumeManyRequest(ResumeRequest):
     nodes: Targets
+
+
+class PoolModeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    check: ShortText | None = Field(
+        None, description="Only this check, in an enforcing pool (default: the whole pool)."
+    )

@@ -58,8 +58,15 @@ def config_doc() -> None:
 @output_option
 @click.pass_obj
 def sweep(obj: CliContext, output: str) -> None:
-    """Run one sweep now: sync, check, decide, act."""
-    report = obj.runtime().sweep()
+    """Run one sweep now: sync, check, decide, act.
+
+    Only while holding the control plane's lease: beside a running `serve` (or another
+    sweep) it does nothing and exits 5.
+    """
+    from compute.services.leadership import Leadership, lease_seconds, under_lease
+
+    rt = obj.runtime()
+    report = under_lease(Leadership(rt.store, ttl=lease_seconds(rt.settings)), rt.sweep)
     if output == "json":
         emit_json(report.__dict__)
         if report.errors:

@@ -27,11 +27,16 @@ COMMANDS = {
         "Run the embedded default: a simulated datacenter kept healthy, faster than real time.",
     ),
     "events": ("compute.cli.fleet:events", "Drain, resume and lifecycle events, newest first."),
+    "incidents": (
+        "compute.cli.incidents:incidents",
+        "Incidents of the brake for shared causes: list, show, release.",
+    ),
     "node": ("compute.cli.node:node", "Commands that run on a GPU node."),
     "nodes": (
         "compute.cli.nodes:nodes",
         "GPU nodes: list, show, drain, resume, retire, pair-test.",
     ),
+    "pools": ("compute.cli.pools:pools", "Pools: list, observe, enable, report."),
     "serve": (
         "compute.cli.server:serve",
         "Run the control plane: API, overview page, /metrics and background sweeps.",

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from compute.cli.context import CliContext
+from compute.errors import RefusedError
 from compute.loop import Loop
 from compute.runtime import Runtime
 from compute.simulation.demo import opening_fault
+
+if TYPE_CHECKING:
+    from compute.services.leadership import Leadership
 
 log = logging.getLogger("computectl")
 
@@ -40,12 +44,14 @@ def _run(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if port == 0:
         port = _free_port(host)
-    loop = Loop(rt, sweep_interval=sweep_interval, acceleration=acceleration)
+    lead = _leadership(rt, acts=sweep_interval > 0)
+    loop = Loop(rt, sweep_interval=sweep_interval, acceleration=acceleration, leadership=lead)
     app = create_app(rt, loop)
     url = f"http://{host}:{port}/"
+    role = lead.role() if loop.acts else "API only (no background sweeps: cron's sweeps act)"
     click.echo(
         f"{banner}\n  overview  {url}\n  API docs  {url}docs\n  metrics   {url}metrics\n"
-        f"  data dir  {rt.settings.data_dir}\nCtrl-C stops.",
+        f"  data dir  {rt.settings.data_dir}\n  role      {role}\nCtrl-C stops.",
         err=False,
     )
     loop.start()
@@ -60,6 +66,19 @@ def _run(
         loop.shutdown()
         rt.close()
         click.echo("stopped; state saved in " + str(rt.settings.data_dir))
+
+
+def _leadership(rt: Runtime, acts: bool) -> Leadership:
+    """Take the lease before anything acts. PostgreSQL: without it this replica serves the
+    API and waits for the lease. SQLite is one host's: a second acting process is refused.
+    A process that never acts (``acts`` false) takes no lease: its remediator never acts."""
+    from compute.services.leadership import Leadership, lease_seconds
+
+    lead = Leadership(rt.store, ttl=lease_seconds(rt.settings))
+    if acts and not lead.claim() and rt.store.engine.dialect.name == "sqlite":
+        raise RefusedError(lead.refusal())
+    rt.leadership = lead  # the remediator asks it before each backend call
+    return lead
 
 
 def host_port(f: Any) -> Any:

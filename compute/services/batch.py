@@ -3,20 +3,26 @@ and each node recorded on its own (its events and audit entry) or refused on its
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from compute.backends import Backends
-from compute.domain import Node
-from compute.errors import ComputeError, InvalidInput, PartialError
-from compute.services.remediation import Remediator
+from compute.domain import AUTOMATION, Event, Node
+from compute.errors import ComputeError, InvalidInput, NotLeading, PartialError, StaleWrite
+from compute.services.acting import BUDGETED, Acting
+from compute.services.remediation import BurnInLauncher, Remediator
+from compute.store.tx import recording
 from compute.validation import node_name
 from health.inputs import InputError
 from health.policy import Action, Decision, DrainMode
 from scheduler.errors import SchedulerError
 from scheduler.protocol import BatchResult, WorkloadManager
 from scheduler.slurm.hostlist import expand
+
+log = logging.getLogger("computectl")
 
 T = TypeVar("T")
 
@@ -94,11 +100,15 @@ def by_backend(
 
 
 def apply_many(
-    remediator: Remediator, planned: Sequence[tuple[Node, Decision]], actor: str
+    remediator: Remediator,
+    planned: Sequence[tuple[Node, Decision]],
+    actor: str,
+    together: bool = False,
 ) -> Batch:
     """Carry out each node's decision: one backend call per backend and kind of decision
     (a drain, a burn-in start, a resume), then each node recorded as ``Remediator.apply``
-    records one; a node the backend failed on is reported like a refusal."""
+    records one (``together``: all of a call in one transaction, ``finish_many``); a node
+    the backend failed on is reported like a refusal."""
     out = Batch()
     kinds: dict[tuple[Action, str, DrainMode], list[Node]] = {}
     for node, d in planned:
@@ -106,7 +116,7 @@ def apply_many(
     for (action, reason, mode), nodes in kinds.items():
         decision = Decision("", action, reason, mode=mode)
         for backend, group in by_backend(remediator.backends, nodes):
-            out += _apply_group(remediator, backend, group, decision, actor)
+            out += _apply_group(remediator, backend, group, decision, actor, together)
     return out
 
 
@@ -116,6 +126,7 @@ def _apply_group(
     nodes: list[Node],
     decision: Decision,
     actor: str,
+    together: bool,
 ) -> Batch:
     out = Batch()
     ready: list[Node] = []
@@ -134,6 +145,7 @@ def _apply_group(
         for node in ready:
             out.refused[node.name] = _failed(remediator, node, decision, actor, exc)
         return out
+    done: list[tuple[Node, Decision, Node, list[Event]]] = []
     for node in ready:
         d = _for(node, decision)
         error = result.failed.get(node.name)
@@ -142,10 +154,16 @@ def _apply_group(
             continue
         report = result.reports.get(node.name)
         new, events = remediator.recorded(node, d, actor, report.blocked if report else ())
+        if together:
+            done.append((node, d, new, events))
+            continue
         try:
             out.done.append(remediator.finish(node, d, actor, new, events))
         except ComputeError as exc:
             out.refused[node.name] = exc
+    if done:
+        stored, failed = finish_many(remediator, done, actor)
+        out += Batch(stored, failed)
     return out
 
 
@@ -176,3 +194,105 @@ def _call(backend: WorkloadManager, nodes: list[Node], d: Decision) -> BatchResu
             drained = [n.name for n in nodes if n.drain_reason]
             return backend.resume_many(drained) if drained else BatchResult()
     raise ValueError(f"{d.action.value} is not done on many nodes at once")
+
+
+# -- the sweep's decisions, many nodes at a time ---------------------------------------------
+
+# What the sweep carries out in batches: one backend call and one transaction for many nodes
+# (the first sweep of a site starts burn-in on every idle node; the next resumes them).
+BATCHED = frozenset({Action.START_BURN_IN, Action.RESUME})
+# Nodes per batch. The act lock is held for one batch, never a whole sweep: what attention
+# has to act on waits for one batch at most.
+BATCH_SIZE = 64
+
+
+@runtime_checkable
+class BatchLauncher(BurnInLauncher, Protocol):
+    """One that starts many burn-ins at once (the simulated site: their results in one write)."""
+
+    def launch_many(self, nodes: Sequence[Node]) -> None: ...
+
+
+def sweep_batch(
+    acting: Acting, planned: Sequence[tuple[Node, Decision]], attended: Counter[str]
+) -> tuple[Batch, list[tuple[Node, Decision]]]:
+    """The sweep's decisions (each node as the sweep stored it) carried out together, under
+    the act lock the caller holds: the nodes still as the sweep stored them, through the
+    gate one by one, then one backend call and one transaction per kind. Returns what was
+    done, and the nodes to decide again alone (written since, or their pool's budget
+    changed by attention since the sweep counted it)."""
+    with acting.store.transaction() as tx:  # a short read, under the act lock
+        fresh = {n.name: n.version for n in tx.nodes([n.name for n, _ in planned])}
+    ready: list[tuple[Node, Decision]] = []
+    alone: list[tuple[Node, Decision]] = []
+    for node, d in planned:
+        if fresh.get(node.name) != node.version or (
+            d.action in BUDGETED and attended[node.pool] != acting.attended[node.pool]
+        ):
+            alone.append((node, d))
+            continue
+        admitted = acting.gate(node, d)
+        if admitted.action is d.action:
+            ready.append((node, d))
+        else:
+            acting.carry_out(node, admitted)
+    acting.remediator.require_acting(AUTOMATION)
+    return apply_many(acting.remediator, ready, AUTOMATION, together=True), alone
+
+
+def finish_many(
+    remediator: Remediator, done: Sequence[tuple[Node, Decision, Node, list[Event]]], actor: str
+) -> tuple[list[Node], dict[str, ComputeError]]:
+    """``Remediator.finish`` for nodes the backend acted on together (each as read, its
+    decision, and ``recorded``'s node and events): recorded in one transaction, each written
+    on the condition that nobody wrote it since it was read, then their burn-ins started
+    together. If one was written meanwhile, or the transaction fails, each is recorded on
+    its own (on its row as stored then). Returns the nodes as stored, and those not."""
+    stored: list[Node] = []
+    failed: dict[str, ComputeError] = {}
+    try:
+        with remediator.store.transaction() as tx:
+            changed = [remediator.settled(b, d, actor, new)(b) for b, d, new, _ in done]
+            tx.put_nodes(changed)  # one statement; StaleWrite if any was written since
+            for (before, d, new, events), node in zip(done, changed, strict=True):
+                audit = remediator.audit(before, d, actor, new, events)
+                stored.append(node.evolve(version=node.version + 1))
+                recording(events, [] if audit is None else [audit])(tx, stored[-1])
+    except Exception as exc:  # any store failure: each on its own, as finish does
+        if not isinstance(exc, StaleWrite):
+            log.warning("recording %d nodes together failed (%s); one by one", len(done), exc)
+        stored = []
+        for before, d, new, events in done:
+            try:
+                stored.append(remediator.finish(before, d, actor, new, events))
+            except ComputeError as error:
+                failed[before.name] = error
+        return stored, failed
+    _launch_many(remediator, stored, {before.name: d for before, d, *_ in done}, actor)
+    return stored, failed
+
+
+def _launch_many(
+    remediator: Remediator, nodes: list[Node], decisions: dict[str, Decision], actor: str
+) -> None:
+    by_pool: dict[str, list[Node]] = {}
+    for node in nodes:
+        if decisions[node.name].action in (Action.START_BURN_IN, Action.CHECKUP):
+            by_pool.setdefault(node.pool, []).append(node)
+    for pool, group in by_pool.items():
+        launcher = remediator.launchers.get(pool)
+        if launcher is None:
+            continue
+        try:
+            remediator.require_acting(actor)
+            if isinstance(launcher, BatchLauncher):
+                launcher.launch_many(group)
+            else:
+                for node in group:
+                    launcher.launch(node)
+        except SchedulerError as exc:
+            # The nodes stay in burn-in; without results they time out and are retried.
+            for node in group:
+                remediator.failed(node, decisions[node.name], actor, exc)
+        except NotLeading:
+            log.info("%s: burn-ins left to the control plane that acts", pool)

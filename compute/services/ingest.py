@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from compute.clock import Clock
 from compute.domain import Node
 from compute.errors import InvalidInput, NotFoundError
+from compute.services.acting import wants_attention
 from compute.store import Store
 from compute.validation import MAX_RESULTS_PER_REPORT
 from health.inputs import InputError, node_name, printable
@@ -48,27 +49,70 @@ def parse_report(
 
 
 class Ingest:
-    def __init__(self, store: Store, clock: Clock, policy: PolicyConfig) -> None:
+    """``notify(node)``: told when a node's results ask the acting control plane to decide
+    on it now (its ``attention_at`` is set, in the same write as the results)."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        policy: PolicyConfig,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.policy = policy
+        self.notify = notify
 
     def ingest(self, node_name: str, results: Sequence[CheckResult]) -> Node:
         node = self.store.node(node_name)
         if node is None:
             raise NotFoundError(f"unknown node {node_name!r}")
-        for i, r in enumerate(results):
-            beyond = [g for g in r.gpus if g >= node.gpu_count] if node.gpu_count else []
-            if beyond:
-                raise InvalidInput(
-                    f"result {i}: {node_name} has {node.gpu_count} GPUs (0-"
-                    f"{node.gpu_count - 1}); no GPU {beyond[0]}"
-                )
-        folded = fold(node, results, self.policy)
+        _check_gpus(node, results)
+        now = self.clock.now()
+        stored = self.store.update_node(
+            node_name,
+            lambda fresh: self._folded(fresh, results, now),
+            record=lambda tx, _node: tx.add_results(results),
+        )
+        if stored.attention_at is not None and self.notify is not None:
+            self.notify(node_name)
+        return stored
+
+    def ingest_many(self, reports: Mapping[str, Sequence[CheckResult]]) -> None:
+        """``ingest`` for many nodes at once (burn-ins started together on the simulated
+        site): one transaction, each node folded as stored now. All or nothing."""
+        now = self.clock.now()
         with self.store.transaction() as tx:
-            tx.add_results(results)
-            tx.put_node(folded)
+            nodes = tx.nodes(list(reports))
+            if len(nodes) != len(reports):
+                unknown = sorted(set(reports) - {n.name for n in nodes})
+                raise NotFoundError(f"unknown node {unknown[0]!r}")
+            for node in nodes:
+                _check_gpus(node, reports[node.name])
+            folded = [self._folded(n, reports[n.name], now) for n in nodes]
+            tx.put_nodes(folded)  # one statement: the rows are locked as read just now
+            attention = [n.name for n in folded if n.attention_at is not None]
+            tx.add_results([r for results in reports.values() for r in results])
+        if self.notify is not None:
+            for name in attention:
+                self.notify(name)
+
+    def _folded(self, node: Node, results: Sequence[CheckResult], now: datetime) -> Node:
+        folded = fold(node, results, self.policy)
+        if folded.attention_at is None and wants_attention(folded, self.policy, now):
+            folded = folded.evolve(attention_at=now)
         return folded
+
+
+def _check_gpus(node: Node, results: Sequence[CheckResult]) -> None:
+    for i, r in enumerate(results):
+        beyond = [g for g in r.gpus if g >= node.gpu_count] if node.gpu_count else []
+        if beyond:
+            raise InvalidInput(
+                f"result {i}: {node.name} has {node.gpu_count} GPUs (0-"
+                f"{node.gpu_count - 1}); no GPU {beyond[0]}"
+            )
 
 
 def fold(node: Node, results: Sequence[CheckResult], policy: PolicyConfig, **changes: Any) -> Node:

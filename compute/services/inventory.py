@@ -52,6 +52,8 @@ class SyncResult:
     events: list[Event] = field(default_factory=list)
     # Pools whose listing said nothing believable (none of their nodes): why, per pool.
     suspect: dict[str, str] = field(default_factory=dict)
+    # Each node listed, as listed (its text made safe).
+    listed: dict[str, NodeStatus] = field(default_factory=dict)
 
 
 def reconcile(
@@ -61,9 +63,12 @@ def reconcile(
     new_nodes: str,
     now: datetime,
     listed_pools: Collection[str] | None = None,
+    observed: Collection[str] = (),
 ) -> SyncResult:
     """``listed_pools``: the pools whose workload manager listed its nodes this time
-    (None: all of them); a node of such a pool that is not listed is gone."""
+    (None: all of them); a node of such a pool that is not listed is gone. ``observed``:
+    pools in observe mode, whose new idle nodes are adopted as they are (in service), with
+    the burn-in computectl would have started recorded as a ``would_act`` event."""
     out = SyncResult(nodes=dict(known))
     seen: set[str] = set()
     for s in statuses:
@@ -77,7 +82,12 @@ def reconcile(
             why = f"listed again by its workload manager, {node.state.value}"
             out.events.append(_seen(now, s, EventKind.NODE_RETURNED, why, "backend"))
         elif node is None:
-            node = _new_node(s, node_rack.get(s.name, "unassigned"), new_nodes, now)
+            rack = s.rack or node_rack.get(s.name, "unassigned")
+            node = _new_node(s, rack, new_nodes, now)
+            if s.pool in observed and node.state is Lifecycle.BURN_IN and not s.drain:
+                # Not ours to take out of service yet: say what would have been done.
+                node = _new_node(s, rack, "in_service", now)
+                out.events.append(_would_burn_in(now, s))
             out.added.add(s.name)
             why = f"first seen, {node.state.value}"
             out.events.append(_seen(now, s, EventKind.NODE_ADDED, why, AUTOMATION))
@@ -88,15 +98,8 @@ def reconcile(
                 node = node.evolve(pool=s.pool)
             node, events = _reconcile_one(node, s, now)
             out.events += events
-        node = node.evolve(
-            jobs_running=s.jobs,
-            gpus_allocated=s.gpus_allocated,
-            backend_state=s.state,
-            last_seen=now,
-            gpu_count=s.gpus_total or node.gpu_count,
-            gpu_model=s.gpu_model or node.gpu_model,
-        )
-        out.nodes[s.name] = node
+        out.nodes[s.name] = seen_as(node, s, now)
+        out.listed[s.name] = s
         out.changed.add(s.name)
     missing = [
         n
@@ -136,6 +139,36 @@ def reconcile(
     return out
 
 
+def seen_as(node: Node, s: NodeStatus, now: datetime) -> Node:
+    """What a listing says of a node besides its drain: its work and its GPUs. A node
+    written since the listing was asked for gets only this (its drain as listed may be older
+    than what was done to it since; the next listing tells)."""
+    return node.evolve(
+        jobs_running=s.jobs,
+        gpus_allocated=s.gpus_allocated,
+        backend_state=s.state,
+        last_seen=now,
+        gpu_count=s.gpus_total or node.gpu_count,
+        gpu_model=s.gpu_model or node.gpu_model,
+        # Where the workload manager places it; an unknown rack keeps the configured one.
+        rack=s.rack or node.rack,
+        switch=s.switch,
+    )
+
+
+def _would_burn_in(now: datetime, s: NodeStatus) -> Event:
+    reason = "new node: burn-in before service"
+    return Event(
+        at=now,
+        node=s.name,
+        kind=EventKind.WOULD_ACT,
+        reason=reason,
+        actor=AUTOMATION,
+        pool=s.pool,
+        detail={"action": "start_burn_in", "check": "", "reason": reason, "mode": "observe"},
+    )
+
+
 def _seen(now: datetime, s: NodeStatus, kind: str, reason: str, actor: str) -> Event:
     """An event about a node as its workload manager listed it."""
     return Event(at=now, node=s.name, kind=kind, reason=reason, actor=actor, pool=s.pool)
@@ -155,7 +188,8 @@ def _returned(node: Node, s: NodeStatus, new_nodes: str, now: datetime) -> Node:
             automation_drain=True,
             health=health.evolve(repair_next=True),
         )
-    return _new_node(s, node.rack, new_nodes, now).evolve(health=health)
+    # The same row: written on the version it was read at.
+    return _new_node(s, node.rack, new_nodes, now).evolve(health=health, version=node.version)
 
 
 def _new_node(s: NodeStatus, rack: str, new_nodes: str, now: datetime) -> Node:

@@ -13,6 +13,8 @@ from compute.services import fleet
 from compute.services.batch import Batch, apply_many, by_backend, node_names, plan
 from compute.services.remediation import Remediator
 from compute.store import Store
+from compute.store.repository import Tx
+from compute.store.tx import recording
 from compute.validation import reason as valid_reason
 from health.inputs import InputError
 from health.policy import (
@@ -186,43 +188,44 @@ class NodeService:
 
     def _record_forced(self, node: Node, actor: str) -> Node:
         now = self.clock.now()
-        new = back_in_service(node, now)
-        with self.store.transaction() as tx:
-            tx.put_node(new)
-            tx.add_event(
-                Event(
-                    at=now,
-                    node=node.name,
-                    kind=EventKind.RESUME,
-                    reason=f"forced over drain: {node.drain_reason}",
-                    actor=actor,
-                    pool=node.pool,
-                )
-            )
-            tx.add_audit(
-                AuditEntry(
-                    at=now,
-                    actor=actor,
-                    action="node.resume_forced",
-                    target=node.name,
-                    detail={"overrode_reason": node.drain_reason, "from": node.state.value},
-                )
-            )
-        return new
+
+        event = Event(
+            at=now,
+            node=node.name,
+            kind=EventKind.RESUME,
+            reason=f"forced over drain: {node.drain_reason}",
+            actor=actor,
+            pool=node.pool,
+        )
+        audit = AuditEntry(
+            at=now,
+            actor=actor,
+            action="node.resume_forced",
+            target=node.name,
+            detail={"overrode_reason": node.drain_reason, "from": node.state.value},
+        )
+
+        # The backend's drain is lifted: whatever was written since, the node is back.
+        return self.store.update_node(
+            node.name, lambda fresh: back_in_service(fresh, now), record=recording([event], [audit])
+        )
 
     def retire(self, name: str, actor: str) -> Node:
-        node = self.get(name)
-        if node.state not in (Lifecycle.REPAIR, Lifecycle.DRAINED):
-            raise RefusedError(
-                f"{name} is {node.state.value}; only drained nodes or nodes in "
-                "repair can be retired"
-            )
         now = self.clock.now()
-        new = node.evolve(state=Lifecycle.RETIRED, state_since=now, automation_drain=False)
-        with self.store.transaction() as tx:
-            tx.put_node(new)
+        was: dict[str, Lifecycle] = {}  # the state it is retired from, as stored then
+
+        def retired(node: Node) -> Node:
+            if node.state not in (Lifecycle.REPAIR, Lifecycle.DRAINED):
+                raise RefusedError(
+                    f"{name} is {node.state.value}; only drained nodes or nodes in "
+                    "repair can be retired"
+                )
+            was["state"] = node.state
+            return node.evolve(state=Lifecycle.RETIRED, state_since=now, automation_drain=False)
+
+        def record(tx: Tx, stored: Node) -> None:
             tx.add_event(
-                Event(at=now, node=name, kind=EventKind.RETIRE, actor=actor, pool=node.pool)
+                Event(at=now, node=name, kind=EventKind.RETIRE, actor=actor, pool=stored.pool)
             )
             tx.add_audit(
                 AuditEntry(
@@ -230,7 +233,8 @@ class NodeService:
                     actor=actor,
                     action="node.retire",
                     target=name,
-                    detail={"from": node.state.value},
+                    detail={"from": was["state"].value},
                 )
             )
-        return new
+
+        return self.store.update_node(name, retired, record=record)

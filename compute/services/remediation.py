@@ -14,9 +14,10 @@ from typing import Any, Protocol
 from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AUTOMATION, AuditEntry, Event, EventKind, Node
-from compute.errors import BackendError, RefusedError, StoreFailure
+from compute.errors import BackendError, NotLeading, RefusedError, StoreFailure
 from compute.services.safe_text import safe_audit, safe_event, safe_node
 from compute.store import Store
+from compute.store.tx import recording
 from health.policy import (
     Action,
     Decision,
@@ -48,6 +49,7 @@ class Remediator:
         clock: Clock,
         policy: PolicyConfig,
         launchers: Mapping[str, BurnInLauncher],
+        may_act: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.backends = backends
@@ -56,6 +58,9 @@ class Remediator:
         # Per pool. A pool without one waits for burn-in results posted from the node
         # (`computectl node check --suite burnin --report URL`), up to the burn-in timeout.
         self.launchers = dict(launchers)
+        # Automation acts only while this says so (leadership: one control plane acts),
+        # asked right before each backend call; operators' actions are never held back.
+        self.may_act = may_act
 
     def apply(
         self,
@@ -75,6 +80,7 @@ class Remediator:
             Action.CONTINUE_DRAIN: self._continue_drain,
             Action.BURN_IN_STALLED: self._stalled,
         }[decision.action]
+        self.require_acting(actor)
         try:
             new, events = handler(node, decision, actor)
         except SchedulerError as exc:
@@ -102,9 +108,35 @@ class Remediator:
     ) -> Node:
         """Records what the backend did (``new``, ``events``, an audit entry), then starts
         the burn-in it began; returns the node as stored afterwards."""
+        audit = self.audit(node, decision, actor, new, events, note)
+        new = self._keep(node, decision, actor, new, events, audit)
+        launcher = self.launchers.get(node.pool)
+        if decision.action in (Action.START_BURN_IN, Action.CHECKUP) and launcher is not None:
+            try:
+                self.require_acting(actor)
+                launcher.launch(new)
+            except SchedulerError as exc:
+                # The node stays in burn-in; without results it times out and is retried.
+                self._record_failure(new, decision, actor, exc)
+            except NotLeading:
+                log.info("%s: burn-in left to the control plane that acts", node.name)
+            refreshed = self.store.node(node.name)
+            return refreshed if refreshed is not None else new
+        return new
+
+    def audit(
+        self,
+        node: Node,
+        decision: Decision,
+        actor: str,
+        new: Node,
+        events: list[Event],
+        note: dict[str, Any] | None = None,
+    ) -> AuditEntry | None:
         # A retried drain that moved nothing is not news: no audit row every sweep.
-        quiet = decision.action is Action.CONTINUE_DRAIN and not events
-        audit = AuditEntry(
+        if decision.action is Action.CONTINUE_DRAIN and not events:
+            return None
+        return AuditEntry(
             at=self.clock.now(),
             actor=actor,
             action=f"node.{decision.action.value}",
@@ -117,41 +149,37 @@ class Remediator:
                 **(note or {}),
             },
         )
-        self._keep(node, decision, new, events, None if quiet else audit)
-        launcher = self.launchers.get(node.pool)
-        if decision.action in (Action.START_BURN_IN, Action.CHECKUP) and launcher is not None:
-            try:
-                launcher.launch(new)
-            except SchedulerError as exc:
-                # The node stays in burn-in; without results it times out and is retried.
-                self._record_failure(new, decision, actor, exc)
-            refreshed = self.store.node(node.name)
-            return refreshed if refreshed is not None else new
-        return new
+
+    def require_acting(self, actor: str) -> None:
+        if actor == AUTOMATION and self.may_act is not None and not self.may_act():
+            raise NotLeading("this control plane does not act now; nothing was done")
 
     def _keep(
         self,
         before: Node,
         decision: Decision,
+        actor: str,
         new: Node,
         events: list[Event],
         audit: AuditEntry | None,
-    ) -> None:
-        """Record what the backend did. It did it: so it is recorded, with text made safe if
-        the store refuses the original, or else undone, so the store never lags the cluster."""
+    ) -> Node:
+        """Record what the backend did, on the node as stored now (``new`` if nobody wrote it
+        since ``before`` was read, else the same transition done on what is stored); returns
+        it as stored. The backend did it: so it is recorded, with text made safe if the store
+        refuses the original, or else undone, so the store never lags the cluster."""
+        change = self.settled(before, decision, actor, new)
         try:
-            self._write(new, events, audit)
-            return
+            return self._write(before.name, change, events, audit)
         except Exception as exc:  # any store failure: the backend has acted already
             log.warning("%s: recording %s failed: %s", new.name, decision.action.value, exc)
             first = exc
         try:
-            self._write(
-                safe_node(new),
+            return self._write(
+                before.name,
+                lambda fresh: safe_node(change(fresh)),
                 [safe_event(e) for e in events],
                 None if audit is None else safe_audit(audit),
             )
-            return
         except Exception:
             log.exception("%s: recording %s failed twice", new.name, decision.action.value)
         undone = self._undo(before, decision)
@@ -161,13 +189,30 @@ class Remediator:
             + ("it was undone" if undone else "undoing it failed: the next sweep adopts it")
         )
 
-    def _write(self, node: Node, events: list[Event], audit: AuditEntry | None) -> None:
-        with self.store.transaction() as tx:
-            tx.put_node(node)
-            for ev in events:
-                tx.add_event(ev)
-            if audit is not None:
-                tx.add_audit(audit)
+    def settled(self, before: Node, d: Decision, actor: str, new: Node) -> Callable[[Node], Node]:
+        """What to store of a node the backend acted on, given it as stored now: ``new`` if
+        nobody wrote it since ``before`` was read, else the same transition done on it."""
+        blocked = new.health.drain_blocked
+
+        def change(fresh: Node) -> Node:
+            if fresh.version == before.version:
+                done = new.evolve(version=fresh.version)
+            else:
+                done = self._transition(fresh, d, actor, blocked)
+            # Automation has decided on the node: what asked it to is answered.
+            return done.evolve(attention_at=None) if actor == AUTOMATION else done
+
+        return change
+
+    def _write(
+        self,
+        name: str,
+        change: Callable[[Node], Node],
+        events: list[Event],
+        audit: AuditEntry | None,
+    ) -> Node:
+        record = recording(events, [] if audit is None else [audit])
+        return self.store.update_node(name, change, record=record)
 
     def _undo(self, before: Node, decision: Decision) -> bool:
         backend = self.backends.for_pool(before.pool)
@@ -243,6 +288,8 @@ class Remediator:
                 fatal=d.fatal,
                 mode=d.mode.value,
                 **({"left_running": list(blocked)} if blocked else {}),
+                **_detected(node, actor),
+                cause="operator" if actor != AUTOMATION else "fatal" if d.fatal else "consecutive",
             )
         ]
         if state is Lifecycle.DRAINED:
@@ -279,8 +326,13 @@ class Remediator:
         events = self._burn_in_failed(node, actor)
         attempt = node.health.burn_in_failures + 1
         new = self._transition(node, d, actor)
+        # A burn-in that takes a serving node out is a drain, for a cause of its own; one
+        # on a node already out (after a fault) is not.
+        taken_out = not node.drain_reason and actor == AUTOMATION
+        cause = {Action.CHECKUP: "periodic", Action.START_BURN_IN: "burn_in"}.get(d.action)
+        extra = {"cause": cause} if taken_out and cause else {}
         events.append(
-            self._event(node, EventKind.BURN_IN_STARTED, d.reason, actor, attempt=attempt)
+            self._event(node, EventKind.BURN_IN_STARTED, d.reason, actor, attempt=attempt, **extra)
         )
         return new, events
 
@@ -337,3 +389,11 @@ class Remediator:
                     action=d.action.value,
                 )
             )
+
+
+def _detected(node: Node, actor: str) -> dict[str, str]:
+    """When the finding an automated drain answers was first known to the control plane:
+    metrics build detection-to-drain latency from drain events."""
+    finding = node.health.finding
+    at = node.attention_at or (finding.at if finding is not None else None)
+    return {"detected_at": at.isoformat()} if at is not None and actor == AUTOMATION else {}

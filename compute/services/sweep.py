@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from compute.backends import Backends
 from compute.clock import Clock
-from compute.domain import AUTOMATION, Allocation, AuditEntry, Event, EventKind, Node, RackPower
-from compute.errors import BackendError, RefusedError
+from compute.domain import Allocation, Node, RackPower
+from compute.errors import BackendError, NotLeading, RefusedError
+from compute.services.acting import Acting
+from compute.services.batch import BATCH_SIZE, BATCHED, Batch, sweep_batch
 from compute.services.collect import CHECKED_STATES, BulkTelemetry, collect
 from compute.services.ingest import fold
-from compute.services.inventory import reconcile
-from compute.services.remediation import Remediator
+from compute.services.inventory import reconcile, seen_as
 from compute.services.safe_text import safe
 from compute.services.sweep_store import record_skipped, store_learnt
 from compute.store import Store
@@ -65,7 +67,7 @@ class SweepDeps:
     clock: Clock
     policy: PolicyConfig
     thresholds: Thresholds
-    remediator: Remediator
+    acting: Acting
     telemetry: BulkTelemetry | None
     node_rack: dict[str, str]
     new_nodes: str
@@ -84,6 +86,8 @@ class Sweeper:
         t0 = time.perf_counter()
         now = d.clock.now()
         report = SweepReport(started_at=now.isoformat())
+        # What attention had taken out of each pool before the budget is counted here.
+        attended = Counter(d.acting.attended)
         known = {n.name: n for n in d.store.nodes()}
 
         # 1. What the workload managers say.
@@ -104,7 +108,8 @@ class Sweeper:
             statuses += listed
             listed_pools |= set(pools)
             allocations += [Allocation(a.tenant, a.pool, a.node, a.gpus, a.job) for a in allocs]
-        synced = reconcile(known, statuses, d.node_rack, d.new_nodes, now, listed_pools)
+        observed = {p.name for p in d.store.pools() if p.mode == "observe"}
+        synced = reconcile(known, statuses, d.node_rack, d.new_nodes, now, listed_pools, observed)
         for pool, why in sorted(synced.suspect.items()):
             report.errors.append(f"pool {pool}: {why}")
             report.failed_backends.append(f"pool {pool}")
@@ -115,6 +120,8 @@ class Sweeper:
         results = []
         power: dict[str, float] = {}
         collected_names: set[str] = set()
+        # Per node, what was learnt besides the listing: results to fold and other changes.
+        learnt: dict[str, tuple[list[CheckResult], dict[str, Any]]] = {}
         if d.telemetry is not None:
             collected = collect(d.telemetry, nodes.values(), d.store.gpu_uuids(), d.thresholds)
             power = collected.power_watts
@@ -125,14 +132,18 @@ class Sweeper:
                 changes: dict[str, Any] = {"power_watts": power.get(name, before.power_watts)}
                 if len(kept) == len(node_results):
                     changes["passes_stored_at"] = now
+                learnt[name] = (list(node_results), dict(changes))
                 nodes[name] = fold(before, node_results, d.policy, **changes)
                 results += kept
                 report.results += len(node_results)
                 report.failed_results += sum(1 for r in node_results if r.failed)
         for name, watts in power.items():
             if name not in collected_names:
+                learnt[name] = ([], {"power_watts": watts})
                 nodes[name] = nodes[name].evolve(power_watts=watts)
         drift = self._version_drift(nodes, now)
+        for r in drift:
+            learnt.setdefault(r.node, ([], {}))[0].append(r)
         results += drift
         report.results += len(drift)
         t2 = time.perf_counter()
@@ -142,26 +153,44 @@ class Sweeper:
             tx.replace_allocations(allocations)
             tx.add_rack_power(self._rack_power(nodes, now))
 
+        def redo(fresh: Node) -> Node:
+            """What this sweep learnt of a node, applied to it as stored now."""
+            status = synced.listed.get(fresh.name)
+            node = seen_as(fresh, status, now) if status is not None else fresh
+            node_results, changes = learnt.get(fresh.name, ([], {}))
+            return fold(node, node_results, d.policy, **changes)
+
         stored = store_learnt(
-            d.store, nodes, synced.added, results, synced.events, report.skipped, fleet
+            d.store, nodes, synced.added, results, synced.events, report.skipped, fleet, redo
         )
         t3 = time.perf_counter()
 
         # 4. Decide, within each pool's drain budget, and act. A node that could not be
         # stored is not acted on (what is stored of it is old), and counts for the budget.
-        decisions = self._decide(nodes, now)
-        for dec in decisions:
-            node = nodes[dec.node]
-            if dec.node in report.skipped:
-                continue
-            try:
-                self._act(node, dec, report)
-            except (BackendError, RefusedError) as exc:
-                report.errors.append(str(exc))
-            except Exception as exc:  # one node never stops the others
-                log.exception("%s: %s failed", dec.node, dec.action.value)
-                report.skipped[dec.node] = f"{dec.action.value}: {type(exc).__name__}: {exc}"
-                report.errors.append(f"{dec.node}: {report.skipped[dec.node]}")
+        # Burn-in starts and resumes go in batches per pool (sweep_batch); the rest one by one.
+        batches: dict[tuple[Action, str], list[tuple[Node, Decision]]] = defaultdict(list)
+        try:
+            for dec in self._decide(nodes, now):
+                node = nodes[dec.node]
+                if dec.node in report.skipped:
+                    continue
+                if dec.action is Action.DEFER and node.deferred_reason:
+                    report.deferred.append({"node": dec.node, "reason": dec.reason})
+                    continue  # recorded when it was first deferred
+                if dec.action is Action.NONE and not (node.deferred_reason or node.would):
+                    continue  # nothing to do, nothing to forget
+                if dec.action not in BATCHED:
+                    self._guarded(dec, partial(self._act, node, dec, attended, report), report)
+                    continue
+                batch = batches[(dec.action, node.pool)]
+                batch.append((node, dec))
+                if len(batch) >= BATCH_SIZE:
+                    self._act_many(batch, attended, report)
+                    batch.clear()
+            for batch in batches.values():
+                self._act_many(batch, attended, report)
+        except NotLeading:
+            report.errors.append("acting stopped: this control plane does not act now")
         record_skipped(d.store, now, nodes, report.skipped)
         t4 = time.perf_counter()
 
@@ -197,64 +226,68 @@ class Sweeper:
         }
         return report
 
-    def _act(self, node: Node, dec: Decision, report: SweepReport) -> None:
-        if dec.action is Action.DEFER:
-            report.deferred.append({"node": dec.node, "reason": dec.reason})
-            if not node.deferred_reason:
-                self._record_deferral(node, dec)
+    def _guarded(self, dec: Decision, act: Callable[[], None], report: SweepReport) -> None:
+        """``act`` on ``dec``: what fails is reported, and the sweep goes on (NotLeading
+        stops it)."""
+        try:
+            act()
+        except NotLeading:
+            raise
+        except (BackendError, RefusedError) as exc:
+            report.errors.append(str(exc))
+        except Exception as exc:  # one node never stops the others
+            log.exception("%s: %s failed", dec.node, dec.action.value)
+            report.skipped[dec.node] = f"{dec.action.value}: {type(exc).__name__}: {exc}"
+            report.errors.append(f"{dec.node}: {report.skipped[dec.node]}")
+
+    def _act_many(
+        self, planned: list[tuple[Node, Decision]], attended: Counter[str], report: SweepReport
+    ) -> None:
+        """A batch, under the act lock for the batch only; a node written since the sweep
+        stored it is decided again alone."""
+        if not planned:
             return
-        if not dec.acts:
-            if node.deferred_reason:
-                self._clear_deferral(node)
-            return
-        self.d.remediator.apply(node, dec)
-        report.actions.append({"node": dec.node, "action": dec.action.value, "reason": dec.reason})
+        with self.d.acting.lock:
+            try:
+                done, alone = sweep_batch(self.d.acting, planned, attended)
+            except NotLeading:
+                raise
+            except Exception:  # the batch as a whole failed: each node alone, as before
+                log.exception("acting on %d nodes together failed; one by one", len(planned))
+                done, alone = Batch(), list(planned)
+        by_name = {node.name: dec for node, dec in planned}
+        for node in done.done:
+            dec = by_name[node.name]
+            report.actions.append(
+                {"node": dec.node, "action": dec.action.value, "reason": dec.reason}
+            )
+        report.errors += [str(exc) for exc in done.refused.values()]
+        for node, dec in alone:
+            self._guarded(dec, partial(self._act, node, dec, attended, report), report)
+
+    def _act(self, node: Node, dec: Decision, attended: Counter[str], report: SweepReport) -> None:
+        """One decision, carried out under the act lock on the node as stored now."""
+        acting = self.d.acting
+        with acting.lock:
+            node, dec = acting.sweep_check(node, dec, attended)
+            if dec.action is Action.DEFER:
+                report.deferred.append({"node": dec.node, "reason": dec.reason})
+            if acting.carry_out(node, dec):
+                report.actions.append(
+                    {"node": dec.node, "action": dec.action.value, "reason": dec.reason}
+                )
 
     def _decide(self, nodes: dict[str, Node], now: datetime) -> list[Decision]:
         d = self.d
         views: dict[str, list[NodeView]] = defaultdict(list)
         decisions = []
-        launchers = d.remediator.launchers
         for node in nodes.values():
             if node.state is Lifecycle.RETIRED:
                 continue
-            view = NodeView(
-                name=node.name,
-                pool=node.pool,
-                state=node.state,
-                drain_owner=node.drain_owner,
-                automation_drain=node.automation_drain,
-                has_jobs=node.jobs_running > 0,
-                can_burn_in=node.pool in launchers,
-                voluntary=node.state is Lifecycle.BURN_IN and node.health.burn_in_voluntary,
-            )
+            view = d.acting.view(node)
             views[node.pool].append(view)
             decisions.append(decide(view, node.health, d.policy, now))
         return apply_budget(decisions, views, d.policy)
-
-    def _record_deferral(self, node: Node, dec: Decision) -> None:
-        now = self.d.clock.now()
-        with self.d.store.transaction() as tx:
-            tx.put_node(node.evolve(deferred_reason=dec.reason))
-            tx.add_event(
-                Event(
-                    at=now,
-                    node=node.name,
-                    kind=EventKind.DRAIN_DEFERRED,
-                    reason=dec.reason,
-                    pool=node.pool,
-                    detail={"check": dec.check, "fatal": dec.fatal},
-                )
-            )
-            tx.add_audit(
-                AuditEntry(
-                    at=now,
-                    actor=AUTOMATION,
-                    action="node.drain_deferred",
-                    target=node.name,
-                    detail={"reason": dec.reason},
-                )
-            )
 
     def _worth_keeping(
         self, node: Node, results: list[CheckResult], now: datetime
@@ -283,10 +316,6 @@ class Sweeper:
                 nodes[r.node] = fold(nodes[r.node], [r], self.d.policy)
                 out.append(r)
         return out
-
-    def _clear_deferral(self, node: Node) -> None:
-        with self.d.store.transaction() as tx:
-            tx.put_node(node.evolve(deferred_reason=""))
 
     def _rack_power(self, nodes: dict[str, Node], now: datetime) -> list[RackPower]:
         sums: dict[str, float] = defaultdict(float)

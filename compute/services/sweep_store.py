@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
@@ -24,23 +25,45 @@ log = logging.getLogger("computectl")
 
 def store_learnt(
     store: Store,
-    nodes: Mapping[str, Node],
+    nodes: dict[str, Node],
     added: set[str],
     results: Sequence[CheckResult],
     events: Sequence[Event],
     skipped: dict[str, str],
     fleet: Callable[[Tx], None],
+    redo: Callable[[Node], Node],
 ) -> int:
     """Store every node, result and event, and what ``fleet`` writes (allocations, power);
-    returns how many results were stored and adds to ``skipped`` each node that could not be."""
+    returns how many results were stored and adds to ``skipped`` each node that could not be.
+
+    Each node is written only if nobody wrote it since the sweep read it. One written
+    meanwhile (a posted result, an operator's drain) is redone: ``redo`` applies what the
+    sweep learnt of it to the node as stored now, and the sweep's events about it are
+    dropped (they were judged on what was read; the next sweep judges again). ``nodes`` ends
+    as stored."""
     try:
         with store.transaction() as tx:
             tx.add_nodes([nodes[name] for name in sorted(added)])
-            tx.put_nodes([nodes[n] for n in nodes if n not in added])
             tx.add_results(results)
-            for ev in events:
-                tx.add_event(ev)
             fleet(tx)
+            # Last, so that the rows stay locked (PostgreSQL) only as long as they are written.
+            versions = tx.versions()
+            same: list[Node] = []
+            stale: set[str] = set()
+            for name, node in nodes.items():
+                if name not in added:
+                    if versions.get(name) == node.version:
+                        same.append(node)
+                    else:
+                        stale.add(name)
+            tx.put_nodes(same)
+            redone = {fresh.name: tx.put_node(redo(fresh)) for fresh in tx.nodes(stale)}
+            for ev in events:
+                if ev.node not in stale:
+                    tx.add_event(ev)
+        for node in same:
+            nodes[node.name] = replace(node, version=node.version + 1)
+        nodes.update(redone)
         return len(results)
     except Exception as exc:  # one bad row fails the batch: find it, keep the rest
         log.warning("storing the sweep in one transaction failed (%s); node by node", exc)
@@ -56,15 +79,16 @@ def store_learnt(
     for name in sorted(nodes):
         node, rs, evs = nodes[name], by_node.get(name, []), events_of.get(name, [])
         try:
-            _store_one(store, node, name in added, rs, evs)
+            nodes[name] = _store_one(store, node, name in added, rs, evs, redo)
         except Exception as first:
             try:
-                _store_one(
+                nodes[name] = _store_one(
                     store,
                     safe_node(node),
                     name in added,
                     [safe_result(r) for r in rs],
                     [safe_event(e) for e in evs],
+                    lambda fresh: safe_node(redo(fresh)),
                 )
             except Exception:
                 log.exception("%s: could not be stored", name)
@@ -75,16 +99,26 @@ def store_learnt(
 
 
 def _store_one(
-    store: Store, node: Node, new: bool, results: list[CheckResult], events: list[Event]
-) -> None:
+    store: Store,
+    node: Node,
+    new: bool,
+    results: list[CheckResult],
+    events: list[Event],
+    redo: Callable[[Node], Node],
+) -> Node:
     with store.transaction() as tx:
-        if new:
+        fresh = None if new else tx.node(node.name)
+        if fresh is None:
             tx.add_nodes([node])
+            stored = node
+        elif fresh.version == node.version:
+            stored = tx.put_node(node)
         else:
-            tx.put_node(node)
+            stored, events = tx.put_node(redo(fresh)), []
         tx.add_results(results)
         for ev in events:
             tx.add_event(ev)
+    return stored
 
 
 def record_skipped(

@@ -3,25 +3,36 @@
 Like a real Slurm controller, it is a system apart from computectl: its state
 lives in its own file under the data directory, and every process that
 touches it (the server's sweeps, an operator's `computectl nodes drain`)
-works on that file under a lock. Time only moves when someone advances it:
-the `serve`/`demo` loop does, at the configured acceleration.
+works on it under a lock, one operation at a time, seeing the latest state.
+Time only moves when someone advances it: the `serve`/`demo` loop does, at the
+configured acceleration.
+
+The world is held in memory. An operation (a `session`) takes the lock and
+reads only what other processes wrote since this one last looked; on the way
+out it writes only what it changed: the nodes, jobs and tenants it touched
+(each model marks them), the clocks, and the GPUs' packed loads when time moved
+(compute.simulation.worldfile, rows in SQLite: per-row upserts in one small
+transaction, with no journal of our own to compact). A read (the clock, a node
+listing, telemetry) therefore costs a lock and one generation lookup, whatever
+the size of the fleet; the JSON file earlier versions rewrote whole on every
+change is imported once.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from compute.config import PoolSettings, SimulationSettings
 from compute.domain import Gpu, Pool, Rack, Room, Site
+from compute.simulation import codec
+from compute.simulation.worldfile import WorldFile
 from health.simulated import FAULTS, FaultKind, FleetSpec, SimulatedFleet
 from scheduler.simulated import ClusterSpec, SimulatedCluster
 
@@ -69,23 +80,53 @@ class SimulatedDatacenter:
         )
         self._lock = threading.RLock()
         self._depth = 0
-        self._stamp: tuple[int, int] | None = None
-        self._lockfile: Any = None
-        self._saved_text = ""
+        self._gen = -1  # the file's generation this process's world reflects
+        self._saved_head: codec.HeadKey | None = None
+        self._t0 = float(int(start if start is not None else datetime.now(UTC).timestamp()))
         self.fleet: SimulatedFleet
         self.cluster: SimulatedCluster
-        t0 = float(int(start if start is not None else datetime.now(UTC).timestamp()))
-        if state_path is None or not state_path.exists():
-            self.fleet = SimulatedFleet(self.fleet_spec, settings.seed, t0)
-            self.cluster = SimulatedCluster(self.cluster_spec, settings.seed, t0)
+        self._file: WorldFile | None = None
+        if state_path is None:
+            self.fleet, self.cluster = self._fresh(settings.seed)
             self._apply_loads()
-            if state_path is not None:
-                state_path.parent.mkdir(parents=True, exist_ok=True)
-                with self.session():
-                    pass
+            return
+        self._file = WorldFile(state_path.with_suffix(".db"))
+        weakref.finalize(self, self._file.close)
+        with self._file.locked():
+            if self._file.generation()[0] == 0:
+                self._create(state_path.with_suffix(".json"))
+            else:
+                self._refresh()
+
+    def _fresh(self, seed: int, warm: bool = True) -> tuple[SimulatedFleet, SimulatedCluster]:
+        return (
+            SimulatedFleet(self.fleet_spec, seed, self._t0),
+            SimulatedCluster(self.cluster_spec, self.settings.seed, self._t0, warm=warm),
+        )
+
+    def _create(self, legacy: Path) -> None:
+        """The first process here: the world as the seed makes it, or as an older version
+        left it in its JSON file."""
+        assert self._file is not None
+        if legacy.exists():
+            raw = json.loads(legacy.read_text())
+            if raw.get("version") != STATE_VERSION:
+                raise RuntimeError(f"simulation state {legacy} has an unknown version")
+            rows = codec.legacy_rows(raw)
+            self.fleet, self.cluster = self._fresh(int(raw["fleet"]["seed"]), warm=False)
+            codec.apply_rows(self.fleet, self.cluster, rows)
+            self.fleet.loads_changed = True
+            rows += codec.changed_rows(self.fleet, self.cluster, codec.head_key(*self._world()))
         else:
-            with self.session():
-                pass
+            self.fleet, self.cluster = self._fresh(self.settings.seed)
+            self._apply_loads()
+            rows = codec.changed_rows(self.fleet, self.cluster, None)
+        self._file.write(rows, 1)
+        self._gen = 1
+        self._saved_head = codec.head_key(*self._world())
+
+    def _world(self) -> tuple[SimulatedFleet, SimulatedCluster]:
+        return self.fleet, self.cluster
 
     def _node_pools(self) -> dict[str, tuple[str, str, int]]:
         s = self.settings
@@ -105,26 +146,29 @@ class SimulatedDatacenter:
 
     @contextmanager
     def session(self) -> Iterator[SimulatedDatacenter]:
-        """Hold the world: loaded fresh if another process changed it, saved on the way out."""
+        """Hold the world for one operation: what others changed is read first, what this
+        operation changed is written on the way out."""
         with self._lock:
-            outer = self._depth == 0
-            if outer and self.state_path is not None:
-                lock_path = self.state_path.with_suffix(".lock")
-                self._lockfile = open(lock_path, "a+")  # noqa: SIM115 (held across the yield)
-                fcntl.flock(self._lockfile, fcntl.LOCK_EX)
-                self._load_if_changed()
+            outer = self._depth == 0 and self._file is not None
+            if outer:
+                assert self._file is not None
+                self._file.lock()
+                try:
+                    self._refresh()
+                except BaseException:
+                    self._file.unlock()
+                    raise
             self._depth += 1
             try:
                 yield self
             finally:
                 self._depth -= 1
-                if outer and self.state_path is not None:
+                if outer:
+                    assert self._file is not None
                     try:
-                        self._save_if_changed()
+                        self._persist()
                     finally:
-                        fcntl.flock(self._lockfile, fcntl.LOCK_UN)
-                        self._lockfile.close()
-                        self._lockfile = None
+                        self._file.unlock()
 
     @contextmanager
     def fleet_access(self) -> Iterator[SimulatedFleet]:
@@ -136,44 +180,31 @@ class SimulatedDatacenter:
         with self.session():
             yield self.cluster
 
-    def _load_if_changed(self) -> None:
-        assert self.state_path is not None
-        try:
-            st = self.state_path.stat()
-        except FileNotFoundError:
+    def _refresh(self) -> None:
+        assert self._file is not None
+        gen, floor = self._file.generation()
+        if gen == self._gen:
             return
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp == self._stamp:
-            return
-        text = self.state_path.read_text()
-        raw = json.loads(text)
-        if raw.get("version") != STATE_VERSION:
-            raise RuntimeError(f"simulation state {self.state_path} has an unknown version")
-        self.fleet = SimulatedFleet.from_dict(self.fleet_spec, raw["fleet"])
-        self.cluster = SimulatedCluster.from_dict(
-            self.cluster_spec, self.settings.seed, raw["cluster"]
-        )
-        self._stamp = stamp
-        self._saved_text = text
+        if self._gen < floor or gen < self._gen:
+            rows = self._file.all_rows()
+            seed = codec.fleet_seed(rows)
+            self.fleet, self.cluster = self._fresh(
+                self.settings.seed if seed is None else seed, warm=False
+            )
+        else:
+            rows = self._file.rows_since(self._gen)
+        codec.apply_rows(self.fleet, self.cluster, rows)
+        self._gen = gen
+        self._saved_head = codec.head_key(*self._world())
 
-    def _save_if_changed(self) -> None:
-        assert self.state_path is not None
-        text = json.dumps(
-            {
-                "version": STATE_VERSION,
-                "fleet": self.fleet.to_dict(),
-                "cluster": self.cluster.to_dict(),
-            },
-            separators=(",", ":"),
-        )
-        if text == self._saved_text and self.state_path.exists():
+    def _persist(self) -> None:
+        assert self._file is not None
+        rows = codec.changed_rows(self.fleet, self.cluster, self._saved_head)
+        if not rows:
             return
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.state_path)
-        st = self.state_path.stat()
-        self._stamp = (st.st_mtime_ns, st.st_size)
-        self._saved_text = text
+        self._file.write(rows, self._gen + 1)
+        self._gen += 1
+        self._saved_head = codec.head_key(*self._world())
 
     # -- time ------------------------------------------------------------------------------
 

@@ -6,9 +6,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from compute.errors import ConfigError
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # The newest migration (tests/unit/test_store_head.py checks it against Alembic's head): a
 # store already there opens without loading Alembic, a third of a CLI command's start.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def open_engine(url: str) -> Engine:
@@ -26,12 +26,20 @@ def open_engine(url: str) -> Engine:
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # One connection per use: SQLite locks are per connection, and a pool
-            # shared across the sweep thread and request threads only adds contention.
+            # Connections kept, one checked out per transaction (never two threads on one):
+            # opening one per transaction cost its PRAGMAs each time, and closing the last
+            # one checkpointed the WAL, most of an action's time on a sweep. Overflow has no
+            # ceiling (a burst of request threads never waits on the pool; those beyond the
+            # kept ones are closed when returned).
             engine = create_engine(
-                url, poolclass=NullPool, connect_args={"timeout": 30, "check_same_thread": False}
+                url,
+                poolclass=QueuePool,
+                pool_size=8,
+                max_overflow=-1,
+                connect_args={"timeout": 30, "check_same_thread": False},
             )
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except ArgumentError as exc:
@@ -44,12 +52,26 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+# The execution option that marks a connection's transactions as writes (Store.transaction).
+WRITES = "computectl_writes"
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # SQLAlchemy begins each transaction itself (_sqlite_begin), not the driver.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """A write transaction takes SQLite's write lock when it begins: what it reads is then
+    what it overwrites (a deferred one that read first fails at its first write if another
+    wrote meanwhile). Reads stay deferred and never wait for writers (WAL)."""
+    writes = conn.get_execution_options().get(WRITES, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -54,6 +54,10 @@ class PoolRow(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     backend: Mapped[str] = mapped_column(String(32))
     gpu_model: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(16), default="enforce", server_default="enforce")
+    observe_checks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    mode_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    mode_actor: Mapped[str] = mapped_column(String(255), default="")
 
 
 class NodeRow(Base):
@@ -77,6 +81,10 @@ class NodeRow(Base):
     last_seen: Mapped[datetime | None] = mapped_column(nullable=True)
     last_checked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     health: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attention_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    would: Mapped[str] = mapped_column(Text, default="")
+    switch: Mapped[str] = mapped_column(String(128), default="")
 
 
 class GpuRow(Base):
@@ -158,3 +166,30 @@ class TenantRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    epoch: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime]
+    renewed_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(128))
+    pool: Mapped[str] = mapped_column(String(128))
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    cause: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    nodes: Mapped[list[str]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    released_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    released_by: Mapped[str] = mapped_column(String(255), default="")

@@ -3,7 +3,7 @@ one transaction (`Tx`, compute/store/tx.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -12,7 +12,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from compute.domain import Allocation, AuditEntry, Event, Gpu, Node, Pool, Rack, RackPower, Room
-from compute.store.engine import open_engine, upgrade
+from compute.errors import NotFoundError, StaleWrite
+from compute.store.engine import WRITES, open_engine, upgrade
 from compute.store.models import (
     AllocationRow,
     AuditRow,
@@ -29,7 +30,7 @@ from compute.store.models import (
 )
 from compute.store.rows import TenantRecord, event_from_row, node_from_row, result_from_row
 from compute.store.tx import Tx
-from health.policy import Lifecycle
+from health.policy import Lifecycle, NodeView
 from health.result import CheckResult
 
 __all__ = ["Store", "TenantRecord", "Tx"]
@@ -38,6 +39,7 @@ __all__ = ["Store", "TenantRecord", "Tx"]
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writer = engine.execution_options(**{WRITES: True})
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -50,8 +52,38 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        with Session(self.engine) as session, session.begin():
+        with Session(self._writer) as session, session.begin():
             yield Tx(session)
+
+    def update_node(
+        self,
+        name: str,
+        change: Callable[[Node], Node | None],
+        *,
+        attempts: int = 8,
+        record: Callable[[Tx, Node], None] | None = None,
+    ) -> Node:
+        """Change the node as stored now: ``change`` gets it fresh and returns it changed
+        (None: nothing to write); ``record`` writes what goes with it (events, audit) in the
+        same transaction, given the node as stored. Retried on a fresh read if someone wrote
+        the node meanwhile; returns the node as stored."""
+        stale = StaleWrite(f"{name}: no write after {attempts} attempts")
+        for _ in range(attempts):
+            try:
+                with self.transaction() as tx:
+                    node = tx.node(name)
+                    if node is None:
+                        raise NotFoundError(f"unknown node {name!r}")
+                    new = change(node)
+                    if new is None:
+                        return node
+                    stored = tx.put_node(new)
+                    if record is not None:
+                        record(tx, stored)
+                    return stored
+            except StaleWrite as exc:
+                stale = exc
+        raise stale
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -73,6 +105,41 @@ class Store:
         with self._read() as s:
             row = s.get(NodeRow, name)
             return None if row is None else node_from_row(row)
+
+    def attention(self, limit: int) -> list[str]:
+        """Nodes a posted result asked the acting control plane to decide on, oldest first."""
+        q = (
+            select(NodeRow.name)
+            .where(NodeRow.attention_at.is_not(None))
+            .order_by(NodeRow.attention_at, NodeRow.name)
+            .limit(limit)
+        )
+        with self._read() as s:
+            return list(s.scalars(q))
+
+    def version(self, name: str) -> int | None:
+        with self._read() as s:
+            return s.scalar(select(NodeRow.version).where(NodeRow.name == name))
+
+    def budget_views(self, pool: str) -> list[NodeView]:
+        """The pool's nodes as its drain budget counts them (health.policy.apply_budget), in
+        one narrow query: of a node's health only whether its burn-in is voluntary."""
+        voluntary = NodeRow.health["burn_in_voluntary"].as_boolean()
+        q = select(NodeRow.name, NodeRow.state, NodeRow.automation_drain, voluntary).where(
+            NodeRow.pool == pool, NodeRow.state != Lifecycle.RETIRED.value
+        )
+        with self._read() as s:
+            rows = s.execute(q).all()
+        return [
+            NodeView(
+                name=name,
+                pool=pool,
+                state=Lifecycle(state),
+                automation_drain=automation,
+                voluntary=state == Lifecycle.BURN_IN.value and bool(willing),
+            )
+            for name, state, automation, willing in rows
+        ]
 
     def gpus(self, node: str) -> list[Gpu]:
         with self._read() as s:
@@ -188,7 +255,15 @@ class Store:
     def pools(self) -> list[Pool]:
         with self._read() as s:
             return [
-                Pool(name=r.name, backend=r.backend, gpu_model=r.gpu_model)
+                Pool(
+                    name=r.name,
+                    backend=r.backend,
+                    gpu_model=r.gpu_model,
+                    mode=r.mode,
+                    observe_checks=tuple(r.observe_checks or ()),
+                    mode_changed_at=r.mode_changed_at,
+                    mode_actor=r.mode_actor,
+                )
                 for r in s.scalars(select(PoolRow).order_by(PoolRow.name))
             ]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Row, Table
 
 from compute.domain import Event, Gpu, Node
 from compute.store.models import Base, CheckResultRow, EventRow, NodeRow
@@ -33,7 +33,7 @@ def gpu_values(g: Gpu) -> dict[str, Any]:
     return {"node": g.node, "index": g.index, "uuid": g.uuid, "model": g.model, "serial": g.serial}
 
 
-def node_from_row(r: NodeRow) -> Node:
+def node_from_row(r: NodeRow | Row[Any]) -> Node:
     return Node(
         name=r.name,
         pool=r.pool,
@@ -54,6 +54,10 @@ def node_from_row(r: NodeRow) -> Node:
         last_seen=r.last_seen,
         last_checked_at=r.last_checked_at,
         health=NodeHealth.from_json(r.health),
+        version=r.version,
+        attention_at=r.attention_at,
+        would=r.would,
+        switch=r.switch,
     )
 
 
@@ -78,6 +82,9 @@ def node_values(n: Node) -> dict[str, Any]:
         "last_seen": n.last_seen,
         "last_checked_at": n.last_checked_at,
         "health": n.health.to_json(),
+        "attention_at": n.attention_at,
+        "would": n.would,
+        "switch": n.switch,
     }
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Result, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import (
@@ -21,6 +22,7 @@ from compute.domain import (
     Room,
     Site,
 )
+from compute.errors import StaleWrite
 from compute.store.models import (
     AllocationRow,
     AuditRow,
@@ -36,7 +38,7 @@ from compute.store.models import (
     SiteRow,
     TenantRow,
 )
-from compute.store.rows import gpu_values, node_values, result_values, table_of
+from compute.store.rows import gpu_values, node_from_row, node_values, result_values, table_of
 from health.result import CheckResult
 
 
@@ -46,17 +48,68 @@ class Tx:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def put_node(self, node: Node) -> None:
-        values = node_values(node)
-        if self.s.get(NodeRow, node.name) is None:
-            self.s.execute(insert(NodeRow), [values])
-        else:
-            self.s.execute(update(NodeRow).where(NodeRow.name == node.name).values(**values))
+    def node(self, name: str) -> Node | None:
+        """The node as stored now, its row locked until this transaction ends (PostgreSQL;
+        SQLite's write transaction holds the whole store): what is written next is on it."""
+        t = table_of(NodeRow)
+        row = self.s.execute(select(t).where(t.c.name == name).with_for_update()).first()
+        return None if row is None else node_from_row(row)
+
+    def nodes(self, names: Collection[str]) -> list[Node]:
+        """``node`` for many (those stored), in name order."""
+        t = table_of(NodeRow)
+        out: list[Node] = []
+        for chunk in _chunks(sorted(names)):
+            q = select(t).where(t.c.name.in_(chunk)).order_by(t.c.name).with_for_update()
+            out += [node_from_row(r) for r in self.s.execute(q)]
+        return out
+
+    def versions(self) -> dict[str, int]:
+        """Every node's stored version, the rows locked until this transaction ends."""
+        t = table_of(NodeRow)
+        # In name order, as every other writer of many nodes: two never wait on each other.
+        q = select(t.c.name, t.c.version).order_by(t.c.name).with_for_update()
+        return {name: version for name, version in self.s.execute(q)}
+
+    def put_node(self, node: Node) -> Node:
+        """Write ``node`` if the stored row is still the version it was read at (a node not
+        stored yet is added); returns it as stored. Raises StaleWrite (nothing written) if
+        someone wrote the node since."""
+        t = table_of(NodeRow)
+        res = self.s.execute(
+            update(t)
+            .where(t.c.name == node.name, t.c.version == node.version)
+            .values(**node_values(node), version=node.version + 1)
+        )
+        if _rowcount(res) == 1:
+            return replace(node, version=node.version + 1)
+        stored = self.s.execute(select(t.c.version).where(t.c.name == node.name)).scalar()
+        if stored is None:
+            self.s.execute(insert(t), [{**node_values(node), "version": node.version}])
+            return node
+        raise StaleWrite(
+            f"{node.name} was changed by another writer (version {stored}, "
+            f"read at {node.version}); nothing was written"
+        )
 
     def put_nodes(self, nodes: Sequence[Node]) -> None:
-        """Update many existing nodes in one statement batch (the sweep's hot path)."""
-        if nodes:
-            self.s.execute(update(NodeRow), [node_values(n) for n in nodes])
+        """Write many existing nodes in one statement batch (the sweep's hot path), each on
+        the condition ``put_node`` sets; one written meanwhile fails them all (StaleWrite).
+        Lock them first (``versions``) and pass only those still as read."""
+        if not nodes:
+            return
+        t = table_of(NodeRow)
+        stmt = update(t).where(t.c.name == bindparam("b_name"), t.c.version == bindparam("b_v"))
+        rows = []
+        for n in nodes:
+            values = node_values(n)
+            values["b_name"] = values.pop("name")
+            values["b_v"] = n.version
+            values["version"] = n.version + 1
+            rows.append(values)
+        res = self.s.execute(stmt, rows)
+        if self.s.get_bind().dialect.supports_sane_multi_rowcount and _rowcount(res) != len(rows):
+            raise StaleWrite(f"{len(rows) - _rowcount(res)} of {len(rows)} nodes changed meanwhile")
 
     def add_nodes(self, nodes: Sequence[Node]) -> None:
         """Insert many new nodes at once (a fleet seen for the first time)."""
@@ -169,4 +222,28 @@ class Tx:
     def prune(self, before: datetime) -> int:
         res = self.s.execute(delete(CheckResultRow).where(CheckResultRow.at < before))
         self.s.execute(delete(RackPowerRow).where(RackPowerRow.at < before))
-        return int(getattr(res, "rowcount", 0) or 0)
+        return _rowcount(res)
+
+
+def recording(
+    events: Sequence[Event], audit: Sequence[AuditEntry] = ()
+) -> Callable[[Tx, Node], None]:
+    """What goes with a node's write (``Store.update_node``'s ``record``): events, audit."""
+
+    def record(tx: Tx, _stored: Node) -> None:
+        for ev in events:
+            tx.add_event(ev)
+        for entry in audit:
+            tx.add_audit(entry)
+
+    return record
+
+
+def _rowcount(res: Result[Any]) -> int:
+    return int(getattr(res, "rowcount", 0) or 0)
+
+
+def _chunks(names: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    # Bound parameters per statement stay under every driver's limit.
+    for i in range(0, len(names), size):
+        yield names[i : i + size]

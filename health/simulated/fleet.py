@@ -36,14 +36,25 @@ _PERF: dict[str, tuple[float, float, float]] = {
 }
 
 
-def unit_noise(*key: int) -> float:
-    """A deterministic value in [-1, 1) from integers (a small integer hash)."""
-    h = 0x9E3779B97F4A7C15
+NOISE_START = 0x9E3779B97F4A7C15
+
+
+def noise_state(h: int, *key: int) -> int:
+    """The hash of ``key`` continued from ``h``: a prefix hashed once serves many keys."""
     for k in key:
         h ^= (k + 0x632BE59BD9B4E019 + (h << 6) + (h >> 2)) & 0xFFFFFFFFFFFFFFFF
         h = (h * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def noise_value(h: int) -> float:
     h ^= h >> 31
     return (h % 2_000_000) / 1_000_000.0 - 1.0
+
+
+def unit_noise(*key: int) -> float:
+    """A deterministic value in [-1, 1) from integers (a small integer hash)."""
+    return noise_value(noise_state(NOISE_START, *key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,8 @@ class SimGpu:
     gemm_factor: float = 1.0
     # Where this GPU sits in its model's idle and busy power ranges (0..1): fixed per GPU.
     spread: tuple[float, float] = (0.5, 0.5)
+    # The noise hash of (node index, GPU index): a reading continues it with the minute.
+    noise: int = NOISE_START
 
 
 @dataclass(slots=True)
@@ -115,25 +128,38 @@ class SimulatedFleet:
                 f"unknown simulated GPU model {spec.gpu_model!r}; "
                 f"known: {', '.join(sorted(_MODELS))}"
             )
+        seeded = noise_state(NOISE_START, seed)
         for r in range(spec.racks):
             for n in range(spec.nodes_per_rack):
                 idx = r * spec.nodes_per_rack + n
                 name = spec.node_name(r, n)
-                gpus = [self._new_gpu(idx, g) for g in range(spec.gpus_per_node)]
+                at = (noise_state(seeded, idx), noise_state(NOISE_START, idx))
+                gpus = [self._new_gpu(idx, g, at) for g in range(spec.gpus_per_node)]
                 self.nodes[name] = SimulatedNode(
                     name=name, index=idx, rack=spec.rack_name(r), model=spec.gpu_model, gpus=gpus
                 )
         self.next_fault_at = self._draw_next_fault(now)
         self.injected = 0
+        # What changed since whoever persists the fleet last looked (cleared by them): a node's
+        # hardware state, and the GPUs' load, which moves with every step of time.
+        self.changed: set[str] = set()
+        self.loads_changed = False
 
-    def _new_gpu(self, node_idx: int, g: int) -> SimGpu:
-        h = int((unit_noise(self.seed, node_idx, g) + 1.0) * 2**31)
+    def _new_gpu(self, node_idx: int, g: int, at: tuple[int, int]) -> SimGpu:
+        """GPU ``g`` of node ``node_idx``; ``at``: the noise hashes of (seed, node) and (node),
+        hashed once per node (a fleet of 10,000 nodes has 80,000 GPUs to build)."""
+        h = int((noise_value(noise_state(at[0], g)) + 1.0) * 2**31)
+        per_gpu = noise_state(at[1], g)
         return SimGpu(
             index=g,
             uuid=f"GPU-{h & 0xFFFFFFFF:08x}-{node_idx:04x}-{g:04x}-sim0-{self.seed & 0xFFFF:04x}",
             serial=f"16523{node_idx:05d}{g:02d}",
             pci_bus_id=f"00000000:{(0x18 + 0x10 * g) & 0xFF:02x}:00.0",
-            spread=(0.5 + 0.5 * unit_noise(node_idx, g, 1), 0.5 + 0.5 * unit_noise(node_idx, g, 2)),
+            spread=(
+                0.5 + 0.5 * noise_value(noise_state(per_gpu, 1)),
+                0.5 + 0.5 * noise_value(noise_state(per_gpu, 2)),
+            ),
+            noise=per_gpu,
         )
 
     # -- time and faults ---------------------------------------------------------------
@@ -173,6 +199,7 @@ class SimulatedFleet:
         # A fault happens after whatever was read at this instant: move the clock on a little,
         # so a reader's "since my last read" cursor sees it exactly once.
         self.now += 0.001
+        self.changed.add(node)
         self.injected += 1
         spec = FAULTS[kind]
         n.faults.append(
@@ -245,6 +272,7 @@ class SimulatedFleet:
     def reset(self, node: str) -> None:
         """A GPU reset: volatile errors clear and pending row remaps take effect."""
         n = self.nodes[node]
+        self.changed.add(node)
         for g in n.gpus:
             if not g.present:
                 continue  # a GPU off the bus does not come back from a reset
@@ -256,6 +284,7 @@ class SimulatedFleet:
     def repair(self, node: str) -> None:
         """Hardware work done: the node is as new (same GPUs, reseated or swapped in place)."""
         n = self.nodes[node]
+        self.changed.add(node)
         for g in n.gpus:
             g.present = True
             g.ecc_volatile = 0
@@ -272,6 +301,7 @@ class SimulatedFleet:
         n = self.nodes.get(node)
         if n is None:
             return
+        self.loads_changed = True
         for g, u in zip(n.gpus, utilisation, strict=False):
             g.utilisation = min(1.0, max(0.0, u))
 
@@ -280,13 +310,14 @@ class SimulatedFleet:
 
     # -- physics -------------------------------------------------------------------------
 
-    def gpu_power(self, n: SimulatedNode, g: SimGpu, minute: int) -> float:
+    def gpu_power(self, n: SimulatedNode, g: SimGpu, at: int) -> float:
+        """``at``: the GPU's noise hash continued with the minute (noise_state(g.noise, m))."""
         idle_lo, idle_hi, busy_lo, busy_hi, limit, _ = _MODELS[n.model]
         idle_at, busy_at = g.spread
         idle = idle_lo + (idle_hi - idle_lo) * idle_at
         busy = busy_lo + (busy_hi - busy_lo) * busy_at
         p = idle + (busy - idle) * math.pow(g.utilisation, 1.2)
-        p *= 1.0 + 0.02 * unit_noise(n.index, g.index, minute)
+        p *= 1.0 + 0.02 * noise_value(at)
         if g.power_brake_until > self.now:
             p = min(p, 0.45 * limit)
         return min(p, limit)
@@ -302,74 +333,5 @@ class SimulatedFleet:
         m = _MODELS[model]
         return m[4], m[5]
 
-    # -- persistence ---------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        state = self.rng.getstate()
-        return {
-            "seed": self.seed,
-            "now": self.now,
-            "next_fault_at": None if self.next_fault_at == float("inf") else self.next_fault_at,
-            "injected": self.injected,
-            "rate": self.spec.fault_rate_per_node_hour,
-            "rng": [state[0], list(state[1]), state[2]],
-            "nodes": {
-                name: {
-                    "nccl_factor": n.nccl_factor,
-                    "ib_down": n.ib_down,
-                    "faults": n.faults,
-                    "events": n.events,
-                    "gpus": [_gpu_state(g) for g in n.gpus],
-                }
-                for name, n in self.nodes.items()
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, spec: FleetSpec, raw: Mapping[str, Any]) -> SimulatedFleet:
-        fleet = cls(spec, int(raw["seed"]), float(raw["now"]))
-        rng = raw["rng"]
-        fleet.rng.setstate((rng[0], tuple(rng[1]), rng[2]))
-        nxt = raw.get("next_fault_at")
-        fleet.next_fault_at = float("inf") if nxt is None else float(nxt)
-        if raw.get("rate") != spec.fault_rate_per_node_hour:
-            # Settings changed the fault rate since the state was saved: redraw from now.
-            fleet.next_fault_at = fleet._draw_next_fault(fleet.now)
-        fleet.injected = int(raw.get("injected", 0))
-        for name, data in raw["nodes"].items():
-            n = fleet.nodes.get(name)
-            if n is None:
-                continue
-            n.nccl_factor = float(data["nccl_factor"])
-            n.ib_down = list(data.get("ib_down", []))
-            n.faults = list(data["faults"])
-            n.events = list(data["events"])
-            for g, gd in zip(n.gpus, data["gpus"], strict=False):
-                for key, value in gd.items():
-                    setattr(g, key, value)
-        return fleet
-
     def now_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.now, UTC)
-
-
-_GPU_FIELDS = (
-    "present",
-    "utilisation",
-    "ecc_volatile",
-    "ecc_aggregate",
-    "remap_pending",
-    "remap_failure",
-    "remap_uncorrectable",
-    "nvlink_down",
-    "nvlink_crc",
-    "nvlink_replay",
-    "pcie_width",
-    "thermal_until",
-    "power_brake_until",
-    "gemm_factor",
-)
-
-
-def _gpu_state(g: SimGpu) -> dict[str, Any]:
-    return {f: getattr(g, f) for f in _GPU_FIELDS}

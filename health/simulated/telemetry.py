@@ -11,7 +11,8 @@ from health.simulated.fleet import (
     SimGpu,
     SimulatedFleet,
     SimulatedNode,
-    unit_noise,
+    noise_state,
+    noise_value,
 )
 from health.telemetry import (
     THROTTLE_GPU_IDLE,
@@ -29,7 +30,16 @@ from health.telemetry import (
 FleetAccess = Callable[[], AbstractContextManager[SimulatedFleet]]
 
 
-def read_node(fleet: SimulatedFleet, n: SimulatedNode, since: datetime | None) -> NodeSnapshot:
+# A node's InfiniBand ports by (HCA count, HCAs down): shared, as most nodes' are alike.
+PortCache = dict[tuple[int, tuple[int, ...]], tuple[IbPort, ...]]
+
+
+def read_node(
+    fleet: SimulatedFleet,
+    n: SimulatedNode,
+    since: datetime | None,
+    ports: PortCache | None = None,
+) -> NodeSnapshot:
     minute = int(fleet.now // 60)
     limit, slowdown = fleet.limits(n.model)
     gpus = tuple(_reading(fleet, n, g, minute, limit, slowdown) for g in n.gpus if g.present)
@@ -51,31 +61,39 @@ def read_node(fleet: SimulatedFleet, n: SimulatedNode, since: datetime | None) -
         gpus=gpus,
         xid_events=events,
         host_power_watts=fleet.host_power(n),
-        ib_ports=tuple(
-            IbPort(
-                device=f"mlx5_{i}",
-                port=1,
-                state="DOWN" if i in n.ib_down else "ACTIVE",
-                phys_state="Polling" if i in n.ib_down else "LinkUp",
-                rate_gbps=400.0,
-                link_layer="InfiniBand",
-            )
-            for i in range(len(n.gpus))
-        ),
+        ib_ports=_ports(len(n.gpus), tuple(n.ib_down), {} if ports is None else ports),
         driver_version="550.90.07",
         cuda_version="12.4",
     )
 
 
+def _ports(count: int, down: tuple[int, ...], cache: PortCache) -> tuple[IbPort, ...]:
+    found = cache.get((count, down))
+    if found is None:
+        found = cache[(count, down)] = tuple(
+            IbPort(
+                device=f"mlx5_{i}",
+                port=1,
+                state="DOWN" if i in down else "ACTIVE",
+                phys_state="Polling" if i in down else "LinkUp",
+                rate_gbps=400.0,
+                link_layer="InfiniBand",
+            )
+            for i in range(count)
+        )
+    return found
+
+
 def _reading(
     fleet: SimulatedFleet, n: SimulatedNode, g: SimGpu, minute: int, limit: float, slowdown: float
 ) -> GpuReading:
-    power = fleet.gpu_power(n, g, minute)
-    temp = 28.0 + 0.068 * power + 1.5 * unit_noise(n.index, g.index, minute, 7)
+    at = noise_state(g.noise, minute)  # unit_noise(node, GPU, minute, ...) from here on
+    power = fleet.gpu_power(n, g, at)
+    temp = 28.0 + 0.068 * power + 1.5 * noise_value(noise_state(at, 7))
     reasons: set[str] = set()
     if g.utilisation < 0.05:
         reasons.add(THROTTLE_GPU_IDLE)
-    elif g.utilisation > 0.97 and unit_noise(n.index, g.index, minute, 9) > 0.5:
+    elif g.utilisation > 0.97 and noise_value(noise_state(at, 9)) > 0.5:
         reasons.add(THROTTLE_SW_POWER_CAP)
     if g.thermal_until > fleet.now:
         temp += 18.0
@@ -117,13 +135,14 @@ class SimulatedTelemetry:
 
     def __init__(self, access: FleetAccess) -> None:
         self._access = access
+        self._ports: PortCache = {}
 
     def snapshot(self, node: str, since: datetime | None) -> NodeSnapshot:
         with self._access() as fleet:
             n = fleet.nodes.get(node)
             if n is None:
                 raise TelemetrySourceError(f"no simulated node {node!r}")
-            return read_node(fleet, n, since)
+            return read_node(fleet, n, since, self._ports)
 
     def snapshots(self, nodes: dict[str, datetime | None]) -> Iterator[NodeSnapshot]:
         """Many nodes under one hold of the fleet (a sweep reads them all at once)."""
@@ -131,4 +150,4 @@ class SimulatedTelemetry:
             for name, since in nodes.items():
                 n = fleet.nodes.get(name)
                 if n is not None:
-                    yield read_node(fleet, n, since)
+                    yield read_node(fleet, n, since, self._ports)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from scheduler.protocol import (
     JobInfo,
     NodeStatus,
 )
+from scheduler.topology import topology_name
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # What `kubectl delete pod` gives a pod by default; "down" ends work, but politely.
@@ -46,11 +48,20 @@ _CONFLICT_RETRIES = 5
 _ACTIVE = "status.phase!=Succeeded,status.phase!=Failed"
 
 
+@dataclass(frozen=True, slots=True)
+class TopologyLabels:
+    """The node labels whose values name a node's rack and leaf switch ("": none)."""
+
+    rack: str
+    switch: str
+
+
 class KubernetesWorkloadManager:
     """One cluster; ``pools`` maps computectl pool → node label selector.
 
     A node matching several pools' selectors belongs to the first of them in
     ``pools``; nodes matching none are not computectl's and are not listed.
+    ``topology`` maps pool → the node labels naming a node's rack and leaf switch.
     """
 
     kind = "kubernetes"
@@ -60,6 +71,7 @@ class KubernetesWorkloadManager:
         client: KubeDriver,
         pools: Mapping[str, Mapping[str, str]],
         gpu_resource: str = DEFAULT_GPU_RESOURCE,
+        topology: Mapping[str, TopologyLabels] | None = None,
     ) -> None:
         if not pools:
             raise ValueError("a Kubernetes backend needs at least one pool → node selector")
@@ -70,6 +82,7 @@ class KubernetesWorkloadManager:
         self.client = client
         self.pools = {p: dict(sel) for p, sel in pools.items()}
         self.gpu_resource = gpu_resource
+        self.topology = dict(topology or {})
 
     def close(self) -> None:
         self.client.close()
@@ -83,9 +96,11 @@ class KubernetesWorkloadManager:
         context: str | None = None,
         gpu_resource: str = DEFAULT_GPU_RESOURCE,
         timeout_seconds: float = 30.0,
+        topology: Mapping[str, TopologyLabels] | None = None,
     ) -> KubernetesWorkloadManager:
         """A backend on the official client (the settings' ``[pools.kubernetes]`` table)."""
-        return cls(KubeClient(kubeconfig, context, timeout_seconds), pools, gpu_resource)
+        client = KubeClient(kubeconfig, context, timeout_seconds)
+        return cls(client, pools, gpu_resource, topology)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -98,7 +113,7 @@ class KubernetesWorkloadManager:
             gpus[node] += n
             jobs[node] += 1
         return [
-            node_status(raw, pool, self.gpu_resource, gpus[name], jobs[name])
+            self._status(raw, pool, gpus[name], jobs[name])
             for name, (raw, pool) in sorted(nodes.items())
         ]
 
@@ -107,7 +122,7 @@ class KubernetesWorkloadManager:
         raw = self.client.get_node(name)
         pool = self._require_pool(raw)
         pods = self._gpu_pods(name)
-        return node_status(raw, pool, self.gpu_resource, sum(n for _, n in pods), len(pods))
+        return self._status(raw, pool, sum(n for _, n in pods), len(pods))
 
     def jobs_on(self, node: str) -> list[JobInfo]:
         self._require_pool(self.client.get_node(node))
@@ -197,6 +212,14 @@ class KubernetesWorkloadManager:
         return BatchResult.of(nodes, failed)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _status(self, raw: Mapping[str, Any], pool: str, gpus: int, jobs: int) -> NodeStatus:
+        labels = labels_of(raw)
+        names = self.topology.get(pool)
+        rack = topology_name(labels.get(names.rack)) if names and names.rack else ""
+        switch = topology_name(labels.get(names.switch)) if names and names.switch else ""
+        status = node_status(raw, pool, self.gpu_resource, gpus, jobs)
+        return replace(status, rack=rack, switch=switch) if rack or switch else status
 
     def _pool_of(self, raw: Mapping[str, Any]) -> str | None:
         labels = labels_of(raw)

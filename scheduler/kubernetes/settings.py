@@ -31,6 +31,14 @@ class KubernetesSettings(BaseModel):
     request_timeout_seconds: float = Field(
         30.0, gt=0, description="An API request that takes longer counts as Kubernetes unreachable."
     )
+    rack_label: str = Field(
+        "topology.computectl.io/rack",
+        description='Node label whose value names the node\'s rack ("": none).',
+    )
+    switch_label: str = Field(
+        "topology.computectl.io/switch",
+        description='Node label whose value names the node\'s leaf switch ("": none).',
+    )
     burn_in_image: str | None = Field(
         None,
         description="Image with computectl for the burn-in Job computectl starts on a drained "

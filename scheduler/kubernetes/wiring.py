@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from scheduler.kubernetes.backend import KubernetesWorkloadManager
+from scheduler.kubernetes.backend import KubernetesWorkloadManager, TopologyLabels
 from scheduler.kubernetes.burnin import KubernetesBurnIn
 from scheduler.kubernetes.pairs import KubernetesPairs
 from scheduler.kubernetes.settings import KubernetesSettings
@@ -29,6 +29,7 @@ def build(pools: Sequence[tuple[str, KubernetesSettings]]) -> dict[str, PoolWiri
             gpu_resource=gpu_resource,
             # Pools of one cluster share its client: the most patient setting wins.
             timeout_seconds=max(k.request_timeout_seconds for _, k in members),
+            topology={name: TopologyLabels(k.rack_label, k.switch_label) for name, k in members},
         )
         # One namespace per tenant in the same cluster, over the same client.
         tenants = KubernetesTenants(backend.client, backend.pools, gpu_resource)

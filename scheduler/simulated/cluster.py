@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
 
 from scheduler.protocol import DrainMode
 
@@ -78,10 +78,17 @@ class SimulatedCluster:
             name: SimNode(name, pool, model, gpus)
             for name, (pool, model, gpus) in spec.nodes.items()
         }
+        self._pool_nodes: dict[str, list[str]] = {}
+        for n in self.nodes.values():
+            self._pool_nodes.setdefault(n.pool, []).append(n.name)
         self.jobs: dict[int, SimJob] = {}
         self.next_id = 1
         self.tenants: dict[str, SimTenant] = {}
         self.next_arrival = {pool: now + self._interarrival(pool) for pool in spec.pool_kinds}
+        # What changed since whoever persists the cluster last looked (cleared by them).
+        self.changed_nodes: set[str] = set()
+        self.changed_jobs: set[int] = set()
+        self.changed_tenants: set[str] = set()
         if warm:
             self._warm_start()
 
@@ -177,7 +184,20 @@ class SimulatedCluster:
         self.next_id += 1
         if not self._place(job):
             self.jobs[job.id] = job  # pending
+            self.changed_jobs.add(job.id)
         return job
+
+    def cancel(self, job_id: int) -> None:
+        self.jobs.pop(job_id, None)
+        self.changed_jobs.add(job_id)
+
+    def set_tenant(self, tenant: SimTenant) -> None:
+        self.tenants[tenant.name] = tenant
+        self.changed_tenants.add(tenant.name)
+
+    def drop_tenant(self, name: str) -> None:
+        self.tenants.pop(name, None)
+        self.changed_tenants.add(name)
 
     def tenant_jobs(self, tenant: str) -> list[SimJob]:
         return [j for j in self.jobs.values() if j.tenant == tenant]
@@ -204,11 +224,11 @@ class SimulatedCluster:
             return False
         if free is None:
             free = self._free()
-        fits = [
-            name
-            for name, f in free.items()
-            if self.nodes[name].pool == job.pool and f >= job.gpus_per_node
-        ]
+        fitting = (
+            name for name in self._pool_nodes.get(job.pool, ()) if free[name] >= job.gpus_per_node
+        )
+        # Training takes the first nodes that fit (stop looking there); inference the best fit.
+        fits = list(fitting if job.kind == "inference" else islice(fitting, job.nodes_wanted))
         if len(fits) < job.nodes_wanted:
             return False
         if job.kind == "inference":
@@ -219,6 +239,7 @@ class SimulatedCluster:
         job.nodes = chosen
         job.start = self.now
         self.jobs[job.id] = job
+        self.changed_jobs.add(job.id)
         return True
 
     # -- time ----------------------------------------------------------------------------
@@ -237,6 +258,7 @@ class SimulatedCluster:
                 for end, jid in running_ends:
                     if end <= t:
                         del self.jobs[jid]
+                        self.changed_jobs.add(jid)
             else:
                 pending.append(self._new_job(pool, t))
                 self.next_arrival[pool] = t + self._interarrival(pool)
@@ -247,6 +269,7 @@ class SimulatedCluster:
     def _schedule(self, pending: list[SimJob]) -> list[SimJob]:
         waiting: list[SimJob] = []
         for job in pending:
+            self.changed_jobs.add(job.id)
             if self.now - job.submitted > MAX_PENDING_SECONDS:
                 self.jobs.pop(job.id, None)
                 continue
@@ -273,6 +296,7 @@ class SimulatedCluster:
 
     def drain(self, node: str, reason: str, mode: DrainMode) -> None:
         n = self.nodes[node]
+        self.changed_nodes.add(node)
         n.drain = True
         n.reason = reason
         if mode == "down":
@@ -280,6 +304,7 @@ class SimulatedCluster:
 
     def resume(self, node: str) -> None:
         n = self.nodes[node]
+        self.changed_nodes.add(node)
         n.drain = False
         n.reason = ""
 
@@ -287,6 +312,7 @@ class SimulatedCluster:
         """The node's jobs crash (a fatal GPU fault) or are ended (taken down)."""
         for job in self.running_on(node):
             del self.jobs[job.id]
+            self.changed_jobs.add(job.id)
 
     def utilisation(
         self, node: str, minute: int, running: list[SimJob] | None = None
@@ -310,79 +336,3 @@ class SimulatedCluster:
                 load[slot] = max(0.0, min(1.0, u))
                 slot += 1
         return load
-
-    # -- persistence ---------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        st = self.rng.getstate()
-        return {
-            "now": self.now,
-            "rng": [st[0], list(st[1]), st[2]],
-            "next_id": self.next_id,
-            "next_arrival": {
-                k: (None if math.isinf(v) else v) for k, v in self.next_arrival.items()
-            },
-            "nodes": {n.name: {"drain": n.drain, "reason": n.reason} for n in self.nodes.values()},
-            "tenants": [
-                {
-                    "name": t.name,
-                    "users": t.users,
-                    "quotas": t.quotas,
-                    "max_wall_seconds": t.max_wall_seconds,
-                    "suspended": t.suspended,
-                }
-                for t in self.tenants.values()
-            ],
-            "jobs": [
-                {
-                    "id": j.id,
-                    "tenant": j.tenant,
-                    "kind": j.kind,
-                    "pool": j.pool,
-                    "gpus_per_node": j.gpus_per_node,
-                    "nodes_wanted": j.nodes_wanted,
-                    "duration": j.duration,
-                    "submitted": j.submitted,
-                    "start": j.start,
-                    "nodes": j.nodes,
-                }
-                for j in self.jobs.values()
-            ],
-        }
-
-    @classmethod
-    def from_dict(cls, spec: ClusterSpec, seed: int, raw: Mapping[str, Any]) -> SimulatedCluster:
-        c = cls(spec, seed, float(raw["now"]), warm=False)
-        rng = raw["rng"]
-        c.rng.setstate((rng[0], tuple(rng[1]), rng[2]))
-        c.next_id = int(raw["next_id"])
-        c.next_arrival = {
-            k: (math.inf if v is None else float(v)) for k, v in raw["next_arrival"].items()
-        }
-        for name, data in raw["nodes"].items():
-            if name in c.nodes:
-                c.nodes[name].drain = bool(data["drain"])
-                c.nodes[name].reason = str(data["reason"])
-        for j in raw["jobs"]:
-            job = SimJob(
-                id=j["id"],
-                tenant=j["tenant"],
-                kind=j["kind"],
-                pool=j["pool"],
-                gpus_per_node=j["gpus_per_node"],
-                nodes_wanted=j["nodes_wanted"],
-                duration=j["duration"],
-                submitted=j["submitted"],
-                start=j["start"],
-                nodes=list(j["nodes"]),
-            )
-            c.jobs[job.id] = job
-        for t in raw.get("tenants", []):
-            c.tenants[t["name"]] = SimTenant(
-                name=t["name"],
-                users=list(t["users"]),
-                quotas=dict(t["quotas"]),
-                max_wall_seconds=t["max_wall_seconds"],
-                suspended=bool(t["suspended"]),
-            )
-        return c

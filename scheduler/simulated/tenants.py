@@ -112,7 +112,7 @@ class SimulatedTenants:
         with self._access() as c:
             changes = _diff(spec.name, c.tenants.get(spec.name), _desired(spec))
             if changes:
-                c.tenants[spec.name] = _desired(spec)
+                c.set_tenant(_desired(spec))
             return changes
 
     def plan_delete(self, name: str) -> list[Change]:
@@ -127,9 +127,9 @@ class SimulatedTenants:
             if jobs and not force:
                 raise TenantBusy(name, jobs)
             for job in c.tenant_jobs(name):
-                c.jobs.pop(job.id, None)  # cancelled; the simulation has no grace to wait
+                c.cancel(job.id)  # the simulation has no grace to wait
             changes = _diff(name, c.tenants.get(name), None)
-            c.tenants.pop(name, None)
+            c.drop_tenant(name)
             return changes
 
     def jobs(self, name: str) -> list[JobInfo]:

@@ -9,11 +9,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from scheduler.errors import InvalidRequest, NotFound, SchedulerError
+from scheduler.errors import InvalidRequest, NotFound, SchedulerError, Unreachable
 from scheduler.protocol import Allocation, BatchResult, DrainMode, JobInfo, NodeStatus
 from scheduler.slurm.burnin import BurnInReservations, burn_in_reason
-from scheduler.slurm.commands import SlurmCommands, SlurmDriver
-from scheduler.slurm.parse import RunningJob, is_drained, node_pool, node_status, running_jobs
+from scheduler.slurm.commands import SlurmCommands, SlurmDriver, TopologyDriver
+from scheduler.slurm.parse import (
+    RunningJob,
+    is_drained,
+    node_pool,
+    node_rack,
+    node_status,
+    parse_topology,
+    running_jobs,
+)
 
 _log = logging.getLogger("computectl.scheduler.slurm")
 
@@ -25,6 +33,8 @@ class SlurmWorkloadManager:
     ``pools``; nodes in none of them are not computectl's and are not listed.
     With ``burn_in``, a node in computectl's burn-in reservation is listed as drained by
     computectl, and draining or resuming a node ends its burn-in reservation.
+    ``racks`` maps pool → the node feature prefix that names a node's rack (``rack:``); a
+    node's leaf switch comes from Slurm's topology when it runs topology/tree.
     """
 
     kind = "slurm"
@@ -34,12 +44,14 @@ class SlurmWorkloadManager:
         commands: SlurmDriver,
         pools: Mapping[str, str],
         burn_in: BurnInReservations | None = None,
+        racks: Mapping[str, str] | None = None,
     ) -> None:
         if not pools:
             raise ValueError("a Slurm backend needs at least one partition → pool")
         self.commands = commands
         self.pools = dict(pools)
         self.burn_in = burn_in
+        self.racks = dict(racks or {})
 
     @classmethod
     def create(
@@ -49,10 +61,11 @@ class SlurmWorkloadManager:
         slurm_conf: Path | None = None,
         bin_dir: Path | None = None,
         timeout_seconds: float = 30.0,
+        racks: Mapping[str, str] | None = None,
     ) -> SlurmWorkloadManager:
         """A backend running Slurm's CLIs (the settings' ``[pools.slurm]`` table)."""
         commands = SlurmCommands(bin_dir, slurm_conf, timeout_seconds)
-        return cls(commands, pools, BurnInReservations(commands))
+        return cls(commands, pools, BurnInReservations(commands), racks)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -60,15 +73,19 @@ class SlurmWorkloadManager:
         raw_nodes = self._raw_nodes()
         jobs = self._jobs_per_node(running_jobs(self.commands.squeue_json()))
         held = self._burning_in(raw_nodes)
+        switches = self._switches()
         out = []
         for raw in raw_nodes:
             pool = node_pool(raw, self.pools)
             if pool is not None:
-                out.append(self._status(raw, pool, jobs[str(raw["name"])], held))
+                out.append(self._status(raw, pool, jobs[str(raw["name"])], held, switches))
         return out
 
     def node(self, name: str) -> NodeStatus:
-        """One node as Slurm reports it; NotFound if it is not in a configured partition."""
+        """One node as Slurm reports it; NotFound if it is not in a configured partition.
+
+        Its switch is left unknown (""): every node's health check asks this, and the
+        topology is slurmctld's to send once per listing, not once per node."""
         raw = self._raw_node(name)
         pool = node_pool(raw, self.pools)
         if pool is None:
@@ -77,7 +94,7 @@ class SlurmWorkloadManager:
                 f"(it is in {', '.join(raw.get('partitions') or []) or 'none'})"
             )
         jobs = self._jobs_per_node(running_jobs(self.commands.squeue_json()))
-        return self._status(raw, pool, jobs[name], self._burning_in([raw]))
+        return self._status(raw, pool, jobs[name], self._burning_in([raw]), {})
 
     def jobs_on(self, node: str) -> list[JobInfo]:
         self._raw_node(node)  # NotFound for a node Slurm does not know
@@ -183,11 +200,31 @@ class SlurmWorkloadManager:
             return {}
         return self.burn_in.holding()
 
-    @staticmethod
+    def _switches(self) -> dict[str, str]:
+        """Node → leaf switch, in one command; {} when Slurm runs no topology/tree (or the
+        driver cannot tell). Only an unreachable slurmctld is an error: a listing without
+        switches then would read as every node moved."""
+        if not isinstance(self.commands, TopologyDriver):
+            return {}
+        try:
+            return parse_topology(self.commands.topology_text())
+        except Unreachable:
+            raise
+        except SchedulerError as exc:
+            _log.warning("Slurm's topology could not be read; no leaf switches known: %s", exc)
+            return {}
+
     def _status(
-        raw: Mapping[str, Any], pool: str, jobs: int, held: Mapping[str, str]
+        self,
+        raw: Mapping[str, Any],
+        pool: str,
+        jobs: int,
+        held: Mapping[str, str],
+        switches: Mapping[str, str],
     ) -> NodeStatus:
-        status = node_status(raw, pool, jobs)
+        name = str(raw["name"])
+        rack = node_rack(raw, self.racks.get(pool, ""))
+        status = node_status(raw, pool, jobs, rack=rack, switch=switches.get(name, ""))
         reservation = held.get(status.name)
         if reservation is None or status.drain:
             return status

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 from scheduler.errors import Conflict, NotFound, SchedulerError, Unreachable
 from scheduler.slurm.errors import classify, daemon_of, one_line, unreachable_line
@@ -68,6 +68,15 @@ class SlurmDriver(Protocol):
         """``scontrol update nodename=<nodes> key=value ...``."""
 
 
+@runtime_checkable
+class TopologyDriver(Protocol):
+    """A driver that can also tell the cluster's switches; one without it has no topology."""
+
+    def topology_text(self) -> str:
+        """``scontrol show topology``: one ``SwitchName=... Level=... Nodes=...`` line per
+        switch (22.05's scontrol has no --json); "" when Slurm runs no topology plugin."""
+
+
 class SlurmCommands:
     """Runs Slurm's client tools with a given SLURM_CONF, bin dir and timeout."""
 
@@ -105,6 +114,11 @@ class SlurmCommands:
 
     def squeue_json(self) -> dict[str, Any]:
         return self._json("squeue", "--json", "--all")
+
+    def topology_text(self) -> str:
+        # Without topology/tree scontrol says "No topology information available" on
+        # stderr and exits 0.
+        return self.run("scontrol", "show", "topology")
 
     def update_nodes(self, nodes: Sequence[str], **fields: str) -> None:
         if not nodes:

@@ -14,6 +14,7 @@ from typing import Any
 
 from scheduler.protocol import NodeStatus
 from scheduler.slurm.hostlist import expand
+from scheduler.topology import topology_name
 
 # Slurm's GRES types are whatever the site wrote in gres.conf (lower case by
 # habit); computectl's pools and inventory use these model names.
@@ -23,6 +24,10 @@ GPU_MODELS: Mapping[str, str] = {
     "a100": "A100-SXM",
     "b200": "B200",
 }
+
+# Node names one topology listing may expand to in all: more than any site has, few enough
+# that a hostile hostlist (gpu-[0-999999999]) costs nothing.
+MAX_TOPOLOGY_NODES = 1_000_000
 
 # Job states during which a job still holds its nodes.
 _ON_NODE_STATES = frozenset({"RUNNING", "SUSPENDED", "COMPLETING", "STOPPED"})
@@ -96,7 +101,9 @@ def node_pool(raw: Mapping[str, Any], pools: Mapping[str, str]) -> str | None:
     return None
 
 
-def node_status(raw: Mapping[str, Any], pool: str, jobs: int) -> NodeStatus:
+def node_status(
+    raw: Mapping[str, Any], pool: str, jobs: int, *, rack: str = "", switch: str = ""
+) -> NodeStatus:
     kind, total = parse_gpus(raw.get("gres"))
     used_kind, used = parse_gpus(raw.get("gres_used"))
     if not used:
@@ -119,7 +126,47 @@ def node_status(raw: Mapping[str, Any], pool: str, jobs: int) -> NodeStatus:
         jobs=jobs,
         responding="NOT_RESPONDING" not in state_flags(raw),
         state=words,
+        rack=rack,
+        switch=switch,
     )
+
+
+def node_rack(raw: Mapping[str, Any], prefix: str) -> str:
+    """The rack a node feature names (``rack:r12`` with prefix ``rack:`` → ``r12``); "" when
+    no feature does (or ``prefix`` is ""). 22.05 lists features as one comma-separated
+    string, later releases as a list."""
+    features = raw.get("features")
+    if not prefix or not features:
+        return ""
+    items = features.split(",") if isinstance(features, str) else features
+    if not isinstance(items, list):
+        return ""
+    for item in items:
+        if isinstance(item, str) and item.startswith(prefix):
+            return topology_name(item[len(prefix) :].strip())
+    return ""
+
+
+def parse_topology(text: str) -> dict[str, str]:
+    """Node → leaf switch from ``scontrol show topology`` (topology/tree): one
+    ``SwitchName=leaf1 Level=0 LinkSpeed=1 Nodes=gpu-[001-004]`` line per switch, leaves at
+    Level=0. A node under several leaves keeps the first; a switch with a name or a hostlist
+    computectl cannot believe is left out."""
+    out: dict[str, str] = {}
+    budget = MAX_TOPOLOGY_NODES
+    for line in text.splitlines():
+        fields = _fields(line)
+        switch = topology_name(fields.get("SwitchName"))
+        if not switch or fields.get("Level") != "0":
+            continue
+        try:
+            nodes = expand(_value(fields.get("Nodes")), limit=budget)
+        except ValueError:
+            continue
+        budget -= len(nodes)
+        for node in nodes:
+            out.setdefault(node, switch)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +257,7 @@ def parse_reservations(text: str) -> list[Reservation]:
     """
     out = []
     for line in text.splitlines():
-        fields = dict(item.partition("=")[::2] for item in line.split() if "=" in item)
+        fields = _fields(line)
         name = fields.get("ReservationName", "")
         if not name:
             continue
@@ -226,6 +273,11 @@ def parse_reservations(text: str) -> list[Reservation]:
             )
         )
     return out
+
+
+def _fields(line: str) -> dict[str, str]:
+    """``Key=Value Key=Value`` → {Key: Value} (for fields that hold no spaces)."""
+    return dict(item.partition("=")[::2] for item in line.split() if "=" in item)
 
 
 def _value(v: str | None) -> str:

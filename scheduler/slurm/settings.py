@@ -26,6 +26,12 @@ class SlurmSettings(BaseModel):
     command_timeout_seconds: float = Field(
         30.0, gt=0, description="A Slurm command that runs longer counts as Slurm unreachable."
     )
+    rack_feature_prefix: str = Field(
+        "rack:",
+        description="A node feature starting with this names the node's rack (Feature=rack:r12 "
+        'in slurm.conf: rack r12); "" reads no rack from Slurm. The leaf switch comes from '
+        "Slurm's topology.conf when it runs TopologyPlugin=topology/tree.",
+    )
     burn_in_report_url: str | None = Field(
         None,
         description="Control plane URL the burn-in job on a drained node reports to "

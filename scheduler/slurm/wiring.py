@@ -34,7 +34,8 @@ def build(
         # Reservation-aware even without a launcher: a burn-in reservation left from when
         # the pool had one still ends when its node is drained or resumed.
         reservations = BurnInReservations(commands)
-        backend = SlurmWorkloadManager(commands, partitions, reservations)
+        racks = {name: sl.rack_feature_prefix for name, sl in members}
+        backend = SlurmWorkloadManager(commands, partitions, reservations, racks)
         # One account tree per tenant in the cluster's accounting, over the same commands.
         tenants = SlurmTenants(commands, partitions)
         for name, sl in members:

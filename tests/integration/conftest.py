@@ -343,14 +343,15 @@ def runtime_over(
         "data_dir": str(data_dir),
         "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0, **remediation},
     }
-    if pool_table:
-        pools = [
-            p.model_dump(mode="json", exclude_none=True)
-            for p in load_settings(cluster_toml, env={}).pools
-        ]
-        for p in pools:
-            p.setdefault(p["backend"], {}).update(pool_table)
-        overrides["pools"] = pools
+    pools = [
+        p.model_dump(mode="json", exclude_none=True)
+        for p in load_settings(cluster_toml, env={}).pools
+    ]
+    for p in pools:
+        # These tests act from the first sweep; an adopted cluster's observe mode has its own.
+        p["adopt"] = "enforce"
+        p.setdefault(p["backend"], {}).update(pool_table or {})
+    overrides["pools"] = pools
     settings = load_settings(cluster_toml, env={}, overrides=overrides)
     assert not settings.simulation.enabled
     runtime = Runtime.build(settings)

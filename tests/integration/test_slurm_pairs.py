@@ -65,7 +65,11 @@ def test_pairs_run_as_srun_jobs_on_their_nodes(slurm: SlurmCluster, tmp_path: Pa
         return [r for r in out.splitlines() if r.startswith("computectl-pair-")]
 
     # slurmdbd records a job's end a moment after srun returns.
-    slurm.wait("sacct to record the pairs", lambda: all("|COMPLETED" in r for r in pair_jobs()))
+    # Every pair's record, not only those already there: all() of too few rows is true.
+    slurm.wait(
+        "sacct to record the pairs",
+        lambda: len(rows := pair_jobs()) >= 4 and all("|COMPLETED" in r for r in rows),
+    )
     rows = pair_jobs()
     assert len(rows) == 4
     assert {r.split("|")[2] for r in rows} == {"COMPLETED"}

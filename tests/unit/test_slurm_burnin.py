@@ -1,5 +1,6 @@
-"""The Slurm burn-in launcher's pure parts: its command lines, reading reservations, telling
-computectl's reservation from anyone else's, and how the backend lists a node it holds.
+"""The Slurm burn-in launcher: its command lines, reading reservations, telling computectl's
+reservation from anyone else's, how the backend lists a node it holds, and the order of its
+commands, on the shipped double (scheduler.slurm.testing), failures and timeouts included.
 
 The reservation lines are `scontrol show reservation -o` output of Slurm 22.05.8 captured on
 the testenv/slurm cluster; the real commands run against that cluster in
@@ -18,7 +19,7 @@ import pytest
 
 from compute.config import load_settings
 from compute.errors import ConfigError
-from scheduler.errors import Conflict, InvalidRequest, NotFound, SchedulerError
+from scheduler.errors import Conflict, InvalidRequest, NotFound, SchedulerError, Unreachable
 from scheduler.slurm import SlurmWorkloadManager
 from scheduler.slurm.burnin import (
     BurnInReservations,
@@ -30,6 +31,7 @@ from scheduler.slurm.burnin import (
     sbatch_args,
 )
 from scheduler.slurm.parse import Reservation, parse_reservations, unfinished_jobs
+from scheduler.slurm.testing import InMemorySlurm
 
 OURS = (
     "ReservationName=computectl-burnin-gpu-003 StartTime=2026-11-26T06:13:44 "
@@ -161,137 +163,128 @@ def test_only_unfinished_burn_in_jobs_are_found() -> None:
     ]
 
 
-class Cluster:
-    """A BurnInDriver over a few nodes' state, recording what computectl asks of Slurm."""
-
-    def __init__(self, reservations: str = "", drained: Mapping[str, str] | None = None) -> None:
-        self.reservations = reservations
-        self.drained = dict(drained or {})
-        self.reserved = {r.nodes[0] for r in parse_reservations(reservations)}
-        self.jobs: list[dict[str, Any]] = []
-        self.calls: list[tuple[Any, ...]] = []
-        self.busy = 0  # deletions refused as "in use" before one succeeds
-        self.sbatch_error: SchedulerError | None = None
-
-    def sinfo_json(self) -> dict[str, Any]:
-        nodes = []
-        for name in ("gpu-003", "gpu-004"):
-            flags = ["DRAIN"] if name in self.drained else []
-            if name in self.reserved:
-                flags += ["MAINTENANCE", "RESERVED"]
-            nodes.append(
-                {
-                    "name": name,
-                    "state": "idle",
-                    "state_flags": flags,
-                    "reason": self.drained.get(name, ""),
-                    "partitions": ["training"],
-                    "gres": "gpu:h100:8",
-                }
-            )
-        return {"nodes": nodes}
-
-    def squeue_json(self) -> dict[str, Any]:
-        return {"jobs": self.jobs}
-
-    def update_nodes(self, nodes: Any, **fields: str) -> None:
-        self.calls.append(("update_nodes", list(nodes), fields))
-
-    def reservations_text(self) -> str:
-        self.calls.append(("show",))
-        return self.reservations
-
-    def create_reservation(self, **fields: str) -> None:
-        self.calls.append(("create", fields))
-        # As Slurm shows it next (the node's name is gpu-003's in OURS).
-        line = OURS.replace("gpu-003", fields["Nodes"])
-        self.reservations = f"{self.reservations}\n{line}" if self.reservations else line
-
-    def update_reservation(self, name: str, **fields: str) -> None:
-        self.calls.append(("update", name, fields))
-
-    def delete_reservation(self, name: str) -> None:
-        self.calls.append(("delete", name))
-        if self.busy:
-            self.busy -= 1
-            raise Conflict("Requested reservation is in use")
-
-    def sbatch(self, *args: str, env: Mapping[str, str | None] | None = None) -> str:
-        self.calls.append(("sbatch", args, dict(env or {})))
-        if self.sbatch_error is not None:
-            raise self.sbatch_error
-        return "42"
-
-    def scancel(self, *args: str) -> None:
-        self.calls.append(("scancel", args))
+NODES = ("gpu-003", "gpu-004", "gpu-005", "gpu-006")
+BURN_IN = reservation_name("gpu-003")
 
 
-def launcher(cluster: Cluster, **kw: Any) -> SlurmBurnIn:
+def cluster(
+    reservations: str = "", drained: Mapping[str, str] | None = None, linger: int = 0
+) -> InMemorySlurm:
+    """The shipped double over four idle nodes, with ``reservations`` (captured lines) and
+    ``drained`` nodes (node → reason); its command log starts empty."""
+    slurm = InMemorySlurm.of(dict.fromkeys(NODES, "training"))
+    slurm.linger = linger
+    slurm.reserve(reservations)
+    for node, reason in (drained or {}).items():
+        slurm.update_nodes([node], state="drain", reason=reason)
+    slurm.calls.clear()
+    return slurm
+
+
+def kinds(slurm: InMemorySlurm) -> list[str]:
+    """Each command run, by kind: ``sinfo``, ``show`` (reservations), ``update_nodes``, ..."""
+    out = []
+    for argv in slurm.calls:
+        if argv[0] != "scontrol":
+            out.append(argv[0])
+        elif argv[1] == "update" and argv[2].startswith("nodename="):
+            out.append("update_nodes")
+        else:
+            out.append(argv[1])
+    return out
+
+
+def burn_in_job(slurm: InMemorySlurm, node: str = "gpu-003", user: str = "root") -> str:
+    """A burn-in job of ``user`` running in ``node``'s burn-in reservation."""
+    name = reservation_name(node)
+    return slurm.run_job(node, "root", 8, name=name, user=user, reservation=name)
+
+
+def unfinished(slurm: InMemorySlurm) -> list[str]:
+    return [j.id for j in unfinished_jobs(slurm.squeue_json(), frozenset({BURN_IN}))]
+
+
+def launcher(slurm: InMemorySlurm, partition: str = "training", **kw: Any) -> SlurmBurnIn:
     return SlurmBurnIn(
-        BurnInReservations(cluster, user="root", sleep=lambda _: None),
-        "training",
+        BurnInReservations(slurm, user="root", sleep=lambda _: None),
+        partition,
         "http://cp:8080",
         **kw,
     )
 
 
-def test_launch_reserves_the_node_before_resuming_it_then_submits() -> None:
-    cluster = Cluster(drained={"gpu-003": "computectl: burn-in: after drain"})
-    assert launcher(cluster, api_token="s3cret").launch("gpu-003", 8) == "42"
-    kinds = [c[0] for c in cluster.calls]
-    assert kinds == ["show", "create", "update_nodes", "sbatch"]
-    assert cluster.calls[1][1] == {
-        "ReservationName": "computectl-burnin-gpu-003",
-        "Nodes": "gpu-003",
-        "StartTime": "now",
-        "Duration": "180",
-        "Users": "root",
-        "Flags": "MAINT,IGNORE_JOBS",
-    }
-    assert cluster.calls[2][1:] == (["gpu-003"], {"state": "resume"})
-    env = cluster.calls[3][2]
-    assert env["COMPUTECTL_SERVER__API_TOKEN"] == "s3cret"
-    assert all(v is None for k, v in env.items() if k != "COMPUTECTL_SERVER__API_TOKEN")
-
-
-def test_launch_again_reuses_its_reservation_and_cancels_the_last_attempt() -> None:
-    cluster = Cluster(reservations=OURS)
-    cluster.jobs = [
-        {"job_id": 7, "name": "computectl-burnin-gpu-003", "job_state": "RUNNING",
-         "user_name": "root"},
-        {"job_id": 8, "name": "computectl-burnin-gpu-003", "job_state": "RUNNING",
-         "user_name": "mallory"},
-    ]  # fmt: skip
-    launcher(cluster).launch("gpu-003", 8)
-    kinds = [c[0] for c in cluster.calls]
-    assert kinds == ["show", "scancel", "update", "sbatch"]  # idle in it already: no resume
-    assert cluster.calls[1] == ("scancel", ("-Q", "7"))
-    assert cluster.calls[2] == (
-        "update",
-        "computectl-burnin-gpu-003",
-        {"EndTime": "now+180minutes"},
+def backend(slurm: InMemorySlurm) -> SlurmWorkloadManager:
+    return SlurmWorkloadManager(
+        slurm,
+        {"training": "training"},
+        BurnInReservations(slurm, user="root", sleep=lambda _: None),
     )
 
 
+def test_launch_reserves_the_node_before_resuming_it_then_submits() -> None:
+    slurm = cluster(drained={"gpu-003": "computectl: burn-in: after drain"})
+    job = launcher(slurm, api_token="s3cret").launch("gpu-003", 8)
+    assert kinds(slurm) == ["sinfo", "show", "create", "update_nodes", "sbatch"]
+    assert slurm.calls[2][3:] == (
+        "ReservationName=computectl-burnin-gpu-003",
+        "Nodes=gpu-003",
+        "StartTime=now",
+        "Duration=180",
+        "Users=root",
+        "Flags=MAINT,IGNORE_JOBS",
+    )
+    assert slurm.calls[3] == ("scontrol", "update", "nodename=gpu-003", "state=resume")
+    assert slurm.calls[4][2:] == tuple(
+        sbatch_args(
+            "gpu-003", "training", 8, ["computectl"], "http://cp:8080", 60,
+            "/tmp/computectl-burnin-%j.out",
+        )
+    )  # fmt: skip
+    env = slurm.job_envs[job]
+    assert env["COMPUTECTL_SERVER__API_TOKEN"] == "s3cret"
+    assert all(v is None for k, v in env.items() if k != "COMPUTECTL_SERVER__API_TOKEN")
+    # The job runs in the reservation; the node stays computectl's drain to the backend.
+    assert unfinished(slurm) == [job]
+    assert backend(slurm).node("gpu-003").reason == burn_in_reason(BURN_IN)
+
+
+def test_launch_again_reuses_its_reservation_and_cancels_the_last_attempt() -> None:
+    slurm = cluster(reservations=OURS)
+    mine, theirs = burn_in_job(slurm), burn_in_job(slurm, user="mallory")
+    job = launcher(slurm).launch("gpu-003", 8)
+    # Idle in it already: no resume.
+    assert kinds(slurm) == ["sinfo", "show", "squeue", "scancel", "update", "sbatch"]
+    assert slurm.calls[3] == ("scancel", "-Q", mine)
+    assert slurm.calls[4] == (
+        "scontrol",
+        "update",
+        "reservation",
+        "ReservationName=computectl-burnin-gpu-003",
+        "EndTime=now+180minutes",
+    )
+    assert unfinished(slurm) == [theirs, job]
+
+
 def test_launch_refuses_a_reservation_of_the_same_name_that_is_not_computectls() -> None:
-    cluster = Cluster(reservations=OURS.replace("Users=root", "Users=alice"))
+    slurm = cluster(reservations=OURS.replace("Users=root", "Users=alice"))
     with pytest.raises(InvalidRequest, match="not computectl's"):
-        launcher(cluster).launch("gpu-003", 8)
-    assert [c[0] for c in cluster.calls] == ["show"]
+        launcher(slurm).launch("gpu-003", 8)
+    assert kinds(slurm) == ["sinfo", "show"]
+    assert slurm.reservations[BURN_IN]["Users"] == "alice" and not slurm.jobs
 
 
 def test_launch_refuses_a_node_someone_else_drained() -> None:
-    cluster = Cluster(drained={"gpu-003": "admin: PSU"})
+    slurm = cluster(drained={"gpu-003": "admin: PSU"})
     with pytest.raises(InvalidRequest, match="someone else"):
-        launcher(cluster).launch("gpu-003", 8)
-    assert cluster.calls == []
+        launcher(slurm).launch("gpu-003", 8)
+    assert kinds(slurm) == ["sinfo"]
     with pytest.raises(NotFound):
-        launcher(cluster).launch("gpu-999", 8)
+        launcher(slurm).launch("gpu-999", 8)
 
 
 def test_a_reservation_shorter_than_the_job_is_refused() -> None:
     with pytest.raises(ValueError, match="outlast"):
-        launcher(Cluster(), time_limit_minutes=60, reservation_minutes=60)
+        launcher(cluster(), time_limit_minutes=60, reservation_minutes=60)
     pool = {
         "name": "training",
         "backend": "slurm",
@@ -303,62 +296,53 @@ def test_a_reservation_shorter_than_the_job_is_refused() -> None:
 
 
 def test_a_node_in_computectls_reservation_is_listed_as_drained_by_computectl() -> None:
-    cluster = Cluster(reservations=f"{OURS}\n{ADMINS}")
-    wm = SlurmWorkloadManager(
-        cluster, {"training": "training"}, BurnInReservations(cluster, user="root")
-    )
+    slurm = cluster(reservations=f"{OURS}\n{ADMINS}")
+    wm = SlurmWorkloadManager(slurm, {"training": "training"}, BurnInReservations(slurm, "root"))
     nodes = {n.name: n for n in wm.list_nodes()}
-    assert (nodes["gpu-003"].drain, nodes["gpu-003"].reason) == (
-        True,
-        burn_in_reason("computectl-burnin-gpu-003"),
-    )
+    assert (nodes["gpu-003"].drain, nodes["gpu-003"].reason) == (True, burn_in_reason(BURN_IN))
     assert nodes["gpu-003"].reason.startswith("computectl:")
     assert not nodes["gpu-004"].drain
+    assert not nodes["gpu-005"].drain  # in an admin's reservation, not yet active
     assert wm.node("gpu-003").drain
     # Someone else's reservation of the same name holds the node: it is not computectl's drain.
-    cluster.reservations = OURS.replace("Users=root", "Users=alice")
+    slurm.reservations.clear()
+    slurm.reserve(OURS.replace("Users=root", "Users=alice"))
     assert not wm.node("gpu-003").drain
 
 
 def test_reservations_are_not_asked_for_when_every_node_is_drained() -> None:
-    cluster = Cluster(drained={"gpu-003": "admin: PSU", "gpu-004": "computectl: x"})
-    wm = SlurmWorkloadManager(
-        cluster, {"training": "training"}, BurnInReservations(cluster, user="root")
-    )
+    slurm = cluster(drained=dict.fromkeys(NODES, "admin: PSU") | {"gpu-004": "computectl: x"})
+    wm = SlurmWorkloadManager(slurm, {"training": "training"}, BurnInReservations(slurm, "root"))
     assert all(n.drain for n in wm.list_nodes())
-    assert cluster.calls == []
+    assert kinds(slurm) == ["sinfo", "squeue"]
 
 
 def test_drain_ends_the_burn_in_and_waits_for_its_job_to_leave() -> None:
-    cluster = Cluster(reservations=OURS)
-    cluster.jobs = [
-        {"job_id": 7, "name": "computectl-burnin-gpu-003", "job_state": "RUNNING",
-         "user_name": "root"},
-    ]  # fmt: skip
-    cluster.busy = 2
-    wm = SlurmWorkloadManager(
-        cluster,
-        {"training": "training"},
-        BurnInReservations(cluster, user="root", sleep=lambda _: None),
-    )
-    wm.drain("gpu-003", "computectl: repair: burn-in failed")
-    assert [c[0] for c in cluster.calls] == [
+    slurm = cluster(reservations=OURS, linger=2)  # the cancelled job is COMPLETING a while
+    job = burn_in_job(slurm)
+    backend(slurm).drain("gpu-003", "computectl: repair: burn-in failed")
+    assert kinds(slurm) == [
         "update_nodes",  # drained first: nothing else may start once the reservation is gone
         "show",
+        "squeue",
         "scancel",
         "delete",
         "delete",
         "delete",
     ]
+    assert slurm.calls[3] == ("scancel", "-Q", job)
+    assert not slurm.reservations and not unfinished(slurm)
+    assert slurm.reasons() == {"gpu-003": "computectl: repair: burn-in failed"}
 
 
 def test_resume_leaves_other_reservations_alone() -> None:
-    cluster = Cluster(reservations=OURS.replace("Users=root", "Users=alice"))
-    wm = SlurmWorkloadManager(
-        cluster, {"training": "training"}, BurnInReservations(cluster, user="root")
+    slurm = cluster(
+        reservations=OURS.replace("Users=root", "Users=alice"),
+        drained={"gpu-003": "computectl: operator: x"},
     )
-    wm.resume("gpu-003")
-    assert [c[0] for c in cluster.calls] == ["show", "update_nodes"]
+    backend(slurm).resume("gpu-003")
+    assert kinds(slurm) == ["show", "update_nodes"]
+    assert list(slurm.reservations) == [BURN_IN] and not slurm.reasons()
 
 
 def test_launch_hands_the_job_no_control_plane_variable_but_its_token(
@@ -366,94 +350,97 @@ def test_launch_hands_the_job_no_control_plane_variable_but_its_token(
 ) -> None:
     monkeypatch.setenv("COMPUTECTL_CONFIG", "/etc/computectl/computectl.toml")
     monkeypatch.setenv("COMPUTECTL_SERVER__API_TOKEN", "the control plane's own")
-    cluster = Cluster(drained={"gpu-003": "computectl: burn-in: after drain"})
-    launcher(cluster, api_token="node-token").launch("gpu-003", 8)
-    env = cluster.calls[-1][2]
+    slurm = cluster(drained={"gpu-003": "computectl: burn-in: after drain"})
+    env = slurm.job_envs[launcher(slurm, api_token="node-token").launch("gpu-003", 8)]
     assert env["COMPUTECTL_CONFIG"] is None
     assert env["COMPUTECTL_SERVER__API_TOKEN"] == "node-token"
     assert {k for k, v in env.items() if v is None} == {
         k for k in os.environ if k.startswith("COMPUTECTL_") and k != "COMPUTECTL_SERVER__API_TOKEN"
     }
     # Without a token to report with, none at all.
-    launcher(cluster).launch("gpu-003", 8)
-    assert cluster.calls[-1][2]["COMPUTECTL_SERVER__API_TOKEN"] is None
+    again = launcher(slurm).launch("gpu-003", 8)
+    assert slurm.job_envs[again]["COMPUTECTL_SERVER__API_TOKEN"] is None
 
 
 def test_a_failed_sbatch_drains_the_node_again_with_its_reason_and_ends_its_reservation() -> None:
     reason = "computectl: burn-in: suspect NVLink"
-    cluster = Cluster(drained={"gpu-003": reason})
-    cluster.sbatch_error = InvalidRequest("sbatch: Invalid account or account/partition")
+    slurm = cluster(drained={"gpu-003": reason})
+    slurm.fail("sbatch", "sbatch: error: Batch job submission failed: Invalid account specified")
     with pytest.raises(InvalidRequest, match="Invalid account"):
-        launcher(cluster, account="nope").launch("gpu-003", 8)
-    kinds = [c[0] for c in cluster.calls]
-    assert kinds == ["show", "create", "update_nodes", "sbatch", "update_nodes", "show", "delete"]
-    assert cluster.calls[2][1:] == (["gpu-003"], {"state": "resume"})
+        launcher(slurm, account="nope").launch("gpu-003", 8)
+    assert kinds(slurm) == [
+        "sinfo", "show", "create", "update_nodes", "sbatch", "update_nodes", "show", "squeue",
+        "delete",
+    ]  # fmt: skip
+    assert slurm.calls[3][2:] == ("nodename=gpu-003", "state=resume")
     # Drained again before the reservation goes: no other job may start in between.
-    assert cluster.calls[4][1:] == (["gpu-003"], {"state": "drain", "reason": reason})
-    assert cluster.calls[6] == ("delete", "computectl-burnin-gpu-003")
+    assert slurm.calls[5][2:] == ("nodename=gpu-003", "state=drain", f"reason={reason}")
+    assert slurm.calls[8] == ("scontrol", "delete", "reservation=computectl-burnin-gpu-003")
+    assert slurm.reasons() == {"gpu-003": reason} and not slurm.reservations and not slurm.jobs
 
 
 def test_a_failed_sbatch_in_the_last_attempts_reservation_drains_it_for_computectl() -> None:
-    cluster = Cluster(reservations=OURS)  # idle in it already, not drained in Slurm
-    cluster.sbatch_error = SchedulerError("sbatch --parsable: invalid partition specified")
-    with pytest.raises(SchedulerError, match="invalid partition"):
-        launcher(cluster).launch("gpu-003", 8)
-    kinds = [c[0] for c in cluster.calls]
-    assert kinds == ["show", "update", "sbatch", "update_nodes", "show", "delete"]
-    assert cluster.calls[3][1:] == (
-        ["gpu-003"],
-        {"state": "drain", "reason": burn_in_reason("computectl-burnin-gpu-003")},
+    slurm = cluster(reservations=OURS)  # idle in it already, not drained in Slurm
+    with pytest.raises(SchedulerError, match="Invalid partition"):
+        launcher(slurm, partition="nope").launch("gpu-003", 8)
+    assert kinds(slurm) == [
+        "sinfo", "show", "squeue", "update", "sbatch", "update_nodes", "show", "squeue", "delete",
+    ]  # fmt: skip
+    assert slurm.calls[5][2:] == (
+        "nodename=gpu-003",
+        "state=drain",
+        f"reason={burn_in_reason(BURN_IN)}",
     )
+    assert slurm.reasons() == {"gpu-003": burn_in_reason(BURN_IN)} and not slurm.reservations
 
 
 def test_a_failed_sbatch_is_raised_even_when_putting_the_node_back_fails(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cluster = Cluster(drained={"gpu-003": "computectl: burn-in: x"})
-    cluster.sbatch_error = SchedulerError("sbatch --parsable: invalid partition specified")
-    cluster.busy = 100  # the reservation cannot be deleted
+    slurm = cluster(drained={"gpu-003": "computectl: burn-in: x"})
+    slurm.fail("sbatch", "sbatch --parsable: invalid partition specified")
+    # The reservation cannot be deleted.
+    slurm.fail("scontrol delete", Conflict("Reservation is in use"), times=None)
     with (
         caplog.at_level(logging.WARNING, logger="computectl.scheduler.slurm"),
         pytest.raises(SchedulerError, match="invalid partition"),
     ):
-        launcher(cluster).launch("gpu-003", 8)
+        launcher(slurm).launch("gpu-003", 8)
     assert "putting the node back failed" in caplog.text
+    assert slurm.reasons() == {"gpu-003": "computectl: burn-in: x"}
+
+
+def test_an_sbatch_that_times_out_after_submitting_leaves_no_job_and_no_reservation() -> None:
+    slurm = cluster(drained={"gpu-003": "computectl: burn-in: x"})
+    slurm.time_out("sbatch", done=True)  # the job was queued; its id never came back
+    with pytest.raises(Unreachable, match="sbatch timed out"):
+        launcher(slurm).launch("gpu-003", 8)
+    assert kinds(slurm)[-4:] == ["show", "squeue", "scancel", "delete"]
+    assert not unfinished(slurm) and len(slurm.jobs) == 1
+    assert slurm.reasons() == {"gpu-003": "computectl: burn-in: x"} and not slurm.reservations
 
 
 def test_drain_is_done_even_when_the_reservation_is_not_released(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cluster = Cluster(reservations=OURS)
-    cluster.busy = 100  # its cancelled job never leaves (COMPLETING)
-    wm = SlurmWorkloadManager(
-        cluster,
-        {"training": "training"},
-        BurnInReservations(cluster, user="root", sleep=lambda _: None),
-    )
+    slurm = cluster(reservations=OURS, linger=100)  # its cancelled job never leaves (COMPLETING)
+    burn_in_job(slurm)
     with caplog.at_level(logging.WARNING, logger="computectl.scheduler.slurm"):
-        wm.drain("gpu-003", "computectl: repair: burn-in failed", "down")
-    assert cluster.calls[0] == (
-        "update_nodes",
-        ["gpu-003"],
-        {"state": "drain", "reason": "computectl: repair: burn-in failed"},
-    )
-    assert cluster.calls[-1] == (
-        "update_nodes",
-        ["gpu-003"],
-        {"state": "down", "reason": "computectl: repair: burn-in failed"},
-    )
+        backend(slurm).drain("gpu-003", "computectl: repair: burn-in failed", "down")
+    update = ("scontrol", "update", "nodename=gpu-003")
+    assert slurm.calls[0] == (*update, "state=drain", "reason=computectl: repair: burn-in failed")
+    assert slurm.calls[-1] == (*update, "state=down", "reason=computectl: repair: burn-in failed")
     assert [r.name for r in caplog.records] == ["computectl.scheduler.slurm"]
     assert "not released" in caplog.text and "gpu-003" in caplog.text
 
 
-def test_resume_is_refused_while_the_reservation_cannot_be_released() -> None:
-    cluster = Cluster(reservations=OURS)
-    cluster.busy = 100
-    wm = SlurmWorkloadManager(
-        cluster,
-        {"training": "training"},
-        BurnInReservations(cluster, user="root", sleep=lambda _: None),
-    )
-    with pytest.raises(Conflict):
-        wm.resume("gpu-003")
-    assert "update_nodes" not in [c[0] for c in cluster.calls]
+@pytest.mark.parametrize("lost", ["busy", "timed out"])
+def test_resume_is_refused_while_the_reservation_cannot_be_released(lost: str) -> None:
+    slurm = cluster(reservations=OURS, linger=100)
+    burn_in_job(slurm)
+    if lost == "timed out":
+        slurm.time_out("scontrol delete", times=None)
+    with pytest.raises(Conflict if lost == "busy" else Unreachable):
+        backend(slurm).resume("gpu-003")
+    assert "update_nodes" not in kinds(slurm)
+    assert list(slurm.reservations) == [BURN_IN]

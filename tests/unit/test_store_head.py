@@ -22,3 +22,16 @@ def test_upgrade_reaches_head_then_is_a_no_op(tmp_path: Path) -> None:
     assert _revision(engine) == HEAD_REVISION
     upgrade(engine)
     assert _revision(engine) == HEAD_REVISION
+
+
+def test_migrations_build_the_tables_the_models_describe(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from compute.store.models import Base
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []

@@ -1,0 +1,360 @@
+"""The gate every automated decision passes right before it is carried out.
+
+Two things stop a decision here. Observe mode: a pool (or one check in an enforcing pool)
+that operators have not yet let computectl act on gets the decision recorded as what would
+have been done (a ``would_act`` event, once per node and decision) and nothing reaches its
+workload manager. The brake: when drains decided in one rack, leaf switch or pool pile up
+within a few minutes, the cause is more likely shared (power, cooling, the fabric, a driver
+rollout) than many nodes failing at once; draining them all would take the capacity out for
+nothing the nodes did. The brake opens one incident naming the suspected cause, holds further
+automated drains there (``drain_held``; the node stays in service), and lets the drains that
+already happened stand, until an operator releases it.
+
+Operators' own commands never pass here: they act.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from compute.clock import Clock
+from compute.config_sections import BrakeSettings
+from compute.domain import AUTOMATION, Event, Node, Pool
+from compute.store import Store
+from compute.store import incidents as kept
+from compute.store.incidents import OPEN, DrainSeen, Incident
+from compute.store.repository import Tx
+from health.policy import Action, Decision
+
+log = logging.getLogger("computectl")
+
+WOULD_ACT = "would_act"
+DRAIN_HELD = "drain_held"
+OBSERVE, ENFORCE = "observe", "enforce"
+# Pools' modes are read at most this often (seconds): a first sweep of a large fleet decides
+# for every node. An operator's change, from any process, takes effect within this.
+MODE_TTL_SECONDS = 1.0
+# How many nodes a rack, switch or pool holds is read at most this often (seconds): a count
+# per scope per drain decision was a third of a drain's cost in a sweep of 10,240 nodes, and
+# the brake's thresholds are fractions of sizes that change only as nodes come and go.
+SIZE_TTL_SECONDS = 30.0
+
+# What reaches the workload manager. Recording that a drain finished (mark_drained) or that
+# a burn-in stalled changes nothing there, so an operator's drain still completes in observe.
+BACKEND_ACTIONS = frozenset(
+    {
+        Action.DRAIN,
+        Action.START_BURN_IN,
+        Action.CHECKUP,
+        Action.RESUME,
+        Action.REPAIR,
+        Action.CONTINUE_DRAIN,
+    }
+)
+
+# Suspected shared cause by the checks that failed: (code, in an operator's words).
+_CAUSES: tuple[tuple[frozenset[str], str, str], ...] = (
+    (frozenset({"temperature", "throttle"}), "power_or_cooling", "rack power or cooling"),
+    (
+        frozenset({"infiniband", "nccl_allreduce", "nccl_pair"}),
+        "network",
+        "the network switch",
+    ),
+    (frozenset({"versions", "version_drift"}), "driver_rollout", "a bad driver rollout"),
+)
+UNKNOWN_CAUSE = ("unknown", "unknown")
+
+
+def observed(pool: Pool | None, decision: Decision) -> bool:
+    """Whether ``decision`` is only to be recorded: its pool, or its check, is observed."""
+    if pool is None or decision.action not in BACKEND_ACTIONS:
+        return False
+    return pool.mode == OBSERVE or (
+        decision.check is not None and decision.check in pool.observe_checks
+    )
+
+
+def would_key(decision: Decision) -> str:
+    """A decision as ``nodes.would`` remembers it: "drain:xid", "start_burn_in"."""
+    action = decision.action.value
+    return f"{action}:{decision.check}" if decision.check else action
+
+
+def suspected_cause(checks: Iterable[str]) -> tuple[str, str]:
+    """The shared cause the failing checks point at most; unknown when nothing stands out."""
+    votes: Counter[tuple[str, str]] = Counter()
+    for check in checks:
+        for members, code, words in _CAUSES:
+            if check in members:
+                votes[(code, words)] += 1
+                break
+        else:
+            votes[UNKNOWN_CAUSE] += 1
+    ranked = votes.most_common(2)
+    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+        return UNKNOWN_CAUSE
+    return ranked[0][0]
+
+
+def threshold(kind: str, size: int, brake: BrakeSettings) -> int:
+    """Drains within the window (the one being decided included) that set the brake."""
+    if kind == "pool":
+        return brake.pool_max_nodes + 1
+    fraction = brake.rack_fraction if kind == "rack" else brake.switch_fraction
+    return max(brake.min_nodes, math.ceil(fraction * size - 1e-9))
+
+
+def scopes_of(node: Node) -> list[tuple[str, str]]:
+    """Where a node shares its fate with others, narrowest first."""
+    out = []
+    if node.rack and node.rack != "unassigned":
+        out.append(("rack", node.rack))
+    if node.switch:
+        out.append(("switch", node.switch))
+    out.append(("pool", node.pool))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the brake says of one drain: pass, held by an open incident, or open one."""
+
+    held_by: Incident | None = None
+    opens: Incident | None = None
+
+
+def brake_verdict(
+    node: Node,
+    check: str,
+    now: datetime,
+    drains: Sequence[DrainSeen],
+    sizes: dict[tuple[str, str], int],
+    incidents: Sequence[Incident],
+    brake: BrakeSettings,
+) -> Verdict:
+    """Pure: the brake's word on draining ``node`` for ``check`` now, from the automated
+    drains since the window began, the scopes' sizes, and the scopes' incidents (open, or
+    released within the window)."""
+    scopes = scopes_of(node)
+    for inc in incidents:
+        if inc.state == OPEN and (inc.scope_kind, inc.scope) in scopes:
+            return Verdict(held_by=inc)
+    released = [i for i in incidents if i.state != OPEN]
+    # An operator who released a brake judged its nodes: their drains go ahead, uncounted.
+    cleared = {n for i in released for n in i.nodes}
+    if node.name in cleared:
+        return Verdict()
+    window = now - _window(brake)
+    for kind, scope in scopes:
+        since = max([window, *(i.released_at or window for i in released if i.scope == scope)])
+        seen = [
+            d
+            for d in drains
+            if d.at >= since
+            and _scope_of(d, kind) == scope
+            and d.node not in cleared
+            and d.node != node.name
+        ]
+        first = {d.node: d for d in seen}
+        size = sizes.get((kind, scope), 0)
+        limit = threshold(kind, size, brake)
+        if len(first) + 1 < limit:
+            continue
+        return Verdict(opens=_draft(node, check, now, kind, scope, size, limit, first, brake))
+    return Verdict()
+
+
+def _window(brake: BrakeSettings) -> timedelta:
+    return timedelta(minutes=brake.window_minutes)
+
+
+def _scope_of(d: DrainSeen, kind: str) -> str:
+    return {"rack": d.rack, "switch": d.switch, "pool": d.pool}[kind]
+
+
+def _draft(
+    node: Node,
+    check: str,
+    now: datetime,
+    kind: str,
+    scope: str,
+    size: int,
+    limit: int,
+    drained: dict[str, DrainSeen],
+    brake: BrakeSettings,
+) -> Incident:
+    checks = [d.check for d in drained.values()] + [check]
+    cause, words = suspected_cause(checks)
+    by_check = Counter(checks)
+    failing = len(drained) + 1
+    of = f" of {size}" if kind != "pool" else ""
+    summary = (
+        f"{failing}{of} nodes of {kind} {scope} failed within {brake.window_minutes:g} min "
+        f"({', '.join(f'{c} x{n}' for c, n in by_check.most_common())}): suspected "
+        f"{words}; automated drains there are held until an operator releases this"
+    )
+    return Incident(
+        id=0,
+        scope_kind=kind,
+        scope=scope,
+        pool=node.pool,
+        opened_at=now,
+        cause=cause,
+        summary=summary,
+        evidence={
+            "drained": [
+                {"node": d.node, "check": d.check, "at": d.at.isoformat()} for d in drained.values()
+            ],
+            "held": [],
+            "checks": dict(by_check),
+            "threshold": limit,
+            "nodes_in_scope": size,
+            "window_minutes": brake.window_minutes,
+        },
+        nodes=tuple(drained),
+        state=OPEN,
+        held=0,
+        released_at=None,
+        released_by="",
+    )
+
+
+class Gate:
+    """``admit`` each automated decision, under the act lock, right before acting on it."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        brake: BrakeSettings,
+        mode_ttl: float = MODE_TTL_SECONDS,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.brake = brake
+        self.mode_ttl = mode_ttl
+        self._pools: dict[str, Pool | None] = {}
+        self._pools_at = -math.inf
+        self._sizes: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def admit(self, node: Node, decision: Decision) -> Decision:
+        """``decision`` unchanged, or no action once observe mode or the brake has it."""
+        if not decision.acts:
+            if decision.action is Action.NONE and node.would:
+                self._remember(node, "")
+            return decision
+        if observed(self._pool(node.pool), decision):
+            event = self._would_event(node, decision)
+            self._remember(node, would_key(decision), lambda tx, _n: tx.add_event(event))
+            return Decision(node.name, Action.NONE, f"observe: would {decision.action.value}")
+        if decision.action is Action.DRAIN and decision.check:
+            held = self._brake(node, decision)
+            if held is not None:
+                return Decision(node.name, Action.NONE, f"held by incident {held}")
+        return decision
+
+    def forget_pools(self) -> None:
+        """Read pools' modes afresh at the next decision (a mode changed in this process)."""
+        self._pools_at = -math.inf
+
+    def _pool(self, name: str) -> Pool | None:
+        if time.monotonic() - self._pools_at > self.mode_ttl:
+            self._pools = {p.name: p for p in self.store.pools()}
+            self._pools_at = time.monotonic()
+        return self._pools.get(name)
+
+    def _size(self, scope: tuple[str, str]) -> int:
+        at, size = self._sizes.get(scope, (-math.inf, 0))
+        if time.monotonic() - at > SIZE_TTL_SECONDS:
+            size = kept.scope_size(self.store, *scope)
+            self._sizes[scope] = (time.monotonic(), size)
+        return size
+
+    def _remember(
+        self, node: Node, would: str, record: Callable[[Tx, Node], None] | None = None
+    ) -> None:
+        """Record ``would`` on the node as stored now, and with it (same transaction)
+        ``record``'s events, only if it is news: once per node and decision."""
+
+        def change(fresh: Node) -> Node | None:
+            return None if fresh.would == would else fresh.evolve(would=would)
+
+        self.store.update_node(node.name, change, record=record)
+
+    def _would_event(self, node: Node, decision: Decision) -> Event:
+        return Event(
+            at=self.clock.now(),
+            node=node.name,
+            kind=WOULD_ACT,
+            reason=decision.reason,
+            actor=AUTOMATION,
+            pool=node.pool,
+            detail={
+                "action": decision.action.value,
+                "check": decision.check,
+                "reason": decision.reason,
+                "mode": OBSERVE,
+            },
+        )
+
+    def _brake(self, node: Node, decision: Decision) -> int | None:
+        """The incident holding this drain, if the brake holds it."""
+        check = decision.check or ""
+        now = self.clock.now()
+        scopes = scopes_of(node)
+        since = now - _window(self.brake)
+        incidents = kept.scope_incidents(self.store, scopes, since)
+        verdict = brake_verdict(
+            node,
+            check,
+            now,
+            kept.recent_drains(self.store, since),
+            {s: self._size(s) for s in scopes},
+            incidents,
+            self.brake,
+        )
+        if verdict.held_by is None and verdict.opens is None:
+            return None
+        inc = verdict.held_by
+        if verdict.opens is not None:
+            with self.store.transaction() as tx:
+                opened = kept.open_incident(tx, verdict.opens)
+            if opened is not None:
+                log.warning("brake: incident %s: %s", opened, verdict.opens.summary)
+                inc = kept.incident(self.store, opened)
+            else:  # opened meanwhile by another decision
+                inc = _open_on(self.store, verdict.opens)
+        if inc is None:
+            return None
+        id_ = inc.id
+
+        def record(tx: Tx, _stored: Node) -> None:
+            kept.hold(tx, id_, node.name, check, now)
+            tx.add_event(
+                Event(
+                    at=now,
+                    node=node.name,
+                    kind=DRAIN_HELD,
+                    reason=decision.reason,
+                    actor=AUTOMATION,
+                    pool=node.pool,
+                    detail={"incident": id_, "action": decision.action.value, "check": check},
+                )
+            )
+
+        self._remember(node, f"held:{id_}:{would_key(decision)}", record)
+        return id_
+
+
+def _open_on(store: Store, draft: Incident | None) -> Incident | None:
+    """The incident already open where ``draft`` would have opened one (a race lost)."""
+    if draft is None:
+        return None
+    found = kept.scope_incidents(store, [(draft.scope_kind, draft.scope)], draft.opened_at)
+    return next((i for i in found if i.state == OPEN), None)
