@@ -132,6 +132,67 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(255))
     detail: Mapped[dict[str, Any]]
+    # From where: a client address, or "local" (the CLI on the data directory, the loop).
+    source: Mapped[str] = mapped_column(String(255), default="local", server_default="local")
+    # "ok", "refused: ..." or "failed: ...".
+    result: Mapped[str] = mapped_column(Text, default="ok", server_default="ok")
+    # The tenant it concerns, so a tenant-admin's read is a WHERE.
+    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+    def __init__(self, **kw: Any) -> None:
+        # Every service writes its entry with the actor it was given; an API request's actor
+        # (compute.auth.principal.Actor) also says from where and for which tenant, kept here
+        # without every service passing them on.
+        actor = kw.get("actor")
+        kw.setdefault("source", getattr(actor, "source", "local"))
+        if "tenant" not in kw:
+            kw["tenant"] = getattr(actor, "tenant", None) or _tenant_of(kw)
+        if actor is not None:
+            kw["actor"] = str.__str__(actor)
+        super().__init__(**kw)
+
+
+def _tenant_of(kw: dict[str, Any]) -> str | None:
+    """A tenant's own changes (tenant.apply, tenant.suspend, ...) name it as the target;
+    others about a tenant's things (its tokens) name it in the detail."""
+    action, detail = kw.get("action"), kw.get("detail")
+    if isinstance(action, str) and action.startswith("tenant."):
+        return str(kw.get("target"))
+    tenant = detail.get("tenant") if isinstance(detail, dict) else None
+    return tenant if isinstance(tenant, str) else None
+
+
+class ApiTokenRow(Base):
+    """An API token: its digest, never the token (compute/auth/tokens.py)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    prefix: Mapped[str] = mapped_column(String(8), unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SessionRow(Base):
+    """A logged-in browser: the cookie's and the CSRF token's digests, and who it is."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
 
 
 class AllocationRow(Base):
