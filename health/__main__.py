@@ -3,13 +3,13 @@
 The same entry as `computectl node check` (`health.node_check.run`: checks, formats, exit
 codes, node name and state file defaults; docs/node-check.md), reading this node's GPUs
 through NVML with the default thresholds (it has no configuration). Slurm self-drain needs
-the full install.
+the full install. The report's credential is the node's own (`health.node_token`:
+--token-file, $COMPUTECTL_NODE_TOKEN, the pod's projected token, /etc/computectl/node-token).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -18,15 +18,17 @@ from health.thresholds import Thresholds
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m health")
+    # No abbreviations: a `--token SECRET` would be taken for --token-file.
+    p = argparse.ArgumentParser(prog="python -m health", allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check", help="check this node's GPUs")
+    c = sub.add_parser("check", help="check this node's GPUs", allow_abbrev=False)
     c.add_argument("--node", default=None)
     c.add_argument("--suite", choices=nc.SUITES, default="passive")
     c.add_argument("--format", choices=("text", "json", "prom"), default="text")
     c.add_argument("--textfile", type=Path)
     c.add_argument("--report")
-    c.add_argument("--token", default=os.environ.get("COMPUTECTL_SERVER__API_TOKEN"))
+    # No --token: a credential on the command line is in every user's `ps`.
+    c.add_argument("--token-file", type=Path)
     c.add_argument("--expect-gpus", type=int, choices=range(1, 65), metavar="1-64")
     c.add_argument("--state-file", type=Path)
     c.add_argument("--allow-busy", action="store_true")
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         fmt=a.format,
         textfile=a.textfile,
         report_url=a.report,
-        token=a.token,
+        token_file=a.token_file,
         expect_gpus=a.expect_gpus,
         allow_busy=a.allow_busy,
     )

@@ -18,17 +18,16 @@ import socket
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from health.floors import Floors, load_floors
 from health.models import expected_nvlinks
+from health.node_token import TokenFileError, node_token
 from health.probe import ActiveProbe
+from health.reporting import ReportError, fetch_expectation, report
 from health.result import CheckResult, Status, Suite, Value
 from health.runner import run_burn_in, run_passive
 from health.telemetry import NodeExpectation, TelemetrySource, TelemetrySourceError
@@ -47,10 +46,6 @@ BUSY_UTILISATION = 0.05
 
 class NodeCheckError(Exception):
     """A usage or environment problem: nothing was checked."""
-
-
-class ReportError(Exception):
-    """The control plane did not take the report."""
 
 
 @dataclass(frozen=True)
@@ -218,61 +213,10 @@ def format_prom(node: str, results: Sequence[CheckResult], duration: float) -> s
     return "\n".join(out) + "\n"
 
 
-# -- reporting ------------------------------------------------------------------------------
-
-
-def report(
-    url: str,
-    node: str,
-    results: Sequence[CheckResult],
-    token: str | None = None,
-    timeout: float = 10.0,
-) -> dict[str, Any]:
-    """POST the results to the control plane's /api/v1/nodes/{node}/health."""
-    endpoint = f"{url.rstrip('/')}/api/v1/nodes/{node}/health"
-    body = json.dumps({"results": [r.to_dict() for r in results]}).encode()
-    req = urllib.request.Request(
-        endpoint, data=body, method="POST", headers={"content-type": "application/json"}
-    )
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            answer: dict[str, Any] = json.loads(resp.read() or b"{}")
-            return answer
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read())["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = exc.reason
-        raise ReportError(f"{endpoint}: HTTP {exc.code}: {message}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ReportError(f"{endpoint}: {reason}") from None
-
-
 def timed(fn: Callable[[], list[CheckResult]]) -> tuple[list[CheckResult], float]:
     t0 = time.perf_counter()
     results = fn()
     return results, time.perf_counter() - t0
-
-
-def fetch_expectation(url: str, node: str, timeout: float = 10.0) -> NodeExpectation | None:
-    """What the control plane's inventory says this node has (None when it does not know)."""
-    endpoint = f"{url.rstrip('/')}/api/v1/nodes/{node}"
-    try:
-        with urllib.request.urlopen(endpoint, timeout=timeout) as resp:
-            raw = json.loads(resp.read())
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError):
-        return None
-    try:
-        return NodeExpectation(
-            gpu_count=int(raw["gpu_count"]),
-            gpu_model=str(raw["gpu_model"]),
-            gpu_uuids=tuple(g["uuid"] for g in raw.get("gpus", [])),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def local_expectation(
@@ -335,7 +279,8 @@ class CheckRequest:
     fmt: str = "text"  # text | json | prom
     textfile: Path | None = None
     report_url: str | None = None
-    token: str | None = None
+    token: str | None = None  # else read from token_file, $COMPUTECTL_NODE_TOKEN or the defaults
+    token_file: Path | None = None
     expect_gpus: int | None = None
     allow_busy: bool = False
 
@@ -354,10 +299,17 @@ def run(
     """Check, print, write the textfile, act (``act``: Slurm's self-drain, its outcome on
     stderr), report; returns the exit code. ``expectation``: what the node has when the
     source knows (simulated); else the control plane's inventory with --report, else what
-    is visible."""
+    is visible. The node's credential (`health.node_token`) is read only to report."""
+    token = req.token
+    if req.report_url and token is None:
+        try:
+            token = node_token(req.token_file)
+        except TokenFileError as exc:
+            err(str(exc))
+            return EXIT_USAGE
     if expectation is None:
         if req.report_url and req.expect_gpus is None:
-            expectation = fetch_expectation(req.report_url, req.node)
+            expectation = fetch_expectation(req.report_url, req.node, token)
         if expectation is None:
             expectation = local_expectation(telemetry, req.node, req.expect_gpus)
     floors = load_floors().get(expectation.gpu_model)
@@ -393,7 +345,7 @@ def run(
         print(f"slurm: {act(results)}", file=sys.stderr)
     if req.report_url:
         try:
-            report(req.report_url, req.node, results, token=req.token)
+            report(req.report_url, req.node, results, token=token)
         except ReportError as exc:
             err(f"report failed: {exc}")
             return code or EXIT_REPORT_FAILED
