@@ -27,6 +27,11 @@ class ServerSettings(_Section):
         description="If set, requests that change state must send "
         "'Authorization: Bearer <token>'. Shown masked by 'config show'.",
     )
+    metrics_public: bool = Field(
+        False,
+        description="Serve /metrics without a credential (default: a viewer's or an "
+        "operator's token scrapes it).",
+    )
     lease_seconds: float = Field(
         15.0,
         ge=3,

@@ -1,36 +1,68 @@
-"""The FastAPI application: routers, problem documents, the body limit, /healthz, /metrics
-and the page."""
+"""The FastAPI application: the front door, routers, problem documents, the body limit,
+/healthz, /readyz, /metrics, the page and its login."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from compute.api.access import access
+from compute.api.auth import Door, FailureLimiter, Verifier, front_door
+from compute.api.pages import pages
 from compute.api.problems import BodyLimit, install_problem_handlers
 from compute.api.routes import api
+from compute.auth.policy import Policy
 from compute.loop import Loop
 from compute.metrics import metrics_registry
 from compute.runtime import Runtime
 from compute.services.readiness import readiness
 
 
-def create_app(rt: Runtime, loop: Loop | None = None) -> FastAPI:
+def create_app(
+    rt: Runtime,
+    loop: Loop | None = None,
+    *,
+    verifiers: Sequence[Verifier] = (),
+    limiter: FailureLimiter | None = None,
+) -> FastAPI:
+    """``verifiers`` accept credentials other than computectl tokens (a node's Kubernetes
+    ServiceAccount token); ``limiter`` counts failed logins per source (default: 20 a
+    minute)."""
     app = FastAPI(
         title="computectl",
         version="0.1.0",
-        description="Control plane of a managed GPU cloud: nodes, health, remediation, capacity.",
+        description="Control plane of a managed GPU cloud: nodes, health, remediation, capacity. "
+        "Every route but /healthz needs 'Authorization: Bearer <token>' (or a browser session "
+        "from /login).",
+        # Served below as routes of their own, so the front door guards them too.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(front_door)],
     )
     app.state.runtime = rt
     app.state.loop = loop
+    app.state.door = Door(
+        store=rt.store,
+        clock=rt.clock,
+        policy=Policy(metrics_public=rt.settings.server.metrics_public),
+        limiter=limiter or FailureLimiter(),
+        verifiers=list(verifiers),
+    )
     registry = metrics_registry(rt, loop)
     page = resources.files("compute").joinpath("web/index.html").read_text()
 
     install_problem_handlers(app)
     app.add_middleware(BodyLimit)
     app.include_router(api)
+    app.include_router(access)
+    app.include_router(pages)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, object]:
@@ -66,5 +98,13 @@ def create_app(rt: Runtime, loop: Loop | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="computectl API")
 
     return app

@@ -1,12 +1,15 @@
-"""Request-scoped access to the runtime, and the optional bearer-token guard."""
+"""Request-scoped access to the runtime and to who is asking (the front door,
+compute/api/auth.py, has already decided that they may)."""
 
 from __future__ import annotations
 
-import hmac
+from datetime import datetime
 
 from fastapi import Request
 
-from compute.errors import Unauthorized
+from compute.api.auth import PRINCIPAL_KEY
+from compute.auth.policy import Unauthenticated
+from compute.auth.principal import Actor, Principal
 from compute.runtime import Runtime
 
 
@@ -15,15 +18,22 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-def require_writer(request: Request) -> str:
-    """Guard for requests that change state; returns the actor to record."""
-    rt = runtime(request)
-    token = rt.settings.server.api_token
-    if token:
-        got = request.headers.get("authorization", "")
-        if not hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
-            raise Unauthorized(
-                "this request changes state and needs 'Authorization: Bearer <api_token>'"
-            )
-    client = request.client.host if request.client else "unknown"
-    return f"api:{client}"
+def wall_now(request: Request) -> datetime:
+    """The wall clock: tokens and sessions live in real time, whatever the simulation's
+    clock says."""
+    now: datetime = request.app.state.door.wall()
+    return now
+
+
+def principal(request: Request) -> Principal:
+    """The principal the front door let in. A route reached without one is a public route
+    asking for it: a bug in the table, refused rather than served as nobody."""
+    found = request.scope.get(PRINCIPAL_KEY)
+    if not isinstance(found, Principal):
+        raise Unauthenticated("this needs a credential: 'Authorization: Bearer <token>'")
+    return found
+
+
+def actor(request: Request) -> Actor:
+    """Who a change is recorded as: "token:12 (alice-laptop)", with its source."""
+    return Actor(principal(request))

@@ -29,6 +29,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
@@ -57,11 +58,13 @@ def _described(status: int, what: str) -> dict[str, Any]:
 # The problem responses every route documents (OpenAPI), so clients know their shape.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _described(400, "Malformed request (e.g. a body that is not JSON)"),
-    401: _described(401, "A change without the API token, where one is configured"),
+    401: _described(401, "No credential, or one not valid (unknown, expired, revoked)"),
+    403: _described(403, "This credential's role or tenant may not do this; nothing changed"),
     404: _described(404, "Unknown node, pool or tenant"),
     409: _described(409, "Refused in the current state; nothing changed"),
     413: _described(413, f"Request body larger than {MAX_BODY_BYTES} bytes"),
     422: _described(422, "Invalid input; nothing changed"),
+    429: _described(429, "Too many failed logins from this address; see Retry-After"),
     500: _described(500, "A bug: reported in the server's log"),
     502: _described(502, "A workload manager failed (or only part of the work was done)"),
     503: _described(503, "The store refused the write; nothing changed"),

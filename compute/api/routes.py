@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
-from compute.api.deps import require_writer, runtime
+from compute.api.deps import actor, runtime
 from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.schemas import (
     DrainManyRequest,
@@ -43,7 +43,8 @@ from health.policy import Lifecycle
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 Rt = Annotated[Runtime, Depends(runtime)]
-Writer = Annotated[str, Depends(require_writer)]
+# Who a change is recorded as (the front door, compute/api/auth.py, let them in).
+Actor = Annotated[str, Depends(actor)]
 Node = Annotated[NodeName, Path(description="Node name, as its workload manager knows it.")]
 Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 
@@ -73,7 +74,6 @@ def get_rma_report(rt: Rt, name: Node) -> dict[str, Any]:
 )
 def post_health(
     rt: Rt,
-    _actor: Writer,
     name: Node,
     payload: Annotated[Any, Body(description='A list of check results, or {"results": [...]}.')],
 ) -> dict[str, Any]:
@@ -91,14 +91,14 @@ def _batch(batch: Batch, verb: str, views: list[dict[str, Any]]) -> dict[str, An
 
 
 @api.post("/nodes/drain", summary="Drain many nodes (one backend call per backend)")
-def drain_nodes(rt: Rt, actor: Writer, body: DrainManyRequest) -> dict[str, Any]:
+def drain_nodes(rt: Rt, actor: Actor, body: DrainManyRequest) -> dict[str, Any]:
     batch = rt.nodes.drain_many(body.nodes, body.reason, actor=actor, now_mode=body.now)
     views = [drained_view(n, n.health.drain_blocked) for n in batch.done]
     return _batch(batch, "drained", views)
 
 
 @api.post("/nodes/resume", summary="Resume many nodes (one backend call per backend)")
-def resume_nodes(rt: Rt, actor: Writer, body: ResumeManyRequest) -> dict[str, Any]:
+def resume_nodes(rt: Rt, actor: Actor, body: ResumeManyRequest) -> dict[str, Any]:
     batch = rt.nodes.resume_many(
         body.nodes, actor=actor, force=body.force, skip_burn_in=body.skip_burn_in
     )
@@ -106,14 +106,14 @@ def resume_nodes(rt: Rt, actor: Writer, body: ResumeManyRequest) -> dict[str, An
 
 
 @api.post("/nodes/{name}/drain", summary="Drain a node (owned reason)")
-def drain_node(rt: Rt, actor: Writer, name: Node, body: DrainRequest) -> dict[str, Any]:
+def drain_node(rt: Rt, actor: Actor, name: Node, body: DrainRequest) -> dict[str, Any]:
     node = rt.nodes.drain(name, body.reason, actor=actor, now_mode=body.now)
     return drained_view(node, rt.nodes.left_running(name))
 
 
 @api.post("/nodes/{name}/resume", summary="Resume a node (through burn-in unless skipped)")
 def resume_node(
-    rt: Rt, actor: Writer, name: Node, body: ResumeRequest | None = None
+    rt: Rt, actor: Actor, name: Node, body: ResumeRequest | None = None
 ) -> dict[str, Any]:
     body = body or ResumeRequest()
     return node_view(
@@ -142,7 +142,7 @@ def get_racks(rt: Rt) -> dict[str, Any]:
 
 
 @api.post("/sweep", summary="Run one sweep now")
-def run_sweep(rt: Rt, _actor: Writer) -> dict[str, Any]:
+def run_sweep(rt: Rt) -> dict[str, Any]:
     if isinstance(rt.leadership, Leadership):
         # Only under the lease, as `computectl sweep` (409 lease_held where another acts).
         return sweep_report_view(under_lease(rt.leadership, rt.sweep))
@@ -173,7 +173,7 @@ def plan_tenant(rt: Rt, spec: TenantModel) -> dict[str, Any]:
 
 
 @api.put("/tenants/{name}", summary="Apply a tenant spec (idempotent)")
-def apply_tenant(rt: Rt, actor: Writer, name: Tenant, spec: TenantModel) -> dict[str, Any]:
+def apply_tenant(rt: Rt, actor: Actor, name: Tenant, spec: TenantModel) -> dict[str, Any]:
     parsed = tenant_from_model(spec, rt.settings.effective_pools)
     if parsed.name != name:
         raise InvalidInput(f"the spec names tenant {parsed.name!r}, the URL {name!r}")
@@ -181,17 +181,17 @@ def apply_tenant(rt: Rt, actor: Writer, name: Tenant, spec: TenantModel) -> dict
 
 
 @api.post("/tenants/{name}/suspend", summary="No new work; running work continues")
-def suspend_tenant(rt: Rt, actor: Writer, name: Tenant) -> dict[str, Any]:
+def suspend_tenant(rt: Rt, actor: Actor, name: Tenant) -> dict[str, Any]:
     return rt.tenants.suspend(name, actor=actor).as_dict()
 
 
 @api.post("/tenants/{name}/resume", summary="Lift a suspension")
-def resume_tenant(rt: Rt, actor: Writer, name: Tenant) -> dict[str, Any]:
+def resume_tenant(rt: Rt, actor: Actor, name: Tenant) -> dict[str, Any]:
     return rt.tenants.resume(name, actor=actor).as_dict()
 
 
 @api.delete("/tenants/{name}", summary="Delete a tenant (refused while it has jobs unless force)")
-def delete_tenant(rt: Rt, actor: Writer, name: Tenant, force: bool = False) -> dict[str, Any]:
+def delete_tenant(rt: Rt, actor: Actor, name: Tenant, force: bool = False) -> dict[str, Any]:
     return rt.tenants.delete(name, actor=actor, force=force).as_dict()
 
 
@@ -218,7 +218,7 @@ def pool_report(
 
 @api.post("/pools/{name}/observe", summary="Record what would be done, and do nothing")
 def observe_pool(
-    rt: Rt, actor: Writer, name: PoolPath, body: PoolModeRequest | None = None
+    rt: Rt, actor: Actor, name: PoolPath, body: PoolModeRequest | None = None
 ) -> dict[str, Any]:
     check = body.check if body is not None else None
     return pools.pool_view(pools.set_mode(rt.store, rt.clock, name, "observe", check, actor))
@@ -226,7 +226,7 @@ def observe_pool(
 
 @api.post("/pools/{name}/enable", summary="Let computectl act (on the pool, or on one check)")
 def enable_pool(
-    rt: Rt, actor: Writer, name: PoolPath, body: PoolModeRequest | None = None
+    rt: Rt, actor: Actor, name: PoolPath, body: PoolModeRequest | None = None
 ) -> dict[str, Any]:
     check = body.check if body is not None else None
     return pools.pool_view(pools.set_mode(rt.store, rt.clock, name, "enforce", check, actor))
@@ -248,5 +248,5 @@ def get_incident(rt: Rt, id: IncidentId) -> dict[str, Any]:
 
 
 @api.post("/incidents/{id}/release", summary="Release the brake: automated drains proceed")
-def release_incident(rt: Rt, actor: Writer, id: IncidentId) -> dict[str, Any]:
+def release_incident(rt: Rt, actor: Actor, id: IncidentId) -> dict[str, Any]:
     return incidents.incident_view(incidents.release(rt.store, rt.clock, id, actor))

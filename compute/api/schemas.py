@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compute.validation import Reason, ShortText
+from compute.auth.principal import Role
+from compute.validation import NodeName, Reason, ShortText, TenantName
 
 
 class DrainRequest(BaseModel):
@@ -42,3 +43,16 @@ class PoolModeRequest(BaseModel):
     check: ShortText | None = Field(
         None, description="Only this check, in an enforcing pool (default: the whole pool)."
     )
+
+
+class TokenRequest(BaseModel):
+    """A new API token; the answer shows it once."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    role: Role = Field(description="operator, viewer, tenant-admin, tenant-member or node.")
+    tenant: TenantName | None = Field(None, description="The tenant (tenant roles only).")
+    node: NodeName | None = Field(None, description="The node (node role only).")
+    expires: str | None = Field(
+        None, max_length=16, description="Lifetime: 3600s, 90m, 12h, 30d (default: none)."
+    )
+    name: ShortText | None = Field(None, description="What it is for (shown in listings).")

@@ -57,6 +57,8 @@ class Rule:
     scope: Scope = Scope.ANY
     param: str = "name"
     public: bool = False  # anyone, without a credential
+    page: bool = False  # a page: a browser without a login is sent to /login
+    record: bool = False  # the front door audits a success (the service does not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +89,12 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("GET", "/healthz"): _PUBLIC,
         ("GET", "/readyz"): read,
         ("GET", "/metrics"): _PUBLIC if metrics_public else read,
-        ("GET", "/"): Rule(PEOPLE),
+        ("GET", "/"): Rule(PEOPLE, page=True),
         ("GET", "/login"): _PUBLIC,
         ("POST", "/login"): _PUBLIC,
         ("POST", "/logout"): _PUBLIC,
         ("GET", "/openapi.json"): Rule(PEOPLE),
-        ("GET", "/docs"): Rule(PEOPLE),
-        ("GET", "/docs/oauth2-redirect"): Rule(PEOPLE),
-        ("GET", "/redoc"): Rule(PEOPLE),
+        ("GET", "/docs"): Rule(PEOPLE, page=True),
         # -- who am I ----------------------------------------------------------------------
         ("GET", f"{v1}/whoami"): Rule(ALL_ROLES),
         # -- the fleet: operators act, viewers read; a node reports for itself only --------
@@ -109,7 +109,7 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("GET", f"{v1}/events"): read,
         ("GET", f"{v1}/capacity"): read,
         ("GET", f"{v1}/racks"): read,
-        ("POST", f"{v1}/sweep"): ops,
+        ("POST", f"{v1}/sweep"): Rule(OPS, record=True),
         ("GET", f"{v1}/overview"): read,
         # -- tenants: a tenant's people read their own -------------------------------------
         ("GET", f"{v1}/tenants"): read,
