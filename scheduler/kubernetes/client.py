@@ -14,7 +14,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from scheduler.kubernetes.responses import (
     translate,
     urllib3_cause,
 )
+from scheduler.kubernetes.token_review import ReviewedToken, review_body, reviewed
 
 __all__ = ["KINDS", "KubeClient", "KubeDriver", "translate"]
 
@@ -240,6 +241,18 @@ class KubeClient:
         if not token:
             raise SchedulerError(f"token request for {namespace}/{name}: no token in the answer")
         return str(token)
+
+    def review_token(self, token: str, audiences: Sequence[str]) -> ReviewedToken | None:
+        """Who ``token`` is for ``audiences`` (TokenReview); None when not authenticated."""
+        # A review creates nothing, so a 429 is safe to retry. The token is in no message.
+        answer = self._json(
+            "review a token",
+            True,
+            "create_token_review",
+            review_body(token, audiences),
+            _on="AuthenticationV1Api",
+        )
+        return reviewed(answer)
 
     def endpoint(self) -> tuple[str, str]:
         self._core_api()

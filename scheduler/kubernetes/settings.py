@@ -6,6 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# namespace/name: a DNS label, then a DNS subdomain (what Kubernetes allows for each).
+_SERVICE_ACCOUNT = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"
+
 
 class KubernetesSettings(BaseModel):
     """Table [pools.kubernetes] (the control plane adds its strict checks of every value)."""
@@ -46,7 +49,26 @@ class KubernetesSettings(BaseModel):
         "burn-in results posted from the node itself).",
     )
     burn_in_namespace: str = Field(
-        "computectl-system", description="Namespace of the burn-in Jobs (and of the node check)."
+        "computectl-system",
+        description="Namespace of the burn-in Jobs (and of the node check). The Jobs run as "
+        "its ServiceAccount computectl-node-check: for their results to be taken, that is "
+        "node_agent_service_account.",
+    )
+    node_agent_service_account: str = Field(
+        "computectl-system/computectl-node-check",
+        pattern=_SERVICE_ACCOUNT,
+        description="namespace/name of the ServiceAccount the node check's pods run as (see "
+        "deploy/kubernetes/node-check-daemonset.yaml): a pod-bound token of it, verified "
+        "through the API server's TokenReview, may report health for the node its pod runs on "
+        'and no other ("": no node identities from this cluster).',
+    )
+    token_audience: str = Field(
+        "computectl",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Audience the node check's projected ServiceAccount token is issued for; "
+        "a token for another audience (the API server's own) is refused.",
     )
 
     def selector_of(self, pool: str) -> dict[str, str]:
