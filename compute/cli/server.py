@@ -129,6 +129,13 @@ def demo(obj: CliContext, host: str | None, port: int | None) -> None:
         }
     )
     rt = obj.runtime()
+    from compute.services.demo_identities import demo_logins, logins_text
+
+    host = host or s.server.host
+    port = s.server.port if port is None else port
+    if port == 0:
+        port = _free_port(host)
+    click.echo(logins_text(demo_logins(rt), f"http://{host}:{port}/"))
 
     def opening() -> threading.Timer | None:
         if not d.opening_fault or rt.datacenter is None:
@@ -147,8 +154,8 @@ def demo(obj: CliContext, host: str | None, port: int | None) -> None:
 
     _run(
         rt,
-        host or s.server.host,
-        s.server.port if port is None else port,
+        host,
+        port,
         s.sweep.interval_seconds,
         s.simulation.time_acceleration,
         f"computectl demo: {s.simulation.racks} racks x {s.simulation.nodes_per_rack} nodes x "
