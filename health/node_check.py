@@ -12,6 +12,7 @@ Exit codes (documented in docs/node-check.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -344,6 +345,10 @@ def run(
     if act is not None:
         print(f"slurm: {act(results)}", file=sys.stderr)
     if req.report_url:
+        if req.token is None:
+            # A burn-in takes long: the kubelet may have renewed the projected token since.
+            with contextlib.suppress(TokenFileError):
+                token = node_token(req.token_file)
         try:
             report(req.report_url, req.node, results, token=token)
         except ReportError as exc:

@@ -2,8 +2,10 @@
 
 The Job is bound with `nodeName` (the node is cordoned, so the scheduler would not place it),
 tolerates computectl's drain taint, and requests every GPU so nothing runs beside it. Its
-results reach the control plane the way every node check's do (POST .../health), through the
-ConfigMap and Secret that deploy/kubernetes/node-check-daemonset.yaml installs.
+results reach the control plane the way every node check's do (POST .../health, to the URL in
+the ConfigMap that deploy/kubernetes/node-check-daemonset.yaml installs), with the pod's
+projected ServiceAccount token for computectl's audience: a credential for this node only
+(scheduler/kubernetes/identity.py), not an operator's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from scheduler.kubernetes.objects import TAINT_KEY
 
 NAME_PREFIX = "computectl-burnin-"
 _MAX_NAME = 63
+# Where the node check looks for its projected token (health.node_token.PROJECTED_TOKEN).
+TOKEN_DIR = "/var/run/secrets/computectl"
+# The kubelet renews it at 80 % of its life; the check reads it again before it reports.
+TOKEN_SECONDS = 3600
 
 
 def job_name(node: str, stamp: int) -> str:
@@ -41,7 +47,13 @@ def stamped_name(prefix: str, base: str, stamp: int, digest: bool = False) -> st
 
 
 def burn_in_job(
-    node: str, name: str, image: str, namespace: str, gpus: int, gpu_resource: str
+    node: str,
+    name: str,
+    image: str,
+    namespace: str,
+    gpus: int,
+    gpu_resource: str,
+    audience: str = "computectl",
 ) -> dict[str, Any]:
     labels = {
         "app.kubernetes.io/name": "computectl-burnin",
@@ -95,26 +107,33 @@ def burn_in_job(
                                         }
                                     },
                                 },
-                                {
-                                    "name": "COMPUTECTL_SERVER__API_TOKEN",
-                                    "valueFrom": {
-                                        "secretKeyRef": {
-                                            "name": "computectl-node-check",
-                                            "key": "api-token",
-                                            "optional": True,
-                                        }
-                                    },
-                                },
                             ],
                             "resources": {
                                 "requests": {gpu_resource: str(gpus)},
                                 "limits": {gpu_resource: str(gpus)},
                             },
+                            "volumeMounts": [
+                                {
+                                    "name": "computectl-token",
+                                    "mountPath": TOKEN_DIR,
+                                    "readOnly": True,
+                                }
+                            ],
                         }
                     ],
+                    "volumes": [token_volume(audience)],
                 },
             },
         },
+    }
+
+
+def token_volume(audience: str) -> dict[str, Any]:
+    """The pod's ServiceAccount token for ``audience``, bound to the pod, readable by root only."""
+    token = {"path": "token", "audience": audience, "expirationSeconds": TOKEN_SECONDS}
+    return {
+        "name": "computectl-token",
+        "projected": {"defaultMode": 0o400, "sources": [{"serviceAccountToken": token}]},
     }
 
 
@@ -128,16 +147,20 @@ class KubernetesBurnIn:
         namespace: str = "computectl-system",
         gpu_resource: str = "nvidia.com/gpu",
         clock: Callable[[], float] = time.time,
+        audience: str = "computectl",
     ) -> None:
         self.client = client
         self.image = image
         self.namespace = namespace
         self.gpu_resource = gpu_resource
+        self.audience = audience
         self._clock = clock
 
     def launch(self, node: str, gpus: int) -> str:
         name = job_name(node, int(self._clock()))
         self.client.apply_object(
-            burn_in_job(node, name, self.image, self.namespace, gpus, self.gpu_resource)
+            burn_in_job(
+                node, name, self.image, self.namespace, gpus, self.gpu_resource, self.audience
+            )
         )
         return name

@@ -232,3 +232,22 @@ def test_python_m_health_takes_the_token_from_a_file_and_has_no_token_option(
     with pytest.raises(SystemExit) as ended:
         health_main(["check", "--token", SECRET])
     assert ended.value.code == 2
+
+
+def test_a_token_renewed_during_the_check_is_the_one_reported_with(
+    tmp_path: Path, control_plane: tuple[str, _Seen]
+) -> None:
+    """A burn-in runs long: the kubelet may rotate the projected token meanwhile."""
+    url, seen = control_plane
+    path = token_file(tmp_path / "t", "old-token")
+
+    class Renews(_NoSource):
+        def snapshot(self, node: str, since: datetime | None) -> NodeSnapshot:
+            token_file(path, "new-token")
+            return super().snapshot(node, since)
+
+    req = nc.CheckRequest(
+        node="n1", state_file=tmp_path / "s.json", report_url=url, token_file=path
+    )
+    nc.run(req, Renews(), Thresholds(), out=lambda _: None, err=lambda _: None)
+    assert [auth for _, _, auth in seen.requests] == ["Bearer old-token", "Bearer new-token"]
