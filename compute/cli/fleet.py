@@ -10,7 +10,15 @@ from typing import Any
 import click
 
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, error_line, output_option, state_style, table
+from compute.cli.output import (
+    emit_json,
+    error_line,
+    output_option,
+    say,
+    stamp,
+    state_style,
+    table,
+)
 from compute.cli.params import NODE, SHORT_TEXT
 from compute.errors import InvalidInput, NotFoundError, PartialError
 from health.inputs import MAX_GPU_INDEX
@@ -63,37 +71,35 @@ def sweep(obj: CliContext, output: str) -> None:
     Only while holding the control plane's lease: beside a running `serve` (or another
     sweep) it does nothing and exits 5.
     """
-    from compute.services.leadership import Leadership, lease_seconds, under_lease
-
-    rt = obj.runtime()
-    report = under_lease(Leadership(rt.store, ttl=lease_seconds(rt.settings)), rt.sweep)
+    report = obj.client().sweep()
+    errors = report["errors"]
     if output == "json":
-        emit_json(report.__dict__)
-        if report.errors:
-            raise PartialError(f"the sweep finished with {len(report.errors)} error(s)")
+        emit_json(report)
+        if errors:
+            raise PartialError(f"the sweep finished with {len(errors)} error(s)")
         return
-    click.echo(
-        f"swept {report.nodes} nodes, {report.results} results "
-        f"({report.failed_results} failed) in {report.duration_seconds:.2f}s"
+    # The API's view has no failed count yet (it is in the report the data directory gives).
+    failed = f" ({report['failed_results']} failed)" if "failed_results" in report else ""
+    say(
+        f"swept {report['nodes']} nodes, {report['results']} results{failed} "
+        f"in {report['duration_seconds']:.2f}s"
     )
-    if report.actions:
+    if report["actions"]:
         table(
             "actions",
             ["node", "action", "reason"],
-            [(a["node"], a["action"], a["reason"]) for a in report.actions],
+            [(a["node"], a["action"], a["reason"]) for a in report["actions"]],
         )
-    if report.deferred:
+    if report["deferred"]:
         table(
             "waiting for drain budget",
             ["node", "reason"],
-            [(d["node"], d["reason"]) for d in report.deferred],
+            [(d["node"], d["reason"]) for d in report["deferred"]],
         )
-    for err in report.errors:
+    for err in errors:
         error_line(err)
-    if report.errors:
-        raise PartialError(
-            f"the sweep finished with {len(report.errors)} error(s); the rest was done"
-        )
+    if errors:
+        raise PartialError(f"the sweep finished with {len(errors)} error(s); the rest was done")
 
 
 @click.command()
@@ -106,20 +112,14 @@ def events(
     obj: CliContext, node: str | None, kind: tuple[str, ...], limit: int, output: str
 ) -> None:
     """Drain, resume and lifecycle events, newest first."""
-    from compute.services import fleet
-    from compute.views import event_view
-
-    evs = fleet.events(obj.runtime().store, node, kind, limit)
+    evs = obj.client().events(node, kind, limit)
     if output == "json":
-        emit_json([event_view(e) for e in evs])
+        emit_json(evs)
         return
     table(
         None,
         ["time", "node", "pool", "event", "reason", "actor"],
-        [
-            (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.node, e.pool, e.kind, e.reason, e.actor)
-            for e in evs
-        ],
+        [(stamp(e["at"]), e["node"], e["pool"], e["kind"], e["reason"], e["actor"]) for e in evs],
     )
 
 
@@ -128,21 +128,20 @@ def events(
 @click.pass_obj
 def capacity(obj: CliContext, output: str) -> None:
     """GPUs by state x pool x model (summing to the installed count), and by tenant."""
-    from compute.services.fleet import fleet_capacity
-    from compute.views import capacity_view
-
-    cap = fleet_capacity(obj.runtime().store)
+    cap = obj.client().capacity()
     if output == "json":
-        emit_json(capacity_view(cap))
+        emit_json(cap)
         return
-    rows: list[tuple[Any, ...]] = [(r.pool, r.gpu_model, r.state, r.gpus) for r in cap.rows]
-    rows.append(("total", "", "", cap.total))
+    rows: list[tuple[Any, ...]] = [
+        (r["pool"], r["gpu_model"], r["state"], r["gpus"]) for r in cap["by_state"]
+    ]
+    rows.append(("total", "", "", cap["total_gpus"]))
     table("GPUs by state", ["pool", "model", "state", "gpus"], rows, styles={2: state_style})
-    if cap.tenants:
+    if cap["by_tenant"]:
         table(
             "GPUs allocated by tenant",
             ["tenant", "pool", "model", "gpus"],
-            [(t.tenant, t.pool, t.gpu_model, t.gpus) for t in cap.tenants],
+            [(t["tenant"], t["pool"], t["gpu_model"], t["gpus"]) for t in cap["by_tenant"]],
         )
 
 

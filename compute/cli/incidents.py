@@ -21,9 +21,7 @@ def incidents() -> None:
 @click.pass_obj
 def incidents_list(obj: CliContext, state: str | None, limit: int, output: str) -> None:
     """Incidents, newest first."""
-    from compute.services.incidents import incident_view, list_incidents
-
-    found = [incident_view(i) for i in list_incidents(obj.runtime().store, state, limit)]
+    found = obj.client().incidents(state, limit)
     if output == "json":
         emit_json(found)
         return
@@ -51,9 +49,7 @@ def incidents_list(obj: CliContext, state: str | None, limit: int, output: str) 
 @click.pass_obj
 def incidents_show(obj: CliContext, id_: int, output: str) -> None:
     """One incident with its evidence."""
-    from compute.services.incidents import get_incident, incident_view
-
-    data = incident_view(get_incident(obj.runtime().store, id_))
+    data = obj.client().incident(id_)
     if output == "json":
         emit_json(data)
         return
@@ -72,10 +68,7 @@ def incidents_show(obj: CliContext, id_: int, output: str) -> None:
 @click.pass_obj
 def incidents_release(obj: CliContext, id_: int, output: str) -> None:
     """Release the brake: automated drains there proceed again."""
-    from compute.services.incidents import incident_view, release
-
-    rt = obj.runtime()
-    data = incident_view(release(rt.store, rt.clock, id_, obj.actor))
+    data = obj.client().release_incident(id_)
     if output == "json":
         emit_json(data)
         return

@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from compute.cli.context import CliContext
+from compute.cli.context import CliContext, Remote
 from compute.cli.lazy import LazyGroup
 from compute.cli.output import error_line
-from compute.errors import ComputeError
+from compute.errors import ComputeError, InvalidInput
 
 # Each command's module loads when that command runs; the help line is its docstring's.
 COMMANDS = {
@@ -22,6 +22,10 @@ COMMANDS = {
         "GPUs by state x pool x model (summing to the installed count), and by tenant.",
     ),
     "config": ("compute.cli.fleet:config", "Configuration."),
+    "contexts": (
+        "compute.cli.contexts:contexts",
+        "Where commands go: the data directory (local) or a control plane's API.",
+    ),
     "demo": (
         "compute.cli.server:demo",
         "Run the embedded default: a simulated datacenter kept healthy, faster than real time.",
@@ -47,7 +51,15 @@ COMMANDS = {
         "compute.cli.tenants:tenants",
         "Tenants: plan, apply, list, show, suspend, resume, delete.",
     ),
+    "tokens": ("compute.cli.tokens:tokens", "API tokens: create, list, revoke."),
+    "audit": (
+        "compute.cli.audit:audit",
+        "The audit trail: who changed what, when, from where, with what result.",
+    ),
 }
+# Commands that work on this machine's data directory (or GPUs) only: --server or --context
+# refuses them; a current_context in the client configuration leaves them here.
+HERE_ONLY = frozenset({"serve", "demo", "node", "sim", "config"})
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,14 +76,66 @@ COMMANDS = {
     default=None,
     help="Data directory (overrides the setting data_dir / COMPUTECTL_DATA_DIR).",
 )
+@click.option(
+    "--server",
+    metavar="URL",
+    default=None,
+    help="Talk to the control plane at URL through its API instead of the data directory.",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="COMPUTECTL_TOKEN",
+    show_envvar=False,
+    help="API token for --server or the context. Env: COMPUTECTL_TOKEN.",
+)
+@click.option(
+    "--context",
+    "context_name",
+    metavar="NAME",
+    default=None,
+    envvar="COMPUTECTL_CONTEXT",
+    help="A context of the client configuration (computectl contexts); 'local': the data "
+    "directory. Env: COMPUTECTL_CONTEXT.",
+)
 @click.version_option("0.1.0", prog_name="computectl")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, data_dir: Path | None) -> None:
-    """computectl: the control plane of a managed GPU cloud."""
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    data_dir: Path | None,
+    server: str | None,
+    token: str | None,
+    context_name: str | None,
+) -> None:
+    """computectl: the control plane of a managed GPU cloud.
+
+    Commands work on the data directory, or through a control plane's API with --server
+    URL or a context (computectl contexts): the same commands, the same output.
+    """
+    remote = Remote(server, token, context_name)
+    here_only = ctx.invoked_subcommand in HERE_ONLY
+    if remote.explicit and here_only:
+        raise InvalidInput(
+            f"`computectl {ctx.invoked_subcommand}` works here only; it takes no --server "
+            "or --context"
+        )
     overrides: dict[str, Any] = {}
     if data_dir is not None:
+        if remote.explicit:
+            raise InvalidInput(
+                "--data-dir is the data directory's, --server and --context a server's: "
+                "give one of them"
+            )
         overrides["data_dir"] = str(data_dir)
-    ctx.obj = CliContext(config_path=config_path, overrides=overrides, actor=f"operator:{_user()}")
+    # `contexts` edits the client configuration: it goes nowhere.
+    nowhere = data_dir is not None or here_only or ctx.invoked_subcommand == "contexts"
+    ctx.obj = CliContext(
+        config_path=config_path,
+        overrides=overrides,
+        actor=f"operator:{_user()}",
+        remote=None if nowhere else remote,
+    )
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, error_line, output_option, say, state_style, table
+from compute.cli.output import (
+    emit_json,
+    error_line,
+    output_option,
+    say,
+    stamp,
+    state_style,
+    table,
+)
 from compute.cli.params import NODE, POOL, REASON
+from compute.cli.reports import rma_text
+from compute.errors import PartialError
 from health.inputs import MAX_REASON
 from health.policy import Lifecycle
-
-if TYPE_CHECKING:
-    from compute.services.batch import Batch
 
 
 @click.group()
@@ -32,31 +39,31 @@ def nodes() -> None:
 @click.pass_obj
 def list_nodes(obj: CliContext, pool: str | None, state: str | None, output: str) -> None:
     """List nodes with their state, jobs and drain reason."""
-    from compute.services import fleet
-
-    found = fleet.nodes(obj.store(), pool=pool, state=state)
+    found = obj.client().nodes(pool, state)
     if output == "json":
-        from compute.views import node_view
-
-        emit_json([node_view(n) for n in found])
+        emit_json(found)
         return
     table(
         None,
         ["node", "pool", "rack", "gpus", "state", "jobs", "reason"],
         [
             (
-                n.name,
-                n.pool,
-                n.rack,
-                f"{n.gpus_allocated}/{n.gpu_count} {n.gpu_model}",
-                n.state.value,
-                n.jobs_running,
-                n.drain_reason or (f"waiting: {n.deferred_reason}" if n.deferred_reason else ""),
+                n["name"],
+                n["pool"],
+                n["rack"],
+                f"{n['gpus_allocated']}/{n['gpu_count']} {n['gpu_model']}",
+                n["state"],
+                n["jobs_running"],
+                n["drain_reason"]
+                or (f"waiting: {n['deferred_reason']}" if n["deferred_reason"] else ""),
             )
             for n in found
         ],
         styles={4: state_style},
     )
+
+
+RESULT_STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}
 
 
 @nodes.command("show")
@@ -65,59 +72,57 @@ def list_nodes(obj: CliContext, pool: str | None, state: str | None, output: str
 @click.pass_obj
 def show(obj: CliContext, name: str, output: str) -> None:
     """One node: state, GPUs, latest check results, recent events."""
-    detail = obj.runtime().nodes.detail(name)
+    n = obj.client().node(name)
     if output == "json":
-        from compute.views import node_detail_view
-
-        emit_json(node_detail_view(detail))
+        emit_json(n)
         return
-    n = detail.node
     rows = [
-        ("node", n.name),
-        ("pool", n.pool),
-        ("rack", n.rack),
-        ("gpus", f"{n.gpu_count} x {n.gpu_model} ({n.gpus_allocated} allocated)"),
-        ("state", f"{n.state.value} since {n.state_since:%Y-%m-%d %H:%M:%S}"),
-        ("jobs", n.jobs_running),
-        ("backend state", n.backend_state),
+        ("node", n["name"]),
+        ("pool", n["pool"]),
+        ("rack", n["rack"]),
+        ("gpus", f"{n['gpu_count']} x {n['gpu_model']} ({n['gpus_allocated']} allocated)"),
+        ("state", f"{n['state']} since {stamp(n['state_since'])}"),
+        ("jobs", n["jobs_running"]),
+        ("backend state", n["backend_state"]),
     ]
-    if n.drain_reason:
+    if n["drain_reason"]:
         rows.append(
             (
                 "drain",
-                f"{n.drain_reason} (owner: "
-                f"{n.drain_owner.value if n.drain_owner else '?'}, by {n.drain_actor or '?'})",
+                f"{n['drain_reason']} (owner: {n['drain_owner'] or '?'}, "
+                f"by {n['drain_actor'] or '?'})",
             )
         )
-    if n.deferred_reason:
-        rows.append(("waiting", n.deferred_reason))
-    if n.health.finding:
-        f = n.health.finding
-        rows.append(("finding", f"{f.check}{' (fatal)' if f.fatal else ''}: {f.evidence}"))
-    if n.health.burn_in_failures:
-        rows.append(("burn-in failures", n.health.burn_in_failures))
+    if n["deferred_reason"]:
+        rows.append(("waiting", n["deferred_reason"]))
+    f = n["finding"]
+    if f:
+        fatal = " (fatal)" if f.get("fatal") else ""
+        rows.append(("finding", f"{f.get('check')}{fatal}: {f.get('evidence')}"))
+    if n["burn_in_failures"]:
+        rows.append(("burn-in failures", n["burn_in_failures"]))
     table(None, ["", ""], rows)
-    if detail.results:
+    if n["results"]:
         table(
             "latest results",
             ["check", "suite", "status", "at", "evidence"],
             [
-                (r.check, r.suite.value, r.status.value, f"{r.at:%H:%M:%S}", r.evidence)
-                for r in detail.results
+                (r["check"], r["suite"], r["status"], stamp(r["at"], "%H:%M:%S"), r["evidence"])
+                for r in n["results"]
             ],
-            styles={2: lambda v: {"pass": "green", "warn": "yellow", "fail": "red"}[str(v)]},
+            styles={2: lambda v: RESULT_STYLE.get(str(v), "")},
         )
-    if detail.gpus:
+    if n["gpus"]:
         table(
             "GPUs",
             ["index", "uuid", "serial", "model"],
-            [(g.index, g.uuid, g.serial, g.model) for g in detail.gpus],
+            [(g["index"], g["uuid"], g["serial"], g["model"]) for g in n["gpus"]],
         )
-    if detail.events:
+    if n["events"]:
         table(
             "events",
             ["time", "event", "reason", "actor"],
-            [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.reason, e.actor) for e in detail.events],
+            [(stamp(e["at"]), e["kind"], e["reason"], e["actor"]) for e in n["events"]],
         )
 
 
@@ -128,15 +133,23 @@ def _targets(
     return tuple(v if "[" in v or "," in v else NODE.convert(v, param, ctx) for v in values)
 
 
-def _ended(batch: Batch, verb: str) -> None:
-    """Each refusal on its line, then the exit code: 4 if some were done, else the refusal's."""
-    error = batch.error(verb)
-    if error is None:
+def _ended(answer: dict[str, Any], verb: str) -> None:
+    """Each refusal on its line, then exit 4 (some were done). With none done, the client
+    raised the refusal itself (2 or 3)."""
+    refused = answer["refused"]
+    if not refused:
         return
-    if batch.done:
-        for refused in batch.refused.values():
-            error_line(str(refused))
-    raise error
+    for r in refused:
+        error_line(r["detail"])
+    total = len(answer["nodes"]) + len(refused)
+    names = ", ".join(r["node"] for r in refused)
+    raise PartialError(f"{len(refused)} of {total} nodes not {verb}: {names}")
+
+
+def _one_or_all(answer: dict[str, Any]) -> None:
+    views = answer["nodes"]
+    if views:
+        emit_json(views[0] if len(views) + len(answer["refused"]) == 1 else views)
 
 
 @nodes.command()
@@ -160,22 +173,15 @@ def drain(
     NAME may be a Slurm hostlist (gpu-[001-016]); each backend is asked once for all.
     A node refused stops none of the others (exit 4; with none drained, 2 or 3).
     """
-    service = obj.runtime().nodes
-    batch = service.drain_many(names, reason, actor=obj.actor, now_mode=now_mode)
-    # What each drain left running (a disruption budget) is kept with the node.
-    done = [(node, node.health.drain_blocked) for node in batch.done]
+    answer = obj.client().drain(names, reason, now_mode)
     if output == "json":
-        from compute.views import drained_view
-
-        views = [drained_view(node, left) for node, left in done]
-        if views:
-            emit_json(views[0] if len(batch.done) + len(batch.refused) == 1 else views)
+        _one_or_all(answer)
     else:
-        for node, left in done:
-            say(f"{node.name}: {node.state.value} ({node.drain_reason})")
-            for item in left:
+        for node in answer["nodes"]:
+            say(f"{node['name']}: {node['state']} ({node['drain_reason']})")
+            for item in node["left_running"]:
                 say(f"  left running (a disruption budget protects it): {item}")
-    _ended(batch, "drained")
+    _ended(answer, "drained")
 
 
 @nodes.command()
@@ -191,19 +197,13 @@ def resume(
 
     NAME may be a Slurm hostlist, as for drain; so are refusals and exit codes.
     """
-    batch = obj.runtime().nodes.resume_many(
-        names, actor=obj.actor, force=force, skip_burn_in=skip_burn_in
-    )
+    answer = obj.client().resume(names, force, skip_burn_in)
     if output == "json":
-        from compute.views import node_view
-
-        views = [node_view(node) for node in batch.done]
-        if views:
-            emit_json(views[0] if len(batch.done) + len(batch.refused) == 1 else views)
+        _one_or_all(answer)
     else:
-        for node in batch.done:
-            click.echo(f"{node.name}: {node.state.value}")
-    _ended(batch, "resumed")
+        for node in answer["nodes"]:
+            say(f"{node['name']}: {node['state']}")
+    _ended(answer, "resumed")
 
 
 @nodes.command()
@@ -211,8 +211,8 @@ def resume(
 @click.pass_obj
 def retire(obj: CliContext, name: str) -> None:
     """Retire NAME for good (it must be drained or in repair)."""
-    node = obj.runtime().nodes.retire(name, actor=obj.actor)
-    click.echo(f"{node.name}: {node.state.value}")
+    node = obj.client().retire(name)
+    say(f"{node['name']}: {node['state']}")
 
 
 @nodes.command("rma-report")
@@ -221,15 +221,11 @@ def retire(obj: CliContext, name: str) -> None:
 @click.pass_obj
 def rma_report(obj: CliContext, name: str, output: str) -> None:
     """The evidence an RMA ticket needs: serials, UUIDs, XIDs, burn-in figures, history."""
-    from compute.services.rma import rma_report as build
-    from compute.views import rma_report_view
-
-    rt = obj.runtime()
-    report = build(rt.store, rt.nodes.get(name))
+    report = obj.client().rma_report(name)
     if output == "json":
-        emit_json(rma_report_view(report))
+        emit_json(report)
     else:
-        say(report.as_text())
+        say(rma_text(report))
 
 
 @nodes.command("pair-test")

@@ -99,3 +99,10 @@ def say(message: str) -> None:
 
 def error_line(message: str) -> None:
     click.secho(f"error: {printable(' '.join(message.splitlines()))}", fg="red", err=True)
+
+
+def stamp(iso: str, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A view's ISO 8601 timestamp as the tables show it."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).strftime(fmt)

@@ -24,9 +24,7 @@ def pools() -> None:
 @click.pass_obj
 def pools_list(obj: CliContext, output: str) -> None:
     """Pools with their mode: observe (nothing is done, what would be is recorded) or enforce."""
-    from compute.services.pools import pool_view
-
-    found = [pool_view(p) for p in obj.runtime().store.pools()]
+    found = obj.client().pools()
     if output == "json":
         emit_json(found)
         return
@@ -48,15 +46,13 @@ def pools_list(obj: CliContext, output: str) -> None:
 
 
 def _set(obj: CliContext, name: str, mode: str, check: str | None, output: str) -> None:
-    from compute.services.pools import pool_view, set_mode
-
-    rt = obj.runtime()
-    pool = set_mode(rt.store, rt.clock, name, mode, check, obj.actor)
+    pool = obj.client().set_pool_mode(name, mode, check)
     if output == "json":
-        emit_json(pool_view(pool))
+        emit_json(pool)
         return
-    checks = f" (observed checks: {', '.join(pool.observe_checks)})" if pool.observe_checks else ""
-    say(f"pool {pool.name}: {pool.mode}{checks}")
+    observed = pool["observe_checks"]
+    checks = f" (observed checks: {', '.join(observed)})" if observed else ""
+    say(f"pool {pool['name']}: {pool['mode']}{checks}")
 
 
 @pools.command("observe")
@@ -79,33 +75,20 @@ def pools_enable(obj: CliContext, name: str, check: str | None, output: str) -> 
     _set(obj, name, "enforce", check, output)
 
 
-def _window(_ctx: click.Context, _param: click.Parameter, value: str) -> object:
-    from compute.errors import InvalidInput
-    from compute.services.pools import parse_window
-
-    try:
-        return parse_window(value)
-    except InvalidInput as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @pools.command("report")
 @click.argument("name", type=POOL)
 @click.option(
-    "--since", default="24h", show_default=True, callback=_window, help="Window: 90s, 30m, 24h, 7d."
+    "--since",
+    default="24h",
+    show_default=True,
+    help="Window: 90s, 30m, 24h, 7d (up to 366d).",
 )
 @output_option
 @click.pass_obj
-def pools_report(obj: CliContext, name: str, since: object, output: str) -> None:
+def pools_report(obj: CliContext, name: str, since: str, output: str) -> None:
     """What would have happened in pool NAME over the window: drains, resumes and burn-ins
     by check, and which nodes."""
-    from datetime import timedelta
-
-    from compute.services.pools import report, report_view
-
-    assert isinstance(since, timedelta)
-    rt = obj.runtime()
-    data = report_view(report(rt.store, rt.clock, name, since))
+    data = obj.client().pool_report(name, since)
     if output == "json":
         emit_json(data)
         return

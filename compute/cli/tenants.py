@@ -3,33 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, output_option, say, table
+from compute.cli.output import emit_json, output_option, say, stamp, table
 from compute.cli.params import TENANT
-
-if TYPE_CHECKING:
-    from compute.services.tenants import TenantPlan
 
 KIND_STYLE = {"create": "green", "update": "yellow", "delete": "red"}
 
 
-def show_plan(plan: TenantPlan, output: str, verb: str) -> None:
+def show_plan(plan: dict[str, Any], output: str, verb: str) -> None:
+    """A plan (TenantPlan.as_dict, what the API answers) as a table of changes."""
     if output == "json":
-        emit_json(plan.as_dict())
+        emit_json(plan)
         return
-    if plan.empty:
-        say(f"tenant {plan.tenant}: no changes ({verb} nothing; live state matches)")
+    changes = plan["changes"]
+    if not changes:
+        say(f"tenant {plan['tenant']}: no changes ({verb} nothing; live state matches)")
         return
     table(
-        f"tenant {plan.tenant}: {len(plan.changes)} change(s) {verb}",
+        f"tenant {plan['tenant']}: {len(changes)} change(s) {verb}",
         ["backend", "change", "object", "live", "spec"],
-        [(b, c.kind.value, c.target, c.before, c.after) for b, c in plan.changes],
+        [(c["backend"], c["kind"], c["target"], c["before"], c["after"]) for c in changes],
         styles={1: lambda v: KIND_STYLE.get(str(v), "")},
     )
+
+
+def cli_view(view: dict[str, Any]) -> dict[str, Any]:
+    """`tenants list -o json`: tenant_view with the GPUs held summed over pools."""
+    return {
+        "name": view["name"],
+        "state": view["state"],
+        "spec": view["spec"],
+        "gpus_allocated": sum(view["gpus_allocated"].values()),
+        "gpus_allocated_at": view["gpus_allocated_at"],
+    }
+
+
+def detail_cli_view(view: dict[str, Any]) -> dict[str, Any]:
+    """`tenants show -o json`: tenant_detail_view with each allocation, not sums per pool."""
+    return {
+        "name": view["name"],
+        "state": view["state"],
+        "spec": view["spec"],
+        "allocations": view.get("allocations", []),
+        "gpus_allocated_at": view["gpus_allocated_at"],
+        "jobs": view["jobs"],
+    }
 
 
 @click.group()
@@ -43,11 +65,7 @@ def tenants() -> None:
 @click.pass_obj
 def plan(obj: CliContext, spec_file: Path, output: str) -> None:
     """Show what apply would change for the tenant in SPEC_FILE (TOML)."""
-    from compute.tenants.spec import load_tenant
-
-    rt = obj.runtime()
-    spec = load_tenant(spec_file, rt.settings.effective_pools)
-    show_plan(rt.tenants.plan(spec), output, "planned")
+    show_plan(obj.client().plan_tenant(spec_file), output, "planned")
 
 
 @tenants.command()
@@ -56,11 +74,7 @@ def plan(obj: CliContext, spec_file: Path, output: str) -> None:
 @click.pass_obj
 def apply(obj: CliContext, spec_file: Path, output: str) -> None:
     """Make the tenant in SPEC_FILE real in every pool it names (idempotent)."""
-    from compute.tenants.spec import load_tenant
-
-    rt = obj.runtime()
-    spec = load_tenant(spec_file, rt.settings.effective_pools)
-    show_plan(rt.tenants.apply(spec, actor=obj.actor), output, "applied")
+    show_plan(obj.client().apply_tenant(spec_file), output, "applied")
 
 
 @tenants.command("list")
@@ -68,10 +82,7 @@ def apply(obj: CliContext, spec_file: Path, output: str) -> None:
 @click.pass_obj
 def list_tenants(obj: CliContext, output: str) -> None:
     """Tenants with their quotas and the GPUs they hold now."""
-    from compute.services import fleet
-    from compute.views import tenant_cli_view
-
-    views = [tenant_cli_view(t) for t in fleet.tenants(obj.runtime().store)]
+    views = [cli_view(t) for t in obj.client().tenants()]
     if output == "json":
         emit_json(views)
         return
@@ -98,34 +109,30 @@ def list_tenants(obj: CliContext, output: str) -> None:
 @click.pass_obj
 def show(obj: CliContext, name: str, output: str) -> None:
     """One tenant: spec, state, GPUs held per pool, its jobs."""
-    from compute.services import fleet
-    from compute.views import tenant_detail_cli_view
-
-    rt = obj.runtime()
-    detail = fleet.tenant_detail(rt.store, rt.tenants.jobs, name)
+    view = obj.client().tenant(name)
     if output == "json":
-        emit_json(tenant_detail_cli_view(detail))
+        emit_json(detail_cli_view(view))
         return
-    held, jobs = detail.holding, detail.jobs
-    record, spec = held.record, held.spec
+    spec, jobs = view["spec"], view["jobs"]
     rows = [
         ("tenant", name),
-        ("state", record.state),
-        ("users", ", ".join(spec.users)),
-        ("updated", f"{record.updated_at:%Y-%m-%d %H:%M:%S}"),
+        ("state", view["state"]),
+        ("users", ", ".join(spec["users"])),
+        ("updated", stamp(view["updated_at"])),
     ]
-    rows += [(f"quota {q.pool}", f"{q.gpus} x {q.gpu_model}") for q in spec.quotas]
-    if spec.gpu_hours_budget:
-        rows.append(("gpu-hours budget", f"{spec.gpu_hours_budget:g}"))
-    if spec.max_wall_time_minutes:
-        rows.append(("max wall time", f"{spec.max_wall_time_minutes} min"))
-    rows += [(f"held {pool}", f"{g} GPUs") for pool, g in sorted(held.held_by_pool.items())]
-    rows.append(("held as of", f"the last sweep ({_when(held.allocations_at)})"))
+    rows += [(f"quota {q['pool']}", f"{q['gpus']} x {q['gpu_model']}") for q in spec["quotas"]]
+    if spec["gpu_hours_budget"]:
+        rows.append(("gpu-hours budget", f"{spec['gpu_hours_budget']:g}"))
+    if spec["max_wall_time_minutes"]:
+        rows.append(("max wall time", f"{spec['max_wall_time_minutes']} min"))
+    held = view["gpus_allocated"]
+    rows += [(f"held {pool}", f"{g} GPUs") for pool, g in sorted(held.items())]
+    rows.append(("held as of", f"the last sweep ({_when(view['gpus_allocated_at'])})"))
     rows.append(
         (
             "jobs",
-            f"{sum(j.state == 'running' for j in jobs)} running, "
-            f"{sum(j.state != 'running' for j in jobs)} pending",
+            f"{sum(j['state'] == 'running' for j in jobs)} running, "
+            f"{sum(j['state'] != 'running' for j in jobs)} pending",
         )
     )
     table(None, ["", ""], rows)
@@ -142,7 +149,7 @@ def _when(at: str | None) -> str:
 @click.pass_obj
 def suspend(obj: CliContext, name: str) -> None:
     """No new work for NAME; what runs keeps running."""
-    show_plan(obj.runtime().tenants.suspend(name, actor=obj.actor), "table", "applied")
+    show_plan(obj.client().suspend_tenant(name), "table", "applied")
 
 
 @tenants.command()
@@ -150,7 +157,7 @@ def suspend(obj: CliContext, name: str) -> None:
 @click.pass_obj
 def resume(obj: CliContext, name: str) -> None:
     """Lift a suspension."""
-    show_plan(obj.runtime().tenants.resume(name, actor=obj.actor), "table", "applied")
+    show_plan(obj.client().resume_tenant(name), "table", "applied")
 
 
 @tenants.command()
@@ -172,15 +179,7 @@ def resume(obj: CliContext, name: str) -> None:
 def delete(obj: CliContext, name: str, force: bool, grace_seconds: int, purge_data: bool) -> None:
     """Remove NAME everywhere. Refused while it has jobs, unless --force."""
     show_plan(
-        obj.runtime().tenants.delete(
-            name,
-            actor=obj.actor,
-            force=force,
-            grace_seconds=grace_seconds,
-            purge_data=purge_data,
-        ),
-        "table",
-        "applied",
+        obj.client().delete_tenant(name, force, grace_seconds, purge_data), "table", "applied"
     )
 
 
@@ -197,26 +196,18 @@ def delete(obj: CliContext, name: str, force: bool, grace_seconds: int, purge_da
 @click.pass_obj
 def usage(obj: CliContext, name: str, hours: float, output: str) -> None:
     """GPU-hours NAME used in the last --hours, from each workload manager's accounting."""
-    from datetime import timedelta
-
-    rt = obj.runtime()
-    end = rt.clock.now()
-    start = end - timedelta(hours=hours)
-    used = rt.tenants.gpu_seconds(name, start, end)
+    used = obj.client().tenant_usage(name, hours)
     if output == "json":
-        emit_json(
-            {
-                "tenant": name,
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-                "gpu_seconds": used,
-            }
-        )
+        emit_json(used)
         return
     table(
-        f"tenant {name}: GPU use {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC",
+        f"tenant {name}: GPU use {stamp(used['start'], '%Y-%m-%d %H:%M')} - "
+        f"{stamp(used['end'], '%Y-%m-%d %H:%M')} UTC",
         ["backend", "gpu-hours"],
-        [(kind, "no accounting" if s is None else f"{s / 3600:.2f}") for kind, s in used.items()],
+        [
+            (kind, "no accounting" if s is None else f"{s / 3600:.2f}")
+            for kind, s in used["gpu_seconds"].items()
+        ],
     )
 
 
@@ -239,9 +230,9 @@ def kubeconfig(obj: CliContext, name: str, output_file: Path | None, hours: floa
     """A kubeconfig for NAME's Kubernetes namespace: a token that expires after --hours."""
     import os
 
-    text = obj.runtime().tenants.kubeconfig(name, hours)
+    text = obj.client().kubeconfig(name, hours)
     if output_file is None:
-        click.echo(text)
+        say(text)  # a server's text: control characters shown, never acted on
         return
     # Created 0600 (the token is a credential); an existing file is narrowed first.
     fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

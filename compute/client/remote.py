@@ -1,0 +1,283 @@
+"""The CLI through a control plane's HTTP API: the standard library only (urllib, json),
+so `computectl --server URL nodes list` starts without pydantic, SQLAlchemy or FastAPI.
+
+Every answer is checked against the shape the CLI reads (compute.client.shapes) before
+anything is printed; a refusal (a problem document) becomes the ComputeError it stands for
+(compute.client.errors). A token is sent to the server it was given for and nowhere else:
+redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from compute.client import shapes
+from compute.client.contexts import Target
+from compute.client.errors import BadAnswer, NotThroughApi, Unreachable, problem_error
+from compute.client.protocol import View
+from compute.errors import InvalidInput
+
+API = "/api/v1"
+# Ten thousand nodes listed are a few MB; more than this is not an answer of this API.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+MAX_PROBLEM_BYTES = 64 * 1024
+TIMEOUT_SECONDS = 60.0
+USER_AGENT = "computectl/0.1.0"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx itself is raised as an HTTPError, below
+
+
+def _seg(value: str | int) -> str:
+    return quote(str(value), safe="")
+
+
+class RemoteClient:
+    def __init__(
+        self,
+        target: Target,
+        timeout: float = TIMEOUT_SECONDS,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
+        self._opener = urllib.request.build_opener(_NoRedirect())
+
+    def close(self) -> None:
+        pass
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str | int | bool]] = (),
+        body: Any = None,
+    ) -> Any:
+        """The decoded JSON answer of ``method API+path``; a refusal raised as its error."""
+        what = f"{method} {API}{path}"
+        pairs = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in query]
+        url = self.target.server + API + path + (f"?{urlencode(pairs)}" if pairs else "")
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.target.token:
+            headers["Authorization"] = f"Bearer {self.target.token}"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        where = self.target.server
+        try:
+            with self._opener.open(request, timeout=self.timeout) as answer:
+                raw = answer.read(self.max_answer_bytes + 1)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                if 300 <= exc.code < 400:
+                    moved = exc.headers.get("Location", "elsewhere") if exc.headers else "?"
+                    raise Unreachable(
+                        f"{where} redirects {what} to {moved[:200]!r}; give that server "
+                        "(computectl follows no redirect: the token is for this one)"
+                    ) from None
+                try:
+                    problem = exc.read(MAX_PROBLEM_BYTES)
+                except (OSError, http.client.HTTPException):
+                    problem = b""
+            raise problem_error(exc.code, problem, what) from None
+        except urllib.error.URLError as exc:
+            raise Unreachable(f"cannot reach {where}: {_reason(exc.reason)}") from None
+        except TimeoutError:
+            raise Unreachable(f"{where} did not answer {what} within {self.timeout:g} s") from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise Unreachable(f"{where} broke off {what}: {_reason(exc)}") from None
+        if len(raw) > self.max_answer_bytes:
+            raise BadAnswer(
+                f"{where}'s answer to {what} is larger than {self.max_answer_bytes} bytes"
+            )
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise BadAnswer(f"{where}'s answer to {what} is not JSON") from None
+
+    def _get(self, path: str, shape: Any, query: Sequence[tuple[str, Any]] = ()) -> Any:
+        return shapes.check(self.call("GET", path, query), shape, "answer")
+
+    def _post(self, path: str, shape: Any, body: Any = None) -> Any:
+        return shapes.check(self.call("POST", path, body=body), shape, "answer")
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def nodes(self, pool: str | None, state: str | None) -> list[View]:
+        query = [(k, v) for k, v in (("pool", pool), ("state", state)) if v is not None]
+        found: list[View] = self._get("/nodes", {"nodes": [shapes.NODE]}, query)["nodes"]
+        return found
+
+    def node(self, name: str) -> View:
+        found: View = self._get(f"/nodes/{_seg(name)}", shapes.NODE_DETAIL)
+        return found
+
+    def rma_report(self, name: str) -> View:
+        found: View = self._get(f"/nodes/{_seg(name)}/rma-report", shapes.RMA)
+        return found
+
+    def drain(self, targets: Sequence[str], reason: str, now: bool) -> View:
+        body = {"nodes": list(targets), "reason": reason, "now": now}
+        done: View = self._post("/nodes/drain", {**shapes.BATCH, "nodes": [shapes.DRAINED]}, body)
+        return done
+
+    def resume(self, targets: Sequence[str], force: bool, skip_burn_in: bool) -> View:
+        body = {"nodes": list(targets), "force": force, "skip_burn_in": skip_burn_in}
+        done: View = self._post("/nodes/resume", shapes.BATCH, body)
+        return done
+
+    def retire(self, name: str) -> View:
+        done: View = self._post(f"/nodes/{_seg(name)}/retire", shapes.NODE)
+        return done
+
+    # -- the fleet ------------------------------------------------------------------------
+
+    def events(self, node: str | None, kinds: Sequence[str], limit: int) -> list[View]:
+        query: list[tuple[str, Any]] = [("limit", limit)]
+        query += [("node", node)] if node is not None else []
+        query += [("kind", k) for k in kinds]
+        found: list[View] = self._get("/events", {"events": [shapes.EVENT]}, query)["events"]
+        return found
+
+    def capacity(self) -> View:
+        found: View = self._get("/capacity", shapes.CAPACITY)
+        return found
+
+    def sweep(self) -> View:
+        report: View = self._post("/sweep", shapes.SWEEP)
+        return report
+
+    # -- pools and the brake --------------------------------------------------------------
+
+    def pools(self) -> list[View]:
+        found: list[View] = self._get("/pools", {"pools": [shapes.POOL]})["pools"]
+        return found
+
+    def set_pool_mode(self, name: str, mode: str, check: str | None) -> View:
+        verb = {"observe": "observe", "enforce": "enable"}[mode]
+        body = {"check": check} if check is not None else None
+        pool: View = self._post(f"/pools/{_seg(name)}/{verb}", shapes.POOL, body)
+        return pool
+
+    def pool_report(self, name: str, since: str) -> View:
+        found: View = self._get(
+            f"/pools/{_seg(name)}/report", shapes.POOL_REPORT, [("since", since)]
+        )
+        return found
+
+    def incidents(self, state: str | None, limit: int) -> list[View]:
+        query: list[tuple[str, Any]] = [("limit", limit)]
+        query += [("state", state)] if state is not None else []
+        answer = self._get("/incidents", {"incidents": [shapes.INCIDENT]}, query)
+        found: list[View] = answer["incidents"]
+        return found
+
+    def incident(self, id_: int) -> View:
+        found: View = self._get(f"/incidents/{_seg(id_)}", shapes.INCIDENT)
+        return found
+
+    def release_incident(self, id_: int) -> View:
+        found: View = self._post(f"/incidents/{_seg(id_)}/release", shapes.INCIDENT)
+        return found
+
+    # -- tenants --------------------------------------------------------------------------
+
+    def tenants(self) -> list[View]:
+        found: list[View] = self._get("/tenants", {"tenants": [shapes.TENANT]})["tenants"]
+        return found
+
+    def tenant(self, name: str) -> View:
+        found: View = self._get(f"/tenants/{_seg(name)}", shapes.TENANT_DETAIL)
+        return found
+
+    def plan_tenant(self, spec_file: Path) -> View:
+        plan: View = self._post("/tenants/plan", shapes.PLAN, _spec(spec_file))
+        return plan
+
+    def apply_tenant(self, spec_file: Path) -> View:
+        spec = _spec(spec_file)
+        name = spec.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"{spec_file}: the spec names no tenant (name = ...)")
+        answer = self.call("PUT", f"/tenants/{_seg(name)}", body=spec)
+        plan: View = shapes.check(answer, shapes.PLAN, "answer")
+        return plan
+
+    def suspend_tenant(self, name: str) -> View:
+        plan: View = self._post(f"/tenants/{_seg(name)}/suspend", shapes.PLAN)
+        return plan
+
+    def resume_tenant(self, name: str) -> View:
+        plan: View = self._post(f"/tenants/{_seg(name)}/resume", shapes.PLAN)
+        return plan
+
+    def delete_tenant(self, name: str, force: bool, grace_seconds: int, purge_data: bool) -> View:
+        if purge_data or grace_seconds != DEFAULT_GRACE_SECONDS:
+            # DELETE /tenants/{name} takes only force: the server would ignore these.
+            raise NotThroughApi(
+                "--purge-data and --grace-seconds are not taken through the API yet; "
+                "run this where the data directory is"
+            )
+        answer = self.call("DELETE", f"/tenants/{_seg(name)}", [("force", force)])
+        plan: View = shapes.check(answer, shapes.PLAN, "answer")
+        return plan
+
+    def tenant_usage(self, name: str, hours: float) -> View:
+        found: View = self._get(f"/tenants/{_seg(name)}/usage", shapes.USAGE, [("hours", hours)])
+        return found
+
+    def kubeconfig(self, name: str, hours: float) -> str:
+        answer = self._get(
+            f"/tenants/{_seg(name)}/kubeconfig", {"kubeconfig": shapes.STR}, [("hours", hours)]
+        )
+        text: str = answer["kubeconfig"]
+        return text
+
+
+# `computectl tenants delete --grace-seconds`' default (the service's too).
+DEFAULT_GRACE_SECONDS = 30
+
+
+def _spec(path: Path) -> dict[str, Any]:
+    """A tenant spec file as the JSON body the API takes (its [tenant] table)."""
+    from compute.validation import read_toml  # the same checks and lines as locally
+    from health.inputs import InputError
+
+    try:
+        data = read_toml(path, "tenant spec")
+    except InputError as exc:
+        raise InvalidInput(str(exc)) from None
+    spec = data.get("tenant", data)
+    if not isinstance(spec, dict):
+        raise InvalidInput(f"tenant spec {path}: [tenant] is not a table")
+    return spec
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"its certificate is not trusted ({reason.verify_message})"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, socket.gaierror):
+        return "unknown host"
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return " ".join(str(reason).split())[:200] or type(reason).__name__
