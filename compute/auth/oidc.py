@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from compute.auth import jws
-from compute.auth.oidc_http import Http, OidcError, UrllibHttp
+from compute.auth.oidc_http import Http, OidcError, Refused, UrllibHttp
 from compute.auth.oidc_settings import OidcSettings, check_url
 from compute.auth.principal import Principal
 
@@ -228,7 +228,11 @@ class OidcClient:
         if meta.secret_in_body:
             form |= {"client_id": self.settings.client_id, "client_secret": self._secret}
             basic = None
-        answer = self._http.post_form(meta.token_endpoint, form, basic=basic)
+        try:
+            answer = self._http.post_form(meta.token_endpoint, form, basic=basic)
+        except Refused as e:
+            # A code used twice, run out, or with the wrong verifier: this login's fault.
+            raise LoginFailed(f"the provider refused the code: {e}") from None
         if not isinstance(answer, Mapping):
             raise LoginFailed("the provider's token answer is not a JSON object")
         token_type = answer.get("token_type")

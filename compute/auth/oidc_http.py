@@ -21,6 +21,10 @@ class OidcError(Exception):
     """The provider could not be used (unreachable, or it answered something unusable)."""
 
 
+class Refused(OidcError):
+    """The provider answered 4xx: it understood and said no (a used or unknown code)."""
+
+
 class Http(Protocol):
     def get_json(self, url: str) -> Any: ...
 
@@ -52,7 +56,8 @@ class UrllibHttp:
             with self._opener.open(request, timeout=self._timeout) as answer:
                 data: bytes = answer.read(MAX_ANSWER_BYTES + 1)
         except urllib.error.HTTPError as e:
-            raise OidcError(f"{url} answered HTTP {e.code}{_oauth_error(e)}") from None
+            kind = Refused if 400 <= e.code < 500 else OidcError
+            raise kind(f"{url} answered HTTP {e.code}{_oauth_error(e)}") from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise OidcError(f"{url} could not be reached: {reason}") from None
