@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compute.auth.oidc import LoginFailed, OidcClient, OidcError, pkce_challenge, safe_next_path
+from compute.auth.oidc_http import Refused
 from compute.auth.oidc_settings import OidcSettings
 from tests.unit.oidc_keys import D2, N1, N2, jwk, make_jwt
 
@@ -331,3 +332,22 @@ def test_after_login_the_browser_goes_only_to_a_path_here(value: str | None) -> 
 )
 def test_next_paths_that_leave_the_site_become_the_root(value: str) -> None:
     assert safe_next_path(value) == "/"
+
+
+@pytest.mark.parametrize(
+    ("raised", "seen"),
+    [
+        (Refused("token answered HTTP 400 (invalid_grant)"), LoginFailed),
+        (OidcError("token answered HTTP 503"), OidcError),
+    ],
+)
+def test_a_refused_code_is_the_logins_failure_a_provider_fault_is_not(
+    provider: Provider, clock: Clock, raised: OidcError, seen: type[OidcError]
+) -> None:
+    def post_form(*args: Any, **kwargs: Any) -> Any:
+        raise raised
+
+    provider.post_form = post_form  # type: ignore[method-assign]
+    with pytest.raises(seen) as caught:
+        client(provider, clock).exchange("code", "v" * 43)
+    assert (type(caught.value) is LoginFailed) == (seen is LoginFailed)
