@@ -14,11 +14,11 @@ import json
 import math
 from array import array
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from health.simulated import SimulatedFleet
-from health.simulated.fleet import SimulatedNode
+from health.simulated.hardware import SimulatedNode
 from scheduler.simulated.cluster import SimJob, SimTenant, SimulatedCluster
 
 FLEET, CLUSTER, LOADS, FNODE, CNODE, JOB, TENANT = (
@@ -103,7 +103,13 @@ def _fnode(n: SimulatedNode) -> dict[str, Any]:
 
 
 def _loads(f: SimulatedFleet) -> bytes:
-    return array("d", [g.utilisation for n in f.nodes.values() for g in n.gpus]).tobytes()
+    return array("d", [u for n in f.nodes.values() for u in n.loads]).tobytes()
+
+
+def _plain(obj: SimJob | SimTenant) -> dict[str, Any]:
+    """A job's or tenant's fields as they are (dataclasses.asdict deep-copies each: most of
+    the cost of saving a new world's thousands of jobs)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def changed_rows(
@@ -125,10 +131,10 @@ def changed_rows(
         rows.append((CNODE, name, _text({"drain": n.drain, "reason": n.reason})))
     for jid in sorted(cluster.changed_jobs):
         job = cluster.jobs.get(jid)
-        rows.append((JOB, str(jid), None if job is None else _text(asdict(job))))
+        rows.append((JOB, str(jid), None if job is None else _text(_plain(job))))
     for name in sorted(cluster.changed_tenants):
         t = cluster.tenants.get(name)
-        rows.append((TENANT, name, None if t is None else _text(asdict(t))))
+        rows.append((TENANT, name, None if t is None else _text(_plain(t))))
     fleet.changed.clear()
     fleet.loads_changed = False
     cluster.changed_nodes.clear()
@@ -212,12 +218,16 @@ def _apply_fnode(n: SimulatedNode, raw: Mapping[str, Any]) -> None:
 
 
 def _apply_loads(f: SimulatedFleet, blob: bytes) -> None:
-    values = array("d")
-    values.frombytes(blob)
-    gpus = [g for n in f.nodes.values() for g in n.gpus]
-    if len(gpus) == len(values):  # else the site's shape changed: the next step recomputes
-        for g, u in zip(gpus, values, strict=True):
-            g.utilisation = u
+    packed = array("d")
+    packed.frombytes(blob)
+    if len(packed) != sum(n.gpu_count for n in f.nodes.values()):
+        return  # the site's shape changed: the next step recomputes
+    values = packed.tolist()
+    i = 0
+    for n in f.nodes.values():
+        k = n.gpu_count
+        n.loads[:] = values[i : i + k]  # in place: a node's GPUs read their load from it
+        i += k
 
 
 def legacy_rows(raw: Mapping[str, Any]) -> list[Row]:

@@ -253,7 +253,7 @@ class SimulatedDatacenter:
             gpus = {
                 n.name: [
                     Gpu(node=n.name, index=g.index, uuid=g.uuid, model=n.model, serial=g.serial)
-                    for g in n.gpus
+                    for g in n.identities
                 ]
                 for n in self.fleet.nodes.values()
             }

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from compute.simulation.datacenter import SimulatedDatacenter
 from health.burnin.pair import RESULT_KIND, result_line
-from health.simulated.fleet import SimulatedFleet, unit_noise
+from health.simulated.fleet import SimulatedFleet
+from health.simulated.hardware import unit_noise
 from scheduler.pairs import PairOutcome, PairRun
 
 # Two-node all-reduce bus bandwidth (GB/s) of a healthy pair: 8 x 400 Gb/s NDR per node

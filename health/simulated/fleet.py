@@ -13,48 +13,18 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from health.simulated.faults import FAULTS, Clears, FaultKind
+from health.simulated.hardware import (
+    MODELS,
+    NVLINKS_PER_GPU,
+    PERF,
+    SimGpu,
+    SimulatedNode,
+    noise_value,
+)
 
-NVLINKS_PER_GPU = 18  # NVLink 4 on H100/H200 SXM
 MAX_EVENTS_KEPT = 64
-
-# Per-model electrical figures: (idle low, idle high, busy low, busy high, power limit, slowdown C)
-_MODELS: dict[str, tuple[float, float, float, float, float, float]] = {
-    "H100-SXM": (70.0, 90.0, 550.0, 690.0, 700.0, 87.0),
-    "H200": (75.0, 95.0, 560.0, 690.0, 700.0, 87.0),
-    "A100-SXM": (55.0, 70.0, 300.0, 390.0, 400.0, 85.0),
-    "B200": (110.0, 140.0, 820.0, 990.0, 1000.0, 87.0),
-}
-# Burn-in figures of a healthy GPU under sustained load: (bf16 TFLOP/s, HBM GB/s, NCCL busbw)
-_PERF: dict[str, tuple[float, float, float]] = {
-    "H100-SXM": (680.0, 3000.0, 460.0),
-    "H200": (680.0, 4240.0, 460.0),
-    "A100-SXM": (280.0, 1700.0, 230.0),
-    "B200": (1600.0, 6500.0, 700.0),
-}
-
-
-NOISE_START = 0x9E3779B97F4A7C15
-
-
-def noise_state(h: int, *key: int) -> int:
-    """The hash of ``key`` continued from ``h``: a prefix hashed once serves many keys."""
-    for k in key:
-        h ^= (k + 0x632BE59BD9B4E019 + (h << 6) + (h >> 2)) & 0xFFFFFFFFFFFFFFFF
-        h = (h * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def noise_value(h: int) -> float:
-    h ^= h >> 31
-    return (h % 2_000_000) / 1_000_000.0 - 1.0
-
-
-def unit_noise(*key: int) -> float:
-    """A deterministic value in [-1, 1) from integers (a small integer hash)."""
-    return noise_value(noise_state(NOISE_START, *key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,45 +47,6 @@ class FleetSpec:
         return f"gpu-{r * self.nodes_per_rack + n + 1:03d}"
 
 
-@dataclass(slots=True)
-class SimGpu:
-    index: int
-    uuid: str
-    serial: str
-    pci_bus_id: str
-    present: bool = True
-    utilisation: float = 0.0
-    ecc_volatile: int = 0
-    ecc_aggregate: int = 0
-    remap_pending: bool = False
-    remap_failure: bool = False
-    remap_uncorrectable: int = 0
-    nvlink_down: list[int] = field(default_factory=list)
-    nvlink_crc: int = 0
-    nvlink_replay: int = 0
-    pcie_width: int = 16
-    thermal_until: float = 0.0
-    power_brake_until: float = 0.0
-    gemm_factor: float = 1.0
-    # Where this GPU sits in its model's idle and busy power ranges (0..1): fixed per GPU.
-    spread: tuple[float, float] = (0.5, 0.5)
-    # The noise hash of (node index, GPU index): a reading continues it with the minute.
-    noise: int = NOISE_START
-
-
-@dataclass(slots=True)
-class SimulatedNode:
-    name: str
-    index: int
-    rack: str
-    model: str
-    gpus: list[SimGpu]
-    nccl_factor: float = 1.0
-    ib_down: list[int] = field(default_factory=list)  # HCA indices whose port is down
-    faults: list[dict[str, Any]] = field(default_factory=list)  # active, for operators' eyes
-    events: list[dict[str, Any]] = field(default_factory=list)  # XID log, newest last
-
-
 class SimulatedFleet:
     def __init__(self, spec: FleetSpec, seed: int, now: float) -> None:
         self.spec = spec
@@ -123,20 +54,20 @@ class SimulatedFleet:
         self.now = now
         self.rng = random.Random(seed)
         self.nodes: dict[str, SimulatedNode] = {}
-        if spec.gpu_model not in _MODELS:
+        if spec.gpu_model not in MODELS:
             raise ValueError(
                 f"unknown simulated GPU model {spec.gpu_model!r}; "
-                f"known: {', '.join(sorted(_MODELS))}"
+                f"known: {', '.join(sorted(MODELS))}"
             )
-        seeded = noise_state(NOISE_START, seed)
+        # No GPU is made here: each node's are made when something touches them.
+        count = spec.gpus_per_node
         for r in range(spec.racks):
+            rack = spec.rack_name(r)
             for n in range(spec.nodes_per_rack):
                 idx = r * spec.nodes_per_rack + n
                 name = spec.node_name(r, n)
-                at = (noise_state(seeded, idx), noise_state(NOISE_START, idx))
-                gpus = [self._new_gpu(idx, g, at) for g in range(spec.gpus_per_node)]
                 self.nodes[name] = SimulatedNode(
-                    name=name, index=idx, rack=spec.rack_name(r), model=spec.gpu_model, gpus=gpus
+                    name, idx, rack, spec.gpu_model, count, seed, [0.0] * count
                 )
         self.next_fault_at = self._draw_next_fault(now)
         self.injected = 0
@@ -144,23 +75,6 @@ class SimulatedFleet:
         # hardware state, and the GPUs' load, which moves with every step of time.
         self.changed: set[str] = set()
         self.loads_changed = False
-
-    def _new_gpu(self, node_idx: int, g: int, at: tuple[int, int]) -> SimGpu:
-        """GPU ``g`` of node ``node_idx``; ``at``: the noise hashes of (seed, node) and (node),
-        hashed once per node (a fleet of 10,000 nodes has 80,000 GPUs to build)."""
-        h = int((noise_value(noise_state(at[0], g)) + 1.0) * 2**31)
-        per_gpu = noise_state(at[1], g)
-        return SimGpu(
-            index=g,
-            uuid=f"GPU-{h & 0xFFFFFFFF:08x}-{node_idx:04x}-{g:04x}-sim0-{self.seed & 0xFFFF:04x}",
-            serial=f"16523{node_idx:05d}{g:02d}",
-            pci_bus_id=f"00000000:{(0x18 + 0x10 * g) & 0xFF:02x}:00.0",
-            spread=(
-                0.5 + 0.5 * noise_value(noise_state(per_gpu, 1)),
-                0.5 + 0.5 * noise_value(noise_state(per_gpu, 2)),
-            ),
-            noise=per_gpu,
-        )
 
     # -- time and faults ---------------------------------------------------------------
 
@@ -272,18 +186,27 @@ class SimulatedFleet:
     def reset(self, node: str) -> None:
         """A GPU reset: volatile errors clear and pending row remaps take effect."""
         n = self.nodes[node]
-        self.changed.add(node)
-        for g in n.gpus:
+        kept = [f for f in n.faults if f["clears"] != Clears.RESET.value]
+        # Marked changed only when it is (burn-in resets every node it starts on).
+        changed = len(kept) != len(n.faults)
+        for g in () if n.pristine else n.gpus:
             if not g.present:
                 continue  # a GPU off the bus does not come back from a reset
-            g.ecc_volatile = 0
+            if g.ecc_volatile:
+                g.ecc_volatile = 0
+                changed = True
             if g.remap_pending and not g.remap_failure:
                 g.remap_pending = False
-        n.faults = [f for f in n.faults if f["clears"] != Clears.RESET.value]
+                changed = True
+        n.faults = kept
+        if changed:
+            self.changed.add(node)
 
     def repair(self, node: str) -> None:
         """Hardware work done: the node is as new (same GPUs, reseated or swapped in place)."""
         n = self.nodes[node]
+        if n.pristine and not n.faults and n.nccl_factor == 1.0 and not n.ib_down:
+            return  # as new already
         self.changed.add(node)
         for g in n.gpus:
             g.present = True
@@ -302,8 +225,9 @@ class SimulatedFleet:
         if n is None:
             return
         self.loads_changed = True
-        for g, u in zip(n.gpus, utilisation, strict=False):
-            g.utilisation = min(1.0, max(0.0, u))
+        loads = n.loads
+        for i, u in zip(range(len(loads)), utilisation, strict=False):
+            loads[i] = min(1.0, max(0.0, u))
 
     def nodes_needing_job_kill(self, injected: Iterable[tuple[str, FaultKind]]) -> list[str]:
         return sorted({node for node, kind in injected if FAULTS[kind].kills_jobs})
@@ -312,10 +236,9 @@ class SimulatedFleet:
 
     def gpu_power(self, n: SimulatedNode, g: SimGpu, at: int) -> float:
         """``at``: the GPU's noise hash continued with the minute (noise_state(g.noise, m))."""
-        idle_lo, idle_hi, busy_lo, busy_hi, limit, _ = _MODELS[n.model]
-        idle_at, busy_at = g.spread
-        idle = idle_lo + (idle_hi - idle_lo) * idle_at
-        busy = busy_lo + (busy_hi - busy_lo) * busy_at
+        identity = n.identities[g.index]
+        limit = MODELS[n.model][4]
+        idle, busy = identity.idle_watts, identity.busy_watts
         p = idle + (busy - idle) * math.pow(g.utilisation, 1.2)
         p *= 1.0 + 0.02 * noise_value(at)
         if g.power_brake_until > self.now:
@@ -323,14 +246,14 @@ class SimulatedFleet:
         return min(p, limit)
 
     def host_power(self, n: SimulatedNode) -> float:
-        util = sum(g.utilisation for g in n.gpus) / max(1, len(n.gpus))
+        util = sum(n.loads) / max(1, n.gpu_count)
         return float(1000.0 + 400.0 * util)
 
     def performance(self, model: str) -> tuple[float, float, float]:
-        return _PERF[model]
+        return PERF[model]
 
     def limits(self, model: str) -> tuple[float, float]:
-        m = _MODELS[model]
+        m = MODELS[model]
         return m[4], m[5]
 
     def now_datetime(self) -> datetime:

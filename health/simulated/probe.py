@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from health.probe import ProbeError
-from health.simulated.fleet import SimulatedFleet, unit_noise
+from health.simulated.fleet import SimulatedFleet
+from health.simulated.hardware import unit_noise
 from health.simulated.telemetry import FleetAccess
 
 
@@ -20,6 +21,8 @@ class SimulatedProbe:
 
     def _gpu_factor(self, fleet: SimulatedFleet, gpu: int) -> tuple[int, float]:
         n = fleet.nodes[self._node]
+        if n.pristine and 0 <= gpu < n.gpu_count:
+            return n.index, 1.0  # as new: present, at full speed
         g = n.gpus[gpu]
         if not g.present:
             raise ProbeError(f"GPU {gpu} not present")
@@ -42,7 +45,7 @@ class SimulatedProbe:
     def nccl_busbw_gbps(self) -> float:
         with self._access() as fleet:
             n = fleet.nodes[self._node]
-            if not all(g.present for g in n.gpus):
+            if not n.pristine and not all(g.present for g in n.gpus):
                 raise ProbeError("not all GPUs present for the all-reduce")
             return (
                 fleet.performance(n.model)[2]
