@@ -50,7 +50,7 @@ def create_token(rt: Rt, who: Who, now: Now, body: TokenRequest) -> dict[str, An
     created = tokens.create(
         rt.store,
         who,
-        role=body.role.value,
+        role=body.role,
         tenant=body.tenant,
         node=body.node,
         lifetime=lifetime,

@@ -231,7 +231,9 @@ def _principal(
         return None, True
     wait = door.retry_after(source)
     if wait > 0:
-        raise TooManyFailures(f"too many failed logins from {source}; try again in {wait:.0f} s")
+        raise TooManyFailures(
+            f"too many failed logins from {source}; try again in {wait:.0f} s", wait
+        )
     if header is not None:
         credential = fmt.bearer(header)
         if credential is None:

@@ -89,7 +89,9 @@ def problem(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ComputeError)
     async def _compute_error(_: Request, exc: ComputeError) -> JSONResponse:
-        return problem(exc.http_status, exc.code, str(exc))
+        # 401 says how to authenticate (WWW-Authenticate), 429 when to try again.
+        headers: dict[str, str] | None = getattr(exc, "headers", None)
+        return problem(exc.http_status, exc.code, str(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compute.auth.principal import Role
 from compute.validation import NodeName, Reason, ShortText, TenantName
 
 
@@ -49,7 +48,9 @@ class TokenRequest(BaseModel):
     """A new API token; the answer shows it once."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    role: Role = Field(description="operator, viewer, tenant-admin, tenant-member or node.")
+    role: Literal["operator", "viewer", "tenant-admin", "tenant-member", "node"] = Field(
+        description="What the token may do."
+    )
     tenant: TenantName | None = Field(None, description="The tenant (tenant roles only).")
     node: NodeName | None = Field(None, description="The node (node role only).")
     expires: str | None = Field(

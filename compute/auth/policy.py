@@ -26,6 +26,7 @@ class Unauthenticated(ComputeError):
 
     http_status = 401
     code = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="computectl"'}
 
 
 class Forbidden(ComputeError):
@@ -40,6 +41,10 @@ class TooManyFailures(ComputeError):
 
     http_status = 429
     code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(int(retry_after), 1))}
 
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
