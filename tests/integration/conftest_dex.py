@@ -26,8 +26,10 @@ DEX_STATE_DIR = Path(
 )
 DEX_PORT = int(os.environ.get("COMPUTECTL_TEST_DEX_PORT", "35556"))
 CLIENT_ID = "computectl-test"
-# Nothing listens here: the test stops at dex's redirect and reads the code from it.
-REDIRECT_URI = "http://127.0.0.1:35599/oidc/callback"
+# The tests that stop at dex's redirect and read the code from it need nothing here; the
+# browser test serves computectl here. "localhost", not dex's 127.0.0.1: another site, as
+# a provider is in production (what a browser does with SameSite cookies depends on it).
+REDIRECT_URI = "http://localhost:35599/oidc/callback"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime.close()
 
 
-def _wire(app: FastAPI, settings: OidcSettings | None) -> None:
+def wire_oidc(app: FastAPI, settings: OidcSettings | None) -> None:
     """What app.py and the policy table do once the routes are wired in; here until then
     (each step is skipped where the app already has it)."""
     if not any(getattr(r, "path", None) == CALLBACK for r in app.routes):
@@ -66,7 +66,7 @@ def browser(rt: Runtime, dex: Dex) -> Iterator[TestClient]:  # noqa: F811
         }
     )
     app = create_app(rt)
-    _wire(app, settings)
+    wire_oidc(app, settings)
     # The app answers at the redirect URI dex knows.
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(dex.redirect_uri))
     with TestClient(app, base_url=origin, follow_redirects=False) as c:
@@ -134,7 +134,7 @@ def test_a_callback_without_the_browsers_login_cookie_is_refused(
 
 def test_without_oidc_configured_the_routes_say_so(rt: Runtime) -> None:
     app = create_app(rt)
-    _wire(app, None)
+    wire_oidc(app, None)
     with TestClient(app, follow_redirects=False) as c:
         assert c.get("/login/oidc").status_code == 404
         assert c.get(CALLBACK, params={"code": "x", "state": "y"}).status_code == 404

@@ -1,0 +1,114 @@
+"""Single sign-on in real Chromium against real dex: a person types their password into
+dex's form and comes back to computectl logged in, with the role their group maps to;
+a person in no configured group comes back refused, with no session."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+from compute.api import create_app
+from compute.auth.oidc_settings import OidcSettings
+from compute.runtime import Runtime
+from compute.services import sessions
+from compute.testing import make_runtime
+from tests.integration.conftest_dex import USERS, Dex, DexUser, dex  # noqa: F401
+from tests.integration.test_oidc_dex import GROUPS
+from tests.integration.test_oidc_routes import wire_oidc
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def server(tmp_path: Path, dex: Dex) -> Iterator[str]:  # noqa: F811
+    """computectl's app served at the redirect URI dex knows (its host and port)."""
+    rt: Runtime = make_runtime(tmp_path)
+    app = create_app(rt)
+    wire_oidc(
+        app,
+        OidcSettings.model_validate(
+            {
+                "issuer": dex.issuer,
+                "client_id": dex.client_id,
+                "client_secret_file": str(dex.client_secret_file),
+                "redirect_uri": dex.redirect_uri,
+                "groups": GROUPS,
+            }
+        ),
+    )
+    where = urlsplit(dex.redirect_uri)
+    assert where.hostname is not None and where.port is not None
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=where.port, log_level="warning")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"{where.scheme}://{where.netloc}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+        rt.close()
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 800})
+        finally:
+            browser.close()
+
+
+def _log_in_at_dex(page: Any, base: str, dex: Dex, user: DexUser, next_path: str) -> None:  # noqa: F811
+    page.goto(f"{base}/login/oidc?next={next_path}")
+    page.wait_for_selector("#login", timeout=15_000)
+    assert page.url.startswith(dex.issuer)  # at dex's own password form
+    page.fill("#login", user.email)
+    page.fill("#password", user.password)
+    page.press("#password", "Enter")  # the keyboard, as a person would
+
+
+def test_a_person_logs_in_through_dex_in_chromium(page: Any, server: str, dex: Dex) -> None:  # noqa: F811
+    _log_in_at_dex(page, server, dex, USERS["alice"], "/api/v1/whoami")
+    page.wait_for_url(f"{server}/api/v1/whoami", timeout=15_000)
+    shown = page.inner_text("body")
+    assert '"subject":"oidc:alice@example.com"' in shown.replace(" ", "")
+    assert '"role":"tenant-admin"' in shown.replace(" ", "")
+    assert '"tenant":"team-a"' in shown.replace(" ", "")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies[sessions.COOKIE]["httpOnly"] and cookies[sessions.COOKIE]["sameSite"] == "Strict"
+    assert "computectl_oidc" not in cookies  # spent with the callback
+
+
+def test_a_person_in_no_configured_group_is_refused_in_chromium(
+    page: Any,
+    server: str,
+    dex: Dex,  # noqa: F811
+) -> None:
+    _log_in_at_dex(page, server, dex, USERS["mallory"], "/api/v1/whoami")
+    page.wait_for_selector("[data-testid=login-error]", timeout=15_000)
+    assert "none of the groups" in page.inner_text("[data-testid=login-error]")
+    assert sessions.COOKIE not in {c["name"] for c in page.context.cookies()}
+    page.goto(f"{server}/api/v1/whoami")
+    assert '"status":401' in page.inner_text("body").replace(" ", "")
