@@ -11,6 +11,7 @@ a Slurm node that happens to share a Kubernetes node's name is not reported for 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 # The node → its pool in the inventory (None: not known).
 PoolOf = Callable[[str], str | None]
+_log = logging.getLogger("computectl.auth")
 
 
 class IdentityUnavailable(ComputeError):
@@ -69,8 +71,12 @@ class NodeIdentities:
                 source=source,
             )
         if unavailable:
+            # The why names the API server and computectl's account there: for the
+            # operators' log, not for whoever sent the token.
+            _log.warning("node credential not verified: %s", "; ".join(unavailable))
             raise IdentityUnavailable(
-                f"cannot verify the node credential now: {'; '.join(unavailable)}"
+                "cannot verify the node credential now (its cluster's API server did not "
+                "answer); try again later"
             )
         return None
 
