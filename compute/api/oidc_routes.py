@@ -31,7 +31,7 @@ _MAX_PARAM = 2048
 
 def build_oidc_client(settings: OidcSettings | None) -> OidcClient | None:
     """Built once at start-up (app.state.oidc); None when [oidc] is not configured. A
-    client secret file that cannot be read stops the start with one line (ValueError)."""
+    client secret file that cannot be read stops the start with one line (ConfigError)."""
     if settings is None:
         return None
     return OidcClient(settings, read_client_secret(settings))

@@ -297,10 +297,15 @@ class OidcClient:
         want = hmac.new(self._seal_key, body, hashlib.sha256).digest()
         if not hmac.compare_digest(mac, want):
             return None
-        state, nonce, verifier, expires_at, next_path = json.loads(body)
-        if self._clock() > expires_at:
+        try:
+            # Sealed here, but perhaps by another version of this code: its shape is checked.
+            state, nonce, verifier, expires_at, next_path = json.loads(body)
+            pending = PendingLogin(state, nonce, verifier, float(expires_at), next_path)
+        except (ValueError, TypeError):
             return None
-        return PendingLogin(state, nonce, verifier, expires_at, next_path)
+        if not all(isinstance(v, str) for v in (state, nonce, verifier, next_path)):
+            return None
+        return pending if self._clock() <= pending.expires_at else None
 
 
 _TIMES = ("exp", "iat", "nbf")

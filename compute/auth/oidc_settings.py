@@ -30,6 +30,7 @@ from pydantic import Field, field_validator, model_validator
 
 from compute.auth.principal import TENANT_ROLES, Role
 from compute.config_base import Section
+from compute.errors import ConfigError
 from compute.validation import TENANT_NAME, TENANT_NAME_HINT
 
 # RFC 6749 3.3: a scope token is printable ASCII without space, '"' or '\'.
@@ -156,16 +157,17 @@ class OidcSettings(Section):
 
 
 def read_client_secret(settings: OidcSettings) -> str:
-    """The client secret, read once at start-up; a missing or unusable file is one line."""
+    """The client secret, read once at start-up; a missing or unusable file is one line
+    (ConfigError: the command stops with exit 2)."""
     path = settings.client_secret_file
     try:
         raw = path.read_bytes()[:4097]
     except OSError as e:
-        raise ValueError(f"oidc.client_secret_file {path}: {e.strerror or e}") from e
+        raise ConfigError(f"oidc.client_secret_file {path}: {e.strerror or e}") from None
     try:
         secret = raw.decode("ascii").strip()
     except UnicodeDecodeError:
         secret = ""
     if not secret or len(secret) > 4096 or not secret.isprintable():
-        raise ValueError(f"oidc.client_secret_file {path} does not hold a usable secret")
+        raise ConfigError(f"oidc.client_secret_file {path} does not hold a usable secret")
     return secret

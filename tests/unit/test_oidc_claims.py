@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from compute.auth.oidc import LoginFailed, principal_from_claims
 from compute.auth.oidc_settings import OidcSettings, read_client_secret
 from compute.auth.principal import Principal, Role
+from compute.errors import ConfigError
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAPPINGS = [
@@ -172,7 +173,7 @@ def test_the_client_secret_is_read_from_its_file(tmp_path: Path) -> None:
     assert read_client_secret(make(client_secret_file=str(f))) == "s3cret"
     for content in (b"", b"\n", b"\xff\xfe", b"a\x00b", b"x" * 5000):
         f.write_bytes(content)
-        with pytest.raises(ValueError, match="usable secret"):
+        with pytest.raises(ConfigError, match="usable secret"):
             read_client_secret(make(client_secret_file=str(f)))
-    with pytest.raises(ValueError, match="No such file"):
+    with pytest.raises(ConfigError, match="No such file"):
         read_client_secret(make(client_secret_file=str(tmp_path / "missing")))
