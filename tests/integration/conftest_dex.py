@@ -3,7 +3,8 @@ testenv/dex, with its password database of the users below and one static client
 
 Not a conftest.py of its own (pytest would not find it under this name): test modules
 import the fixture (``from tests.integration.conftest_dex import dex``).
-Its own state dir and port: COMPUTECTL_TEST_DEX_DIR, COMPUTECTL_TEST_DEX_PORT (35556).
+Its own state dir and ports: COMPUTECTL_TEST_DEX_DIR, COMPUTECTL_TEST_DEX_PORT (35556), and
+COMPUTECTL_TEST_DEX_CALLBACK_PORT (35599: where the browser test serves computectl).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ CLIENT_ID = "computectl-test"
 # The tests that stop at dex's redirect and read the code from it need nothing here; the
 # browser test serves computectl here. "localhost", not dex's 127.0.0.1: another site, as
 # a provider is in production (what a browser does with SameSite cookies depends on it).
-REDIRECT_URI = "http://localhost:35599/oidc/callback"
+CALLBACK_PORT = int(os.environ.get("COMPUTECTL_TEST_DEX_CALLBACK_PORT", "35599"))
+REDIRECT_URI = f"http://localhost:{CALLBACK_PORT}/oidc/callback"
 
 
 @dataclass(frozen=True)
