@@ -48,3 +48,8 @@ def token_for(
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+def operator_headers(store: Store) -> dict[str, str]:
+    """Headers of a new operator's token: for a client that tests what an operator does."""
+    return bearer(token_for(store, "operator", name="test operator"))

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compute.api import create_app
+from compute.auth.testing import operator_headers
 from compute.domain import AUTOMATION, EventKind
 from compute.runtime import Runtime
 from compute.services.sweep import SweepReport
@@ -142,7 +143,7 @@ def test_a_posted_fatal_result_drains_through_the_api_before_any_sweep(rt: Runti
             "at": rt.clock.now().isoformat(),
         }
     ]
-    with TestClient(create_app(rt)) as client:
+    with TestClient(create_app(rt), headers=operator_headers(rt.store)) as client:
         assert client.post(f"/api/v1/nodes/{NODE}/health", json=report).status_code == 202
         assert rt.attention.is_set()
         rt.act_on_attention()

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from compute.api import create_app
+from compute.auth.testing import operator_headers
 from compute.cli.main import cli
 from compute.runtime import Runtime
 from compute.testing import make_runtime
@@ -103,7 +104,9 @@ def walk(client: TestClient, names: dict[str, str]) -> None:
 
 
 def test_hostile_values_are_stored_swept_served_and_shown(rt: Runtime) -> None:
-    with TestClient(create_app(rt), raise_server_exceptions=True) as client:
+    with TestClient(
+        create_app(rt), raise_server_exceptions=True, headers=operator_headers(rt.store)
+    ) as client:
         names = fill(client, rt)
         shown = client.get("/api/v1/nodes/gpu-002").json()
         assert any(r["values"].get("int_max") == inputs.INT_MAX for r in shown["results"])

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from compute.api import create_app
+from compute.auth.testing import operator_headers
 from compute.runtime import Runtime
 from health.policy import Lifecycle
 from scheduler.errors import NotFound
@@ -68,7 +69,7 @@ def test_work_a_budget_protects_is_named_per_node(rt: Runtime, kube: KubeCluster
     api.create_namespace({"metadata": {"name": ns, "labels": labels}})
     _, pod = protected_server(kube, api, ns, "kwok-gpu-005")
     rt.sweep()
-    with TestClient(create_app(rt)) as client:
+    with TestClient(create_app(rt), headers=operator_headers(rt.store)) as client:
         r = client.post(
             "/api/v1/nodes/drain", json={"nodes": ["kwok-gpu-[005-006]"], "reason": "x"}
         )

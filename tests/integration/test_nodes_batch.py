@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from compute.api import create_app
+from compute.auth.testing import operator_headers
 from compute.cli.main import main
 from compute.domain import EventKind
 from compute.runtime import Runtime
@@ -154,7 +155,7 @@ def test_cli_exit_codes_and_one_line_per_refusal(
 
 
 def test_api_batch_drain_and_resume(rt: Runtime) -> None:
-    with TestClient(create_app(rt)) as client:
+    with TestClient(create_app(rt), headers=operator_headers(rt.store)) as client:
         r = client.post(
             "/api/v1/nodes/drain",
             json={"nodes": ["gpu-[001-002]", "gpu-999"], "reason": "swap", "now": True},

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compute.api import create_app
+from compute.auth.testing import operator_headers
 from compute.runtime import Runtime
 from compute.store import incidents as kept
 from compute.testing import EPOCH, make_runtime
@@ -69,7 +70,9 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 @pytest.fixture(scope="module")
 def client(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(rt), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(rt), raise_server_exceptions=False, headers=operator_headers(rt.store)
+    ) as c:
         yield c
 
 

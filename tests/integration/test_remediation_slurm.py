@@ -240,10 +240,11 @@ def test_readiness_says_when_a_backend_is_down_and_its_nodes_stay_as_they_were(
     from fastapi.testclient import TestClient
 
     from compute.api import create_app
+    from compute.auth.testing import operator_headers
 
     rt = runtime_over(slurm.computectl_toml, tmp_path)
     try:
-        with TestClient(create_app(rt)) as client:
+        with TestClient(create_app(rt), headers=operator_headers(rt.store)) as client:
             ready = client.get("/readyz")
             assert ready.status_code == 200, ready.json()
             assert ready.json()["failing_backends"] == []
