@@ -10,11 +10,10 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar, runtime_checkable
 
 from compute.backends import Backends
-from compute.domain import AUTOMATION, Event, Node
+from compute.domain import AUTOMATION, AuditEntry, Event, Node
 from compute.errors import ComputeError, InvalidInput, NotLeading, PartialError, StaleWrite
 from compute.services.acting import BUDGETED, Acting
 from compute.services.remediation import BurnInLauncher, Remediator
-from compute.store.tx import recording
 from compute.validation import node_name
 from health.inputs import InputError
 from health.policy import Action, Decision, DrainMode
@@ -252,12 +251,17 @@ def finish_many(
     failed: dict[str, ComputeError] = {}
     try:
         with remediator.store.transaction() as tx:
-            changed = [remediator.settled(b, d, actor, new)(b) for b, d, new, _ in done]
-            tx.put_nodes(changed)  # one statement; StaleWrite if any was written since
-            for (before, d, new, events), node in zip(done, changed, strict=True):
-                audit = remediator.audit(before, d, actor, new, events)
-                stored.append(node.evolve(version=node.version + 1))
-                recording(events, [] if audit is None else [audit])(tx, stored[-1])
+            changed = [(b, remediator.settled(b, d, actor, new)(b)) for b, d, new, _ in done]
+            # Batched by the columns changed; StaleWrite if any was written since.
+            stored = tx.put_changes(changed)
+            events: list[Event] = []
+            audits: list[AuditEntry] = []
+            for before, d, new, evs in done:
+                audit = remediator.audit(before, d, actor, new, evs)
+                events += evs
+                audits += [] if audit is None else [audit]
+            tx.add_events(events)
+            tx.add_audits(audits)
     except Exception as exc:  # any store failure: each on its own, as finish does
         if not isinstance(exc, StaleWrite):
             log.warning("recording %d nodes together failed (%s); one by one", len(done), exc)

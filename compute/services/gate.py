@@ -40,9 +40,10 @@ OBSERVE, ENFORCE = "observe", "enforce"
 # Pools' modes are read at most this often (seconds): a first sweep of a large fleet decides
 # for every node. An operator's change, from any process, takes effect within this.
 MODE_TTL_SECONDS = 1.0
-# How many nodes a rack, switch or pool holds is read at most this often (seconds): a count
-# per scope per drain decision was a third of a drain's cost in a sweep of 10,240 nodes, and
-# the brake's thresholds are fractions of sizes that change only as nodes come and go.
+# How many nodes each rack, switch and pool holds is read (all in one grouped query) at most
+# this often (seconds): a count per scope per drain decision was a third of a drain's cost in
+# a sweep of 10,240 nodes, and the brake's thresholds are fractions of sizes that change only
+# as nodes come and go.
 SIZE_TTL_SECONDS = 30.0
 
 # What reaches the workload manager. Recording that a drain finished (mark_drained) or that
@@ -241,7 +242,8 @@ class Gate:
         self.mode_ttl = mode_ttl
         self._pools: dict[str, Pool | None] = {}
         self._pools_at = -math.inf
-        self._sizes: dict[tuple[str, str], tuple[float, int]] = {}
+        self._sizes: dict[tuple[str, str], int] = {}
+        self._sizes_at = -math.inf
 
     def admit(self, node: Node, decision: Decision) -> Decision:
         """``decision`` unchanged, or no action once observe mode or the brake has it."""
@@ -270,11 +272,10 @@ class Gate:
         return self._pools.get(name)
 
     def _size(self, scope: tuple[str, str]) -> int:
-        at, size = self._sizes.get(scope, (-math.inf, 0))
-        if time.monotonic() - at > SIZE_TTL_SECONDS:
-            size = kept.scope_size(self.store, *scope)
-            self._sizes[scope] = (time.monotonic(), size)
-        return size
+        if time.monotonic() - self._sizes_at > SIZE_TTL_SECONDS:
+            self._sizes = self.store.scope_sizes()  # every scope's in one query
+            self._sizes_at = time.monotonic()
+        return self._sizes.get(scope, 0)
 
     def _remember(
         self, node: Node, would: str, record: Callable[[Tx, Node], None] | None = None

@@ -161,7 +161,15 @@ class Sweeper:
             return fold(node, node_results, d.policy, **changes)
 
         stored = store_learnt(
-            d.store, nodes, synced.added, results, synced.events, report.skipped, fleet, redo
+            d.store,
+            nodes,
+            synced.added,
+            results,
+            synced.events,
+            report.skipped,
+            fleet,
+            redo,
+            read=known,
         )
         t3 = time.perf_counter()
 

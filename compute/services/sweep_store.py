@@ -32,9 +32,13 @@ def store_learnt(
     skipped: dict[str, str],
     fleet: Callable[[Tx], None],
     redo: Callable[[Node], Node],
+    *,
+    read: Mapping[str, Node] | None = None,
 ) -> int:
     """Store every node, result and event, and what ``fleet`` writes (allocations, power);
     returns how many results were stored and adds to ``skipped`` each node that could not be.
+    With ``read`` (each node as the sweep read it), a node is written only where it changed
+    (Tx.put_changes): most of a steady sweep's nodes change their telemetry alone.
 
     Each node is written only if nobody wrote it since the sweep read it. One written
     meanwhile (a posted result, an operator's drain) is redone: ``redo`` applies what the
@@ -56,13 +60,11 @@ def store_learnt(
                         same.append(node)
                     else:
                         stale.add(name)
-            tx.put_nodes(same)
+            written = _put(tx, same, read)
             redone = {fresh.name: tx.put_node(redo(fresh)) for fresh in tx.nodes(stale)}
-            for ev in events:
-                if ev.node not in stale:
-                    tx.add_event(ev)
-        for node in same:
-            nodes[node.name] = replace(node, version=node.version + 1)
+            tx.add_events([ev for ev in events if ev.node not in stale])
+        for node in written:
+            nodes[node.name] = node
         nodes.update(redone)
         return len(results)
     except Exception as exc:  # one bad row fails the batch: find it, keep the rest
@@ -96,6 +98,17 @@ def store_learnt(
                 continue
         stored += len(rs)
     return stored
+
+
+def _put(tx: Tx, nodes: list[Node], read: Mapping[str, Node] | None) -> list[Node]:
+    """``nodes`` written on the versions they were read at; returns them as stored."""
+    if read is None:
+        tx.put_nodes(nodes)
+        return [replace(n, version=n.version + 1) for n in nodes]
+    pairs = [(read[n.name], n) for n in nodes if read[n.name].version == n.version]
+    whole = [n for n in nodes if read[n.name].version != n.version]
+    tx.put_nodes(whole)
+    return tx.put_changes(pairs) + [replace(n, version=n.version + 1) for n in whole]
 
 
 def _store_one(

@@ -28,7 +28,13 @@ from compute.store.models import (
     RoomRow,
     TenantRow,
 )
-from compute.store.rows import TenantRecord, event_from_row, node_from_row, result_from_row
+from compute.store.rows import (
+    TenantRecord,
+    event_from_row,
+    node_from_row,
+    result_from_row,
+    table_of,
+)
 from compute.store.tx import Tx
 from health.policy import Lifecycle, NodeView
 from health.result import CheckResult
@@ -93,18 +99,22 @@ class Store:
     # -- reads ---------------------------------------------------------------------------
 
     def nodes(self, pool: str | None = None, state: Lifecycle | None = None) -> list[Node]:
-        q = select(NodeRow).order_by(NodeRow.name)
+        # Core rows straight into Node: the ORM's objects cost more than the rows (a sweep
+        # reads every node of the site).
+        t = table_of(NodeRow)
+        q = select(t).order_by(t.c.name)
         if pool is not None:
-            q = q.where(NodeRow.pool == pool)
+            q = q.where(t.c.pool == pool)
         if state is not None:
-            q = q.where(NodeRow.state == state.value)
-        with self._read() as s:
-            return [node_from_row(r) for r in s.scalars(q)]
+            q = q.where(t.c.state == state.value)
+        with self.engine.connect() as conn:
+            return [node_from_row(r) for r in conn.execute(q)]
 
     def node(self, name: str) -> Node | None:
-        with self._read() as s:
-            row = s.get(NodeRow, name)
-            return None if row is None else node_from_row(row)
+        t = table_of(NodeRow)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.name == name)).first()
+        return None if row is None else node_from_row(row)
 
     def attention(self, limit: int) -> list[str]:
         """Nodes a posted result asked the acting control plane to decide on, oldest first."""
@@ -141,6 +151,22 @@ class Store:
             for name, state, automation, willing in rows
         ]
 
+    def scope_sizes(self) -> dict[tuple[str, str], int]:
+        """How many nodes (not retired) each rack, switch and pool holds, keyed ("rack",
+        name) and so on: one grouped query for all (the brake sizes its thresholds by them)."""
+        t = table_of(NodeRow)
+        q = (
+            select(t.c.rack, t.c.switch, t.c.pool, func.count())
+            .where(t.c.state != Lifecycle.RETIRED.value)
+            .group_by(t.c.rack, t.c.switch, t.c.pool)
+        )
+        sizes: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as conn:
+            for rack, switch, pool, n in conn.execute(q):
+                for key in (("rack", rack), ("switch", switch), ("pool", pool)):
+                    sizes[key] = sizes.get(key, 0) + int(n)
+        return sizes
+
     def gpus(self, node: str) -> list[Gpu]:
         with self._read() as s:
             return [
@@ -149,10 +175,11 @@ class Store:
             ]
 
     def gpu_uuids(self) -> dict[str, tuple[str, ...]]:
+        t = table_of(GpuRow)
         out: dict[str, list[str]] = {}
-        with self._read() as s:
-            for node, uuid in s.execute(
-                select(GpuRow.node, GpuRow.uuid).order_by(GpuRow.node, GpuRow.index)
+        with self.engine.connect() as conn:
+            for node, uuid in conn.execute(
+                select(t.c.node, t.c.uuid).order_by(t.c.node, t.c.index)
             ):
                 out.setdefault(node, []).append(uuid)
         return {k: tuple(v) for k, v in out.items()}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Table
 
-from compute.domain import Event, Gpu, Node
+from compute.domain import AuditEntry, Event, Gpu, Node
 from compute.store.models import Base, CheckResultRow, EventRow, NodeRow
 from health.policy import DrainOwner, Lifecycle, NodeHealth
 from health.result import CheckResult, Status, Suite
@@ -85,6 +86,88 @@ def node_values(n: Node) -> dict[str, Any]:
         "attention_at": n.attention_at,
         "would": n.would,
         "switch": n.switch,
+    }
+
+
+# A node's columns besides its key and version, as Node names them.
+NODE_COLUMNS = (
+    "pool",
+    "rack",
+    "gpu_model",
+    "gpu_count",
+    "state",
+    "state_since",
+    "drain_reason",
+    "drain_owner",
+    "drain_actor",
+    "automation_drain",
+    "deferred_reason",
+    "jobs_running",
+    "gpus_allocated",
+    "backend_state",
+    "power_watts",
+    "last_seen",
+    "last_checked_at",
+    "health",
+    "attention_at",
+    "would",
+    "switch",
+)
+
+
+def changed_columns(before: Node, after: Node) -> tuple[str, ...]:
+    """The columns ``after`` changes of ``before`` (the same node), in NODE_COLUMNS order."""
+    out = tuple(c for c in NODE_COLUMNS if getattr(before, c) != getattr(after, c))
+    if "health" in out and same_health(before.health, after.health):
+        out = tuple(c for c in out if c != "health")
+    return out
+
+
+def same_health(a: NodeHealth, b: NodeHealth) -> bool:
+    """Whether the two store the same: streaks of zero are not stored (NodeHealth.to_json),
+    and folding passing results sets each to zero, so only the rest is compared then."""
+    if a == b:
+        return True
+    if a.streaks == b.streaks or _nonzero(a.streaks) != _nonzero(b.streaks):
+        return False
+    return a.evolve(streaks=b.streaks) == b
+
+
+def _nonzero(streaks: Mapping[str, int]) -> dict[str, int]:
+    return {k: v for k, v in streaks.items() if v}
+
+
+def column_value(n: Node, column: str) -> Any:
+    """One column's value of ``n``, as ``node_values`` gives it."""
+    match column:
+        case "state":
+            return n.state.value
+        case "drain_owner":
+            return n.drain_owner.value if n.drain_owner else None
+        case "health":
+            return n.health.to_json()
+    return getattr(n, column)
+
+
+def event_values(e: Event) -> dict[str, Any]:
+    return {
+        "at": e.at,
+        "node": e.node,
+        "kind": e.kind,
+        "reason": e.reason,
+        "actor": e.actor,
+        "pool": e.pool,
+        "detail": dict(e.detail),
+    }
+
+
+def audit_values(a: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": a.at,
+        "actor": a.actor,
+        "action": a.action,
+        "target": a.target,
+        "detail": dict(a.detail),
     }
 
 

@@ -31,11 +31,14 @@ PERF: dict[str, tuple[float, float, float]] = {
 NOISE_START = 0x9E3779B97F4A7C15
 
 
+_MIX, _MUL, _MASK = 0x632BE59BD9B4E019, 0xBF58476D1CE4E5B9, 0xFFFFFFFFFFFFFFFF
+
+
 def noise_state(h: int, *key: int) -> int:
     """The hash of ``key`` continued from ``h``: a prefix hashed once serves many keys."""
     for k in key:
-        h ^= (k + 0x632BE59BD9B4E019 + (h << 6) + (h >> 2)) & 0xFFFFFFFFFFFFFFFF
-        h = (h * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        h ^= (k + _MIX + (h << 6) + (h >> 2)) & _MASK
+        h = (h * _MUL) & _MASK
     return h
 
 
@@ -73,17 +76,31 @@ def gpu_identities(seed: int, node_idx: int, model: str, count: int) -> tuple[Gp
     idle_lo, idle_hi, busy_lo, busy_hi, _, _ = MODELS[model]
     seeded = noise_state(noise_state(NOISE_START, seed), node_idx)
     per_node = noise_state(NOISE_START, node_idx)
+    node_part = f"-{node_idx:04x}-"
+    seed_part = f"-sim0-{seed & 0xFFFF:04x}"
+    serial = f"16523{node_idx:05d}"
     out = []
+    # noise_state and noise_value written out: this runs for every GPU of the site in each
+    # process that reads the whole site, where the calls cost more than the arithmetic.
     for g in range(count):
-        h = int((noise_value(noise_state(seeded, g)) + 1.0) * 2**31)
-        per_gpu = noise_state(per_node, g)
-        idle_at = 0.5 + 0.5 * noise_value(noise_state(per_gpu, 1))
-        busy_at = 0.5 + 0.5 * noise_value(noise_state(per_gpu, 2))
+        h = seeded ^ ((g + _MIX + (seeded << 6) + (seeded >> 2)) & _MASK)
+        h = (h * _MUL) & _MASK
+        h ^= h >> 31
+        uuid_part = int(((h % 2_000_000) / 1_000_000.0 - 1.0 + 1.0) * 2**31) & 0xFFFFFFFF
+        per_gpu = per_node ^ ((g + _MIX + (per_node << 6) + (per_node >> 2)) & _MASK)
+        per_gpu = (per_gpu * _MUL) & _MASK
+        at = []
+        for k in (1, 2):
+            x = per_gpu ^ ((k + _MIX + (per_gpu << 6) + (per_gpu >> 2)) & _MASK)
+            x = (x * _MUL) & _MASK
+            x ^= x >> 31
+            at.append(0.5 + 0.5 * ((x % 2_000_000) / 1_000_000.0 - 1.0))
+        idle_at, busy_at = at
         out.append(
             GpuIdentity(
                 g,
-                f"GPU-{h & 0xFFFFFFFF:08x}-{node_idx:04x}-{g:04x}-sim0-{seed & 0xFFFF:04x}",
-                f"16523{node_idx:05d}{g:02d}",
+                f"GPU-{uuid_part:08x}{node_part}{g:04x}{seed_part}",
+                f"{serial}{g:02d}",
                 _PCI_BUS_IDS[g] if g < len(_PCI_BUS_IDS) else _pci_bus_id(g),
                 (idle_at, busy_at),
                 per_gpu,
