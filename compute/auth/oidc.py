@@ -160,8 +160,11 @@ class OidcClient:
     def _signing_keys(self, token: str) -> tuple[jws.RsaPublicKey, ...]:
         uri = self.metadata().jwks_uri
         with self._lock:
-            stale = not self._keys or not jws.kid_is_known(token, self._keys)
-            if stale and self._clock() - self._keys_at >= _KEYS_REFRESH_SECONDS:
+            # Until one fetch has worked, every login tries; after that, a key not in the
+            # set is looked for at most every _KEYS_REFRESH_SECONDS.
+            never = not self._keys
+            unknown = never or not jws.kid_is_known(token, self._keys)
+            if never or (unknown and self._clock() - self._keys_at >= _KEYS_REFRESH_SECONDS):
                 self._keys_at = self._clock()
                 try:
                     self._keys = jws.parse_jwks(self._http.get_json(uri))

@@ -351,3 +351,22 @@ def test_a_refused_code_is_the_logins_failure_a_provider_fault_is_not(
     with pytest.raises(seen) as caught:
         client(provider, clock).exchange("code", "v" * 43)
     assert (type(caught.value) is LoginFailed) == (seen is LoginFailed)
+
+
+def test_a_key_set_that_could_not_be_read_is_tried_again_at_the_next_login(
+    provider: Provider, clock: Clock
+) -> None:
+    c = client(provider, clock)
+    real = provider.get_json
+    down = {"keys": True}
+
+    def flaky(url: str) -> Any:
+        if url.endswith("/keys") and down["keys"]:
+            raise OidcError(f"{url} could not be reached: connection refused")
+        return real(url)
+
+    provider.get_json = flaky  # type: ignore[method-assign]
+    with pytest.raises(OidcError, match="could not be reached"):
+        _finish(c, provider)
+    down["keys"] = False
+    assert _finish(c, provider)["email"] == "alice@example.com"  # no 10 s wait
