@@ -11,6 +11,7 @@ from compute.domain import Node
 from compute.errors import InvalidInput, NotFoundError
 from compute.services.acting import wants_attention
 from compute.store import Store
+from compute.store.hot import HotPaths
 from compute.validation import MAX_RESULTS_PER_REPORT
 from health.inputs import InputError, node_name, printable
 from health.policy import PolicyConfig, observe
@@ -60,21 +61,22 @@ class Ingest:
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.hot = HotPaths(store)
         self.clock = clock
         self.policy = policy
         self.notify = notify
 
     def ingest(self, node_name: str, results: Sequence[CheckResult]) -> Node:
-        node = self.store.node(node_name)
-        if node is None:
-            raise NotFoundError(f"unknown node {node_name!r}")
-        _check_gpus(node, results)
+        """Store a node's results and fold them into it as stored now, in one transaction;
+        results naming GPUs the node does not have are refused (InvalidInput), nothing
+        written."""
         now = self.clock.now()
-        stored = self.store.update_node(
-            node_name,
-            lambda fresh: self._folded(fresh, results, now),
-            record=lambda tx, _node: tx.add_results(results),
-        )
+
+        def folded(node: Node) -> Node:
+            _check_gpus(node, results)
+            return self._folded(node, results, now)
+
+        stored = self.hot.fold_in(node_name, folded, results)
         if stored.attention_at is not None and self.notify is not None:
             self.notify(node_name)
         return stored

@@ -13,6 +13,7 @@ from compute.services import fleet
 from compute.services.batch import Batch, apply_many, by_backend, node_names, plan
 from compute.services.remediation import Remediator
 from compute.store import Store
+from compute.store.hot import HotPaths
 from compute.store.repository import Tx
 from compute.store.tx import recording
 from compute.validation import reason as valid_reason
@@ -51,12 +52,13 @@ class NodeService:
         self, store: Store, backends: Backends, clock: Clock, remediator: Remediator
     ) -> None:
         self.store = store
+        self.hot = HotPaths(store)
         self.backends = backends
         self.clock = clock
         self.remediator = remediator
 
     def get(self, name: str) -> Node:
-        node = self.store.node(name)
+        node = self.hot.node(name)
         if node is None:
             raise NotFoundError(f"unknown node {name!r}")
         return node
@@ -65,13 +67,10 @@ class NodeService:
         return fleet.nodes(self.store, pool, state)
 
     def detail(self, name: str, events: int = 20) -> NodeDetail:
-        node = self.get(name)
-        return NodeDetail(
-            node=node,
-            gpus=self.store.gpus(name),
-            results=self.store.latest_results(name),
-            events=self.store.events(node=name, limit=events),
-        )
+        """The node, its GPUs, the newest result of each check and its latest events, as
+        one snapshot."""
+        read = self.hot.detail(name, events)
+        return NodeDetail(node=read.node, gpus=read.gpus, results=read.results, events=read.events)
 
     def drain(self, name: str, reason: str, actor: str, now_mode: bool = False) -> Node:
         node, decision = self._drain_plan(name, _reason(reason), now_mode)
