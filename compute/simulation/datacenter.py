@@ -208,7 +208,18 @@ class SimulatedDatacenter:
 
     # -- time ------------------------------------------------------------------------------
 
+    # The time this holder last moved the world to (None: it never moved it).
+    _moved_to: float | None = None
+
     def now(self) -> datetime:
+        """The simulated time. A holder that moves time itself (the serve loop advances it
+        every half second) knows it without the world: taking the world for it made every
+        clock read (each API request's) wait for whatever held the world, a sweep's
+        telemetry for seconds. Time another holder moves is seen at this one's next advance.
+        A holder that never moves time reads it as stored now."""
+        moved = self._moved_to
+        if moved is not None:
+            return datetime.fromtimestamp(moved, UTC)
         with self.session():
             return self.fleet.now_datetime()
 
@@ -226,6 +237,7 @@ class SimulatedDatacenter:
                     self.cluster.kill_jobs_on(node)
                 injected += [(n, k.value) for n, k in new]
             self._apply_loads()
+            self._moved_to = self.fleet.now
         return injected
 
     def _apply_loads(self) -> None:
