@@ -4,10 +4,11 @@
                                          [--write benchmarks/RESULTS.md]
 
 Times, as whole processes (median of --runs): `python -c pass` and `sinfo --version` (the
-floor any command line pays here; sinfo reads SLURM_CONF), `computectl --help`, and
-`computectl nodes list` over a data directory holding one swept simulated fleet. `--root`
-measures another checkout of the code (e.g. one unpacked with `git archive <commit>`) with
-the same interpreter, for a before/after pair.
+floor any command line pays here; sinfo reads SLURM_CONF), `computectl --help`,
+`computectl nodes list` over a data directory holding one swept simulated fleet, and
+`computectl --server URL nodes list` against a `computectl serve` on that directory (with an
+operator's token). `--root` measures another checkout of the code (e.g. one unpacked with
+`git archive <commit>`) with the same interpreter, for a before/after pair.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,17 +34,29 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import add_row, machine  # noqa: E402
 
-MARKER = "<!-- cli start rows -->"
-SECTION = """
-## CLI start-up (`benchmarks/cli_start_bench.py`)
+# Rows go to this section (the older one, without the remote figure, stays as it was).
+REMOTE_MARKER = "<!-- cli start remote rows -->"
+_INTRO = """
+## CLI start-up, on the data directory and through a server (`benchmarks/cli_start_bench.py`)
 
-Target: `computectl --help` and `computectl nodes list` in < 0.5 s. Whole processes, median of
-N runs; `python -c pass` and `sinfo --version` are the floor any command pays on the machine.
-`nodes list` reads a data directory holding one swept simulated fleet.
+Target: `computectl nodes list` in < 0.5 s. Whole processes, median of N runs, beside
+`python -c pass`. Local: `nodes list` on a data directory holding one swept simulated fleet
+(settings, SQLAlchemy, the store). Remote: `computectl --server URL nodes list` against
+`computectl serve` on that directory, with an operator's token (click, urllib and json only).
 
-| date | machine | code | python -c pass | sinfo --version | --help | nodes list | runs | note |
-|---|---|---|---|---|---|---|---|---|
 """
+COLUMNS = (
+    "date",
+    "machine",
+    "code",
+    "python -c pass",
+    "--help",
+    "nodes list (local)",
+    "nodes list (--server)",
+    "runs",
+    "note",
+)
+REMOTE_SECTION = _INTRO + "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
 # The console script's own start, without relying on which checkout is installed.
 ENTRY = "import sys; from compute.cli.main import main; sys.argv[0] = 'computectl'; main()"
 
@@ -62,6 +80,55 @@ def sinfo_seconds(runs: int, env: dict[str, str], cwd: Path) -> float | None:
     probe = subprocess.run(["sinfo", "--version"], env=env, capture_output=True)
     ok = probe.returncode == 0
     return median_seconds(["sinfo", "--version"], runs, env, cwd) if ok else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _token(data_dir: str) -> str | None:
+    """An operator's token in the store, where this checkout's API takes tokens."""
+    try:
+        from compute.auth.testing import token_for
+    except ImportError:
+        return None
+    from compute.config import load_settings
+    from compute.store import Store
+
+    store = Store.open(load_settings(None, env={"COMPUTECTL_DATA_DIR": data_dir}).sqlalchemy_url)
+    try:
+        return token_for(store, "operator", name="cli-start-bench")
+    finally:
+        store.close()
+
+
+@contextmanager
+def serving(cli: list[str], data: list[str], env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """`computectl serve` on the data directory (one sweep at start, then none); its URL."""
+    port = _free_port()
+    quiet = {**env, "COMPUTECTL_SWEEP__INTERVAL_SECONDS": "86400"}
+    proc = subprocess.Popen(
+        [*cli, *data, "serve", "--port", str(port)],
+        env=quiet,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=2):
+                    break
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def main() -> None:
@@ -91,15 +158,25 @@ def main() -> None:
                 [*cli, *data, "nodes", "list"], args.runs, env, root
             ),
         }
+        token = _token(tmp)
+        with serving(cli, data, env, root) as url:
+            remote_env = {**env, **({"COMPUTECTL_TOKEN": token} if token else {})}
+            figures["computectl --server URL nodes list"] = median_seconds(
+                [*cli, "--server", url, "nodes", "list"], args.runs, remote_env, root
+            )
     for name, secs in figures.items():
-        print(f"{name:<24} {'-' if secs is None else f'{secs:.3f} s'}")
+        print(f"{name:<36} {'-' if secs is None else f'{secs:.3f} s'}")
     if args.write:
-        cells = " | ".join("-" if s is None else f"{s:.3f} s" for s in figures.values())
-        row = (
-            f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {args.label or args.root.name} | "
-            f"{cells} | {args.runs} | {args.note} |"
-        )
-        add_row(args.write, MARKER, SECTION, row)
+        code = args.label or args.root.name
+        head = f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {code} | "
+        tail = f" | {args.runs} | {args.note} |"
+        names = ("python -c pass", "computectl --help", "computectl nodes list")
+        cells = [figures[n] for n in (*names, "computectl --server URL nodes list")]
+        add_row(args.write, REMOTE_MARKER, REMOTE_SECTION, head + _cells(cells) + tail)
+
+
+def _cells(figures: list[float | None]) -> str:
+    return " | ".join("-" if s is None else f"{s:.3f} s" for s in figures)
 
 
 if __name__ == "__main__":
