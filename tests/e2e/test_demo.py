@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -21,9 +22,20 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as r:
+def get(url: str, token: str | None = None) -> str:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
         return str(r.read().decode())
+
+
+def printed_logins(log: Path) -> dict[str, str]:
+    """The demo's logins as it prints them: role (and tenant) -> token."""
+    out = {}
+    for line in log.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if parts and parts[-1].startswith("cct_"):
+            out[" ".join(parts[:-1])] = parts[-1]
+    return out
 
 
 def wait_for(what: str, deadline: float, probe):  # type: ignore[no-untyped-def]
@@ -53,10 +65,21 @@ def test_demo_drains_the_first_fatal_fault_within_two_minutes(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for("overview page", start + 60, lambda: "fleet overview" in get(base + "/"))
+        wait_for("the server", start + 60, lambda: "ok" in get(base + "/healthz"))
+        # It prints a login for each role: an operator, a viewer, two tenants' people.
+        logins = printed_logins(tmp_path / "demo.log")
+        assert {"operator", "viewer"} <= logins.keys(), logins
+        assert len([k for k in logins if k.startswith("tenant-admin of ")]) == 2, logins
+        token = logins["operator"]
+        viewer = logins["viewer"]
+        # Nothing but /healthz without a credential.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(base + "/api/v1/nodes")
+        assert refused.value.code == 401
+        wait_for("overview page", start + 60, lambda: "fleet overview" in get(base + "/", viewer))
 
         def owned_drain() -> dict | None:  # type: ignore[type-arg]
-            nodes = json.loads(get(base + "/api/v1/nodes"))["nodes"]
+            nodes = json.loads(get(base + "/api/v1/nodes", token))["nodes"]
             drained = [
                 n
                 for n in nodes
@@ -76,7 +99,7 @@ def test_demo_drains_the_first_fatal_fault_within_two_minutes(
         assert any(e["kind"] == "drain" and e["reason"] == reason for e in events)
 
         # /metrics, as Prometheus will scrape it.
-        metrics = get(base + "/metrics")
+        metrics = get(base + "/metrics", viewer)
         assert f'node="{name}"' in metrics and "computectl_node_drain_info" in metrics
         if shutil.which("promtool"):
             check = subprocess.run(
@@ -101,7 +124,15 @@ def test_demo_drains_the_first_fatal_fault_within_two_minutes(
                 ],
             )
             page = browser.new_page()
+            # Not logged in: the login page; a viewer's token logs in.
             page.goto(base + "/")
+            assert page.url.endswith("/login")
+            page.fill("#token", viewer)
+            page.keyboard.press("Enter")
+            page.wait_for_url(base + "/")
+            page.wait_for_function(
+                "document.querySelector('[data-testid=who]').textContent.includes('viewer')"
+            )
             page.wait_for_selector(f'[data-node="{name}"]', timeout=15_000)
             cell = page.locator(f'.node[data-node="{name}"]')
             assert cell.get_attribute("data-state") != "in_service" or page.locator(

@@ -88,11 +88,34 @@ def test_report_to_a_running_control_plane(cli, data_dir: Path) -> None:  # type
                 break
             except OSError:
                 time.sleep(0.2)
-        urllib.request.urlopen(urllib.request.Request(base + "/api/v1/sweep", method="POST"))
+        made = cli("tokens", "create", "--role", "operator", "-o", "json")
+        auth = {"Authorization": f"Bearer {json.loads(made.stdout)['token']}"}
+        urllib.request.urlopen(
+            urllib.request.Request(base + "/api/v1/sweep", method="POST", headers=auth)
+        )
         cli("sim", "inject", "gpu-005", "xid95", "--gpu", "1")
-        r = cli("node", "check", "--source", "simulated", "--node", "gpu-005", "--report", base)
+        # The node reports with its own credential, bound to it.
+        node_token = json.loads(
+            cli("tokens", "create", "--role", "node", "--node", "gpu-005", "-o", "json").stdout
+        )["token"]
+        r = cli(
+            "node",
+            "check",
+            "--source",
+            "simulated",
+            "--node",
+            "gpu-005",
+            "--report",
+            base,
+            "--token",
+            node_token,
+        )
         assert r.returncode == 3, r.stderr
-        node = json.loads(urllib.request.urlopen(base + "/api/v1/nodes/gpu-005").read())
+        node = json.loads(
+            urllib.request.urlopen(
+                urllib.request.Request(base + "/api/v1/nodes/gpu-005", headers=auth)
+            ).read()
+        )
         assert node["finding"]["check"] == "xid" and node["finding"]["fatal"]
         r = cli(
             "node",
@@ -103,6 +126,8 @@ def test_report_to_a_running_control_plane(cli, data_dir: Path) -> None:  # type
             "gpu-006",
             "--report",
             "http://127.0.0.1:1",
+            "--token",
+            node_token,
         )
         assert r.returncode == 4 and r.stderr.startswith("error: report failed:")
     finally:

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from compute.auth.testing import token_for
 from compute.config import ServerSettings
 from compute.services.leadership import LEASE
 from compute.store import Store, leases
@@ -38,7 +39,6 @@ pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent / "computectl"
 REASON = "computectl: xid: XID 79: GPU has fallen off the bus"
-TOKEN = "replicas-test-token"
 # Training has 6 nodes: at most 4 out for faults at once, whoever acts.
 BUDGET = 4
 # The lease as serve runs it: the default of [server] lease_seconds.
@@ -73,13 +73,20 @@ class Replica:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    token: str = ""
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def get(self, path: str) -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}{path}", headers=self._auth()
+            )
+            with urllib.request.urlopen(req, timeout=5) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
@@ -89,7 +96,7 @@ class Replica:
             f"http://127.0.0.1:{self.port}{path}",
             method="POST",
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            headers={"Content-Type": "application/json", **self._auth()},
         )
         with urllib.request.urlopen(req, timeout=10) as r:
             return int(r.status)
@@ -189,7 +196,6 @@ def test_two_replicas_on_postgres_one_acts_and_the_other_takes_over_after_kill(
 ) -> None:
     settings = {
         "database_url": database,
-        "server__api_token": TOKEN,
         "sweep__interval_seconds": "1",
         "remediation__periodic_burn_in_days": "0",
         "remediation__drain_budget_fraction": "0",
@@ -200,8 +206,13 @@ def test_two_replicas_on_postgres_one_acts_and_the_other_takes_over_after_kill(
         "remediation__brake__pool_max_nodes": "1000",
     }
     log_start = _log_size(slurm)
+    # An operator's token in the store both replicas share (opening it makes the schema).
+    store = Store.open(database)
+    token = token_for(store, "operator", name="replicas test")
+    store.close()
     first = _serve(_env(slurm.computectl_toml, tmp_path / "a", **settings), tmp_path / "a.log")
     second = _serve(_env(slurm.computectl_toml, tmp_path / "b", **settings), tmp_path / "b.log")
+    first.token = second.token = token
     try:
         lease = _holder(database)
         assert lease is not None and lease.holder.split(":")[1] == str(first.proc.pid)
