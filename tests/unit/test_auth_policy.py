@@ -90,5 +90,5 @@ def test_who_issues_and_manages_which_tokens() -> None:
 def test_a_principal_is_bound_to_what_its_role_needs(
     role: Role, tenant: str | None, node: str | None
 ) -> None:
-    with pytest.raises(ValueError, match="tenant|node"):
+    with pytest.raises(ValueError, match=r"tenant|node"):
         Principal("x", role, tenant=tenant, node=node)
