@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from compute.client.protocol import View
 from compute.errors import ConfigError
 
 if TYPE_CHECKING:
+    from compute.auth.principal import Principal
     from compute.config import Settings
     from compute.runtime import Runtime
     from compute.services.batch import Batch
@@ -267,6 +268,73 @@ class LocalClient:
 
     def kubeconfig(self, name: str, hours: float) -> str:
         return self.runtime().tenants.kubeconfig(name, hours)
+
+    # -- access: as the local operator (whoever can read the data directory owns it) --------
+
+    def _me(self) -> Principal:
+        from compute.auth.principal import local_principal
+
+        return local_principal(self.actor.split(":", 1)[-1])
+
+    def tokens(self) -> list[View]:
+        from compute.services import tokens as service
+
+        now = datetime.now(UTC)
+        return [
+            plain(service.token_view(t, now)) for t in service.visible(self.store(), self._me())
+        ]
+
+    def create_token(
+        self,
+        role: str,
+        tenant: str | None,
+        node: str | None,
+        expires: str | None,
+        name: str | None,
+    ) -> View:
+        from compute.auth.tokens import parse_lifetime
+        from compute.errors import InvalidInput
+        from compute.services import tokens as service
+
+        try:
+            lifetime = parse_lifetime(expires) if expires is not None else None
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        rt = self.runtime()
+        now = datetime.now(UTC)
+        created = service.create(
+            rt.store,
+            self._me(),
+            role=role,
+            tenant=tenant,
+            node=node,
+            lifetime=lifetime,
+            name=name or "",
+            now=now,
+            at=rt.clock.now(),
+        )
+        return plain(service.created_view(created, now))
+
+    def revoke_token(self, id_: int) -> View:
+        from compute.services import tokens as service
+
+        rt = self.runtime()
+        now = datetime.now(UTC)
+        revoked = service.revoke(rt.store, self._me(), id_, now=now, at=rt.clock.now())
+        return plain(service.token_view(revoked, now))
+
+    def audit(
+        self, actor: str | None, since: str | None, tenant: str | None, limit: int
+    ) -> list[View]:
+        from compute.services import audit as service
+
+        after = None
+        if since is not None:
+            after = service.parse_since(since, self.runtime().clock.now())
+        found = service.read(
+            self.store(), self._me(), actor=actor, since=after, tenant=tenant, limit=limit
+        )
+        return [plain(service.audit_view(e)) for e in found]
 
 
 def _batch(batch: Batch, verb: str, views: list[View]) -> View:

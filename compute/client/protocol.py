@@ -111,4 +111,30 @@ class Client(Protocol):
 
     def kubeconfig(self, name: str, hours: float) -> str: ...
 
+    # -- access ---------------------------------------------------------------------------
+    def tokens(self) -> list[View]:
+        """token_view of each token the caller may see (GET /tokens)."""
+        ...
+
+    def create_token(
+        self,
+        role: str,
+        tenant: str | None,
+        node: str | None,
+        expires: str | None,
+        name: str | None,
+    ) -> View:
+        """created_view: the token's view with its plaintext, shown once (POST /tokens)."""
+        ...
+
+    def revoke_token(self, id_: int) -> View:
+        """token_view after (DELETE /tokens/{id})."""
+        ...
+
+    def audit(
+        self, actor: str | None, since: str | None, tenant: str | None, limit: int
+    ) -> list[View]:
+        """audit_view of each entry, newest first (GET /audit)."""
+        ...
+
     def close(self) -> None: ...

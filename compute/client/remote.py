@@ -249,6 +249,39 @@ class RemoteClient:
         text: str = answer["kubeconfig"]
         return text
 
+    # -- access ---------------------------------------------------------------------------
+
+    def tokens(self) -> list[View]:
+        found: list[View] = self._get("/tokens", {"tokens": [shapes.TOKEN]})["tokens"]
+        return found
+
+    def create_token(
+        self,
+        role: str,
+        tenant: str | None,
+        node: str | None,
+        expires: str | None,
+        name: str | None,
+    ) -> View:
+        fields = {"role": role, "tenant": tenant, "node": node, "expires": expires, "name": name}
+        body = {k: v for k, v in fields.items() if v is not None}
+        created: View = self._post("/tokens", shapes.CREATED, body)
+        return created
+
+    def revoke_token(self, id_: int) -> View:
+        answer = self.call("DELETE", f"/tokens/{_seg(id_)}")
+        revoked: View = shapes.check(answer, shapes.TOKEN, "answer")
+        return revoked
+
+    def audit(
+        self, actor: str | None, since: str | None, tenant: str | None, limit: int
+    ) -> list[View]:
+        given = (("actor", actor), ("since", since), ("tenant", tenant))
+        query: list[tuple[str, Any]] = [(k, v) for k, v in given if v is not None]
+        query.append(("limit", limit))
+        found: list[View] = self._get("/audit", {"entries": [shapes.AUDIT]}, query)["entries"]
+        return found
+
 
 # `computectl tenants delete --grace-seconds`' default (the service's too).
 DEFAULT_GRACE_SECONDS = 30

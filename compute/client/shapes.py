@@ -225,3 +225,25 @@ RMA = {
     "burn_in": [{**RESULT, "values": Map(ANY)}],
     "history": [{"at": Time, "kind": STR, "reason": OPT_STR, "actor": OPT_STR}],
 }
+TOKEN = {
+    "id": INT,
+    "name": STR,
+    "prefix": STR,
+    "role": STR,
+    "tenant": OPT_STR,
+    "node": OPT_STR,
+    "state": STR,
+    "created_by": STR,
+    "expires_at": OPT_STR,
+    "last_used_at": OPT_STR,
+    "revoked_at": OPT_STR,
+}
+CREATED = {**TOKEN, "token": STR}
+AUDIT = {
+    "at": Time,
+    "actor": STR,
+    "action": STR,
+    "target": STR,
+    "source": OPT_STR,
+    "result": OPT_STR,
+}
