@@ -133,31 +133,42 @@ class AuditRow(Base):
     target: Mapped[str] = mapped_column(String(255))
     detail: Mapped[dict[str, Any]]
     # From where: a client address, or "local" (the CLI on the data directory, the loop).
-    source: Mapped[str] = mapped_column(String(255), default="local", server_default="local")
+    source: Mapped[str] = mapped_column(
+        String(255),
+        default=lambda ctx: _source_of(ctx.get_current_parameters()),
+        server_default="local",
+    )
     # "ok", "refused: ..." or "failed: ...".
     result: Mapped[str] = mapped_column(Text, default="ok", server_default="ok")
     # The tenant it concerns, so a tenant-admin's read is a WHERE.
-    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-
-    def __init__(self, **kw: Any) -> None:
-        # Every service writes its entry with the actor it was given; an API request's actor
-        # (compute.auth.principal.Actor) also says from where and for which tenant, kept here
-        # without every service passing them on.
-        actor = kw.get("actor")
-        kw.setdefault("source", getattr(actor, "source", "local"))
-        if "tenant" not in kw:
-            kw["tenant"] = getattr(actor, "tenant", None) or _tenant_of(kw)
-        if actor is not None:
-            kw["actor"] = str.__str__(actor)
-        super().__init__(**kw)
+    tenant: Mapped[str | None] = mapped_column(
+        String(64),
+        nullable=True,
+        index=True,
+        default=lambda ctx: _tenant_of(ctx.get_current_parameters()),
+    )
 
 
-def _tenant_of(kw: dict[str, Any]) -> str | None:
-    """A tenant's own changes (tenant.apply, tenant.suspend, ...) name it as the target;
-    others about a tenant's things (its tokens) name it in the detail."""
-    action, detail = kw.get("action"), kw.get("detail")
+# Every service writes its entry with the actor it was given; an API request's actor
+# (compute.auth.principal.Actor, a str) also says from where and for which tenant. The
+# columns' defaults read them from the row's actor, so no service has to pass them on,
+# whichever way the row is inserted (the ORM, or Core as Tx.add_audits does).
+
+
+def _source_of(row: dict[str, Any]) -> str:
+    source = getattr(row.get("actor"), "source", None)
+    return source if isinstance(source, str) else "local"
+
+
+def _tenant_of(row: dict[str, Any]) -> str | None:
+    """The actor's tenant; else a tenant's own changes (tenant.apply, tenant.suspend, ...)
+    name it as the target, and others about a tenant's things (its tokens) in the detail."""
+    tenant = getattr(row.get("actor"), "tenant", None)
+    if isinstance(tenant, str):
+        return tenant
+    action, detail = row.get("action"), row.get("detail")
     if isinstance(action, str) and action.startswith("tenant."):
-        return str(kw.get("target"))
+        return str(row.get("target"))
     tenant = detail.get("tenant") if isinstance(detail, dict) else None
     return tenant if isinstance(tenant, str) else None
 
