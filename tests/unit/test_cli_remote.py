@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -277,3 +279,24 @@ def test_any_answer_is_output_or_one_line(
         return
     assert code in (2, 3, 4, 5), (code, err)
     assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
+
+
+def test_the_remote_path_loads_no_server_library() -> None:
+    """`computectl --server URL nodes list` starts without pydantic, SQLAlchemy or FastAPI."""
+    code = (
+        "import sys\n"
+        "from compute.cli.main import main\n"
+        "try:\n"
+        "    main(['--server', 'http://127.0.0.1:9', 'nodes', 'list', '-o', 'json'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('fastapi', 'sqlalchemy', 'pydantic', 'starlette', 'kubernetes', 'rich')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "             or m.startswith(('compute.runtime', 'compute.services', 'compute.store'))))\n"
+    )
+    env = {"COMPUTECTL_CLIENT_CONFIG": "/nonexistent/config.toml", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert out.stderr.startswith("error: cannot reach http://127.0.0.1:9")
