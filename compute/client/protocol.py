@@ -106,10 +106,14 @@ class Client(Protocol):
     ) -> View: ...
 
     def tenant_usage(self, name: str, hours: float) -> View:
-        """{"tenant", "start", "end", "gpu_seconds": {backend: seconds | None}}."""
+        """{"tenant", "start", "end", "gpu_seconds": {backend: seconds | None}}
+        (GET /tenants/{name}/usage?hours=H)."""
         ...
 
-    def kubeconfig(self, name: str, hours: float) -> str: ...
+    def kubeconfig(self, name: str, hours: float) -> str:
+        """A kubeconfig whose token expires after ``hours`` (POST /tenants/{name}/kubeconfig,
+        answering {"tenant", "kubeconfig"})."""
+        ...
 
     # -- access ---------------------------------------------------------------------------
     def tokens(self) -> list[View]:

@@ -243,9 +243,9 @@ class RemoteClient:
         return found
 
     def kubeconfig(self, name: str, hours: float) -> str:
-        answer = self._get(
-            f"/tenants/{_seg(name)}/kubeconfig", {"kubeconfig": shapes.STR}, [("hours", hours)]
-        )
+        # POST: it mints a credential (a token bound to the tenant's namespace).
+        path = f"/tenants/{_seg(name)}/kubeconfig"
+        answer = self._post(path, {"kubeconfig": shapes.STR}, {"hours": hours})
         text: str = answer["kubeconfig"]
         return text
 
