@@ -10,10 +10,11 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from compute.auth.oidc_settings import OidcSettings
 from compute.config_base import Section as _Section
 from compute.config_pools import (
     BACKENDS,
@@ -65,6 +66,18 @@ TOOLING_PREFIXES = (
     "COMPUTECTL_K8S_",
     "COMPUTECTL_CACHE_DIR",
 )
+# Variables other parts read that are not settings: the remote CLI's credential and
+# context, and a node's own credential and check time limit (never part of the settings,
+# so `config show` cannot print them).
+NOT_SETTINGS = frozenset(
+    {
+        "COMPUTECTL_TOKEN",
+        "COMPUTECTL_CONTEXT",
+        "COMPUTECTL_CLIENT_CONFIG",
+        "COMPUTECTL_NODE_TOKEN",
+        "COMPUTECTL_HEALTHCHECK_TIMEOUT",
+    }
+)
 
 
 class Settings(_Section):
@@ -86,6 +99,11 @@ class Settings(_Section):
     pair_test: PairTestSettings = Field(default_factory=PairTestSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    oidc: OidcSettings | None = Field(
+        None,
+        description="Single sign-on for people through an OpenID Connect provider "
+        "(docs/oidc.md); absent: people log in with API tokens only.",
+    )
     pools: list[PoolSettings] = Field(
         default_factory=list,
         description="Pools; empty: the simulated datacenter's two pools "
@@ -167,7 +185,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG:
             continue
-        if name.startswith(TOOLING_PREFIXES):
+        if name.startswith(TOOLING_PREFIXES) or name in NOT_SETTINGS:
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         _check_known(path, name)
@@ -178,10 +196,18 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-_STRING_KEYS = {"data_dir", "database_url", "host", "api_token", "site", "room", "gpu_model"}
+_STRING_KEYS = {"data_dir", "database_url", "host", "site", "room", "gpu_model"}
+
+
+_NO_SHARED_TOKEN = (
+    "'server.api_token' is no longer a setting: give each caller its own token "
+    "with 'computectl tokens create --role ROLE'"
+)
 
 
 def _check_known(path: list[str], name: str) -> None:
+    if path == ["server", "api_token"]:
+        raise ConfigError(f"{name}: {_NO_SHARED_TOKEN}")
     model: type[BaseModel] = Settings
     for i, part in enumerate(path):
         field = model.model_fields.get(part)
@@ -190,6 +216,9 @@ def _check_known(path: list[str], name: str) -> None:
                 f"unknown environment variable {name}: no setting {'.'.join(path[: i + 1])}"
             )
         ann = field.annotation
+        # An optional table (``Model | None``) takes its settings from the environment too.
+        if type(None) in get_args(ann):
+            ann = next(a for a in get_args(ann) if a is not type(None))
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         elif i != len(path) - 1:
@@ -256,6 +285,9 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
             else:
                 why = _BAD_BACKEND if "backend" in table else "Field required"
                 parts.append(f"{loc}.backend: {why}")
+        elif err["type"] == "extra_forbidden" and loc == "server.api_token":
+            # The one shared token is gone: every caller now has its own, with a role.
+            parts.append(_NO_SHARED_TOKEN)
         elif err["type"] == "extra_forbidden":
             parts.append(f"unknown setting '{loc}'")
         else:
@@ -265,8 +297,6 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
 
 def settings_as_dict(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
-    if data["server"].get("api_token"):
-        data["server"]["api_token"] = "***"
     data["pools"] = [p.model_dump(mode="json") for p in settings.effective_pools]
     data["database_url"] = (
         settings.sqlalchemy_url

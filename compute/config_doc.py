@@ -59,7 +59,8 @@ def _rows(
             if not tables and (field.is_required() or not _is_optional(field.annotation)):
                 continue
         env = "COMPUTECTL_" + (prefix + name).replace(".", "__").upper()
-        if prefix.startswith("pools") or name == "pools":
+        if prefix.startswith("pools") or name == "pools" or section is not None:
+            # A whole table is not one variable: its settings' rows name theirs.
             env = "—"
         desc = (field.description or "").replace("|", "\\|")
         out.append(

@@ -22,11 +22,6 @@ _HOUR, _MINUTE, _DAY = timedelta(hours=1), timedelta(minutes=1), timedelta(days=
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the API, portal and /metrics listen on.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0: any free port).")
-    api_token: str | None = Field(
-        None,
-        description="If set, requests that change state must send "
-        "'Authorization: Bearer <token>'. Shown masked by 'config show'.",
-    )
     metrics_public: bool = Field(
         False,
         description="Serve /metrics without a credential (default: a viewer's or an "

@@ -50,7 +50,7 @@ def _slurm(pools: list[PoolSettings], ctx: WiringContext) -> dict[str, Wired]:
     from scheduler.slurm import wiring
 
     tables = [(p.name, p.slurm) for p in pools if isinstance(p, SlurmPool)]
-    built = wiring.build(tables, ctx.settings.server.api_token)
+    built = wiring.build(tables)
     return {name: Wired.of(w) for name, w in built.items()}
 
 

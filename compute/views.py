@@ -8,6 +8,8 @@ here, the CLI's made from the API's.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import TYPE_CHECKING, Any
 
 from health.policy import Lifecycle
@@ -180,7 +182,7 @@ def tenant_view(t: TenantHolding) -> dict[str, Any]:
 
 
 def tenant_detail_view(d: TenantDetail) -> dict[str, Any]:
-    return {**tenant_view(d.holding), "jobs": [j.__dict__ for j in d.jobs]}
+    return {**tenant_view(d.holding), "jobs": [dataclasses.asdict(j) for j in d.jobs]}
 
 
 def tenant_cli_view(t: TenantHolding) -> dict[str, Any]:
@@ -202,9 +204,9 @@ def tenant_detail_cli_view(d: TenantDetail) -> dict[str, Any]:
         "name": t.record.name,
         "state": t.record.state,
         "spec": t.record.spec,
-        "allocations": [a.__dict__ for a in t.allocations],
+        "allocations": [dataclasses.asdict(a) for a in t.allocations],
         "gpus_allocated_at": t.allocations_at,
-        "jobs": [j.__dict__ for j in d.jobs],
+        "jobs": [dataclasses.asdict(j) for j in d.jobs],
     }
 
 

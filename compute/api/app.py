@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from compute.api.access import access
 from compute.api.auth import Door, FailureLimiter, Verifier, front_door
+from compute.api.oidc_routes import build_oidc_client, oidc_pages
 from compute.api.pages import pages
 from compute.api.problems import BodyLimit, install_problem_handlers
 from compute.api.routes import api
@@ -55,6 +56,7 @@ def create_app(
         limiter=limiter or FailureLimiter(),
         verifiers=list(verifiers),
     )
+    app.state.oidc = build_oidc_client(rt.settings.oidc)
     registry = metrics_registry(rt, loop)
     page = resources.files("compute").joinpath("web/index.html").read_text()
 
@@ -63,6 +65,7 @@ def create_app(
     app.include_router(api)
     app.include_router(access)
     app.include_router(pages)
+    app.include_router(oidc_pages)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, object]:

@@ -28,9 +28,14 @@ pages = APIRouter(include_in_schema=False)
 _MAX_FORM = 8192
 
 
-def _form(message: str = "", status: int = 200) -> HTMLResponse:
+_SSO_LINK = '<p><a href="/login/oidc" data-testid="sso">Log in with single sign-on</a></p>'
+
+
+def _form(request: Request, message: str = "", status: int = 200) -> HTMLResponse:
     page = resources.files("compute").joinpath("web/login.html").read_text()
-    return HTMLResponse(page.replace("{{message}}", html.escape(message)), status_code=status)
+    sso = _SSO_LINK if getattr(request.app.state, "oidc", None) is not None else ""
+    page = page.replace("{{message}}", html.escape(message)).replace("{{sso}}", sso)
+    return HTMLResponse(page, status_code=status)
 
 
 def _door(request: Request) -> Door:
@@ -39,8 +44,8 @@ def _door(request: Request) -> Door:
 
 
 @pages.get("/login", response_class=HTMLResponse)
-def login_form() -> HTMLResponse:
-    return _form()
+def login_form(request: Request) -> HTMLResponse:
+    return _form(request)
 
 
 @pages.post("/login")
@@ -48,7 +53,9 @@ async def login(request: Request) -> Response:
     door, source = _door(request), source_of(request.scope)
     wait = door.retry_after(source)
     if wait > 0:
-        return _form(f"Too many failed logins from {source}; try again in {wait:.0f} s.", 429)
+        return _form(
+            request, f"Too many failed logins from {source}; try again in {wait:.0f} s.", 429
+        )
     raw = await request.body()
     fields = parse_qs(raw.decode("utf-8", "replace")) if len(raw) <= _MAX_FORM else {}
     token = (fields.get("token") or [""])[0].strip()
@@ -61,10 +68,10 @@ def _login(request: Request, door: Door, source: str, token: str) -> Response:
         principal = door.authenticate(token, source)
     except Unauthenticated as exc:
         door.failed_login(source, f"login form: {exc}", "login")
-        return _form("That token is not valid (unknown, expired or revoked).", 401)
+        return _form(request, "That token is not valid (unknown, expired or revoked).", 401)
     if principal.role is Role.NODE:
         door.failed_login(source, "login form: a node's token", f"{principal.subject}")
-        return _form("A node's token reports health; it does not log people in.", 403)
+        return _form(request, "A node's token reports health; it does not log people in.", 403)
     value, csrf = sessions.create_session(
         door.store, principal, now=door.wall(), until=_token_expiry(door, principal)
     )

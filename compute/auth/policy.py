@@ -98,6 +98,8 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("GET", "/login"): _PUBLIC,
         ("POST", "/login"): _PUBLIC,
         ("POST", "/logout"): _PUBLIC,
+        ("GET", "/login/oidc"): _PUBLIC,
+        ("GET", "/oidc/callback"): _PUBLIC,
         ("GET", "/openapi.json"): Rule(PEOPLE),
         ("GET", "/docs"): Rule(PEOPLE, page=True),
         # -- who am I ----------------------------------------------------------------------

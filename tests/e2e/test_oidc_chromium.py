@@ -16,13 +16,11 @@ import pytest
 import uvicorn
 
 from compute.api import create_app
-from compute.auth.oidc_settings import OidcSettings
 from compute.runtime import Runtime
 from compute.services import sessions
 from compute.testing import make_runtime
 from tests.integration.conftest_dex import USERS, Dex, DexUser, dex  # noqa: F401
-from tests.integration.test_oidc_dex import GROUPS
-from tests.integration.test_oidc_routes import wire_oidc
+from tests.integration.test_oidc_routes import oidc_config
 
 pytestmark = pytest.mark.e2e
 
@@ -32,20 +30,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture
 def server(tmp_path: Path, dex: Dex) -> Iterator[str]:  # noqa: F811
     """computectl's app served at the redirect URI dex knows (its host and port)."""
-    rt: Runtime = make_runtime(tmp_path)
+    rt: Runtime = make_runtime(tmp_path, {"oidc": oidc_config(dex)})
     app = create_app(rt)
-    wire_oidc(
-        app,
-        OidcSettings.model_validate(
-            {
-                "issuer": dex.issuer,
-                "client_id": dex.client_id,
-                "client_secret_file": str(dex.client_secret_file),
-                "redirect_uri": dex.redirect_uri,
-                "groups": GROUPS,
-            }
-        ),
-    )
     where = urlsplit(dex.redirect_uri)
     assert where.hostname is not None and where.port is not None
     srv = uvicorn.Server(

@@ -139,6 +139,13 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
     ("GET", "/login"): ("/login", {}, (200, 200, 200, 200, 200, 200, 200)),
     ("POST", "/login"): ("/login", {"data": {"token": ""}}, (401, 401, 401, 401, 401, 401, 401)),
     ("POST", "/logout"): ("/logout", {}, (303, 303, 303, 303, 303, 303, 303)),
+    # Public; without [oidc] in the settings (as here) single sign-on is not there: 404.
+    ("GET", "/login/oidc"): ("/login/oidc", {}, (404, 404, 404, 404, 404, 404, 404)),
+    ("GET", "/oidc/callback"): (
+        "/oidc/callback",
+        {"params": {"code": "c", "state": "s"}},
+        (404, 404, 404, 404, 404, 404, 404),
+    ),
     ("GET", "/healthz"): ("/healthz", {}, (200, 200, 200, 200, 200, 200, 200)),
     ("GET", "/readyz"): ("/readyz", {}, (401, 200, 200, 403, 403, 403, 403)),
     ("GET", "/metrics"): ("/metrics", {}, (401, 200, 200, 403, 403, 403, 403)),

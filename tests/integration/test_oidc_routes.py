@@ -7,18 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import MappingProxyType
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from compute.api import create_app
-from compute.api.oidc_routes import CALLBACK, LOGIN_COOKIE, build_oidc_client, oidc_pages
-from compute.auth.oidc_settings import OidcSettings
-from compute.auth.policy import Rule
+from compute.api.oidc_routes import CALLBACK, LOGIN_COOKIE
 from compute.auth.principal import local_principal
 from compute.runtime import Runtime
 from compute.services import audit, sessions
@@ -36,37 +32,27 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime.close()
 
 
-def wire_oidc(app: FastAPI, settings: OidcSettings | None) -> None:
-    """What app.py and the policy table do once the routes are wired in; here until then
-    (each step is skipped where the app already has it)."""
-    if not any(getattr(r, "path", None) == CALLBACK for r in app.routes):
-        app.include_router(oidc_pages)
-    if getattr(app.state, "oidc", None) is None:
-        app.state.oidc = build_oidc_client(settings)
-    policy = app.state.door.policy
-    public = Rule(frozenset(), public=True)
-    missing = {
-        ("GET", path): public
-        for path in ("/login/oidc", CALLBACK)
-        if policy.rule("GET", path) is None
+def oidc_config(dex: Dex) -> dict[str, object]:  # noqa: F811
+    """The [oidc] table that points computectl at the test's dex."""
+    return {
+        "issuer": dex.issuer,
+        "client_id": dex.client_id,
+        "client_secret_file": str(dex.client_secret_file),
+        "redirect_uri": dex.redirect_uri,
+        "groups": GROUPS,
     }
-    if missing:
-        policy.rules = MappingProxyType({**policy.rules, **missing})
 
 
 @pytest.fixture
-def browser(rt: Runtime, dex: Dex) -> Iterator[TestClient]:  # noqa: F811
-    settings = OidcSettings.model_validate(
-        {
-            "issuer": dex.issuer,
-            "client_id": dex.client_id,
-            "client_secret_file": str(dex.client_secret_file),
-            "redirect_uri": dex.redirect_uri,
-            "groups": GROUPS,
-        }
-    )
-    app = create_app(rt)
-    wire_oidc(app, settings)
+def sso_rt(tmp_path: Path, dex: Dex) -> Iterator[Runtime]:  # noqa: F811
+    runtime = make_runtime(tmp_path, {"oidc": oidc_config(dex)})
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def browser(sso_rt: Runtime, dex: Dex) -> Iterator[TestClient]:  # noqa: F811
+    app = create_app(sso_rt)
     # The app answers at the redirect URI dex knows.
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(dex.redirect_uri))
     with TestClient(app, base_url=origin, follow_redirects=False) as c:
@@ -86,7 +72,9 @@ def _log_in(browser: TestClient, user: DexUser, next_path: str = "/") -> httpx2.
     return browser.get(f"{parts.path}?{parts.query}")
 
 
-def test_a_person_in_a_configured_group_gets_a_session(browser: TestClient, rt: Runtime) -> None:
+def test_a_person_in_a_configured_group_gets_a_session(
+    browser: TestClient, sso_rt: Runtime
+) -> None:
     back = _log_in(browser, USERS["alice"], "/api/v1/whoami")
     assert back.status_code == 200
     assert 'content="0;url=/api/v1/whoami"' in back.text
@@ -98,19 +86,21 @@ def test_a_person_in_a_configured_group_gets_a_session(browser: TestClient, rt: 
         "team-a",
     )
     # The tenant-admin of team-a reads its own tenant's audit trail only; its login is there.
-    entries = audit.read(rt.store, local_principal("test"), actor="oidc:alice@example.com")
+    entries = audit.read(sso_rt.store, local_principal("test"), actor="oidc:alice@example.com")
     assert [(e.action, e.result, e.tenant) for e in entries] == [("auth.login", "ok", "team-a")]
     # A change from the session needs the CSRF token, as any session's does.
     assert browser.post("/api/v1/tokens", json={"role": "tenant-member"}).status_code == 403
 
 
-def test_a_person_in_no_configured_group_gets_no_session(browser: TestClient, rt: Runtime) -> None:
+def test_a_person_in_no_configured_group_gets_no_session(
+    browser: TestClient, sso_rt: Runtime
+) -> None:
     back = _log_in(browser, USERS["mallory"])
     assert back.status_code == 403
     assert "none of the groups" in back.text
     assert not browser.cookies.get(sessions.COOKIE)
     assert browser.get("/api/v1/whoami").status_code == 401
-    refused = audit.read(rt.store, local_principal("test"), actor="anonymous")
+    refused = audit.read(sso_rt.store, local_principal("test"), actor="anonymous")
     assert any(e.action == "auth.login" and "mallory@example.com" in e.result for e in refused)
 
 
@@ -134,7 +124,6 @@ def test_a_callback_without_the_browsers_login_cookie_is_refused(
 
 def test_without_oidc_configured_the_routes_say_so(rt: Runtime) -> None:
     app = create_app(rt)
-    wire_oidc(app, None)
     with TestClient(app, follow_redirects=False) as c:
         assert c.get("/login/oidc").status_code == 404
         assert c.get(CALLBACK, params={"code": "x", "state": "y"}).status_code == 404

@@ -71,15 +71,19 @@ def test_unknown_environment_variables_are_errors(name: str) -> None:
 
 
 def test_secrets_are_masked() -> None:
-    s = load_settings(
-        env={
-            "COMPUTECTL_SERVER__API_TOKEN": "s3cret",
-            "COMPUTECTL_DATABASE_URL": "postgresql+psycopg://u:pw@h/db",
-        }
-    )
+    s = load_settings(env={"COMPUTECTL_DATABASE_URL": "postgresql+psycopg://u:pw@h/db"})
     shown = settings_as_dict(s)
-    assert shown["server"]["api_token"] == "***"
     assert shown["database_url"] == "postgresql+psycopg://u:***@h/db"
+
+
+def test_the_old_shared_token_is_refused_with_what_to_do_instead() -> None:
+    with pytest.raises(ConfigError, match="computectl tokens create"):
+        load_settings(env={"COMPUTECTL_SERVER__API_TOKEN": "s3cret"})
+
+
+def test_credentials_read_elsewhere_are_not_settings() -> None:
+    s = load_settings(env={"COMPUTECTL_NODE_TOKEN": "x", "COMPUTECTL_TOKEN": "y"})
+    assert "token" not in str(settings_as_dict(s)).lower()
 
 
 def test_a_burn_in_reservation_must_outlast_the_burn_in_timeout() -> None:
