@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +18,8 @@ from compute.runtime import Runtime
 from compute.simulation.demo import opening_fault
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
     from compute.services.leadership import Leadership
 
 log = logging.getLogger("computectl")
@@ -27,6 +31,36 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How the serving process shares its one interpreter (``serve --threads/--switch-ms``)."""
+
+    # Threads that run the API's routes at once (anyio's default is 40). Routes are Python
+    # holding one GIL, and on SQLite writes queue anyway: past a few threads more only
+    # interleave requests, so each waits for all the others.
+    threads: int = 8
+    # How long a thread keeps the GIL while others wait (Python's default 5 ms): a request
+    # waits that long each time it gets the GIL back from a sweep mid-way.
+    switch_ms: float | None = None
+
+
+def _limit_threads(app: ASGIApp, threads: int) -> ASGIApp:
+    """``app`` with the event loop's worker threads limited to ``threads``: set as the
+    loop starts (the limiter belongs to the running loop)."""
+    limited = False
+
+    async def run(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal limited
+        if not limited:
+            from anyio import to_thread
+
+            to_thread.current_default_thread_limiter().total_tokens = threads
+            limited = True
+        await app(scope, receive, send)
+
+    return run
+
+
 def _run(
     rt: Runtime,
     host: str,
@@ -35,18 +69,22 @@ def _run(
     acceleration: float,
     banner: str,
     after_start: Any = None,
+    tuning: Tuning | None = None,
 ) -> None:
     # The server's libraries load only for the commands that serve.
     import uvicorn
 
     from compute.api import create_app
 
+    tuning = tuning or Tuning()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if port == 0:
         port = _free_port(host)
+    if tuning.switch_ms is not None:
+        sys.setswitchinterval(tuning.switch_ms / 1000)
     lead = _leadership(rt, acts=sweep_interval > 0)
     loop = Loop(rt, sweep_interval=sweep_interval, acceleration=acceleration, leadership=lead)
-    app = create_app(rt, loop)
+    app = _limit_threads(create_app(rt, loop), tuning.threads)
     url = f"http://{host}:{port}/"
     role = lead.role() if loop.acts else "API only (no background sweeps: cron's sweeps act)"
     click.echo(
@@ -81,6 +119,22 @@ def _leadership(rt: Runtime, acts: bool) -> Leadership:
     return lead
 
 
+def tuning_options(f: Any) -> Any:
+    f = click.option(
+        "--switch-ms",
+        type=click.FloatRange(0.1, 100.0),
+        default=None,
+        help="GIL switch interval in ms (default: Python's, 5).",
+    )(f)
+    return click.option(
+        "--threads",
+        type=click.IntRange(1, 256),
+        default=Tuning.threads,
+        show_default=True,
+        help="API requests handled at once (worker threads).",
+    )(f)
+
+
 def host_port(f: Any) -> Any:
     f = click.option(
         "--port",
@@ -95,8 +149,11 @@ def host_port(f: Any) -> Any:
 
 @click.command()
 @host_port
+@tuning_options
 @click.pass_obj
-def serve(obj: CliContext, host: str | None, port: int | None) -> None:
+def serve(
+    obj: CliContext, host: str | None, port: int | None, threads: int, switch_ms: float | None
+) -> None:
     """Run the control plane: API, overview page, /metrics and background sweeps."""
     s = obj.settings()
     rt = obj.runtime()
@@ -107,6 +164,7 @@ def serve(obj: CliContext, host: str | None, port: int | None) -> None:
         s.sweep.interval_seconds,
         s.simulation.time_acceleration,
         "computectl serving",
+        tuning=Tuning(threads, switch_ms),
     )
 
 
