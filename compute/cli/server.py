@@ -170,8 +170,11 @@ def serve(
 
 @click.command()
 @host_port
+@tuning_options
 @click.pass_obj
-def demo(obj: CliContext, host: str | None, port: int | None) -> None:
+def demo(
+    obj: CliContext, host: str | None, port: int | None, threads: int, switch_ms: float | None
+) -> None:
     """Run the embedded default: a simulated datacenter kept healthy, faster than real time."""
     base = obj.settings()
     d = base.demo
@@ -220,4 +223,5 @@ def demo(obj: CliContext, host: str | None, port: int | None) -> None:
         f"{s.simulation.gpus_per_node} {s.simulation.gpu_model}, time x"
         f"{s.simulation.time_acceleration:g}",
         after_start=opening,
+        tuning=Tuning(threads, switch_ms),
     )
