@@ -154,6 +154,11 @@ class SlurmCommands:
             self.run("sacct", "-P", "-n", f"--format={','.join(fields)}", *args), len(fields)
         )
 
+    def sacct(self, *args: str) -> str:
+        """``sacct <args>``'s output as printed: its reader parses each line itself (usage
+        counts the lines it cannot read instead of padding them, as `sacct_rows` does)."""
+        return self.run("sacct", *args)
+
     def start(self, tool: str, *args: str, env: Mapping[str, str | None] | None = None) -> Started:
         """Start a tool that runs as long as its job (``srun``); the caller waits and reads.
 

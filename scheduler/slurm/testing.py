@@ -71,6 +71,8 @@ class InMemorySlurm:
     # The environment each job was submitted with (`sbatch`'s ``env``), by job id.
     job_envs: dict[str, dict[str, str | None]] = field(default_factory=dict)
     failures: list[_Failure] = field(default_factory=list)
+    # What ``sacct`` prints, whatever it is asked (accounting itself is the real cluster's).
+    accounting: str = ""
     _ending: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -246,6 +248,9 @@ class InMemorySlurm:
             else:
                 job["job_state"] = "CANCELLED"
         self._answer(lost, None)
+
+    def sacct(self, *args: str) -> str:
+        return self._answer(self._run("sacct", *args), self.accounting)
 
     # -- what a test does to the cluster -------------------------------------------------------
 
