@@ -29,8 +29,6 @@ from urllib.parse import urlsplit
 from compute.errors import ConfigError, InvalidInput
 
 LOCAL = "local"
-# The client's own environment variables: they name a server, not a setting of one.
-CLIENT_ENV = frozenset({"COMPUTECTL_TOKEN", "COMPUTECTL_CONTEXT", "COMPUTECTL_CLIENT_CONFIG"})
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_TOKEN_BYTES = 4096
 CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

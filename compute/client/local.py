@@ -78,12 +78,9 @@ class LocalClient:
                     merged[k] = {**merged[k], **v}
                 else:
                     merged[k] = v
-            from compute.client.contexts import CLIENT_ENV
             from compute.config import load_settings
 
-            # The settings refuse unknown COMPUTECTL_* names; these are the client's.
-            env = {k: v for k, v in os.environ.items() if k not in CLIENT_ENV}
-            self._settings = load_settings(self.config_path, env=env, overrides=merged)
+            self._settings = load_settings(self.config_path, overrides=merged)
         return self._settings
 
     def runtime(self, extra: dict[str, Any] | None = None) -> Runtime:
