@@ -10,12 +10,14 @@ from scheduler.kubernetes.burnin import KubernetesBurnIn
 from scheduler.kubernetes.pairs import KubernetesPairs
 from scheduler.kubernetes.settings import KubernetesSettings
 from scheduler.kubernetes.tenants import KubernetesTenants
+from scheduler.kubernetes.usage import KubernetesUsage
 from scheduler.wiring import PoolWiring
 
 
 def build(pools: Sequence[tuple[str, KubernetesSettings]]) -> dict[str, PoolWiring]:
-    """One backend per cluster credential (kubeconfig, context) and GPU resource name; the
-    burn-in and pair launchers of the pools that name a burn-in image."""
+    """One backend per cluster credential (kubeconfig, context) and GPU resource name, with
+    its tenants and usage; the burn-in and pair launchers of the pools that name a burn-in
+    image."""
     clusters: dict[tuple[Path | None, str | None, str], list[tuple[str, KubernetesSettings]]]
     clusters = {}
     for name, k in pools:
@@ -33,9 +35,10 @@ def build(pools: Sequence[tuple[str, KubernetesSettings]]) -> dict[str, PoolWiri
         )
         # One namespace per tenant in the same cluster, over the same client.
         tenants = KubernetesTenants(backend.client, backend.pools, gpu_resource)
+        usage = KubernetesUsage(backend.client, backend.pools, gpu_resource)
         for name, k in members:
             if not k.burn_in_image:
-                out[name] = PoolWiring(backend, tenants)
+                out[name] = PoolWiring(backend, tenants, usage=usage)
                 continue
             burn_in = KubernetesBurnIn(
                 backend.client, k.burn_in_image, k.burn_in_namespace, gpu_resource
@@ -44,5 +47,5 @@ def build(pools: Sequence[tuple[str, KubernetesSettings]]) -> dict[str, PoolWiri
             pairs = KubernetesPairs(
                 backend.client, k.burn_in_image, k.burn_in_namespace, k.gpu_resource
             )
-            out[name] = PoolWiring(backend, tenants, burn_in, pairs)
+            out[name] = PoolWiring(backend, tenants, burn_in, pairs, usage)
     return out
