@@ -9,7 +9,6 @@ here, the CLI's made from the API's.
 from __future__ import annotations
 
 import dataclasses
-
 from typing import TYPE_CHECKING, Any
 
 from health.policy import Lifecycle
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from compute.services.nodes import NodeDetail
     from compute.services.rma import RmaReport
     from compute.services.sweep import SweepReport
+    from compute.services.usage import TenantUsage
     from health.result import CheckResult
 
 # Nodes the page and /metrics list as drains: everything not (yet or any more) in service.
@@ -207,6 +207,28 @@ def tenant_detail_cli_view(d: TenantDetail) -> dict[str, Any]:
         "allocations": [dataclasses.asdict(a) for a in t.allocations],
         "gpus_allocated_at": t.allocations_at,
         "jobs": [dataclasses.asdict(j) for j in d.jobs],
+    }
+
+
+def usage_view(u: TenantUsage) -> dict[str, Any]:
+    """A tenant's GPU-hours per UTC day, pool, GPU model and backend; notes say what a
+    backend could not tell (one down, records left out)."""
+    return {
+        "tenant": u.tenant,
+        "since": u.since.isoformat(),
+        "until": u.until.isoformat(),
+        "days": u.days,
+        "rows": [
+            {
+                "day": r.day.isoformat(),
+                "pool": r.pool,
+                "gpu_model": r.gpu_model,
+                "gpu_hours": round(r.gpu_hours, 6),
+                "source": r.source,
+            }
+            for r in u.rows
+        ],
+        "notes": list(u.notes),
     }
 
 

@@ -3,5 +3,12 @@
 from scheduler.simulated.backend import SimulatedWorkloadManager
 from scheduler.simulated.cluster import ClusterSpec, SimulatedCluster
 from scheduler.simulated.tenants import SimulatedTenants
+from scheduler.simulated.usage import SimulatedUsage
 
-__all__ = ["ClusterSpec", "SimulatedCluster", "SimulatedTenants", "SimulatedWorkloadManager"]
+__all__ = [
+    "ClusterSpec",
+    "SimulatedCluster",
+    "SimulatedTenants",
+    "SimulatedUsage",
+    "SimulatedWorkloadManager",
+]

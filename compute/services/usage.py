@@ -1,0 +1,137 @@
+"""A tenant's GPU-hours per UTC day, pool, GPU model and backend, from every backend that
+accounts for GPU usage (`scheduler.usage.UsageSource`: Slurm's sacct, Kubernetes' pods, the
+simulation's jobs).
+
+Each record is split at UTC midnights exactly (whole microseconds, so the days of a record
+add up to the record). A backend that cannot be read costs its own rows only: the answer
+carries a note saying so, and the other backends' rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from compute.errors import InvalidInput, NotFoundError
+from scheduler.errors import SchedulerError
+from scheduler.usage import UsageRecord, UsageSource
+
+if TYPE_CHECKING:
+    from compute.runtime import Runtime
+
+MAX_DAYS = 93
+_DAY = timedelta(days=1)
+_US_PER_HOUR = 3_600_000_000
+# What a backend cannot know, said beside its rows.
+_CAVEATS = {
+    "kubernetes": "kubernetes: pods deleted before now are not counted (Kubernetes keeps "
+    "no accounting of them)",
+    "simulated": "simulated: jobs that have ended are not counted (the simulation forgets them)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    day: date  # UTC
+    pool: str
+    gpu_model: str
+    gpu_hours: float
+    source: str  # the backend: "slurm", "kubernetes", "simulated"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantUsage:
+    tenant: str
+    since: datetime
+    until: datetime
+    days: int
+    rows: list[UsageRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _micros(d: timedelta) -> int:
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def split_days(rec: UsageRecord, since: datetime, until: datetime) -> Iterator[tuple[date, int]]:
+    """(UTC day, GPU-microseconds) of the record inside [since, until), day by day."""
+    start = max(rec.start, since).astimezone(UTC)
+    end = min(rec.end, until).astimezone(UTC)
+    while start < end:
+        midnight = datetime.combine(start.date() + _DAY, time(), UTC)
+        piece = min(end, midnight)
+        yield start.date(), rec.gpus * _micros(piece - start)
+        start = piece
+
+
+def summarise(
+    tagged: Iterable[tuple[str, UsageRecord]], since: datetime, until: datetime
+) -> list[UsageRow]:
+    """Rows of (source, record) pairs: one per day, pool, model and source that used GPUs."""
+    sums: dict[tuple[date, str, str, str], int] = {}
+    for source, rec in tagged:
+        for day, us in split_days(rec, since, until):
+            key = (day, rec.pool, rec.gpu_model, source)
+            sums[key] = sums.get(key, 0) + us
+    return [
+        UsageRow(day, pool, model, us / _US_PER_HOUR, source)
+        for (day, pool, model, source), us in sorted(sums.items())
+        if us > 0
+    ]
+
+
+def window(now: datetime, days: int) -> tuple[datetime, datetime]:
+    """From UTC midnight ``days - 1`` days before ``now``'s day, to ``now``."""
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"days must be 1 to {MAX_DAYS}, not {days}")
+    now = now.astimezone(UTC)
+    first = datetime.combine(now.date() - (days - 1) * _DAY, time(), UTC)
+    return first, now
+
+
+def read_usage(
+    sources: Iterable[tuple[UsageSource, set[str]]],
+    tenant: str,
+    since: datetime,
+    until: datetime,
+) -> tuple[list[tuple[str, UsageRecord]], list[str]]:
+    """Every source's records of ``tenant`` in its own pools, and the notes of what could
+    not be read."""
+    tagged: list[tuple[str, UsageRecord]] = []
+    notes: list[str] = []
+    for source, pools in sources:
+        try:
+            read = source.usage(since, until, tenant)
+        except SchedulerError as exc:
+            notes.append(f"{source.kind}: usage cannot be read now: {exc}")
+            continue
+        tagged += [(source.kind, r) for r in read.records if r.tenant == tenant and r.pool in pools]
+        if read.skipped:
+            notes.append(
+                f"{source.kind}: {read.skipped} record(s) could not be read and are left out"
+            )
+        if source.kind in _CAVEATS and _CAVEATS[source.kind] not in notes:
+            notes.append(_CAVEATS[source.kind])
+    return tagged, notes
+
+
+def usage_sources(rt: Runtime) -> list[tuple[UsageSource, set[str]]]:
+    """Each pool's usage source once, with the pools it serves (compute.backends)."""
+    # Backends.usage_groups arrives with the wiring of PoolWiring.usage; until then no
+    # pool reports usage.
+    groups = getattr(rt.backends, "usage_groups", None)
+    return list(groups()) if callable(groups) else []
+
+
+def tenant_usage(rt: Runtime, tenant: str, days: int = 7) -> TenantUsage:
+    """The tenant's GPU-hours over the last ``days`` UTC days (today so far included)."""
+    if rt.store.tenant(tenant) is None:
+        raise NotFoundError(f"unknown tenant {tenant!r}")
+    since, until = window(rt.clock.now(), days)
+    sources = usage_sources(rt)
+    tagged, notes = read_usage(sources, tenant, since, until)
+    if not sources:
+        notes.append("no pool reports GPU usage")
+    return TenantUsage(tenant, since, until, days, summarise(tagged, since, until), notes)
