@@ -7,20 +7,26 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from compute.api.access import access
 from compute.api.auth import Door, FailureLimiter, Verifier, front_door
+from compute.api.deps import principal
 from compute.api.oidc_routes import build_oidc_client, oidc_pages
 from compute.api.pages import pages
 from compute.api.problems import BodyLimit, install_problem_handlers
+from compute.api.quota_routes import quota
 from compute.api.routes import api
 from compute.auth.policy import Policy
+from compute.auth.principal import TENANT_ROLES
 from compute.loop import Loop
 from compute.metrics import metrics_registry
+from compute.portal.ops_pages import ops
+from compute.portal.render import build_templates
+from compute.portal.tenant_pages import portal
 from compute.runtime import Runtime
 from compute.services.readiness import readiness
 
@@ -57,6 +63,7 @@ def create_app(
         verifiers=list(verifiers),
     )
     app.state.oidc = build_oidc_client(rt.settings.oidc)
+    app.state.portal = build_templates()
     registry = metrics_registry(rt, loop)
     page = resources.files("compute").joinpath("web/index.html").read_text()
 
@@ -64,8 +71,11 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.include_router(api)
     app.include_router(access)
+    app.include_router(quota)
     app.include_router(pages)
     app.include_router(oidc_pages)
+    app.include_router(portal)
+    app.include_router(ops)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, object]:
@@ -99,7 +109,10 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def index() -> HTMLResponse:
+    def index(request: Request) -> Response:
+        # The fleet overview is the operators'; a tenant's people land on their portal.
+        if principal(request).role in TENANT_ROLES:
+            return RedirectResponse("/portal", status_code=303)
         return HTMLResponse(page)
 
     @app.get("/openapi.json", include_in_schema=False)

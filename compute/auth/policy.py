@@ -139,6 +139,44 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("POST", f"{v1}/tokens"): Rule(TOKEN_KEEPERS),
         ("DELETE", f"{v1}/tokens/{{id}}"): Rule(TOKEN_KEEPERS),
         ("GET", f"{v1}/audit"): Rule(READERS | {Role.TENANT_ADMIN}),
+        # -- quota requests: a tenant-admin asks for its own tenant, operators decide ------
+        ("GET", f"{v1}/tenants/{{tenant}}/quota-requests"): Rule(
+            TENANT_READERS, Scope.TENANT, "tenant"
+        ),
+        ("POST", f"{v1}/tenants/{{tenant}}/quota-requests"): Rule(
+            TOKEN_KEEPERS, Scope.TENANT, "tenant"
+        ),
+        ("GET", f"{v1}/quota-requests"): read,
+        ("POST", f"{v1}/quota-requests/{{id}}/approve"): ops,
+        ("POST", f"{v1}/quota-requests/{{id}}/decline"): ops,
+        **_portal(),
+    }
+
+
+def _portal() -> dict[tuple[str, str], Rule]:
+    """The portal's pages (compute/portal/): a tenant's under /portal/t/{tenant}, the
+    operators' under /portal/ops."""
+    t = "/portal/t/{tenant}"
+    mine = Rule(TENANT_READERS, Scope.TENANT, "tenant", page=True)
+    admin = Rule(TOKEN_KEEPERS, Scope.TENANT, "tenant")
+    ops_page = Rule(READERS, page=True)
+    return {
+        ("GET", "/portal"): Rule(PEOPLE, page=True),
+        ("GET", t): mine,
+        ("GET", f"{t}/requests"): mine,
+        ("POST", f"{t}/requests"): admin,
+        # Mints a credential: the front door audits each one issued.
+        ("POST", f"{t}/kubeconfig"): Rule(OPS | TENANT_ROLES, Scope.TENANT, "tenant", record=True),
+        ("GET", f"{t}/tokens"): Rule(TOKEN_KEEPERS, Scope.TENANT, "tenant", page=True),
+        ("POST", f"{t}/tokens"): admin,
+        ("POST", f"{t}/tokens/{{id}}/revoke"): admin,
+        ("GET", "/portal/ops"): ops_page,
+        ("GET", "/portal/ops/tenants"): ops_page,
+        ("GET", "/portal/ops/drains"): ops_page,
+        ("GET", "/portal/ops/capacity"): ops_page,
+        ("GET", "/portal/ops/audit"): ops_page,
+        ("POST", "/portal/ops/requests/{id}/approve"): Rule(OPS),
+        ("POST", "/portal/ops/requests/{id}/decline"): Rule(OPS),
     }
 
 

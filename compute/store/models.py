@@ -265,3 +265,24 @@ class IncidentRow(Base):
     held: Mapped[int] = mapped_column(Integer, default=0)
     released_at: Mapped[datetime | None] = mapped_column(nullable=True)
     released_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class QuotaRequestRow(Base):
+    """A tenant's request to change one pool's GPU quota, and what an operator decided."""
+
+    __tablename__ = "quota_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    pool: Mapped[str] = mapped_column(String(128))
+    gpu_model: Mapped[str] = mapped_column(String(128))
+    gpus: Mapped[int] = mapped_column(Integer)
+    # The pool's quota when it was asked for (None: the tenant had none in the pool).
+    current: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    # pending, applying (an operator's approval is being applied), approved, declined, failed
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -134,8 +134,35 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
         (401, 403, 404, 404, 403, 404, 403),
     ),
     ("GET", f"{V1}/audit"): (f"{V1}/audit", {}, (401, 200, 200, 200, 403, 200, 403)),
+    # -- quota requests ---------------------------------------------------------------------
+    ("GET", f"{V1}/tenants/{{tenant}}/quota-requests"): (
+        f"{V1}/tenants/tenant-a/quota-requests",
+        {},
+        (401, 200, 200, 200, 200, 403, 403),
+    ),
+    ("POST", f"{V1}/tenants/{{tenant}}/quota-requests"): (
+        f"{V1}/tenants/tenant-a/quota-requests",
+        BAD,
+        (401, 403, 422, 422, 403, 403, 403),
+    ),
+    ("GET", f"{V1}/quota-requests"): (
+        f"{V1}/quota-requests",
+        {},
+        (401, 200, 200, 403, 403, 403, 403),
+    ),
+    ("POST", f"{V1}/quota-requests/{{id}}/approve"): (
+        f"{V1}/quota-requests/999999/approve",
+        {},
+        (401, 403, 404, 403, 403, 403, 403),
+    ),
+    ("POST", f"{V1}/quota-requests/{{id}}/decline"): (
+        f"{V1}/quota-requests/999999/decline",
+        {},
+        (401, 403, 404, 403, 403, 403, 403),
+    ),
     # -- outside the OpenAPI document -------------------------------------------------------
-    ("GET", "/"): ("/", {}, (303, 200, 200, 200, 200, 200, 403)),
+    # A tenant's people are sent on to their portal.
+    ("GET", "/"): ("/", {}, (303, 200, 200, 303, 303, 303, 403)),
     ("GET", "/login"): ("/login", {}, (200, 200, 200, 200, 200, 200, 200)),
     ("POST", "/login"): ("/login", {"data": {"token": ""}}, (401, 401, 401, 401, 401, 401, 401)),
     ("POST", "/logout"): ("/logout", {}, (303, 303, 303, 303, 303, 303, 303)),
@@ -151,6 +178,63 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
     ("GET", "/metrics"): ("/metrics", {}, (401, 200, 200, 403, 403, 403, 403)),
     ("GET", "/openapi.json"): ("/openapi.json", {}, (401, 200, 200, 200, 200, 200, 403)),
     ("GET", "/docs"): ("/docs", {}, (303, 200, 200, 200, 200, 200, 403)),
+    # -- the portal: pages send a browser without a login to /login (303) -------------------
+    ("GET", "/portal"): ("/portal", {}, (303, 303, 303, 303, 303, 303, 403)),
+    ("GET", "/portal/t/{tenant}"): ("/portal/t/tenant-a", {}, (303, 200, 200, 200, 200, 403, 403)),
+    ("GET", "/portal/t/{tenant}/requests"): (
+        "/portal/t/tenant-a/requests",
+        {},
+        (303, 200, 200, 200, 200, 403, 403),
+    ),
+    ("POST", "/portal/t/{tenant}/requests"): (
+        "/portal/t/tenant-a/requests",
+        {"data": {"gpus": "x"}},
+        (401, 403, 422, 422, 403, 403, 403),
+    ),
+    # The simulated fleet has no Kubernetes pool: allowed roles get the refusal (409).
+    ("POST", "/portal/t/{tenant}/kubeconfig"): (
+        "/portal/t/tenant-a/kubeconfig",
+        {},
+        (401, 403, 409, 409, 409, 403, 403),
+    ),
+    ("GET", "/portal/t/{tenant}/tokens"): (
+        "/portal/t/tenant-a/tokens",
+        {},
+        (303, 403, 200, 200, 403, 403, 403),
+    ),
+    ("POST", "/portal/t/{tenant}/tokens"): (
+        "/portal/t/tenant-a/tokens",
+        {"data": {"role": "operator"}},
+        (401, 403, 422, 422, 403, 403, 403),
+    ),
+    ("POST", "/portal/t/{tenant}/tokens/{id}/revoke"): (
+        "/portal/t/tenant-a/tokens/999999/revoke",
+        {},
+        (401, 403, 404, 404, 403, 403, 403),
+    ),
+    ("GET", "/portal/ops"): ("/portal/ops", {}, (303, 200, 200, 403, 403, 403, 403)),
+    ("GET", "/portal/ops/tenants"): (
+        "/portal/ops/tenants",
+        {},
+        (303, 200, 200, 403, 403, 403, 403),
+    ),
+    ("GET", "/portal/ops/drains"): ("/portal/ops/drains", {}, (303, 200, 200, 403, 403, 403, 403)),
+    ("GET", "/portal/ops/capacity"): (
+        "/portal/ops/capacity",
+        {},
+        (303, 200, 200, 403, 403, 403, 403),
+    ),
+    ("GET", "/portal/ops/audit"): ("/portal/ops/audit", {}, (303, 200, 200, 403, 403, 403, 403)),
+    ("POST", "/portal/ops/requests/{id}/approve"): (
+        "/portal/ops/requests/999999/approve",
+        {},
+        (401, 403, 404, 403, 403, 403, 403),
+    ),
+    ("POST", "/portal/ops/requests/{id}/decline"): (
+        "/portal/ops/requests/999999/decline",
+        {},
+        (401, 403, 404, 403, 403, 403, 403),
+    ),
 }
 
 
