@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
 from compute.services.safe_text import safe
@@ -33,7 +34,6 @@ from health.policy import (
     OWNED_PREFIX,
     DrainOwner,
     Lifecycle,
-    NodeHealth,
     back_in_service,
     is_owned,
 )
@@ -193,36 +193,38 @@ def _returned(node: Node, s: NodeStatus, new_nodes: str, now: datetime) -> Node:
 
 
 def _new_node(s: NodeStatus, rack: str, new_nodes: str, now: datetime) -> Node:
-    base = Node(
+    # One Node made, not one and a copy: a new site's first sweep makes 10,240.
+    how: dict[str, Any]
+    if s.drain and not is_owned(s.reason):
+        how = {
+            "state": Lifecycle.DRAINING if s.jobs else Lifecycle.DRAINED,
+            "drain_reason": s.reason,
+            "drain_owner": DrainOwner.EXTERNAL,
+        }
+    elif s.drain:
+        # Ours from an earlier life of this store: burn it in before trusting it.
+        how = {
+            "state": Lifecycle.BURN_IN,
+            "drain_reason": s.reason,
+            "drain_owner": DrainOwner.COMPUTECTL,
+            "drain_actor": AUTOMATION,
+        }
+    elif s.jobs or new_nodes == "in_service":
+        how = {"state": Lifecycle.IN_SERVICE}
+    else:
+        how = {
+            "state": Lifecycle.BURN_IN,
+            "drain_owner": DrainOwner.COMPUTECTL,
+            "drain_actor": AUTOMATION,
+        }
+    return Node(
         name=s.name,
         pool=s.pool,
         rack=rack,
         gpu_model=s.gpu_model,
         gpu_count=s.gpus_total,
-        state=Lifecycle.IN_SERVICE,
         state_since=now,
-    )
-    if s.drain and not is_owned(s.reason):
-        return base.evolve(
-            state=Lifecycle.DRAINING if s.jobs else Lifecycle.DRAINED,
-            drain_reason=s.reason,
-            drain_owner=DrainOwner.EXTERNAL,
-        )
-    if s.drain:
-        # Ours from an earlier life of this store: burn it in before trusting it.
-        return base.evolve(
-            state=Lifecycle.BURN_IN,
-            drain_reason=s.reason,
-            drain_owner=DrainOwner.COMPUTECTL,
-            drain_actor=AUTOMATION,
-        )
-    if s.jobs or new_nodes == "in_service":
-        return base
-    return base.evolve(
-        state=Lifecycle.BURN_IN,
-        drain_owner=DrainOwner.COMPUTECTL,
-        drain_actor=AUTOMATION,
-        health=NodeHealth(),
+        **how,
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Result, bindparam, delete, insert, select, update
+from sqlalchemy import Result, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import (
@@ -161,7 +161,7 @@ class Tx:
     def add_nodes(self, nodes: Sequence[Node]) -> None:
         """Insert many new nodes at once (a fleet seen for the first time)."""
         if nodes:
-            self.s.execute(insert(table_of(NodeRow)), [node_values(n) for n in nodes])
+            self._insert(table_of(NodeRow), [{**node_values(n), "version": 0} for n in nodes])
 
     def set_gpus(self, node: str, gpus: Sequence[Gpu]) -> None:
         self.s.execute(delete(GpuRow).where(GpuRow.node == node))
@@ -174,14 +174,11 @@ class Tx:
     def add_results(self, results: Sequence[CheckResult]) -> None:
         # Core insert on the table: the ORM's bulk path costs more than the rows themselves.
         if results:
-            self.s.execute(insert(table_of(CheckResultRow)), [result_values(r) for r in results])
+            self._insert(table_of(CheckResultRow), [result_values(r) for r in results])
 
     def add_gpus(self, gpus: Sequence[Gpu]) -> None:
         if gpus:
-            self.s.execute(
-                insert(table_of(GpuRow)),
-                [gpu_values(g) for g in gpus],
-            )
+            self._insert(table_of(GpuRow), [gpu_values(g) for g in gpus])
 
     def add_event(self, event: Event) -> None:
         self.add_events([event])
@@ -190,20 +187,20 @@ class Tx:
         # Core inserts, as results: the ORM's unit of work cost more than the rows (a first
         # sweep of 10,240 nodes writes as many events and more).
         if events:
-            self.s.execute(insert(table_of(EventRow)), [event_values(e) for e in events])
+            self._insert(table_of(EventRow), [event_values(e) for e in events])
 
     def add_audit(self, entry: AuditEntry) -> None:
         self.add_audits([entry])
 
     def add_audits(self, entries: Sequence[AuditEntry]) -> None:
         if entries:
-            self.s.execute(insert(table_of(AuditRow)), [audit_values(a) for a in entries])
+            self._insert(table_of(AuditRow), [audit_values(a) for a in entries])
 
     def replace_allocations(self, allocations: Sequence[Allocation]) -> None:
         self.s.execute(delete(AllocationRow))
         if allocations:
-            self.s.execute(
-                insert(table_of(AllocationRow)),
+            self._insert(
+                table_of(AllocationRow),
                 [
                     {
                         "tenant": a.tenant,
@@ -218,8 +215,8 @@ class Tx:
 
     def add_rack_power(self, samples: Sequence[RackPower]) -> None:
         if samples:
-            self.s.execute(
-                insert(table_of(RackPowerRow)),
+            self._insert(
+                table_of(RackPowerRow),
                 [{"rack": p.rack, "at": p.at, "watts": p.watts} for p in samples],
             )
 
@@ -230,6 +227,32 @@ class Tx:
         else:
             row.value = value
 
+    def _insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (all with the same keys) in one statement batch. On SQLite each
+        column's values are converted (the columns' own bind processors) a column at a time
+        and handed to the driver as they are: SQLAlchemy's per-row parameter handling cost
+        more than SQLite's own work (a first sweep of 10,240 nodes inserts 64,521 results and
+        81,920 GPUs). Elsewhere (PostgreSQL's batched VALUES) as SQLAlchemy does it."""
+        if not rows:
+            return
+        conn = self.s.connection()
+        dialect = conn.dialect
+        if dialect.name != "sqlite":
+            conn.execute(insert(table), list(rows))
+            return
+        keys = list(rows[0])
+        if any(c.default is not None and c.key not in rows[0] for c in table.columns):
+            conn.execute(insert(table), list(rows))  # a default only SQLAlchemy fills in
+            return
+        compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+        columns: dict[str, list[Any]] = {}
+        for key in keys:
+            values = [r[key] for r in rows]
+            convert = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+            columns[key] = values if convert is None else [convert(v) for v in values]
+        order = compiled.positiontup or keys
+        conn.exec_driver_sql(str(compiled), list(zip(*(columns[k] for k in order), strict=True)))
+
     def put_topology(
         self,
         sites: Iterable[Site],
@@ -237,16 +260,34 @@ class Tx:
         racks: Iterable[Rack],
         pools: Iterable[Pool],
     ) -> None:
-        for site in sites:
-            self.s.merge(SiteRow(name=site.name))
-        for room in rooms:
-            self.s.merge(RoomRow(name=room.name, site=room.site))
-        for rack in racks:
-            self.s.merge(
-                RackRow(name=rack.name, room=rack.room, power_budget_watts=rack.power_budget_watts)
-            )
-        for pool in pools:
-            self.s.merge(PoolRow(name=pool.name, backend=pool.backend, gpu_model=pool.gpu_model))
+        named: list[tuple[Table, list[dict[str, Any]]]] = [
+            (table_of(SiteRow), [{"name": site.name} for site in sites]),
+            (table_of(RoomRow), [{"name": r.name, "site": r.site} for r in rooms]),
+            (
+                table_of(RackRow),
+                [
+                    {"name": r.name, "room": r.room, "power_budget_watts": r.power_budget_watts}
+                    for r in racks
+                ],
+            ),
+            (
+                table_of(PoolRow),
+                [{"name": p.name, "backend": p.backend, "gpu_model": p.gpu_model} for p in pools],
+            ),
+        ]
+        for table, rows in named:
+            self._put_by_name(table, rows)
+
+    def _put_by_name(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Each row added, or its columns updated where its name is stored (what else the
+        row holds, a pool's mode, is kept)."""
+        by_name = {r["name"]: r for r in rows}
+        stored: set[str] = set()
+        for chunk in _chunks(sorted(by_name)):
+            stored |= set(self.s.scalars(select(table.c.name).where(table.c.name.in_(chunk))))
+        self._insert(table, [r for name, r in by_name.items() if name not in stored])
+        for name in sorted(stored):
+            self.s.execute(update(table).where(table.c.name == name).values(by_name[name]))
 
     def put_tenant(self, name: str, spec: dict[str, Any], state: str, at: datetime) -> None:
         row = self.s.get(TenantRow, name)
