@@ -264,11 +264,29 @@ def hostile_answers(draw: st.DrawFn) -> Reply:
     return Reply(status, body, {"Content-Type": ctype})
 
 
+COMMANDS = [
+    ["nodes", "list"],
+    ["nodes", "show", "gpu-001"],
+    ["nodes", "drain", "gpu-00[1-2]", "--reason", "r"],
+    ["nodes", "resume", "gpu-001"],
+    ["nodes", "rma-report", "gpu-001"],
+    ["events"],
+    ["capacity"],
+    ["sweep"],
+    ["pools", "list"],
+    ["pools", "report", "training"],
+    ["incidents", "show", "1"],
+    ["tenants", "list"],
+    ["tenants", "show", "acme"],
+    ["tenants", "suspend", "acme"],
+]
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(reply=hostile_answers(), output=st.sampled_from(["table", "json"]))
-def test_any_answer_is_output_or_one_line(
+def test_any_answer_to_nodes_list_is_output_or_one_line(
     server: Hostile, capsys: pytest.CaptureFixture[str], reply: Reply, output: str
 ) -> None:
     server.reply = reply
@@ -279,6 +297,28 @@ def test_any_answer_is_output_or_one_line(
         return
     assert code in (2, 3, 4, 5), (code, err)
     assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    reply=hostile_answers(),
+    args=st.sampled_from(COMMANDS),
+    output=st.sampled_from(["table", "json"]),
+)
+def test_any_answer_to_any_command_is_output_or_one_line(
+    server: Hostile, capsys: pytest.CaptureFixture[str], reply: Reply, args: list[str], output: str
+) -> None:
+    server.reply = reply
+    takes_output = args[0] not in ("tenants",) or args[1] in ("list", "show")
+    code, out, err = run(url(server), [*args, *(["-o", output] if takes_output else [])], capsys)
+    assert "Traceback" not in out + err
+    if code != 0:
+        assert code in (2, 3, 4, 5), (args, code, err)
+        assert err.startswith("error: ") and "Traceback" not in err, err
+        # A batch may print what was done before its refusals; anything else prints nothing.
+        assert err.count("\n") == 1 or args[1] in ("drain", "resume"), err
 
 
 def test_the_remote_path_loads_no_server_library() -> None:
