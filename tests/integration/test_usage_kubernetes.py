@@ -85,9 +85,8 @@ def test_running_pods_count_their_effective_gpus_on_their_nodes(
     )
     batch = client.BatchV1Api(api.api_client)
     template = pod_spec("training", [container("m", 2)], restartPolicy="Never")
-    batch.create_namespaced_job(
-        ns, {"metadata": {"name": "done"}, "spec": {"template": {"spec": template}}}
-    )
+    job: Any = {"metadata": {"name": "done"}, "spec": {"template": {"spec": template}}}
+    batch.create_namespaced_job(ns, job)
 
     def phases() -> dict[str, str]:
         pods = api.list_namespaced_pod(ns).items
