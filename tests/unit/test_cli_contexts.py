@@ -3,6 +3,7 @@ where commands go (the data directory or a server)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,51 @@ def test_config_path_follows_the_environment(tmp_path: Path) -> None:
     assert contexts.config_path({"XDG_CONFIG_HOME": str(tmp_path)}) == (
         tmp_path / "computectl" / "config.toml"
     )
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from compute.cli.main import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ended:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(ended.value.code or 0), out, err
+
+
+def test_contexts_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "client" / "config.toml"
+    monkeypatch.setenv("COMPUTECTL_CLIENT_CONFIG", str(path))
+    monkeypatch.delenv("COMPUTECTL_CONTEXT", raising=False)
+    token = write(tmp_path / "t", TOKEN)
+    code, out, _ = cli(["contexts", "set", "prod", "--server", "https://cc.example.com/"], capsys)
+    assert code == 0 and out.startswith("context prod: https://cc.example.com\n")
+    code, _, err = cli(["contexts", "use", "stage"], capsys)
+    assert code == 2 and err == "error: no context 'stage' (contexts: prod, and local)\n"
+    # A token file for a server over plain http elsewhere: refused, nothing written.
+    args = ["contexts", "set", "lab", "--server", "http://10.0.0.1", "--token-file", str(token)]
+    code, _, err = cli(args, capsys)
+    assert code == 2 and "over https only" in err
+    args = [
+        "contexts",
+        "set",
+        "lab",
+        "--server",
+        "http://127.0.0.1:41003",
+        "--token-file",
+        str(token),
+    ]
+    code, _, _ = cli(args, capsys)
+    assert code == 0
+    assert cli(["contexts", "use", "lab"], capsys)[:2] == (0, "current context: lab\n")
+    code, out, _ = cli(["contexts", "list", "-o", "json"], capsys)
+    listed = json.loads(out)
+    assert listed["current_context"] == "lab"
+    assert [c["name"] for c in listed["contexts"]] == ["prod", "lab"]
+    assert listed["contexts"][1]["token_file"] == str(token.resolve())
+    assert TOKEN not in path.read_text() and (path.stat().st_mode & 0o777) == 0o600
+    # A command here-only refuses the context named on the command line, in one line.
+    code, _, err = cli(["--context", "lab", "config", "show"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "works here only" in err
