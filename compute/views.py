@@ -1,9 +1,9 @@
 """Every shape a domain object takes for the outside: one view per type, shared by the API,
 the CLI's --output json, the overview page and /metrics.
 
-Views only reshape what a service returned; they read nothing and decide nothing. Where the
-CLI's JSON has long differed from the API's (tenants, the sweep report), both shapes are
-here, the CLI's made from the API's.
+Views only reshape what a service returned; they read nothing and decide nothing. The CLI
+prints these same views, on the data directory and through the API alike (compute/client);
+where its JSON has long differed (tenants list and show), it reshapes the API's view.
 """
 
 from __future__ import annotations
@@ -182,30 +182,9 @@ def tenant_view(t: TenantHolding) -> dict[str, Any]:
 
 
 def tenant_detail_view(d: TenantDetail) -> dict[str, Any]:
-    return {**tenant_view(d.holding), "jobs": [dataclasses.asdict(j) for j in d.jobs]}
-
-
-def tenant_cli_view(t: TenantHolding) -> dict[str, Any]:
-    """`tenants list -o json`: the GPUs held summed over pools."""
-    view = tenant_view(t)
     return {
-        "name": view["name"],
-        "state": view["state"],
-        "spec": view["spec"],
-        "gpus_allocated": sum(view["gpus_allocated"].values()),
-        "gpus_allocated_at": view["gpus_allocated_at"],
-    }
-
-
-def tenant_detail_cli_view(d: TenantDetail) -> dict[str, Any]:
-    """`tenants show -o json`: each allocation rather than the sums per pool."""
-    t = d.holding
-    return {
-        "name": t.record.name,
-        "state": t.record.state,
-        "spec": t.record.spec,
-        "allocations": [dataclasses.asdict(a) for a in t.allocations],
-        "gpus_allocated_at": t.allocations_at,
+        **tenant_view(d.holding),
+        "allocations": [dataclasses.asdict(a) for a in d.holding.allocations],
         "jobs": [dataclasses.asdict(j) for j in d.jobs],
     }
 
@@ -236,15 +215,8 @@ def usage_view(u: TenantUsage) -> dict[str, Any]:
 
 
 def sweep_report_view(r: SweepReport) -> dict[str, Any]:
-    """The API's answer to a sweep; `computectl sweep -o json` prints every field."""
-    return {
-        "duration_seconds": r.duration_seconds,
-        "nodes": r.nodes,
-        "results": r.results,
-        "actions": r.actions,
-        "deferred": r.deferred,
-        "errors": r.errors,
-    }
+    """The API's answer to a sweep and `computectl sweep -o json`: every field."""
+    return dataclasses.asdict(r)
 
 
 def rma_report_view(r: RmaReport) -> dict[str, Any]:
@@ -255,6 +227,7 @@ def rma_report_view(r: RmaReport) -> dict[str, Any]:
         "pool": n.pool,
         "rack": n.rack,
         "gpu_model": n.gpu_model,
+        "gpu_count": n.gpu_count,
         "state": n.state.value,
         "state_since": n.state_since.isoformat(),
         "drain_reason": n.drain_reason,

@@ -12,6 +12,7 @@ from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.schemas import (
     DrainManyRequest,
     DrainRequest,
+    KubeconfigRequest,
     PoolModeRequest,
     ResumeManyRequest,
     ResumeRequest,
@@ -121,6 +122,11 @@ def resume_node(
     )
 
 
+@api.post("/nodes/{name}/retire", summary="Retire a node for good (drained or in repair)")
+def retire_node(rt: Rt, actor: Actor, name: Node) -> dict[str, Any]:
+    return node_view(rt.nodes.retire(name, actor=actor))
+
+
 @api.get("/events", summary="Drain, resume and lifecycle events, newest first")
 def list_events(
     rt: Rt,
@@ -191,8 +197,27 @@ def resume_tenant(rt: Rt, actor: Actor, name: Tenant) -> dict[str, Any]:
 
 
 @api.delete("/tenants/{name}", summary="Delete a tenant (refused while it has jobs unless force)")
-def delete_tenant(rt: Rt, actor: Actor, name: Tenant, force: bool = False) -> dict[str, Any]:
-    return rt.tenants.delete(name, actor=actor, force=force).as_dict()
+def delete_tenant(
+    rt: Rt,
+    actor: Actor,
+    name: Tenant,
+    force: bool = False,
+    grace_seconds: Annotated[int, Query(ge=0, le=3600)] = 30,
+    purge_data: bool = False,
+) -> dict[str, Any]:
+    plan = rt.tenants.delete(
+        name, actor=actor, force=force, grace_seconds=grace_seconds, purge_data=purge_data
+    )
+    return plan.as_dict()
+
+
+@api.post("/tenants/{name}/kubeconfig", summary="A kubeconfig for the tenant's namespace")
+def tenant_kubeconfig(
+    rt: Rt, name: Tenant, body: KubeconfigRequest | None = None
+) -> dict[str, Any]:
+    # POST: it mints a credential (a token bound to the tenant's namespace).
+    hours = (body or KubeconfigRequest()).hours
+    return {"tenant": name, "kubeconfig": rt.tenants.kubeconfig(name, hours)}
 
 
 # -- pools' modes and the brake -----------------------------------------------------------------

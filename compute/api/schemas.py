@@ -57,3 +57,10 @@ class TokenRequest(BaseModel):
         None, max_length=16, description="Lifetime: 3600s, 90m, 12h, 30d (default: none)."
     )
     name: ShortText | None = Field(None, description="What it is for (shown in listings).")
+
+
+class KubeconfigRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    hours: float = Field(
+        1.0, ge=0.17, le=24 * 366, description="How long its token is valid (at least 10 min)."
+    )

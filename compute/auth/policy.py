@@ -113,6 +113,7 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("POST", f"{v1}/nodes/resume"): ops,
         ("POST", f"{v1}/nodes/{{name}}/drain"): ops,
         ("POST", f"{v1}/nodes/{{name}}/resume"): ops,
+        ("POST", f"{v1}/nodes/{{name}}/retire"): ops,
         ("GET", f"{v1}/events"): read,
         ("GET", f"{v1}/capacity"): read,
         ("GET", f"{v1}/racks"): read,
@@ -126,6 +127,8 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("POST", f"{v1}/tenants/{{name}}/suspend"): ops,
         ("POST", f"{v1}/tenants/{{name}}/resume"): ops,
         ("DELETE", f"{v1}/tenants/{{name}}"): ops,
+        # Mints a credential: the tenant's people and operators, never a viewer.
+        ("POST", f"{v1}/tenants/{{name}}/kubeconfig"): Rule(OPS | TENANT_ROLES, Scope.TENANT),
         # -- pools and the brake -----------------------------------------------------------
         ("GET", f"{v1}/pools"): read,
         ("GET", f"{v1}/pools/{{name}}/report"): read,

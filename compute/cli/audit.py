@@ -25,15 +25,7 @@ def audit(
     output: str,
 ) -> None:
     """The audit trail: who changed what, when, from where, with what result."""
-    from compute.auth.principal import local_principal
-    from compute.services import audit as service
-
-    reader = local_principal(obj.actor.split(":", 1)[-1])
-    after = None
-    if since is not None:
-        after = service.parse_since(since, obj.runtime().clock.now())
-    found = service.read(obj.store(), reader, actor=actor, since=after, tenant=tenant, limit=limit)
-    views = [service.audit_view(e) for e in found]
+    views = obj.client().audit(actor, since, tenant, limit)
     if output == "json":
         emit_json(views)
         return

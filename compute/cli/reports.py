@@ -11,8 +11,7 @@ from compute.cli.output import stamp
 def rma_text(r: dict[str, Any]) -> str:
     """rma_report_view as the text an RMA ticket takes (RmaReport.as_text, from the view)."""
     suspect = r["suspect_gpus"]
-    # The view names GPUs, not the count the inventory has (gpu_count, once the view has it).
-    count = r.get("gpu_count", len(r["gpus"]))
+    count = r["gpu_count"]
     lines = [
         f"RMA evidence for {r['node']} ({count} x {r['gpu_model']}, pool {r['pool']}, "
         f"rack {r['rack']})",

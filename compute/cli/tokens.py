@@ -68,20 +68,21 @@ def tokens_create(
     output: str,
 ) -> None:
     """Make a token and print it, once: it cannot be shown again."""
-    from compute.auth.tokens import parse_lifetime
-    from compute.services import tokens as service
-
-    try:
-        lifetime = parse_lifetime(expires) if expires is not None else None
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
     if pool is not None and (role != "node" or node is not None or tenant is not None):
         raise InvalidInput("--pool issues node tokens: give it with --role node alone")
     if out_dir is not None and pool is None:
         raise InvalidInput("--out-dir goes with --pool")
-    rt = obj.runtime()
-    now, at = datetime.now(UTC), rt.clock.now()
     if pool is not None:
+        # A pool's node tokens are made on the data directory (no API route takes a pool).
+        from compute.auth.tokens import parse_lifetime
+        from compute.services import tokens as service
+
+        try:
+            lifetime = parse_lifetime(expires) if expires is not None else None
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        rt = obj.runtime()
+        now, at = datetime.now(UTC), rt.clock.now()
         made = service.create_for_pool(
             rt.store, _local(obj), pool, lifetime=lifetime, now=now, at=at
         )
@@ -96,18 +97,7 @@ def tokens_create(
                 say(f"{len(views)} node tokens of pool {pool} written to {out_dir}/<node>.token")
             return
     else:
-        one = service.create(
-            rt.store,
-            _local(obj),
-            role=role,
-            tenant=tenant,
-            node=node,
-            lifetime=lifetime,
-            name=name or "",
-            now=now,
-            at=at,
-        )
-        views = [service.created_view(one, now)]
+        views = [obj.client().create_token(role, tenant, node, expires, name)]
     if output == "json":
         emit_json(views if pool is not None else views[0])
         return
@@ -134,10 +124,7 @@ def _write_tokens(out_dir: Path, views: list[dict[str, Any]]) -> None:
 @click.pass_obj
 def tokens_list(obj: CliContext, output: str) -> None:
     """Tokens: who and what each is for, its state and last use; never the token."""
-    from compute.services import tokens as service
-
-    now = datetime.now(UTC)
-    found = [service.token_view(t, now) for t in service.visible(obj.store(), _local(obj))]
+    found = obj.client().tokens()
     if output == "json":
         emit_json(found)
         return
@@ -167,13 +154,7 @@ def tokens_list(obj: CliContext, output: str) -> None:
 @click.pass_obj
 def tokens_revoke(obj: CliContext, id_: int, output: str) -> None:
     """Revoke a token: it is refused from now on, and its browser sessions end."""
-    from compute.services import tokens as service
-
-    rt = obj.runtime()
-    now = datetime.now(UTC)
-    view = service.token_view(
-        service.revoke(rt.store, _local(obj), id_, now=now, at=rt.clock.now()), now
-    )
+    view = obj.client().revoke_token(id_)
     if output == "json":
         emit_json(view)
         return

@@ -174,9 +174,7 @@ class LocalClient:
 
         rt = self.runtime()
         report = under_lease(Leadership(rt.store, ttl=lease_seconds(rt.settings)), rt.sweep)
-        # Every field of the report, as `sweep -o json` has always printed (the API's view
-        # has fewer yet).
-        return plain({**vars(report), **sweep_report_view(report)})
+        return plain(sweep_report_view(report))
 
     # -- pools and the brake --------------------------------------------------------------
 
@@ -226,10 +224,7 @@ class LocalClient:
         from compute.views import tenant_detail_view
 
         rt = self.runtime()
-        detail = fleet.tenant_detail(rt.store, rt.tenants.jobs, name)
-        # Each allocation too (what `tenants show -o json` has always printed).
-        allocations = [dataclasses.asdict(a) for a in detail.holding.allocations]
-        return plain({**tenant_detail_view(detail), "allocations": allocations})
+        return plain(tenant_detail_view(fleet.tenant_detail(rt.store, rt.tenants.jobs, name)))
 
     def plan_tenant(self, spec_file: Path) -> View:
         from compute.tenants.spec import load_tenant

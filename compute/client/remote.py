@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 
 from compute.client import shapes
 from compute.client.contexts import Target
-from compute.client.errors import BadAnswer, NotThroughApi, Unreachable, problem_error
+from compute.client.errors import BadAnswer, Unreachable, problem_error
 from compute.client.protocol import View
 from compute.errors import InvalidInput
 
@@ -228,13 +228,8 @@ class RemoteClient:
         return plan
 
     def delete_tenant(self, name: str, force: bool, grace_seconds: int, purge_data: bool) -> View:
-        if purge_data or grace_seconds != DEFAULT_GRACE_SECONDS:
-            # DELETE /tenants/{name} takes only force: the server would ignore these.
-            raise NotThroughApi(
-                "--purge-data and --grace-seconds are not taken through the API yet; "
-                "run this where the data directory is"
-            )
-        answer = self.call("DELETE", f"/tenants/{_seg(name)}", [("force", force)])
+        query = [("force", force), ("grace_seconds", grace_seconds), ("purge_data", purge_data)]
+        answer = self.call("DELETE", f"/tenants/{_seg(name)}", query)
         plan: View = shapes.check(answer, shapes.PLAN, "answer")
         return plan
 
@@ -281,10 +276,6 @@ class RemoteClient:
         query.append(("limit", limit))
         found: list[View] = self._get("/audit", {"entries": [shapes.AUDIT]}, query)["entries"]
         return found
-
-
-# `computectl tenants delete --grace-seconds`' default (the service's too).
-DEFAULT_GRACE_SECONDS = 30
 
 
 def _spec(path: Path) -> dict[str, Any]:

@@ -215,6 +215,7 @@ RMA = {
     "pool": STR,
     "rack": STR,
     "gpu_model": STR,
+    "gpu_count": INT,
     "state": STR,
     "state_since": Time,
     "drain_reason": OPT_STR,

@@ -30,8 +30,11 @@ def cli(data_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(
         *args: str, env: dict[str, str] | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
+        # The data directory, whatever contexts the machine's user has configured.
+        outside = ("COMPUTECTL_TOKEN", "COMPUTECTL_CONTEXT")
         full_env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k not in outside},
+            "COMPUTECTL_CLIENT_CONFIG": str(data_dir.parent / "no-client-config.toml"),
             "COMPUTECTL_DATA_DIR": str(data_dir),
             "NO_COLOR": "1",
             "COLUMNS": "200",

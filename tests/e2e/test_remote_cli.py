@@ -48,6 +48,7 @@ SAME = [
     ("tenants", "list"),
     ("tenants", "list", "-o", "json"),
     ("tenants", "show", "borealis-ai"),
+    ("tenants", "show", "borealis-ai", "-o", "json"),
     ("tenants", "plan", str(SPEC)),
     # Refusals: the same line and exit code.
     ("nodes", "show", "gpu-999"),

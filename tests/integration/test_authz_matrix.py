@@ -62,6 +62,11 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
         {"json": {"force": "x"}},
         (401, 403, 422, 403, 403, 403, 403),
     ),
+    ("POST", f"{V1}/nodes/{{name}}/retire"): (
+        f"{V1}/nodes/gpu-999/retire",
+        {},
+        (401, 403, 404, 403, 403, 403, 403),
+    ),
     ("GET", f"{V1}/events"): (f"{V1}/events", {}, (401, 200, 200, 403, 403, 403, 403)),
     ("GET", f"{V1}/capacity"): (f"{V1}/capacity", {}, (401, 200, 200, 403, 403, 403, 403)),
     ("GET", f"{V1}/racks"): (f"{V1}/racks", {}, (401, 200, 200, 403, 403, 403, 403)),
@@ -97,6 +102,12 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
         f"{V1}/tenants/tenant-a?force=maybe",
         {},
         (401, 403, 422, 403, 403, 403, 403),
+    ),
+    # The simulated fleet has no Kubernetes pool: allowed roles get the refusal (409).
+    ("POST", f"{V1}/tenants/{{name}}/kubeconfig"): (
+        f"{V1}/tenants/tenant-a/kubeconfig",
+        {},
+        (401, 403, 409, 409, 409, 403, 403),
     ),
     ("GET", f"{V1}/pools"): (f"{V1}/pools", {}, (401, 200, 200, 403, 403, 403, 403)),
     ("GET", f"{V1}/pools/{{name}}/report"): (
