@@ -91,7 +91,7 @@ def test_modes_round_trip_and_are_audited(rt: Runtime, client: TestClient) -> No
     r = client.post("/api/v1/pools/inference/observe")
     assert r.json()["mode"] == "observe" and r.json()["observe_checks"] == []
     r = client.post("/api/v1/pools/inference/enable")
-    assert r.json()["mode"] == "enforce" and r.json()["mode_actor"].startswith("api:")
+    assert r.json()["mode"] == "enforce" and r.json()["mode_actor"].startswith("token:")
     assert [a.action for a in rt.store.audit(target="inference")][:3] == [
         "pool.enable",
         "pool.observe",
