@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from compute.api import create_app
 from compute.api.auth import FailureLimiter
@@ -139,7 +141,7 @@ def test_tenants_and_viewers_cannot_decide_and_b_cannot_see_or_ask_for_a(world) 
     ],
 )
 def test_bad_requests_are_refused_and_store_nothing(world, body, why) -> None:  # type: ignore[no-untyped-def]
-    rt, client, who = world
+    _, client, who = world
     r = ask(client, who["admin-a"], **body)
     assert 400 <= r.status_code < 500 and why in r.json()["detail"], r.text
     assert client.get("/api/v1/quota-requests", headers=who["operator"]).json()["requests"] == []
@@ -154,3 +156,32 @@ def test_a_failed_apply_leaves_the_request_failed_with_its_reason(world) -> None
     assert r.status_code == 404, r.text
     listed = client.get("/api/v1/quota-requests", headers=who["operator"]).json()["requests"]
     assert listed[0]["state"] == "failed" and "deleted" in listed[0]["note"]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    pool=st.one_of(st.sampled_from(["training", "inference"]), st.text(max_size=80)),
+    gpus=st.one_of(st.integers(-5, 200_000), st.floats(allow_nan=True), st.text(max_size=8)),
+    reason=st.text(max_size=300),
+)
+def test_any_body_is_stored_as_given_or_refused_with_nothing_stored(
+    world, pool: object, gpus: object, reason: str
+) -> None:  # type: ignore[no-untyped-def]
+    rt, client, who = world
+    before = client.get("/api/v1/quota-requests", headers=who["operator"]).json()["requests"]
+    r = ask(client, who["admin-a"], pool=pool, gpus=gpus, reason=reason)
+    assert r.status_code < 500, r.text
+    after = client.get("/api/v1/quota-requests", headers=who["operator"]).json()["requests"]
+    if r.status_code == 201:
+        made = r.json()
+        assert (made["pool"], made["gpus"]) == (pool, gpus) and made["reason"].isprintable()
+        assert len(after) == len(before) + 1
+        # Free the pool's one pending slot for the next example.
+        client.post(f"/api/v1/quota-requests/{made['id']}/decline", headers=who["operator"])
+    else:
+        assert r.status_code in (403, 404, 409, 422) and after == before
+    assert quota_of(rt, A) == 8
