@@ -1,24 +1,18 @@
-"""The API under load while sweeps run: `computectl serve` on the embedded default (a
-simulated datacenter), an open-loop mix of node reports and reads at a fixed rate.
+"""The API under load while sweeps run: `computectl serve` as a process on the embedded
+default (a fresh data directory, the fleet size and sweep interval given; SQLite, or the
+throw-away PostgreSQL database ``--postgres`` names, emptied first), and an open-loop
+schedule of requests from this machine: request i is due at t0 + i/rate whatever the server
+does, latency counted from its due time (a request waiting for a free connection counts its
+wait; "late": sent > 5 ms after due). The generator's own CPU is given: it shares the machine.
 
     python benchmarks/api_load_bench.py [--racks 16 --nodes-per-rack 64] [--sweep-interval 15]
-        [--rate 200] [--duration 60] [--workers 64] [--profile plain|write-lock|lock] [--write F]
+        [--rate 200] [--duration 60] [--threads 8] [--postgres URL] [--mix api|healthz]
 
-Starts `computectl serve` as a process (a fresh data directory, no configuration file: the
-embedded default with the fleet size and sweep interval given), waits for its first sweep,
-then sends ``rate`` requests a second for ``duration`` seconds on a fixed schedule: request
-i is due at t0 + i/rate whatever the server does (open loop, so a slow server cannot slow
-the generator and hide its latency). Workers with one persistent HTTP connection each take
-the next due request; latency is measured from the request's due time, so a request that
-waited for a free worker counts its wait ("late": sent more than 5 ms after its due time).
-
-The mix: node health reports (POST /api/v1/nodes/{node}/health, nine passive checks, 2 % of
-them with a failing check) and reads (GET a node, a filtered node list, events, the overview).
-A monitor reads the store's last_sweep record (read-only) to count the sweeps that ran during
-the load and the requests due while one ran.
-
-``--profile`` starts the serve through benchmarks/serve_sampler.py (a sampling profiler)
-and prints where its threads spent their time when it stops.
+Mix ``api``: node health reports (nine passive checks, 2 % failing one), GET a node,
+filtered node lists, events, the overview. ``healthz``: GET /healthz alone, the floor of the
+HTTP stack on this machine. Sweeps that ran during the load come from the store's last_sweep
+record. Requests carry ``--token`` (or COMPUTECTL_TOKEN), else an operator token made with
+`computectl tokens create`. ``--profile``: serve under benchmarks/serve_sampler.py.
 """
 
 from __future__ import annotations
@@ -30,7 +24,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -38,11 +31,10 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,68 +42,59 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.results import add_row, machine  # noqa: E402
 
 CLI = Path(sys.executable).parent / "computectl"
-TOKEN = "api-load-bench"
 LATE = 0.005
-# Kind, share of requests. Reports dominate (every node posts its checks); people and tools
-# read single nodes, short lists and events; the overview (every node of the fleet, 130 kB at
-# 1,024 nodes) about once a second, as a few open overview pages polling would.
-MIX: tuple[tuple[str, float], ...] = (
-    ("report", 0.6), ("node", 0.3), ("list", 0.05), ("events", 0.045), ("overview", 0.005),
-)  # fmt: skip
+# Kind, share. Reports dominate (every node posts its checks); people and tools read nodes,
+# lists, events; the overview (every node, 130 kB at 1,024) 1/s, as a few open pages poll.
+MIXES: dict[str, tuple[tuple[str, float], ...]] = {
+    "api": (("report", 0.6), ("node", 0.3), ("list", 0.05), ("events", 0.045),
+            ("overview", 0.005)),
+    "healthz": (("healthz", 1.0),),
+}  # fmt: skip
 VBIOS = "96.00.89.00.01"
-MARKER = "<!-- api load rows -->"
+MARKER = "<!-- api load rows, with the generator's CPU -->"
 COLUMNS = (
-    "date", "machine", "load avg before / after", "fleet", "sweep interval", "requests", "late",
-    "errors", "sweeps during (s)", "p50 / p95 / p99 / max, all", "p99 by kind",
+    "date", "machine", "load avg before / after", "store", "fleet", "sweep interval", "mix",
+    "requests", "serve", "CPU a request: serve / generator", "late", "errors",
+    "sweeps during (s)", "p50 / p95 / p99 / max, all", "p99 by kind",
     "p99 due during a sweep / outside", "note",
 )  # fmt: skip
 SECTION = (
-    """## The API under load while sweeps run (`benchmarks/api_load_bench.py`)
+    """## API under load, with sweeps running (`benchmarks/api_load_bench.py`)
 
-`computectl serve` as a process on the embedded default (simulated datacenter, SQLite, no
-configuration file) with background sweeps; an open-loop generator on the same machine
-sends a fixed schedule of requests (request i due at t0 + i/rate; latency counted from the
-due time, so a request waiting for a free connection counts its wait; late = sent > 5 ms
-after due). Mix: 60 % node health reports (nine passive checks, 2 % with a failing
-check), 30 % GET a node, 5 % filtered node lists (the 64-node inference pool, the drained
-nodes), 4.5 % events (the latest 50, or a node's), 0.5 % the overview (1/s).
-Sweeps: those that ran during the load (from the store's last_sweep record).
-Target (issue 11): p99 < 50 ms at 200 requests/s for 60 s while sweeps run."""
-    + "\n\n| "
-    + " | ".join(COLUMNS)
-    + " |\n|"
-    + "---|" * len(COLUMNS)
-)
+As the table above, plus the generator's own CPU (same 2 cores), the store (SQLite, or
+PostgreSQL from testenv/postgres, fsync off, same machine) and serve's threads. `healthz`
+rows: the same schedule to GET /healthz alone, the HTTP stack's floor at that moment.
+Requests carry an operator's bearer token. Target: p99 < 50 ms at 200/s for 60 s."""
+    + "\n\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
+)  # fmt: skip
+
+
+# What a healthy 8-GPU node's `computectl node check` posts: check, values.
+CHECKS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("gpu_count", {"gpus_visible": 8, "gpus_expected": 8}), ("xid", {"xid_events": 0}),
+    ("ecc", {"ecc_volatile_uncorrected": 0, "ecc_aggregate_uncorrected": 0}),
+    ("nvlink", {"nvlink_crc_errors": 0, "nvlink_replay_errors": 0}),
+    ("pcie", {"pcie_links_narrow": 0, "pcie_links_slow": 0}),
+    ("throttle", {"gpus_hw_throttled": 0, "gpus_sw_thermal": 0}),
+    ("temperature", {"temperature_max_celsius": 61.0}),
+    ("infiniband", {"ib_ports": 8, "ib_ports_down": 0, "ib_ports_slow": 0}),
+    ("versions", {"driver_version": "550.90", "cuda_version": "12.4", "vbios_versions": VBIOS}),
+)  # fmt: skip
 
 
 def report_body(at: str, fail: bool) -> list[dict[str, Any]]:
-    """What `computectl node check` posts from a healthy 8-GPU node (a failing PCIe link
-    if ``fail``)."""
-
-    def r(check: str, values: dict[str, Any], status: str = "pass", **kw: Any) -> dict[str, Any]:
-        return {"check": check, "version": "1", "status": status, "at": at, "values": values, **kw}
-
-    pcie = {"pcie_links_narrow": 1 if fail else 0, "pcie_links_slow": 0}
-    return [
-        r("gpu_count", {"gpus_visible": 8, "gpus_expected": 8}),
-        r("xid", {"xid_events": 0}),
-        r("ecc", {"ecc_volatile_uncorrected": 0, "ecc_aggregate_uncorrected": 0}),
-        r("nvlink", {"nvlink_crc_errors": 0, "nvlink_replay_errors": 0}),
-        r("pcie", pcie, "fail", evidence="GPU 3: PCIe x8 (expected x16)", gpus=[3])
-        if fail
-        else r("pcie", pcie),
-        r("throttle", {"gpus_hw_throttled": 0, "gpus_sw_thermal": 0}),
-        r("temperature", {"temperature_max_celsius": 61.0}),
-        r("infiniband", {"ib_ports": 8, "ib_ports_down": 0, "ib_ports_slow": 0}),
-        r(
-            "versions",
-            {"driver_version": "550.90", "cuda_version": "12.4", "vbios_versions": VBIOS},
-        ),
+    """A node's report at ``at`` (with a narrow PCIe link on GPU 3 if ``fail``)."""
+    out: list[dict[str, Any]] = [
+        {"check": c, "version": "1", "status": "pass", "at": at, "values": v} for c, v in CHECKS
     ]
+    if fail:
+        narrow = {"pcie_links_narrow": 1, "pcie_links_slow": 0}
+        evidence = "GPU 3: PCIe x8 (expected x16)"
+        out[4] = {**out[4], "status": "fail", "evidence": evidence, "gpus": [3], "values": narrow}
+    return out
 
 
-@dataclass
-class Sample:
+class Sample(NamedTuple):
     kind: str
     due: float
     latency: float
@@ -129,34 +112,35 @@ class Run:
 class Serve:
     """`computectl serve` as a process on the embedded default."""
 
-    def __init__(
-        self, data_dir: Path, racks: int, per_rack: int, interval: float, prof: str | None
-    ) -> None:
+    def __init__(self, data_dir: Path, a: argparse.Namespace) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTECTL_")}
         env.update(
             COMPUTECTL_DATA_DIR=str(data_dir),
-            COMPUTECTL_SERVER__API_TOKEN=TOKEN,
-            COMPUTECTL_SIMULATION__RACKS=str(racks),
-            COMPUTECTL_SIMULATION__NODES_PER_RACK=str(per_rack),
-            COMPUTECTL_SWEEP__INTERVAL_SECONDS=str(interval),
+            COMPUTECTL_SIMULATION__RACKS=str(a.racks),
+            COMPUTECTL_SIMULATION__NODES_PER_RACK=str(a.nodes_per_rack),
+            COMPUTECTL_SWEEP__INTERVAL_SECONDS=str(a.sweep_interval),
         )
-        self.db = data_dir / "computectl.db"
+        self.url = a.postgres or f"sqlite:///{data_dir / 'computectl.db'}"
+        if a.postgres:
+            empty(a.postgres)
+            env["COMPUTECTL_DATABASE_URL"] = a.postgres
+        self.token = a.token or mint_token(env)
         self.log = data_dir / "serve.log"
-        argv = [str(CLI), "serve", "--port", str(self.port)]
-        if prof:
+        argv = [str(CLI), "serve", "--port", str(self.port), "--threads", str(a.threads)]
+        if a.switch_ms:
+            argv += ["--switch-ms", str(a.switch_ms)]
+        if a.profile:
             argv = [sys.executable, str(Path(__file__).with_name("serve_sampler.py")), *argv[1:]]
-            env.update(
-                BENCH_WRITE_LOCK=str(int("lock" in prof)), BENCH_SAMPLE=str(int(prof != "lock"))
-            )
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
 
     def get(self, path: str) -> Any:
         url = f"http://127.0.0.1:{self.port}{path}"
-        with urllib.request.urlopen(url, timeout=60) as r:
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
             return json.loads(r.read())
 
     def wait_ready(self, timeout: float) -> None:
@@ -181,23 +165,48 @@ class Serve:
                 self.proc.kill()
 
 
-def watch_sweeps(db: Path, stop: threading.Event, seen: dict[float, float]) -> None:
+def empty(url: str) -> None:
+    """A throw-away PostgreSQL database, emptied: serve migrates it from nothing."""
+    from sqlalchemy import create_engine, text
+
+    with create_engine(url).begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+
+
+def mint_token(env: dict[str, str]) -> str:
+    """An operator token made on the data directory, as an operator would make one."""
+    argv = [str(CLI), "tokens", "create", "--role", "operator", "--name", "api-load-bench"]
+    made = subprocess.run([*argv, "-o", "json"], env=env, capture_output=True, text=True)
+    if made.returncode:
+        raise SystemExit(f"computectl tokens create: {made.stderr.strip()[-2000:]}")
+    return str(json.loads(made.stdout)["token"])
+
+
+def watch_sweeps(url: str, stop: threading.Event, seen: dict[float, float]) -> None:
     """Every sweep's (end wall time: duration), from the store's last_sweep record."""
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(url)
+    query = text("SELECT value FROM meta WHERE key = 'last_sweep'")
+    try:
         while not stop.wait(0.2):
             try:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'last_sweep'").fetchone()
-            except sqlite3.Error:
+                with engine.connect() as conn:
+                    value = conn.execute(query).scalar()
+            except SQLAlchemyError:
                 continue
-            if row:
-                v = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+            if value:
+                v = json.loads(value) if isinstance(value, str) else value
                 seen[float(v["wall_at"])] = float(v["duration_seconds"])
+    finally:
+        engine.dispose()
 
 
-def worker(port: int, plan: list[tuple[float, str, str, str, Any]], nxt: Any, run: Run) -> None:
+def worker(serve: Serve, plan: list[tuple[float, str, str, str, Any]], nxt: Any, run: Run) -> None:
     """Take the next due request, wait for its time, send it on this worker's connection."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=30)
+    headers = {"Authorization": f"Bearer {serve.token}", "Content-Type": "application/json"}
     while True:
         with run.lock:
             i = next(nxt)
@@ -217,7 +226,7 @@ def worker(port: int, plan: list[tuple[float, str, str, str, Any]], nxt: Any, ru
             status = resp.status
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=30)
             with run.lock:
                 run.errors[f"{kind}: {type(exc).__name__}"] += 1
         took = time.time() - due
@@ -229,17 +238,17 @@ def worker(port: int, plan: list[tuple[float, str, str, str, Any]], nxt: Any, ru
 
 
 def build_plan(
-    serve: Serve, rate: float, duration: float, t0: float, rng: random.Random
+    serve: Serve, a: argparse.Namespace, t0: float, rng: random.Random
 ) -> list[tuple[float, str, str, str, Any]]:
     nodes = [n["name"] for n in serve.get("/api/v1/nodes")["nodes"]]
     # Filtered lists as people run them: a small pool, the nodes out of service.
     lists = ["/api/v1/nodes?pool=inference", "/api/v1/nodes?state=drained"]
     # The server's clock (simulated time) minus ours: reports are dated in its time.
     skew = datetime.fromisoformat(serve.get("/api/v1/overview")["now"]).timestamp() - time.time()
-    kinds = [k for k, _ in MIX]
-    weights = [w for _, w in MIX]
+    kinds = [k for k, _ in MIXES[a.mix]]
+    weights = [w for _, w in MIXES[a.mix]]
     plan = []
-    for i in range(int(rate * duration)):
+    for i in range(int(a.rate * a.duration)):
         kind = rng.choices(kinds, weights)[0]
         node = rng.choice(nodes)
         body: Any = None
@@ -257,9 +266,11 @@ def build_plan(
             path = rng.choice(lists)
         elif kind == "events":
             path = rng.choice(["/api/v1/events?limit=50", f"/api/v1/events?node={node}"])
+        elif kind == "healthz":
+            path = "/healthz"
         else:
             path = "/api/v1/overview"
-        plan.append((t0 + i / rate, kind, method, path, body))
+        plan.append((t0 + i / a.rate, kind, method, path, body))
     return plan
 
 
@@ -281,42 +292,35 @@ def ms(x: float) -> str:
 def bench(a: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="api-load-bench-") as tmp:
         started = time.monotonic()
-        serve = Serve(Path(tmp), a.racks, a.nodes_per_rack, a.sweep_interval, a.profile)
+        serve = Serve(Path(tmp), a)
         stop = threading.Event()
         sweeps: dict[float, float] = {}
         try:
             serve.wait_ready(600.0)
             print(f"serve ready (first sweep done) after {time.monotonic() - started:.1f} s")
-            # Past adoption (burn-in launches on every node that never passed one): steady.
             time.sleep(a.warmup)
-            watcher = threading.Thread(target=watch_sweeps, args=(serve.db, stop, sweeps))
+            watcher = threading.Thread(target=watch_sweeps, args=(serve.url, stop, sweeps))
             watcher.start()
             t0 = time.time() + 2.0
-            plan = build_plan(serve, a.rate, a.duration, t0, random.Random(a.seed))
+            plan = build_plan(serve, a, t0, random.Random(a.seed))
             load_before = os.getloadavg()[0]
-            cpu_before = cpu_seconds(serve.proc.pid), os.times()
+            cpu_before = cpu_seconds(serve.proc.pid), time.process_time()
             run = Run()
             nxt = iter(range(len(plan) + a.workers))
-            threads = [
-                threading.Thread(target=worker, args=(serve.port, plan, nxt, run))
-                for _ in range(a.workers)
-            ]
-            for t in threads:
-                t.start()
+            threads: list[threading.Thread] = []
+            for _ in range(a.workers):
+                threads.append(threading.Thread(target=worker, args=(serve, plan, nxt, run)))
+                threads[-1].start()
             for t in threads:
                 t.join()
             t1 = time.time()
             load_after = os.getloadavg()[0]
-            mine = os.times()
-            cpu = (
-                cpu_seconds(serve.proc.pid) - cpu_before[0],
-                mine.user + mine.system - cpu_before[1].user - cpu_before[1].system,
-            )
+            cpu = cpu_seconds(serve.proc.pid) - cpu_before[0], time.process_time() - cpu_before[1]
             time.sleep(0.5)
         finally:
             stop.set()
             serve.stop()
-        if a.profile and a.profile != "lock":
+        if a.profile:
             print(serve.log.read_text()[-12000:])
     during = sorted((end - d, end) for end, d in sweeps.items() if end > t0 and end - d < t1)
     load = (load_before, load_after)
@@ -337,13 +341,13 @@ def summarise(a: argparse.Namespace, out: dict[str, Any]) -> str:
     errors = sum(run.errors.values())
     served, sent = out["cpu"]
     took = out["t1"] - out["t0"]
-    print(f"{len(lat)} requests in {took:.1f} s ({len(lat) / took:.0f}/s), late {late}")
-    print(f"  CPU: serve {served:.1f} s ({served / len(lat) * 1e3:.1f} ms a request), ", end="")
-    print(f"generator {sent:.1f} s; errors {errors}")
+    per = f"{served / len(lat) * 1e3:.1f} / {sent / len(lat) * 1e3:.1f} ms"
+    print(f"{len(lat)} requests in {took:.1f} s, late {late}, errors {errors}; CPU a request")
+    print(f"  serve / generator {per} (serve {served:.1f} s, generator {sent:.1f} s)")
     for k, n in run.errors.most_common():
         print(f"  error {k}: {n}")
     by_kind = []
-    for kind, _ in MIX:
+    for kind, _ in MIXES[a.mix]:
         xs = [s.latency for s in run.samples if s.kind == kind]
         print(
             f"  {kind:9s} n={len(xs):5d} p50 {ms(pct(xs, 0.5))} p95 {ms(pct(xs, 0.95))} "
@@ -352,20 +356,18 @@ def summarise(a: argparse.Namespace, out: dict[str, Any]) -> str:
         by_kind.append(f"{kind} {ms(pct(xs, 0.99))}")
     allp = [pct(lat, q) for q in (0.5, 0.95, 0.99)] + [max(lat)]
     print("  all       p50/p95/p99/max " + " / ".join(ms(x) for x in allp) + " ms")
-    print(
-        f"  sweeps during the load: {len(sweeps)} " + ", ".join(f"{e - s:.1f} s" for s, e in sweeps)
-    )
-    print(
-        f"  due during a sweep: n={len(inside)} p99 {ms(pct(inside, 0.99))} ms; "
-        f"outside: n={len(outside)} p99 {ms(pct(outside, 0.99))} ms"
-    )
+    print(f"  sweeps during the load: {len(sweeps)} {[round(e - s, 1) for s, e in sweeps]} s")
+    print(f"  p99 due during a sweep (n={len(inside)}) {ms(pct(inside, 0.99))} ms, ", end="")
+    print(f"outside (n={len(outside)}) {ms(pct(outside, 0.99))} ms")
     lb, la = out["load"]
+    store = "PostgreSQL" if a.postgres else "SQLite"
+    switch = f", switch {a.switch_ms:g} ms" if a.switch_ms else ""
     return (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {lb:.1f} / {la:.1f} | "
+        f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {lb:.1f} / {la:.1f} | {store} | "
         f"{a.racks * a.nodes_per_rack:,} nodes ({a.racks}x{a.nodes_per_rack}) | "
-        f"{a.sweep_interval:g} s | {len(lat)} at {a.rate:g}/s for {a.duration:g} s, "
-        f"{a.workers} connections; done in {took:.1f} s; serve CPU "
-        f"{served / len(lat) * 1000:.1f} ms a request | {late} | {errors} | "
+        f"{a.sweep_interval:g} s | {a.mix} | {len(lat)} at {a.rate:g}/s for {a.duration:g} s, "
+        f"{a.workers} connections; done in {took:.1f} s | {a.threads} threads{switch} | "
+        f"{per} | {late} | {errors} | "
         f"{len(sweeps)} ({', '.join(f'{e - s:.1f}' for s, e in sweeps)}) | "
         f"{' / '.join(ms(x) for x in allp)} ms | {'; '.join(by_kind)} ms | "
         f"{ms(pct(inside, 0.99))} / {ms(pct(outside, 0.99))} ms | {a.note} |"
@@ -374,19 +376,18 @@ def summarise(a: argparse.Namespace, out: dict[str, Any]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--racks", type=int, default=16)
-    p.add_argument("--nodes-per-rack", type=int, default=64)
-    p.add_argument("--sweep-interval", type=float, default=15.0)
-    p.add_argument("--rate", type=float, default=200.0)
-    p.add_argument("--duration", type=float, default=60.0)
-    p.add_argument("--workers", type=int, default=64)
-    p.add_argument("--seed", type=int, default=11)
-    p.add_argument("--warmup", type=float, default=40.0, help="seconds after the first sweep")
-    p.add_argument(
-        "--profile",
-        choices=["plain", "write-lock", "lock"],
-        help="serve under serve_sampler.py: sampled; sampled + write lock; write lock alone",
-    )
+    for flag, kind, default in (
+        ("--racks", int, 16), ("--nodes-per-rack", int, 64), ("--sweep-interval", float, 15.0),
+        ("--rate", float, 200.0), ("--duration", float, 60.0), ("--workers", int, 64),
+        ("--threads", int, 8), ("--switch-ms", float, None), ("--seed", int, 11),
+        # Seconds after the first sweep: past adoption (burn-ins launched on every node).
+        ("--warmup", float, 40.0),
+    ):  # fmt: skip
+        p.add_argument(flag, type=kind, default=default)
+    p.add_argument("--mix", choices=sorted(MIXES), default="api")
+    p.add_argument("--postgres", help="a throw-away PostgreSQL database URL: emptied first")
+    p.add_argument("--token", default=os.environ.get("COMPUTECTL_TOKEN"))
+    p.add_argument("--profile", action="store_true", help="serve under serve_sampler.py")
     p.add_argument("--note", default="")
     p.add_argument("--write", type=Path)
     a = p.parse_args()

@@ -5,41 +5,20 @@ file:function for the request threads and the event loop's).
 
     python benchmarks/serve_sampler.py serve --port N
 
-Used by ``benchmarks/api_load_bench.py --profile``; BENCH_SAMPLE=0: no sampling. With
-BENCH_WRITE_LOCK=1, an experiment:
-SQLite write transactions queue on one in-process lock (each woken in turn) before their
-BEGIN IMMEDIATE, instead of polling SQLite's busy handler (which sleeps up to 100 ms
-between tries).
+Used by ``benchmarks/api_load_bench.py --profile``. (Its earlier experiment, SQLite writers
+queued on one in-process lock, is now the store's own: compute/store/engine.py.)
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def queue_writes() -> None:
-    from compute.store.repository import Store
-    from compute.store.tx import Tx
-
-    plain = Store.transaction
-    writing = threading.Lock()
-
-    @contextmanager
-    def queued(self: Store) -> Iterator[Tx]:
-        with writing, plain(self) as tx:
-            yield tx
-
-    Store.transaction = queued  # type: ignore[method-assign]
 
 
 def sample(stop: threading.Event, own: Counter[str], cumulative: Counter[tuple[str, str]],
@@ -71,15 +50,12 @@ def sample(stop: threading.Event, own: Counter[str], cumulative: Counter[tuple[s
 def main() -> None:
     from compute.cli.main import cli
 
-    if os.environ.get("BENCH_WRITE_LOCK") == "1":
-        queue_writes()
     own: Counter[str] = Counter()
     cumulative: Counter[tuple[str, str]] = Counter()
     samples: Counter[str] = Counter()
     stop = threading.Event()
     args = (stop, own, cumulative, samples)
-    if os.environ.get("BENCH_SAMPLE", "1") == "1":
-        threading.Thread(target=sample, args=args, name="sampler", daemon=True).start()
+    threading.Thread(target=sample, args=args, name="sampler", daemon=True).start()
     try:
         cli.main(args=sys.argv[1:], standalone_mode=False)
     finally:
