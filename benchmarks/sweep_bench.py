@@ -75,7 +75,7 @@ def _sweep(config: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"computectl sweep failed ({proc.returncode}): {errors[-2000:]}")
     report = json.loads(text)
-    out = {
+    figures = {
         "wall_seconds": round(wall, 2),
         "sweep_seconds": round(float(report["duration_seconds"]), 2),
         # CPU time (user + system): what the wall time would be alone on the machine, less
@@ -88,8 +88,8 @@ def _sweep(config: Path) -> dict[str, Any]:
         "deferred": len(report["deferred"]),
         "timings": report.get("timings", {}),
     }
-    print(json.dumps(out), file=sys.stderr, flush=True)  # each run as it ends
-    return out
+    print(json.dumps(figures), file=sys.stderr, flush=True)  # each run as it ends
+    return figures
 
 
 def _world(config: Path) -> Any:
