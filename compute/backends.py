@@ -11,6 +11,7 @@ from scheduler.burnin import BurnInLauncher as BurnInJob
 from scheduler.pairs import PairLauncher
 from scheduler.protocol import WorkloadManager
 from scheduler.tenants import TenantBackend
+from scheduler.usage import UsageSource
 from scheduler.wiring import PoolWiring
 
 if TYPE_CHECKING:
@@ -38,13 +39,20 @@ def _group(by_pool: dict[str, T]) -> list[tuple[T, set[str]]]:
 class Backends:
     by_pool: dict[str, WorkloadManager] = field(default_factory=dict)
     tenants_by_pool: dict[str, TenantBackend] = field(default_factory=dict)
+    usage_by_pool: dict[str, UsageSource] = field(default_factory=dict)
 
     def add(
-        self, pool: str, backend: WorkloadManager, tenants: TenantBackend | None = None
+        self,
+        pool: str,
+        backend: WorkloadManager,
+        tenants: TenantBackend | None = None,
+        usage: UsageSource | None = None,
     ) -> None:
         self.by_pool[pool] = backend
         if tenants is not None:
             self.tenants_by_pool[pool] = tenants
+        if usage is not None:
+            self.usage_by_pool[pool] = usage
 
     def for_pool(self, pool: str) -> WorkloadManager:
         try:
@@ -57,6 +65,9 @@ class Backends:
 
     def tenant_groups(self) -> list[tuple[TenantBackend, set[str]]]:
         return _group(self.tenants_by_pool)
+
+    def usage_groups(self) -> list[tuple[UsageSource, set[str]]]:
+        return _group(self.usage_by_pool)
 
     def close(self) -> None:
         """Release what backends hold open (API clients)."""
@@ -86,12 +97,13 @@ class Wired:
     tenants: TenantBackend | None = None
     burn_in: BurnInLauncher | None = None
     pairs: PairLauncher | None = None
+    usage: UsageSource | None = None
 
     @classmethod
     def of(cls, w: PoolWiring) -> Wired:
         """A workload manager's pool: its burn-in is a job whose results arrive by ingest."""
         burn_in = JobBurnIn(w.burn_in) if w.burn_in is not None else None
-        return cls(w.manager, w.tenants, burn_in, w.pairs)
+        return cls(w.manager, w.tenants, burn_in, w.pairs, w.usage)
 
 
 class JobBurnIn:

@@ -113,7 +113,7 @@ class Runtime:
         for backend, build in {**builders(), **(wiring or {})}.items():
             members = [p for p in pools if p.backend == backend]
             for name, wired in (build(members, ctx) if members else {}).items():
-                backends.add(name, wired.manager, wired.tenants)
+                backends.add(name, wired.manager, wired.tenants, wired.usage)
                 if wired.burn_in is not None:
                     burn_ins[name] = wired.burn_in
                 if wired.pairs is not None:

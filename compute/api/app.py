@@ -20,6 +20,7 @@ from compute.api.pages import pages
 from compute.api.problems import BodyLimit, install_problem_handlers
 from compute.api.quota_routes import quota
 from compute.api.routes import api
+from compute.api.usage_routes import usage_api
 from compute.auth.policy import Policy
 from compute.auth.principal import TENANT_ROLES
 from compute.loop import Loop
@@ -70,6 +71,7 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(BodyLimit)
     app.include_router(api)
+    app.include_router(usage_api)
     app.include_router(access)
     app.include_router(quota)
     app.include_router(pages)

@@ -122,6 +122,7 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         # -- tenants: a tenant's people read their own -------------------------------------
         ("GET", f"{v1}/tenants"): read,
         ("GET", f"{v1}/tenants/{{name}}"): Rule(TENANT_READERS, Scope.TENANT),
+        ("GET", f"{v1}/tenants/{{name}}/usage"): Rule(TENANT_READERS, Scope.TENANT),
         ("POST", f"{v1}/tenants/plan"): ops,
         ("PUT", f"{v1}/tenants/{{name}}"): ops,
         ("POST", f"{v1}/tenants/{{name}}/suspend"): ops,

@@ -186,29 +186,31 @@ def delete(obj: CliContext, name: str, force: bool, grace_seconds: int, purge_da
 @tenants.command()
 @click.argument("name", type=TENANT)
 @click.option(
-    "--hours",
-    type=click.FloatRange(min=0.01),
-    default=24.0,
+    "--days",
+    type=click.IntRange(1, 93),
+    default=7,
     show_default=True,
-    help="The window: this many hours up to now.",
+    help="The window: this many UTC days up to now (today so far included).",
 )
 @output_option
 @click.pass_obj
-def usage(obj: CliContext, name: str, hours: float, output: str) -> None:
-    """GPU-hours NAME used in the last --hours, from each workload manager's accounting."""
-    used = obj.client().tenant_usage(name, hours)
+def usage(obj: CliContext, name: str, days: int, output: str) -> None:
+    """GPU-hours NAME used per day, pool and GPU model, from each workload manager."""
+    used = obj.client().tenant_usage(name, days)
     if output == "json":
         emit_json(used)
         return
     table(
-        f"tenant {name}: GPU use {stamp(used['start'], '%Y-%m-%d %H:%M')} - "
-        f"{stamp(used['end'], '%Y-%m-%d %H:%M')} UTC",
-        ["backend", "gpu-hours"],
+        f"tenant {name}: GPU-hours {stamp(used['since'], '%Y-%m-%d')} - "
+        f"{stamp(used['until'], '%Y-%m-%d %H:%M')} UTC",
+        ["day", "pool", "model", "gpu-hours", "source"],
         [
-            (kind, "no accounting" if s is None else f"{s / 3600:.2f}")
-            for kind, s in used["gpu_seconds"].items()
+            (r["day"], r["pool"], r["gpu_model"], f"{r['gpu_hours']:.2f}", r["source"])
+            for r in used["rows"]
         ],
     )
+    for note in used["notes"]:
+        say(f"note: {note}")
 
 
 @tenants.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -251,12 +251,11 @@ class LocalClient:
         )
         return plain(plan.as_dict())
 
-    def tenant_usage(self, name: str, hours: float) -> View:
-        rt = self.runtime()
-        end = rt.clock.now()
-        start = end - timedelta(hours=hours)
-        used = rt.tenants.gpu_seconds(name, start, end)
-        return plain({"tenant": name, "start": start, "end": end, "gpu_seconds": used})
+    def tenant_usage(self, name: str, days: int) -> View:
+        from compute.services.usage import tenant_usage
+        from compute.views import usage_view
+
+        return plain(usage_view(tenant_usage(self.runtime(), name, days)))
 
     def kubeconfig(self, name: str, hours: float) -> str:
         return self.runtime().tenants.kubeconfig(name, hours)

@@ -105,9 +105,9 @@ class Client(Protocol):
         self, name: str, force: bool, grace_seconds: int, purge_data: bool
     ) -> View: ...
 
-    def tenant_usage(self, name: str, hours: float) -> View:
-        """{"tenant", "start", "end", "gpu_seconds": {backend: seconds | None}}
-        (GET /tenants/{name}/usage?hours=H)."""
+    def tenant_usage(self, name: str, days: int) -> View:
+        """usage_view: GPU-hours per UTC day, pool, GPU model and backend
+        (GET /tenants/{name}/usage?days=N)."""
         ...
 
     def kubeconfig(self, name: str, hours: float) -> str:

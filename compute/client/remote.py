@@ -233,8 +233,8 @@ class RemoteClient:
         plan: View = shapes.check(answer, shapes.PLAN, "answer")
         return plan
 
-    def tenant_usage(self, name: str, hours: float) -> View:
-        found: View = self._get(f"/tenants/{_seg(name)}/usage", shapes.USAGE, [("hours", hours)])
+    def tenant_usage(self, name: str, days: int) -> View:
+        found: View = self._get(f"/tenants/{_seg(name)}/usage", shapes.USAGE, [("days", days)])
         return found
 
     def kubeconfig(self, name: str, hours: float) -> str:

@@ -209,7 +209,16 @@ PLAN = {
     "tenant": STR,
     "changes": [{"backend": STR, "kind": STR, "target": STR, "before": ANY, "after": ANY}],
 }
-USAGE = {"tenant": STR, "start": Time, "end": Time, "gpu_seconds": Map(OPT_NUM)}
+USAGE = {
+    "tenant": STR,
+    "since": Time,
+    "until": Time,
+    "days": INT,
+    "rows": [
+        {"day": STR, "pool": STR, "gpu_model": STR, "gpu_hours": NUM, "source": STR},
+    ],
+    "notes": [STR],
+}
 RMA = {
     "node": STR,
     "pool": STR,

@@ -7,7 +7,6 @@ reason (free text an operator may have typed) has other tenants' names taken out
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,8 @@ from compute.errors import ComputeError
 from compute.runtime import Runtime
 from compute.services import fleet
 from compute.services.fleet import TenantHolding
+from compute.services.usage import tenant_usage
+from compute.views import usage_view
 from scheduler.slurm.qos import qos_name
 
 # Drain events looked through for a tenant's incidents (newest first).
@@ -177,26 +178,12 @@ def _slurm(tenant: str, pools: Sequence[PoolSettings]) -> list[SlurmAccess]:
 
 
 def _usage(rt: Runtime, tenant: str) -> tuple[list[dict[str, Any]], str]:
-    """GPU-hours per day, pool and model, where compute.services.usage is there."""
+    """GPU-hours per day, pool and model over the last 7 days, and what could not be told."""
     try:
-        usage = importlib.import_module("compute.services.usage")
-    except ImportError:
-        return [], "Usage is not available on this control plane yet."
-    reader = getattr(usage, "tenant_usage", None)
-    if not callable(reader):
-        return [], "Usage is not available on this control plane yet."
-    try:
-        found = reader(rt, tenant, days=7)
+        view = usage_view(tenant_usage(rt, tenant, days=7))
     except ComputeError as exc:
         return [], f"Usage is not available now: {exc}"
-    rows = [
-        {
-            "day": str(getattr(r, "day", "")),
-            "pool": str(getattr(r, "pool", "")),
-            "gpu_model": str(getattr(r, "gpu_model", "")),
-            "gpu_hours": float(getattr(r, "gpu_hours", 0.0)),
-            "source": str(getattr(r, "source", "")),
-        }
-        for r in getattr(found, "rows", [])
-    ]
-    return rows, "" if rows else "No GPU-hours recorded in the last 7 days."
+    notes = " ".join(f"{n[:1].upper()}{n[1:]}." for n in view["notes"])
+    if not view["rows"]:
+        notes = f"No GPU-hours recorded in the last 7 days. {notes}".strip()
+    return view["rows"], notes

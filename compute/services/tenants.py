@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from compute.backends import Backends
@@ -223,19 +222,6 @@ class TenantService:
                 except SchedulerError as exc:
                     raise BackendError(f"tenant {name}: cannot issue a kubeconfig: {exc}") from exc
         raise RefusedError(f"tenant {name} has no Kubernetes pool: no kubeconfig to issue")
-
-    def gpu_seconds(self, name: str, start: datetime, end: datetime) -> dict[str, float | None]:
-        """GPU-seconds the tenant used in [start, end), per backend kind; None where the
-        backend keeps no accounting (the simulation forgets finished jobs)."""
-        self._spec(name)
-        out: dict[str, float | None] = {}
-        for backend, _pools in self.backends.tenant_groups():
-            reader = getattr(backend, "gpu_seconds", None)
-            try:
-                out[backend.kind] = float(reader(name, start, end)) if callable(reader) else None
-            except SchedulerError as exc:
-                raise BackendError(f"tenant {name}: cannot read accounting: {exc}") from exc
-        return out
 
     # -- helpers -------------------------------------------------------------------------
 

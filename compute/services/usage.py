@@ -119,10 +119,7 @@ def read_usage(
 
 def usage_sources(rt: Runtime) -> list[tuple[UsageSource, set[str]]]:
     """Each pool's usage source once, with the pools it serves (compute.backends)."""
-    # Backends.usage_groups arrives with the wiring of PoolWiring.usage; until then no
-    # pool reports usage.
-    groups = getattr(rt.backends, "usage_groups", None)
-    return list(groups()) if callable(groups) else []
+    return rt.backends.usage_groups()
 
 
 def tenant_usage(rt: Runtime, tenant: str, days: int = 7) -> TenantUsage:

@@ -12,7 +12,7 @@ from compute.simulation.burnin import SimulatedBurnIn
 from compute.simulation.datacenter import SimulatedDatacenter
 from compute.simulation.pairs import SimulatedPairs
 from compute.store import Store
-from scheduler.simulated import SimulatedTenants, SimulatedWorkloadManager
+from scheduler.simulated import SimulatedTenants, SimulatedUsage, SimulatedWorkloadManager
 
 
 def datacenter(settings: Settings, pools: list[PoolSettings]) -> SimulatedDatacenter | None:
@@ -34,7 +34,8 @@ def build(pools: list[PoolSettings], ctx: WiringContext) -> dict[str, Wired]:
     tenants = SimulatedTenants(dc.cluster_access)
     burn_in = SimulatedBurnIn(dc, ctx.ingest, ctx.thresholds, _RecordedUuids(ctx.store))
     pairs = SimulatedPairs(dc)
-    return {p.name: Wired(manager, tenants, burn_in, pairs) for p in pools}
+    usage = SimulatedUsage(dc.cluster_access)
+    return {p.name: Wired(manager, tenants, burn_in, pairs, usage) for p in pools}
 
 
 class _RecordedUuids:

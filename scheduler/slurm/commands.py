@@ -148,15 +148,9 @@ class SlurmCommands:
     def scancel(self, *args: str) -> None:
         self.run("scancel", *args)
 
-    def sacct_rows(self, fields: Sequence[str], *args: str) -> list[list[str]]:
-        """``sacct -P -n --format=... <args>``: one list of fields per row."""
-        return _rows(
-            self.run("sacct", "-P", "-n", f"--format={','.join(fields)}", *args), len(fields)
-        )
-
     def sacct(self, *args: str) -> str:
-        """``sacct <args>``'s output as printed: its reader parses each line itself (usage
-        counts the lines it cannot read instead of padding them, as `sacct_rows` does)."""
+        """``sacct <args>``'s output as printed: its reader parses each line itself and
+        counts the lines it cannot read."""
         return self.run("sacct", *args)
 
     def start(self, tool: str, *args: str, env: Mapping[str, str | None] | None = None) -> Started:

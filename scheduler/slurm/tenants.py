@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, Protocol
 
 from scheduler.errors import Conflict, InvalidRequest, PermissionDenied, SchedulerError, Unreachable
@@ -41,8 +40,6 @@ class AccountingDriver(Protocol):
         """Every node (the partitions' CPUs, memory and GPUs size a tenant's share)."""
 
     def scancel(self, *args: str) -> None: ...
-
-    def sacct_rows(self, fields: tuple[str, ...], *args: str) -> list[list[str]]: ...
 
 
 class SlurmTenants:
@@ -118,18 +115,6 @@ class SlurmTenants:
                 self.commands.sacctmgr_show("qos", acc.QOS_FIELDS),
             )
         )
-
-    def gpu_seconds(self, name: str, start: datetime, end: datetime) -> float:
-        """GPU-seconds the tenant's jobs used in [start, end), from Slurm's accounting."""
-        local = datetime.now().astimezone().tzinfo
-        fmt = "%Y-%m-%dT%H:%M:%S"
-        rows = self.commands.sacct_rows(
-            usage.SACCT_FIELDS,
-            "-a", "-X", "-A", name,
-            "-S", start.astimezone(local).strftime(fmt),
-            "-E", end.astimezone(local).strftime(fmt),
-        )  # fmt: skip
-        return usage.gpu_seconds(rows, start, end, local)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -8,15 +8,13 @@ allocation a `UsageRecord` per GPU model.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Protocol
 
 from scheduler.protocol import JobInfo
 from scheduler.slurm.parse import gpu_model, parse_gpus, tres_gpus
 from scheduler.usage import UNKNOWN_MODEL, UsageRead, UsageRecord
-
-SACCT_FIELDS = ("JobID", "Start", "End", "ElapsedRaw", "AllocTRES")
 
 _RUNNING = frozenset({"RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "STOPPED", "RESIZING"})
 _PENDING = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
@@ -46,38 +44,6 @@ def account_jobs(squeue: Mapping[str, object], account: str) -> list[JobInfo]:
             )
         )
     return out
-
-
-def _when(text: str, tz: tzinfo | None) -> datetime | None:
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None  # "Unknown" (still running), "None" (never started)
-    return t.replace(tzinfo=tz) if t.tzinfo is None else t
-
-
-def gpu_seconds(
-    rows: Sequence[Sequence[str]], start: datetime, end: datetime, tz: tzinfo | None
-) -> float:
-    """GPU-seconds of sacct rows (`SACCT_FIELDS`, ``-X``) inside [start, end).
-
-    sacct selects the jobs that ran in the window but reports their whole run, so each
-    job is clipped to the window; sacct prints local times without a zone (``tz``). A job
-    still running (End ``Unknown``) counts up to ``end``; a start sacct cannot state
-    falls back to ElapsedRaw.
-    """
-    total = 0.0
-    for _job, started, ended, elapsed, alloc in rows:
-        gpus = tres_gpus(alloc)
-        if not gpus:
-            continue
-        t0, t1 = _when(started, tz), _when(ended, tz)
-        if t0 is None:
-            seconds = float(elapsed) if elapsed.isdigit() else 0.0
-        else:
-            seconds = (min(t1 or end, end) - max(t0, start)).total_seconds()
-        total += gpus * max(0.0, seconds)
-    return total
 
 
 # -- usage records (UsageSource) --------------------------------------------------------------

@@ -78,6 +78,11 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
         {},
         (401, 200, 200, 200, 200, 403, 403),
     ),
+    ("GET", f"{V1}/tenants/{{name}}/usage"): (
+        f"{V1}/tenants/tenant-a/usage",
+        {},
+        (401, 200, 200, 200, 200, 403, 403),
+    ),
     ("POST", f"{V1}/tenants/plan"): (
         f"{V1}/tenants/plan",
         BAD,

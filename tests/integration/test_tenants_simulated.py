@@ -49,8 +49,6 @@ def test_plan_apply_and_a_second_apply_changes_nothing(rt: Runtime) -> None:
     assert rt.tenants.apply(s, actor="operator:test").changes == plan.changes
     assert rt.tenants.plan(s).empty
     assert rt.tenants.apply(s, actor="operator:test").empty
-    now = rt.clock.now()
-    assert rt.tenants.gpu_seconds("borealis-ai", now, now) == {"simulated": None}
     changed = rt.tenants.plan(spec(rt, gpus=24))
     kinds = {(c.kind, c.target) for _, c in changed.changes}
     assert (ChangeKind.UPDATE, "quota borealis-ai/training") in kinds

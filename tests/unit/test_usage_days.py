@@ -125,7 +125,7 @@ def test_a_backend_that_cannot_be_read_is_a_note_and_the_others_still_count() ->
     assert view["since"] == "2026-03-01T00:00:00+00:00" and view["days"] == 3
     with pytest.raises(NotFoundError):
         usage.tenant_usage(rt, "nobody")
-    rt.backends = SimpleNamespace()
+    rt.backends = SimpleNamespace(usage_groups=lambda: [])
     assert usage.tenant_usage(rt, "t").notes == ["no pool reports GPU usage"]
 
 
