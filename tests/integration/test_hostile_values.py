@@ -96,10 +96,14 @@ def walk(client: TestClient, names: dict[str, str]) -> None:
             continue  # incidents: none opened here (the brake has tests of its own)
         kind = "tenant" if "/tenants/" in path else "pool" if "/pools/" in path else "node"
         url = path.replace("{name}", {**names, "pool": pool}[kind])
+        url = url.replace("{tenant}", names["tenant"])
         r = client.get(url)
         assert r.status_code == 200, (url, r.text)
         r.json()
-    for url in ("/", "/api/v1/overview", "/healthz", "/metrics", "/docs"):
+    pages = ("/", "/api/v1/overview", "/healthz", "/metrics", "/docs", "/portal/ops")
+    pages += tuple(f"/portal/ops/{p}" for p in ("tenants", "drains", "capacity", "audit"))
+    pages += (f"/portal/t/{names['tenant']}", f"/portal/t/{names['tenant']}/requests")
+    for url in pages:
         assert client.get(url).status_code == 200, url
 
 
