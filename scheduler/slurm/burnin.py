@@ -4,7 +4,9 @@ Slurm starts no job on a DRAINED node, not even in a reservation. So the node is
 a reservation (``computectl-burnin-<node>``, ``Flags=MAINT,IGNORE_JOBS``, ``Users=`` the user
 computectl runs as), then resumed into it: idle, but only computectl's jobs can start there.
 A batch job in the reservation runs ``computectl node check --suite burnin --report URL`` on
-the node; its results reach the control plane as every node check's do (POST .../health).
+the node; its results reach the control plane as every node check's do (POST .../health),
+with the node's own credential (its /etc/computectl/node-token, good for that node only):
+the job's environment carries no token, and none of the control plane's variables.
 
 While the reservation holds the node, the backend lists it as drained with a reason of
 computectl's (`burn_in_reason`): to the control plane it is still the node it drained, never
@@ -36,8 +38,6 @@ OWNED_PREFIX = "computectl:"
 FLAGS = ("MAINT", "IGNORE_JOBS")
 # The job's working directory: the control plane's own need not exist on the node.
 JOB_DIR = "/tmp"
-# Token the node check reports with (`computectl node check --token`'s variable).
-TOKEN_VARIABLE = "COMPUTECTL_SERVER__API_TOKEN"
 # How long a deletion waits for a cancelled burn-in job to leave the reservation.
 _DELETE_TRIES = 20
 _DELETE_PAUSE_SECONDS = 0.25
@@ -196,7 +196,6 @@ class SlurmBurnIn:
         reservation_minutes: int = 180,
         output: str = f"{JOB_DIR}/computectl-burnin-%j.out",
         account: str | None = None,
-        api_token: str | None = None,
     ) -> None:
         if reservation_minutes <= time_limit_minutes:
             raise ValueError("the reservation must outlast the burn-in job's time limit")
@@ -209,7 +208,6 @@ class SlurmBurnIn:
         self.reservation_minutes = reservation_minutes
         self.output = output
         self.account = account
-        self.api_token = api_token
 
     def launch(self, node: str, gpus: int) -> str:
         """Reserve ``node``, resume it into the reservation, submit the job; the job id."""
@@ -257,7 +255,8 @@ class SlurmBurnIn:
                     self.output,
                     self.account,
                 ),
-                env=job_env({TOKEN_VARIABLE: self.api_token} if self.api_token else None),
+                # The submitter's environment would follow the job: none of it, no token.
+                env=job_env(),
             )
         except SchedulerError as exc:
             # No job (a bad account or partition, say): the node must not sit idle in the

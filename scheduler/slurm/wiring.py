@@ -11,12 +11,11 @@ from scheduler.slurm.commands import SlurmCommands
 from scheduler.slurm.pairs import SlurmPairs
 from scheduler.slurm.settings import SlurmSettings
 from scheduler.slurm.tenants import SlurmTenants
+from scheduler.slurm.usage import SlurmUsage
 from scheduler.wiring import PoolWiring
 
 
-def build(
-    pools: Sequence[tuple[str, SlurmSettings]], api_token: str | None = None
-) -> dict[str, PoolWiring]:
+def build(pools: Sequence[tuple[str, SlurmSettings]]) -> dict[str, PoolWiring]:
     """One backend per Slurm cluster, serving all its partitions; the burn-in launchers of the
     pools that name a burn-in report URL; a pair launcher for every pool."""
     clusters: dict[tuple[Path | None, Path | None], list[tuple[str, SlurmSettings]]] = {}
@@ -38,6 +37,7 @@ def build(
         backend = SlurmWorkloadManager(commands, partitions, reservations, racks)
         # One account tree per tenant in the cluster's accounting, over the same commands.
         tenants = SlurmTenants(commands, partitions)
+        usage = SlurmUsage(commands, partitions)
         for name, sl in members:
             partition = sl.partition_of(name)
             burn_in = None
@@ -51,8 +51,7 @@ def build(
                     reservation_minutes=sl.burn_in_reservation_minutes,
                     output=sl.burn_in_output,
                     account=sl.burn_in_account,
-                    api_token=api_token,
                 )
             pairs = SlurmPairs(commands, partition, sl.node_command)
-            out[name] = PoolWiring(backend, tenants, burn_in, pairs)
+            out[name] = PoolWiring(backend, tenants, burn_in, pairs, usage)
     return out

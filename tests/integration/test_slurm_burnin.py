@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 
 from compute.api import create_app
+from compute.auth.testing import token_for
 from compute.domain import EventKind, Node
 from compute.runtime import Runtime
 from health.policy import Lifecycle
@@ -166,13 +167,19 @@ def test_burn_in_runs_in_a_reservation_and_a_pass_returns_the_node_to_service(
     # starts (in whole seconds) when it is created and stands still: created by the job, a
     # second after computectl started the burn-in, its results are not older than the burn-in.
     sim = tmp_path / "sim-$SLURM_JOB_ID"
+    # The node's own token, as /etc/computectl/node-token would hold it: the job's
+    # environment carries none, so the job reads it on the node.
+    node_token = tmp_path / "node-token"
     command = wrapper(
         tmp_path,
         f"sleep 1\n{BIN} --data-dir {sim} sweep > /dev/null || exit 5\n"
+        f"COMPUTECTL_NODE_TOKEN=$(cat {node_token}); export COMPUTECTL_NODE_TOKEN\n"
         f'exec {BIN} --data-dir {sim} "$@" --source simulated --allow-busy',
     )
     server = Server(free_port())
     rt = runtime_with_burn_in(cluster, tmp_path / "cp", server.url, [str(command)])
+    node_token.write_text(token_for(rt.store, "node", node=NODE, name="node-check"))
+    node_token.chmod(0o600)
     server.start(rt)
     try:
         rt.nodes.drain(NODE, "suspect NVLink", actor=OPERATOR)

@@ -9,6 +9,7 @@ tests/integration/test_slurm_burnin.py.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import shlex
@@ -223,7 +224,7 @@ def backend(slurm: InMemorySlurm) -> SlurmWorkloadManager:
 
 def test_launch_reserves_the_node_before_resuming_it_then_submits() -> None:
     slurm = cluster(drained={"gpu-003": "computectl: burn-in: after drain"})
-    job = launcher(slurm, api_token="s3cret").launch("gpu-003", 8)
+    job = launcher(slurm).launch("gpu-003", 8)
     assert kinds(slurm) == ["sinfo", "show", "create", "update_nodes", "sbatch"]
     assert slurm.calls[2][3:] == (
         "ReservationName=computectl-burnin-gpu-003",
@@ -240,9 +241,7 @@ def test_launch_reserves_the_node_before_resuming_it_then_submits() -> None:
             "/tmp/computectl-burnin-%j.out",
         )
     )  # fmt: skip
-    env = slurm.job_envs[job]
-    assert env["COMPUTECTL_SERVER__API_TOKEN"] == "s3cret"
-    assert all(v is None for k, v in env.items() if k != "COMPUTECTL_SERVER__API_TOKEN")
+    assert all(v is None for v in slurm.job_envs[job].values())
     # The job runs in the reservation; the node stays computectl's drain to the backend.
     assert unfinished(slurm) == [job]
     assert backend(slurm).node("gpu-003").reason == burn_in_reason(BURN_IN)
@@ -345,21 +344,18 @@ def test_resume_leaves_other_reservations_alone() -> None:
     assert list(slurm.reservations) == [BURN_IN] and not slurm.reasons()
 
 
-def test_launch_hands_the_job_no_control_plane_variable_but_its_token(
+def test_launch_hands_the_job_no_control_plane_variable_and_no_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The job reports with the node's own token file: an operator token in its environment
+    would be readable by whatever else runs as that user on the node."""
     monkeypatch.setenv("COMPUTECTL_CONFIG", "/etc/computectl/computectl.toml")
     monkeypatch.setenv("COMPUTECTL_SERVER__API_TOKEN", "the control plane's own")
+    monkeypatch.setenv("COMPUTECTL_NODE_TOKEN", "whatever the control plane holds")
     slurm = cluster(drained={"gpu-003": "computectl: burn-in: after drain"})
-    env = slurm.job_envs[launcher(slurm, api_token="node-token").launch("gpu-003", 8)]
-    assert env["COMPUTECTL_CONFIG"] is None
-    assert env["COMPUTECTL_SERVER__API_TOKEN"] == "node-token"
-    assert {k for k, v in env.items() if v is None} == {
-        k for k in os.environ if k.startswith("COMPUTECTL_") and k != "COMPUTECTL_SERVER__API_TOKEN"
-    }
-    # Without a token to report with, none at all.
-    again = launcher(slurm).launch("gpu-003", 8)
-    assert slurm.job_envs[again]["COMPUTECTL_SERVER__API_TOKEN"] is None
+    env = slurm.job_envs[launcher(slurm).launch("gpu-003", 8)]
+    assert env == {k: None for k in os.environ if k.startswith("COMPUTECTL_")}
+    assert "api_token" not in inspect.signature(SlurmBurnIn).parameters
 
 
 def test_a_failed_sbatch_drains_the_node_again_with_its_reason_and_ends_its_reservation() -> None:
