@@ -18,9 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from compute.api.auth import Door, cookie, source_of
+from compute.api.pages import start_session
 from compute.auth.oidc import LoginFailed, OidcClient, OidcError, principal_from_claims
 from compute.auth.oidc_settings import OidcSettings, read_client_secret
-from compute.services import audit, sessions
 
 oidc_pages = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "computectl_oidc"
@@ -100,26 +100,14 @@ def oidc_callback(request: Request) -> Response:
     except OidcError as exc:
         # The provider is down or misbehaving: not this person's failure to count.
         return _forget(_page(f"The identity provider cannot be used right now: {exc}", 502))
-    value, csrf = sessions.create_session(door.store, principal, now=door.wall())
-    audit.record(
-        door.store,
-        at=door.clock.now(),
-        actor=principal.actor,
-        action="auth.login",
+    return start_session(
+        request,
+        door,
+        principal,
+        source,
+        _forget(_onward(next_path)),
         target="session (single sign-on)",
-        source=source,
-        result="ok",
-        tenant=principal.tenant,
     )
-    response = _forget(_onward(next_path))
-    secure = request.url.scheme == "https"
-    response.set_cookie(
-        sessions.COOKIE, value, httponly=True, samesite="strict", secure=secure, path="/"
-    )
-    response.set_cookie(
-        sessions.CSRF_COOKIE, csrf, httponly=False, samesite="strict", secure=secure, path="/"
-    )
-    return response
 
 
 def _onward(next_path: str) -> HTMLResponse:

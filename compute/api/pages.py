@@ -72,20 +72,40 @@ def _login(request: Request, door: Door, source: str, token: str) -> Response:
     if principal.role is Role.NODE:
         door.failed_login(source, "login form: a node's token", f"{principal.subject}")
         return _form(request, "A node's token reports health; it does not log people in.", 403)
-    value, csrf = sessions.create_session(
-        door.store, principal, now=door.wall(), until=_token_expiry(door, principal)
+    return start_session(
+        request,
+        door,
+        principal,
+        source,
+        RedirectResponse("/", status_code=303),
+        target="session",
+        until=_token_expiry(door, principal),
     )
+
+
+def start_session(
+    request: Request,
+    door: Door,
+    principal: Principal,
+    source: str,
+    response: Response,
+    *,
+    target: str,
+    until: datetime | None = None,
+) -> Response:
+    """A logged-in browser, however it proved who it is (a pasted token, single sign-on):
+    the session, its audit entry, and its two cookies on ``response``."""
+    value, csrf = sessions.create_session(door.store, principal, now=door.wall(), until=until)
     audit.record(
         door.store,
         at=door.clock.now(),
         actor=principal.actor,
         action="auth.login",
-        target="session",
+        target=target,
         source=source,
         result="ok",
         tenant=principal.tenant,
     )
-    response = RedirectResponse("/", status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(
         sessions.COOKIE, value, httponly=True, samesite="strict", secure=secure, path="/"
