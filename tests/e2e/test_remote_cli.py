@@ -263,3 +263,56 @@ def test_no_server_there_is_one_line_exit_3(env: dict[str, str]) -> None:
     r = runner(env, "--server", f"http://127.0.0.1:{port}")("nodes", "list")
     assert (r.returncode, r.stdout) == (3, "")
     assert r.stderr == f"error: cannot reach http://127.0.0.1:{port}: connection refused\n"
+
+
+def test_a_tenants_people_see_only_their_own_tenant_through_the_cli(
+    env: dict[str, str], served: tuple[str, str | None], tmp_path: Path
+) -> None:
+    url, token = served
+    if token is None:
+        pytest.skip("this server needs no token yet")
+    other = tmp_path / "cobalt-ml.toml"
+    other.write_text(
+        SPEC.read_text().replace("borealis-ai", "cobalt-ml").replace('"alice", "bob"', '"dan"')
+    )
+    assert runner(env)("tenants", "apply", str(other)).returncode == 0
+
+    from compute.auth.testing import token_for
+    from compute.config import load_settings
+    from compute.store import Store
+
+    settings = load_settings(None, env={"COMPUTECTL_DATA_DIR": env["COMPUTECTL_DATA_DIR"]})
+    store = Store.open(settings.sqlalchemy_url)
+    try:
+        admin = token_for(store, "tenant-admin", tenant="borealis-ai", name="e2e admin")
+    finally:
+        store.close()
+    mine = runner(env, "--server", url, extra={"COMPUTECTL_TOKEN": admin})
+
+    shown = mine("tenants", "show", "borealis-ai", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["name"] == "borealis-ai"
+    # The other tenant, and everything fleet-wide, is refused in one line; nothing of it shows.
+    for args in (
+        ("tenants", "show", "cobalt-ml"),
+        ("tenants", "usage", "cobalt-ml"),
+        ("tenants", "kubeconfig", "cobalt-ml"),
+        ("tenants", "delete", "cobalt-ml", "--force"),
+        ("tenants", "list"),
+        ("nodes", "list"),
+        ("events",),
+        ("capacity",),
+    ):
+        r = mine(*args)
+        assert r.returncode != 0 and r.stdout == "", (args, r.stdout)
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: "), (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    # Its audit trail is its own tenant's (its own refused tries above among them); the
+    # other tenant's apply is not in it.
+    trail = mine("audit", "-o", "json")
+    assert trail.returncode == 0, trail.stderr
+    entries = json.loads(trail.stdout)
+    assert entries and {e["tenant"] for e in entries} == {"borealis-ai"}
+    assert not [e for e in entries if e["action"].startswith("tenant.") and "cobalt" in e["target"]]
+    # The other tenant is still there, untouched.
+    assert runner(env)("tenants", "show", "cobalt-ml").returncode == 0
