@@ -106,7 +106,8 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("GET", f"{v1}/whoami"): Rule(ALL_ROLES),
         # -- the fleet: operators act, viewers read; a node reports for itself only --------
         ("GET", f"{v1}/nodes"): read,
-        ("GET", f"{v1}/nodes/{{name}}"): read,
+        # A node reads its own record: the GPUs the inventory expects it to have.
+        ("GET", f"{v1}/nodes/{{name}}"): Rule(READERS | {Role.NODE}, Scope.NODE),
         ("GET", f"{v1}/nodes/{{name}}/rma-report"): read,
         ("POST", f"{v1}/nodes/{{name}}/health"): Rule(OPS | {Role.NODE}, Scope.NODE),
         ("POST", f"{v1}/nodes/drain"): ops,

@@ -72,10 +72,12 @@ def node() -> None:
     help="Control plane URL to post the results to (e.g. http://cp:8080).",
 )
 @click.option(
-    "--token",
-    envvar="COMPUTECTL_SERVER__API_TOKEN",
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Bearer token for --report. Env: COMPUTECTL_SERVER__API_TOKEN.",
+    help="This node's own credential for --report (default: $COMPUTECTL_NODE_TOKEN, else "
+    "the pod's projected token /var/run/secrets/computectl/token, else "
+    "/etc/computectl/node-token; see docs/deploy-node-identity.md).",
 )
 @click.option(
     "--state-file",
@@ -101,7 +103,7 @@ def check(
     fmt: str,
     textfile: Path | None,
     report_url: str | None,
-    token: str | None,
+    token_file: Path | None,
     state_file: Path | None,
     allow_busy: bool,
     slurm_mode: bool,
@@ -117,7 +119,7 @@ def check(
         fmt=fmt,
         textfile=textfile,
         report_url=report_url,
-        token=token,
+        token_file=token_file,
         expect_gpus=expect_gpus,
         allow_busy=allow_busy,
     )

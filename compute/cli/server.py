@@ -75,6 +75,7 @@ def _run(
     import uvicorn
 
     from compute.api import create_app
+    from compute.auth.serviceaccount import node_identities, pool_in
 
     tuning = tuning or Tuning()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -84,7 +85,11 @@ def _run(
         sys.setswitchinterval(tuning.switch_ms / 1000)
     lead = _leadership(rt, acts=sweep_interval > 0)
     loop = Loop(rt, sweep_interval=sweep_interval, acceleration=acceleration, leadership=lead)
-    app = _limit_threads(create_app(rt, loop), tuning.threads)
+    # Node credentials the workload managers vouch for (a DaemonSet pod's token), asked
+    # after computectl's own tokens: docs/deploy-node-identity.md.
+    identities = node_identities(rt.settings, pool_in(rt.store))
+    verifiers = [identities.resolve] if identities else []
+    app = _limit_threads(create_app(rt, loop, verifiers=verifiers), tuning.threads)
     url = f"http://{host}:{port}/"
     role = lead.role() if loop.acts else "API only (no background sweeps: cron's sweeps act)"
     click.echo(
@@ -102,6 +107,7 @@ def _run(
         if timer is not None:
             timer.cancel()
         loop.shutdown()
+        identities.close()
         rt.close()
         click.echo("stopped; state saved in " + str(rt.settings.data_dir))
 

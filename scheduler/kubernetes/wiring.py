@@ -41,7 +41,11 @@ def build(pools: Sequence[tuple[str, KubernetesSettings]]) -> dict[str, PoolWiri
                 out[name] = PoolWiring(backend, tenants, usage=usage)
                 continue
             burn_in = KubernetesBurnIn(
-                backend.client, k.burn_in_image, k.burn_in_namespace, gpu_resource
+                backend.client,
+                k.burn_in_image,
+                k.burn_in_namespace,
+                gpu_resource,
+                audience=k.token_audience,
             )
             # The pair probe ships in the node-check image that runs burn-in.
             pairs = KubernetesPairs(

@@ -98,6 +98,9 @@ def test_report_to_a_running_control_plane(cli, data_dir: Path) -> None:  # type
         node_token = json.loads(
             cli("tokens", "create", "--role", "node", "--node", "gpu-005", "-o", "json").stdout
         )["token"]
+        token_file = data_dir / "node-token"
+        token_file.write_text(node_token + "\n")
+        token_file.chmod(0o600)
         r = cli(
             "node",
             "check",
@@ -107,8 +110,8 @@ def test_report_to_a_running_control_plane(cli, data_dir: Path) -> None:  # type
             "gpu-005",
             "--report",
             base,
-            "--token",
-            node_token,
+            "--token-file",
+            str(token_file),
         )
         assert r.returncode == 3, r.stderr
         node = json.loads(
@@ -126,8 +129,8 @@ def test_report_to_a_running_control_plane(cli, data_dir: Path) -> None:  # type
             "gpu-006",
             "--report",
             "http://127.0.0.1:1",
-            "--token",
-            node_token,
+            "--token-file",
+            str(token_file),
         )
         assert r.returncode == 4 and r.stderr.startswith("error: report failed:")
     finally:

@@ -34,7 +34,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
     ("GET", f"{V1}/nodes/{{name}}"): (
         f"{V1}/nodes/gpu-001",
         {},
-        (401, 200, 200, 403, 403, 403, 403),
+        (401, 200, 200, 403, 403, 403, 200),  # node X reads its own record
     ),
     ("GET", f"{V1}/nodes/{{name}}/rma-report"): (
         f"{V1}/nodes/gpu-001/rma-report",
