@@ -184,7 +184,10 @@ def front_door(request: Request) -> Iterator[None]:
             raise HTTPException(303, "log in first", headers={"Location": "/login"})
         if unsafe:
             if principal is None:
-                # Anonymous writes count as failed logins: a scanner's are capped.
+                # Anonymous writes count as failed logins, so a scanner's audit rows are
+                # capped; past the cap they are refused unrecorded. A valid credential from
+                # the same address is never held back (checked before this).
+                _refuse_if_limited(door, source)
                 door.limiter.fail(source, door.wall().timestamp())
             _record(
                 door,
@@ -229,19 +232,18 @@ def _principal(
     session_cookie = cookie(headers, sessions.COOKIE) if header is None else None
     if header is None and session_cookie is None:
         return None, True
-    wait = door.retry_after(source)
-    if wait > 0:
-        raise TooManyFailures(
-            f"too many failed logins from {source}; try again in {wait:.0f} s", wait
-        )
+    # A valid credential always passes, even from an address over the failure limit (many
+    # people and nodes can share one address behind a proxy or NAT); only failures are held.
     if header is not None:
         credential = fmt.bearer(header)
         if credential is None:
+            _refuse_if_limited(door, source)
             door.failed_login(source, "malformed Authorization header", "credential")
             raise Unauthenticated("send 'Authorization: Bearer <token>'")
         try:
             return door.authenticate(credential, source), True
         except Unauthenticated as exc:
+            _refuse_if_limited(door, source)
             presented = fmt.parse(credential)
             target = f"token/{presented.prefix}" if presented else "credential"
             door.failed_login(source, str(exc), target)
@@ -249,10 +251,21 @@ def _principal(
     assert session_cookie is not None
     resolved = sessions.resolve(door.store, session_cookie, now=door.wall(), source=source)
     if resolved is None:
+        _refuse_if_limited(door, source)
         door.failed_login(source, "no such session (logged out or expired)", "session")
         raise Unauthenticated("the session has ended; log in again at /login")
     ok = not unsafe or sessions.csrf_ok(resolved, headers.get(sessions.CSRF_HEADER))
     return resolved.principal, ok
+
+
+def _refuse_if_limited(door: Door, source: str) -> None:
+    """A failure from an address over the limit: 429, and no audit row (a flood of them
+    would fill the trail)."""
+    wait = door.retry_after(source)
+    if wait > 0:
+        raise TooManyFailures(
+            f"too many failed logins from {source}; try again in {wait:.0f} s", wait
+        )
 
 
 def _record(

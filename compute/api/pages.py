@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from importlib import resources
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -38,6 +38,19 @@ def _form(request: Request, message: str = "", status: int = 200) -> HTMLRespons
     return HTMLResponse(page, status_code=status)
 
 
+def cross_site(request: Request) -> bool:
+    """A form posted from another site (login CSRF: logging a victim in as the attacker;
+    forced logout). Browsers say so in Sec-Fetch-Site, or in an Origin naming another host;
+    a client that sends neither (curl, scripts) is not a browser being led."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")
+
+
 def _door(request: Request) -> Door:
     door: Door = request.app.state.door
     return door
@@ -51,11 +64,8 @@ def login_form(request: Request) -> HTMLResponse:
 @pages.post("/login")
 async def login(request: Request) -> Response:
     door, source = _door(request), source_of(request.scope)
-    wait = door.retry_after(source)
-    if wait > 0:
-        return _form(
-            request, f"Too many failed logins from {source}; try again in {wait:.0f} s.", 429
-        )
+    if cross_site(request):
+        return _form(request, "A login must come from this site's own form.", 403)
     raw = await request.body()
     fields = parse_qs(raw.decode("utf-8", "replace")) if len(raw) <= _MAX_FORM else {}
     token = (fields.get("token") or [""])[0].strip()
@@ -67,6 +77,12 @@ def _login(request: Request, door: Door, source: str, token: str) -> Response:
     try:
         principal = door.authenticate(token, source)
     except Unauthenticated as exc:
+        # A valid token logs in from any address; failures past the limit are held.
+        wait = door.retry_after(source)
+        if wait > 0:
+            return _form(
+                request, f"Too many failed logins from {source}; try again in {wait:.0f} s.", 429
+            )
         door.failed_login(source, f"login form: {exc}", "login")
         return _form(request, "That token is not valid (unknown, expired or revoked).", 401)
     if principal.role is Role.NODE:
@@ -119,6 +135,8 @@ def start_session(
 @pages.post("/logout")
 def logout(request: Request) -> Response:
     door, source = _door(request), source_of(request.scope)
+    if cross_site(request):
+        return _form(request, "A logout must come from this site's own pages.", 403)
     value = cookie(dict(request.headers), sessions.COOKIE)
     if value:
         resolved = sessions.resolve(door.store, value, now=door.wall(), source=source)

@@ -62,5 +62,5 @@ class TokenRequest(BaseModel):
 class KubeconfigRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     hours: float = Field(
-        1.0, ge=0.17, le=24 * 366, description="How long its token is valid (at least 10 min)."
+        1.0, ge=0.17, le=24, description="How long its token is valid (10 min to a day)."
     )

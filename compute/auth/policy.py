@@ -130,7 +130,9 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("POST", f"{v1}/tenants/{{name}}/resume"): ops,
         ("DELETE", f"{v1}/tenants/{{name}}"): ops,
         # Mints a credential: the tenant's people and operators, never a viewer.
-        ("POST", f"{v1}/tenants/{{name}}/kubeconfig"): Rule(OPS | TENANT_ROLES, Scope.TENANT),
+        ("POST", f"{v1}/tenants/{{name}}/kubeconfig"): Rule(
+            OPS | TENANT_ROLES, Scope.TENANT, record=True
+        ),
         # -- pools and the brake -----------------------------------------------------------
         ("GET", f"{v1}/pools"): read,
         ("GET", f"{v1}/pools/{{name}}/report"): read,

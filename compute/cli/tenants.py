@@ -222,10 +222,10 @@ def usage(obj: CliContext, name: str, days: int, output: str) -> None:
 )
 @click.option(
     "--hours",
-    type=click.FloatRange(min=0.17),
+    type=click.FloatRange(min=0.17, max=24),
     default=1.0,
     show_default=True,
-    help="How long the token in it is valid (at least 10 minutes).",
+    help="How long the token in it is valid (10 minutes to a day).",
 )
 @click.pass_obj
 def kubeconfig(obj: CliContext, name: str, output_file: Path | None, hours: float) -> None:

@@ -10,13 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AuditEntry
-from compute.errors import BackendError, NotFoundError, PartialError, RefusedError
-from compute.store import Store
+from compute.errors import (
+    BackendError,
+    InvalidInput,
+    NotFoundError,
+    PartialError,
+    RefusedError,
+)
+from compute.store import Store, identities
 from compute.tenants.spec import spec_from_json, spec_to_json
 from scheduler.errors import Conflict, SchedulerError
 from scheduler.protocol import JobInfo
@@ -28,6 +35,7 @@ SUSPENDED = "suspended"
 PARTIAL = "partial"
 # TokenRequest's floor: the API server refuses bound tokens shorter than 10 minutes.
 _MIN_TOKEN_SECONDS = 600
+MAX_KUBECONFIG_HOURS = 24
 
 
 @runtime_checkable
@@ -203,14 +211,27 @@ class TenantService:
             raise self._stopped(actor, "tenant.delete.partial", name, done, exc) from None
         with self.store.transaction() as tx:
             tx.delete_tenant(name)
+            # Wall time, as every token's lifetime.
+            revoked = identities.revoke_tenant_credentials(tx, name, datetime.now(UTC))
             tx.add_audit(
-                self._entry(actor, "tenant.delete", name, done, force=force, purge_data=purge_data)
+                self._entry(
+                    actor,
+                    "tenant.delete",
+                    name,
+                    done,
+                    force=force,
+                    purge_data=purge_data,
+                    tokens_revoked=revoked,
+                )
             )
         return done
 
     def kubeconfig(self, name: str, hours: float = 1.0) -> str:
         """A kubeconfig for the tenant (a bound token expiring after ``hours``, at least
-        10 minutes) from the Kubernetes backend of its pools."""
+        10 minutes, at most a day) from the Kubernetes backend of its pools."""
+        if not 0 < hours <= MAX_KUBECONFIG_HOURS:
+            # Kubernetes issues it: revoking the person's computectl access cannot end it.
+            raise InvalidInput(f"a kubeconfig lives at most {MAX_KUBECONFIG_HOURS} hours")
         pools = {q.pool for q in self._spec(name).quotas}
         for backend, served in self.backends.tenant_groups():
             if served & pools and isinstance(backend, KubeconfigIssuer):
