@@ -22,6 +22,11 @@ _HOUR, _MINUTE, _DAY = timedelta(hours=1), timedelta(minutes=1), timedelta(days=
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the API, portal and /metrics listen on.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0: any free port).")
+    secure_cookies: bool | None = Field(
+        None,
+        description="Mark the login cookies Secure (sent over https only). Unset: when the "
+        "request came over https; set true where TLS ends at a proxy in front of computectl.",
+    )
     metrics_public: bool = Field(
         False,
         description="Serve /metrics without a credential (default: a viewer's or an "

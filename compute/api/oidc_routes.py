@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from compute.api.auth import Door, cookie, source_of
-from compute.api.pages import start_session
+from compute.api.pages import secure_cookies, start_session
 from compute.auth.oidc import LoginFailed, OidcClient, OidcError, principal_from_claims
 from compute.auth.oidc_settings import OidcSettings, read_client_secret
 
@@ -70,7 +70,7 @@ def login_oidc(request: Request) -> Response:
         path=CALLBACK,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
     )
     return response
 

@@ -51,6 +51,13 @@ def cross_site(request: Request) -> bool:
     return origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")
 
 
+def secure_cookies(request: Request) -> bool:
+    """Whether the login cookies are Secure: as configured, else when the request came
+    over https (behind a TLS proxy it looks like http: set [server] secure_cookies)."""
+    configured: bool | None = request.app.state.runtime.settings.server.secure_cookies
+    return request.url.scheme == "https" if configured is None else configured
+
+
 def _door(request: Request) -> Door:
     door: Door = request.app.state.door
     return door
@@ -122,7 +129,7 @@ def start_session(
         result="ok",
         tenant=principal.tenant,
     )
-    secure = request.url.scheme == "https"
+    secure = secure_cookies(request)
     response.set_cookie(
         sessions.COOKIE, value, httponly=True, samesite="strict", secure=secure, path="/"
     )

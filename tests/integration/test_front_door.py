@@ -284,3 +284,16 @@ def test_a_kubeconfig_lives_at_most_a_day(client: TestClient, rt: Runtime) -> No
     op = bearer(token_for(rt.store, "operator"))
     r = client.post("/api/v1/tenants/x/kubeconfig", json={"hours": 8784}, headers=op)
     assert r.status_code == 422
+
+
+def test_login_cookies_are_secure_where_tls_ends_at_a_proxy(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path, {"server": {"secure_cookies": True}})
+    try:
+        good = token_for(runtime.store, "operator")
+        with TestClient(create_app(runtime)) as c:  # http, as behind a TLS proxy
+            r = c.post("/login", data={"token": good}, follow_redirects=False)
+            cookies = r.headers.get_list("set-cookie")
+            assert r.status_code == 303 and len(cookies) == 2
+            assert all("secure" in k.lower() for k in cookies)
+    finally:
+        runtime.close()
