@@ -178,7 +178,10 @@ def test_any_body_is_stored_as_given_or_refused_with_nothing_stored(
     after = client.get("/api/v1/quota-requests", headers=who["operator"]).json()["requests"]
     if r.status_code == 201:
         made = r.json()
-        assert (made["pool"], made["gpus"]) == (pool, gpus) and made["reason"].isprintable()
+        # As given: a reason is one line of text in any script (format marks and code points
+        # not yet assigned included: health.inputs.text), whitespace runs made one space.
+        assert (made["pool"], made["gpus"]) == (pool, gpus)
+        assert made["reason"] == " ".join(reason.split())
         assert len(after) == len(before) + 1
         # Free the pool's one pending slot for the next example.
         client.post(f"/api/v1/quota-requests/{made['id']}/decline", headers=who["operator"])
