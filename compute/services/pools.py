@@ -29,6 +29,10 @@ MAX_WINDOW = timedelta(days=366)
 def record_pools(store: Store, pools: Sequence[PoolSettings], clock: Clock) -> list[str]:
     """Record pools not yet known with the mode their settings adopt them in; a pool already
     recorded keeps the mode operators gave it. The names recorded now."""
+    # Every process that builds a runtime gets here (a node check too, a dozen at once under
+    # slurmd): a read when every pool is known, a write only for what is new.
+    known = {p.name for p in store.pools()}
+    pools = [p for p in pools if p.name not in known]
     if not pools:
         return []
     now = clock.now()

@@ -17,6 +17,13 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent / "computectl"
 
 
+# slurmd starts the check on every node every INTERVAL s, whether or not the last one ended:
+# 8 checks (each a Python process reading the simulated world, ~1.5 s of CPU) every 2 s
+# would pile up without end on 2 cores. Waits allow several rounds on a busy machine.
+INTERVAL = 10
+SLURMD_ROUNDS = 120
+
+
 def test_health_check_program_drains_on_a_fault_and_lifts_only_its_own_drain(
     slurm: SlurmCluster, tmp_path: Path
 ) -> None:
@@ -36,7 +43,7 @@ def test_health_check_program_drains_on_a_fault_and_lifts_only_its_own_drain(
     wrapper.chmod(0o755)
     extra = tmp_path / "healthcheck.conf"
     extra.write_text(
-        f"HealthCheckProgram={wrapper}\nHealthCheckInterval=2\nHealthCheckNodeState=ANY\n"
+        f"HealthCheckProgram={wrapper}\nHealthCheckInterval={INTERVAL}\nHealthCheckNodeState=ANY\n"
     )
     slurm.testenv(
         "up",
@@ -53,7 +60,7 @@ def test_health_check_program_drains_on_a_fault_and_lifts_only_its_own_drain(
             lambda: (
                 log.exists() and "gpu-002" in "".join(p.name for p in tmp_path.glob("state-*.json"))
             ),
-            timeout=30,
+            timeout=SLURMD_ROUNDS,
         )
         assert not slurm.reasons(), "healthy simulated GPUs must not drain anything"
 
@@ -69,12 +76,12 @@ def test_health_check_program_drains_on_a_fault_and_lifts_only_its_own_drain(
                 .get("gpu-002", "")
                 .startswith("computectl: node-check: gpu_count: 1 of 8 GPUs missing")
             ),
-            timeout=30,
+            timeout=SLURMD_ROUNDS,
         )
 
         # An admin's drain on another node survives the health check's clean runs.
         slurm.run("scontrol", "update", "nodename=gpu-003", "state=drain", "reason=admin: PSU")
-        time.sleep(6)
+        time.sleep(2 * INTERVAL + 1)  # two clean rounds at least
         assert slurm.reasons()["gpu-003"] == "admin: PSU"
 
         # Repaired: the next clean run lifts the drain it made, and only that one.
@@ -84,8 +91,12 @@ def test_health_check_program_drains_on_a_fault_and_lifts_only_its_own_drain(
         rt.datacenter.repair("gpu-002")
         rt.close()
         slurm.wait(
-            "the check to resume gpu-002", lambda: "gpu-002" not in slurm.reasons(), timeout=30
+            "the check to resume gpu-002",
+            lambda: "gpu-002" not in slurm.reasons(),
+            timeout=SLURMD_ROUNDS,
         )
         assert slurm.reasons() == {"gpu-003": "admin: PSU"}
     finally:
         slurm.up()  # the plain configuration again
+        # A drain left by a failed run must not hold the next tests' jobs back.
+        slurm.run("scontrol", "update", "nodename=gpu-[002-003]", "state=resume", check=False)

@@ -55,7 +55,9 @@ def test_node_reports_for_itself_only() -> None:
     t = "/api/v1/nodes/{name}/health"
     assert status(NODE_X, "POST", t, name="gpu-001") == 200
     assert status(NODE_X, "POST", t, name="gpu-002") == 403
-    assert status(NODE_X, "GET", "/api/v1/nodes/{name}", name="gpu-001") == 403
+    # It reads its own node (the GPUs it should have) and no other.
+    assert status(NODE_X, "GET", "/api/v1/nodes/{name}", name="gpu-001") == 200
+    assert status(NODE_X, "GET", "/api/v1/nodes/{name}", name="gpu-002") == 403
     assert status(OP, "POST", t, name="gpu-002") == 200
 
 
