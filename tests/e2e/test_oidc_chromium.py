@@ -4,27 +4,22 @@ a person in no configured group comes back refused, with no session."""
 
 from __future__ import annotations
 
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 from compute.api import create_app
 from compute.runtime import Runtime
 from compute.services import sessions
 from compute.testing import make_runtime
+from tests.e2e.conftest import chromium, serving
 from tests.integration.conftest_dex import USERS, Dex, DexUser, dex  # noqa: F401
 from tests.integration.test_oidc_routes import oidc_config
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -34,36 +29,17 @@ def server(tmp_path: Path, dex: Dex) -> Iterator[str]:  # noqa: F811
     app = create_app(rt)
     where = urlsplit(dex.redirect_uri)
     assert where.hostname is not None and where.port is not None
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=where.port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
     try:
-        yield f"{where.scheme}://{where.netloc}"
+        with serving(app, where.port):
+            yield f"{where.scheme}://{where.netloc}"
     finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
         rt.close()
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 800})
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1280, "height": 800})
 
 
 def _log_in_at_dex(page: Any, base: str, dex: Dex, user: DexUser, next_path: str) -> None:  # noqa: F811

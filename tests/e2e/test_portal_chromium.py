@@ -6,26 +6,21 @@ Every page fits 1280 px and shows who is logged in."""
 from __future__ import annotations
 
 import re
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from compute.api import create_app
 from compute.auth.testing import token_for
 from compute.runtime import Runtime
 from compute.tenants.spec import parse_tenant, spec_from_json
 from compute.testing import make_runtime
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import chromium, free_port, serving
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 A, B = "tenant-a", "tenant-b"
 # An operator's free text that names another tenant: A's people must not read B's name.
 DRAIN_REASON = f"{B} job wedged the fabric"
@@ -51,36 +46,18 @@ def world(tmp_path: Path) -> Iterator[tuple[Runtime, str, str]]:
     rt.sweep()
     a_node = next(a.node for a in rt.store.allocations() if a.tenant == A)
     rt.nodes.drain(a_node, DRAIN_REASON, actor="operator:test")
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(rt), host="127.0.0.1", port=free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
+    port = free_port()
     try:
-        yield rt, f"http://127.0.0.1:{srv.config.port}", a_node
+        with serving(create_app(rt), port):
+            yield rt, f"http://127.0.0.1:{port}", a_node
     finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
         rt.close()
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def log_in(browser: Any, base: str, token: str) -> Any:
