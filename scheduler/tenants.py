@@ -30,6 +30,9 @@ class TenantSpec:
     gpu_hours_budget: float | None = None
     max_wall_time_minutes: int | None = None
     suspended: bool = False
+    # The operator's own work: it may borrow GPUs customers bought and leave idle, and a
+    # backend makes it the first preempted when a customer wants them back.
+    internal: bool = False
 
     def for_pools(self, pools: set[str]) -> TenantSpec:
         return TenantSpec(
@@ -39,6 +42,7 @@ class TenantSpec:
             self.gpu_hours_budget,
             self.max_wall_time_minutes,
             self.suspended,
+            self.internal,
         )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from compute.config import PoolSettings
 from compute.errors import InvalidInput
@@ -60,6 +60,11 @@ class TenantModel(BaseModel):
         le=MAX_WALL_TIME_HOURS,
         description="Longest a job may run; at least one minute.",
     )
+    internal: StrictBool = Field(
+        False,
+        description="The operator's own training: it may borrow GPUs that customers bought "
+        "and leave idle, and is preempted first when a customer wants them back.",
+    )
 
     @field_validator("users")
     @classmethod
@@ -112,6 +117,7 @@ def tenant_from_model(
         quotas=tuple(quotas),
         gpu_hours_budget=model.gpu_hours_budget,
         max_wall_time_minutes=round(wall * 60) if wall is not None else None,
+        internal=model.internal,
     )
 
 
@@ -131,6 +137,7 @@ def spec_to_json(spec: TenantSpec) -> dict[str, Any]:
         "gpu_hours_budget": spec.gpu_hours_budget,
         "max_wall_time_minutes": spec.max_wall_time_minutes,
         "suspended": spec.suspended,
+        "internal": spec.internal,
     }
 
 
@@ -142,4 +149,6 @@ def spec_from_json(raw: Mapping[str, Any]) -> TenantSpec:
         gpu_hours_budget=raw.get("gpu_hours_budget"),
         max_wall_time_minutes=raw.get("max_wall_time_minutes"),
         suspended=bool(raw.get("suspended", False)),
+        # Records stored before the flag existed are customers.
+        internal=bool(raw.get("internal", False)),
     )
