@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from compute.api.access import access
 from compute.api.auth import Door, FailureLimiter, Verifier, front_door
 from compute.api.deps import principal
+from compute.api.docs_assets import docs_assets
 from compute.api.oidc_routes import build_oidc_client, oidc_pages
 from compute.api.pages import pages
 from compute.api.problems import BodyLimit, install_problem_handlers
@@ -123,6 +124,23 @@ def create_app(
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="computectl API")
+        # Swagger UI from the installed package, not a CDN: a datacenter's control plane
+        # may not reach the internet, and a page that runs a third party's script with an
+        # operator's session is one more thing to trust.
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="computectl API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Response:
+        found = docs_assets(name)
+        if found is None:
+            return JSONResponse({"title": "Not Found", "status": 404}, status_code=404)
+        body, media_type = found
+        return Response(body, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
 
     return app

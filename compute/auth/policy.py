@@ -102,6 +102,7 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("GET", "/oidc/callback"): _PUBLIC,
         ("GET", "/openapi.json"): Rule(PEOPLE),
         ("GET", "/docs"): Rule(PEOPLE, page=True),
+        ("GET", "/docs/assets/{name}"): Rule(PEOPLE),
         # -- who am I ----------------------------------------------------------------------
         ("GET", f"{v1}/whoami"): Rule(ALL_ROLES),
         # -- the fleet: operators act, viewers read; a node reports for itself only --------

@@ -143,7 +143,13 @@ def test_overview_page_and_its_data(client: TestClient) -> None:
     assert len(o["racks"]) == 4 and sum(len(r["nodes"]) for r in o["racks"]) == 32
     assert o["gpus"]["installed"] == 256
     assert client.get("/healthz").json()["status"] == "ok"
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text
+    # Swagger UI comes from the control plane itself; a name it does not know is not a path.
+    js = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    for name in ("..%2F..%2Fpyproject.toml", "index.html", "swagger-ui.js.map"):
+        assert client.get(f"/docs/assets/{name}").status_code == 404
     assert "/api/v1/nodes/{name}/health" in client.get("/openapi.json").json()["paths"]
 
 

@@ -194,6 +194,11 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
     ("GET", "/metrics"): ("/metrics", {}, (401, 200, 200, 403, 403, 403, 403)),
     ("GET", "/openapi.json"): ("/openapi.json", {}, (401, 200, 200, 200, 200, 200, 403)),
     ("GET", "/docs"): ("/docs", {}, (303, 200, 200, 200, 200, 200, 403)),
+    ("GET", "/docs/assets/{name}"): (
+        "/docs/assets/swagger-ui.css",
+        {},
+        (401, 200, 200, 200, 200, 200, 403),
+    ),
     # -- the portal: pages send a browser without a login to /login (303) -------------------
     ("GET", "/portal"): ("/portal", {}, (303, 303, 303, 303, 303, 303, 403)),
     ("GET", "/portal/t/{tenant}"): ("/portal/t/tenant-a", {}, (303, 200, 200, 200, 200, 403, 403)),
