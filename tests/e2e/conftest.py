@@ -53,6 +53,17 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def log_in(browser: Any, base: str, token: str) -> Any:
+    """A new browser context at 1280 px, logged in at /login by pasting ``token``; its page."""
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(base + "/")
+    assert page.url.endswith("/login")
+    page.fill("#token", token)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: not url.endswith("/login"), timeout=15_000)
+    return page
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

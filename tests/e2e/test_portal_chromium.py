@@ -17,7 +17,7 @@ from compute.auth.testing import token_for
 from compute.runtime import Runtime
 from compute.tenants.spec import parse_tenant, spec_from_json
 from compute.testing import make_runtime
-from tests.e2e.conftest import chromium, free_port, serving
+from tests.e2e.conftest import chromium, free_port, log_in, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -58,16 +58,6 @@ def world(tmp_path: Path) -> Iterator[tuple[Runtime, str, str]]:
 def browser() -> Iterator[Any]:
     with chromium() as b:
         yield b
-
-
-def log_in(browser: Any, base: str, token: str) -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    page.goto(base + "/")
-    assert page.url.endswith("/login")
-    page.fill("#token", token)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: not url.endswith("/login"), timeout=15_000)
-    return page
 
 
 def fits(page: Any) -> None:
