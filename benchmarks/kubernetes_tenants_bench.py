@@ -1,20 +1,35 @@
-"""Plan, apply and re-apply many tenants on a real Kubernetes API server (`KubernetesTenants`).
+"""Many tenants on a real Kubernetes API server, through the product path, beside kubectl.
 
-    python benchmarks/kubernetes_tenants_bench.py [--tenants 100] [--write benchmarks/RESULTS.md]
+    python benchmarks/kubernetes_tenants_bench.py [--tenants 1000] [--no-queues]
+        [--write benchmarks/RESULTS.md]
 
 Brings up a testenv/kubernetes control plane of its own (state dir and ports apart from the
-developer's and the tests'), then for N tenants (two users, 16 GPUs in training): plans each
-(all creates), applies each (namespace, quota, limit range, service account, role, binding,
-network policy; the shared admission policy once), re-applies each unchanged (must change
-nothing), and deletes them all with their data. Stops the control plane if it started it.
+developer's and the tests') and, unless --no-queues, Kueue beside it (testenv/kueue), then
+in the same run:
+
+* the reference: every object of N tenants (``ref-NNNN``) in one file, created with one
+  ``kubectl apply --server-side``, then the same file applied again unchanged;
+* the product: N other tenants (``bench-NNNN``, the same objects under other names)
+  through `KubernetesTenants.apply_many` (one read of the cluster, shared objects once,
+  8 tenants at a time), then an unchanged re-apply (must change nothing).
+
+Each tenant: two users, 8 GPUs in training and 8 in inference (with queues: its
+ClusterQueue and LocalQueue, the shared ResourceFlavors). Targets (issue 13): create
+within 3x the reference, unchanged re-apply < 5 s. Removes the tenants afterwards, and
+stops the control plane if it started it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -22,64 +37,147 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.kubernetes_bench import POOLS, run_testenv, timed  # noqa: E402
 from benchmarks.results import add_row, machine  # noqa: E402
 from scheduler.kubernetes import KubeClient, KubernetesTenants  # noqa: E402
+from scheduler.kubernetes import tenant_objects as to  # noqa: E402
 from scheduler.tenants import GpuQuota, TenantSpec  # noqa: E402
 
 STATE_DIR = Path.home() / ".cache" / "computectl" / "testenv" / "kubernetes-tenants-bench"
 PORT_BASE = 36443
+MARKER = "<!-- kubernetes tenant batch rows -->"
 SECTION = """
-## Kubernetes tenants (`benchmarks/kubernetes_tenants_bench.py`)
+## Kubernetes tenants at scale (`benchmarks/kubernetes_tenants_bench.py`)
 
-N tenants on a real API server (testenv/kubernetes, 8 kwok nodes) through `KubernetesTenants`:
-plan (all creates), apply (server-side apply of 8 objects each), unchanged re-apply (must change
-nothing), delete with data.
+N tenants on a real API server (testenv/kubernetes, 8 kwok nodes; with queues, Kueue's
+webhooks admitting its objects) in one run: the reference is one `kubectl apply
+--server-side` of every object of N tenants (then the same file again, unchanged); the
+product is `KubernetesTenants.apply_many` for N other tenants with the same objects (then an
+unchanged re-apply, which must change nothing). Each tenant: 8 GPUs in training, 8 in
+inference, two users. Targets: create within 3x the reference, unchanged re-apply < 5 s.
 
-| date | machine | tenants | plan | apply | unchanged re-apply | delete |
-|---|---|---|---|---|---|---|
 """
+COLUMNS = (
+    "date", "machine", "load (1 min, before)", "tenants", "objects", "queues",
+    "kubectl create", "computectl create", "ratio", "kubectl unchanged",
+    "computectl unchanged re-apply", "computectl plan (unchanged)",
+)  # fmt: skip
+SECTION += "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|\n"
+
+
+def specs(prefix: str, n: int) -> list[TenantSpec]:
+    quotas = (GpuQuota("training", "H100-SXM", 8), GpuQuota("inference", "H100-SXM", 8))
+    return [TenantSpec(f"{prefix}-{i:04d}", ("alice", "bob"), quotas) for i in range(n)]
+
+
+def objects(tenants: KubernetesTenants, of: list[TenantSpec]) -> list[dict[str, Any]]:
+    """Every object of ``of``, the shared ones once, in apply order."""
+    seen: set[tuple[str, str]] = set()
+    out: list[dict[str, Any]] = []
+    for spec in of:
+        for obj in to.desired(spec, tenants.pool_values, tenants.gpu_resource, tenants.queues):
+            m = obj["metadata"]
+            key = (obj["kind"], f"{m.get('namespace', '')}/{m['name']}")
+            if key not in seen:
+                seen.add(key)
+                out.append(obj)
+    return out
+
+
+def kubectl(kubeconfig: Path, *args: str) -> None:
+    env_lines = subprocess.run(
+        [str(ROOT / "testenv" / "kubernetes"), "env"], capture_output=True, text=True, check=True
+    ).stdout
+    path = next(
+        line.split("=", 1)[1].split(":")[0] for line in env_lines.splitlines() if "PATH=" in line
+    )
+    exe = Path(path.strip("'\"")) / "kubectl"
+    subprocess.run(
+        [str(exe), "--kubeconfig", str(kubeconfig), *args], check=True, capture_output=True
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--tenants", type=int, default=100)
+    p.add_argument("--tenants", type=int, default=1000)
+    p.add_argument("--no-queues", action="store_true")
     p.add_argument("--state-dir", type=Path, default=STATE_DIR)
     p.add_argument("--port-base", type=int, default=PORT_BASE)
     p.add_argument("--write", type=Path)
     a = p.parse_args()
+    queues = not a.no_queues
+    load = os.getloadavg()[0]
     was_up = run_testenv(a.state_dir, a.port_base, "status", check=False).returncode == 0
     run_testenv(a.state_dir, a.port_base, "up", "--nodes", "8")
-    client = KubeClient(a.state_dir / "admin.kubeconfig", timeout_seconds=120)
-    try:
-        tenants = KubernetesTenants(client, POOLS)
-        specs = [
-            TenantSpec(f"bench-{i:04d}", ("alice", "bob"), (GpuQuota("training", "H100-SXM", 16),))
-            for i in range(a.tenants)
-        ]
-        n = len(specs)
-        planned: list[int] = []
-        t_plan = timed(lambda: planned.extend(len(tenants.plan(s)) for s in specs))
-        assert all(planned), "every tenant is new: every plan has changes"
-        t_apply = timed(lambda: [tenants.apply(s) for s in specs])
-        again: list[int] = []
-        t_reapply = timed(lambda: again.extend(len(tenants.apply(s)) for s in specs))
-        assert again == [0] * n, "an unchanged re-apply changed something"
-        t_delete = timed(
-            lambda: [tenants.delete(s.name, force=True, purge_data=True) for s in specs]
+    kubeconfig = a.state_dir / "admin.kubeconfig"
+    kueue = [str(ROOT / "testenv" / "kueue"), "--state-dir", f"{a.state_dir}-kueue"]
+    if queues:
+        subprocess.run(
+            [
+                kueue[0],
+                "up",
+                *kueue[1:],
+                "--kubeconfig",
+                str(kubeconfig),
+                "--port",
+                str(a.port_base + 10),
+            ],
+            check=True,
         )
+    client = KubeClient(kubeconfig, timeout_seconds=120)
+    n = a.tenants
+    try:
+        tenants = KubernetesTenants(client, POOLS, queues=queues)
+        ref = objects(tenants, specs("ref", n))
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"apiVersion": "v1", "kind": "List", "items": ref}, f)
+        apply = [
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "kubectl-ref",
+            "-f",
+            f.name,
+        ]
+        t_ref = timed(lambda: kubectl(kubeconfig, *apply))
+        t_ref_again = timed(lambda: kubectl(kubeconfig, *apply))
+        os.unlink(f.name)
+        mine = specs("bench", n)
+        created: list[Any] = []
+        t_create = timed(lambda: created.extend(tenants.apply_many(mine)))
+        errors = [o for o in created if o.error]
+        assert not errors, errors[:3]
+        again: list[Any] = []
+        t_again = timed(lambda: again.extend(tenants.apply_many(mine)))
+        assert all(not o.changes and not o.error for o in again), (
+            "an unchanged re-apply changed something"
+        )
+        planned: list[Any] = []
+        t_plan = timed(lambda: planned.extend(tenants.plan_many(mine)))
+        assert all(not o.changes for o in planned)
     finally:
         client.close()
-        if not was_up:
+        if was_up:
+            for kind in ("namespace", "clusterqueue") if queues else ("namespace",):
+                kubectl(
+                    kubeconfig,
+                    "delete",
+                    kind,
+                    "-l",
+                    f"{to.MANAGED_BY}={to.MANAGER}",
+                    "--wait=false",
+                )
+        else:
+            if queues:
+                subprocess.run([kueue[0], "down", *kueue[1:]], check=False)
             run_testenv(a.state_dir, a.port_base, "down", check=False)
 
-    def cell(total: float) -> str:
-        return f"{total:.2f} s ({total / n * 1000:.0f} ms each)"
-
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {n} | {cell(t_plan)} | {cell(t_apply)} "
-        f"| {cell(t_reapply)} | {cell(t_delete)} |"
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} UTC | {machine()} | {load:.1f} | {n} | {len(ref)} "
+        f"| {'Kueue' if queues else 'none'} | {t_ref:.2f} s | {t_create:.2f} s "
+        f"| {t_create / t_ref:.2f}x | {t_ref_again:.2f} s | {t_again:.2f} s | {t_plan:.2f} s |"
     )
     print(row)
     if a.write:
-        add_row(a.write, "<!-- kubernetes tenant rows -->", SECTION, row)
+        add_row(a.write, MARKER, SECTION, row)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import NotFound, SchedulerError, TooManyRequests, Unreachable
-from scheduler.kubernetes.driver import FIELD_MANAGER, KINDS, KubeDriver, describe, kind_of
+from scheduler.kubernetes.driver import (
+    FIELD_MANAGER,
+    KINDS,
+    KubeDriver,
+    address,
+    describe,
+    names_of,
+)
 from scheduler.kubernetes.responses import (
     Expired,
     Refused,
@@ -135,21 +142,21 @@ class KubeClient:
     # -- tenants -------------------------------------------------------------------------------
 
     def get_object(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
-        api, suffix, namespaced = kind_of(kind)
-        args = (name, namespace) if namespaced else (name,)
+        api, method, args = address("read", kind, name, namespace)
         try:
             return self._json(
-                f"read {describe(kind, name, namespace)}", True, f"read_{suffix}", *args, _on=api
+                f"read {describe(kind, name, namespace)}", True, method, *args, _on=api
             )
         except NotFound:
             return None
 
     def apply_object(self, obj: dict[str, Any]) -> dict[str, Any]:
-        kind, name, namespace, api, suffix, args = _target(obj)
+        kind, name, namespace = names_of(obj)
+        api, method, args = address("patch", kind, name, namespace, obj)
         return self._json(
             f"apply {describe(kind, name, namespace)}",
             True,
-            f"patch_{suffix}",
+            method,
             *args,
             _on=api,
             field_manager=FIELD_MANAGER,
@@ -158,66 +165,63 @@ class KubeClient:
         )
 
     def replace_object(self, obj: dict[str, Any]) -> dict[str, Any]:
-        kind, name, namespace, api, suffix, args = _target(obj)
+        kind, name, namespace = names_of(obj)
+        api, method, args = address("replace", kind, name, namespace, obj)
         return self._json(
             f"replace {describe(kind, name, namespace)}",
             True,
-            f"replace_{suffix}",
+            method,
             *args,
             _on=api,
             field_manager=FIELD_MANAGER,
         )
 
     def create_object(self, obj: dict[str, Any]) -> dict[str, Any]:
-        kind = str(obj.get("kind", ""))
-        api, suffix, namespaced = kind_of(kind)
-        m = obj.get("metadata") or {}
-        name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
-        args = (namespace, obj) if namespaced else (obj,)
+        kind, name, namespace = names_of(obj)
+        api, method, args = address("create", kind, name, namespace, obj)
         # A 429 means the object was not created, so retrying cannot create it twice.
         return self._json(
             f"create {describe(kind, name, namespace)}",
             True,
-            f"create_{suffix}",
+            method,
             *args,
             _on=api,
             field_manager=FIELD_MANAGER,
         )
 
     def delete_object(self, kind: str, name: str, namespace: str = "") -> None:
-        api, suffix, namespaced = kind_of(kind)
-        args = (name, namespace) if namespaced else (name,)
+        api, method, args = address("delete", kind, name, namespace)
         with contextlib.suppress(NotFound):
             self._call(
                 f"delete {describe(kind, name, namespace)}",
                 True,
-                f"delete_{suffix}",
+                method,
                 *args,
                 _on=api,
                 propagation_policy="Background",
             )
 
     def list_objects(
-        self, kind: str, namespace: str = "", label_selector: str = ""
+        self, kind: str, namespace: str = "", label_selector: str = "", field_selector: str = ""
     ) -> list[dict[str, Any]]:
-        api, suffix, namespaced = kind_of(kind)
-        if namespaced:
-            return self._list(
-                f"list {kind} in {namespace}",
-                f"list_{suffix}",
-                namespace,
-                _on=api,
-                label_selector=label_selector,
-            )
-        return self._list(f"list {kind}", f"list_{suffix}", _on=api, label_selector=label_selector)
+        api, method, args = address("list", kind, "", namespace)
+        where = f" in {namespace}" if namespace else ""
+        return self._list(
+            f"list {kind}{where}",
+            method,
+            *args,
+            _on=api,
+            label_selector=label_selector,
+            field_selector=field_selector,
+        )
 
     def delete_collection(self, kind: str, namespace: str, grace_period_seconds: int) -> None:
-        api, suffix, _namespaced = kind_of(kind)
+        api, method, args = address("delete_collection", kind, "", namespace)
         self._call(
             f"delete every {kind} in {namespace}",
             True,
-            f"delete_collection_{suffix}",
-            namespace,
+            method,
+            *args,
             _on=api,
             grace_period_seconds=grace_period_seconds,
             propagation_policy="Background",
@@ -382,13 +386,3 @@ class KubeClient:
             raise Unreachable(
                 f"{what}: cannot reach {host}: {urllib3_cause(exc, self.timeout_seconds)}"
             ) from None
-
-
-def _target(obj: dict[str, Any]) -> tuple[str, str, str, str, str, tuple[Any, ...]]:
-    """What a whole-object write addresses: kind, name, namespace, the API and method suffix
-    serving the kind, and the positional arguments its client method takes."""
-    kind = str(obj.get("kind", ""))
-    api, suffix, namespaced = kind_of(kind)
-    m = obj.get("metadata") or {}
-    name, namespace = str(m.get("name", "")), str(m.get("namespace", ""))
-    return kind, name, namespace, api, suffix, (name, namespace, obj) if namespaced else (name, obj)

@@ -62,9 +62,10 @@ class KubeDriver(Protocol):
         """Delete (background propagation); gone already is fine."""
 
     def list_objects(
-        self, kind: str, namespace: str = "", label_selector: str = ""
+        self, kind: str, namespace: str = "", label_selector: str = "", field_selector: str = ""
     ) -> list[dict[str, Any]]:
-        """Objects of ``kind`` (in ``namespace`` for namespaced kinds)."""
+        """Objects of ``kind`` (in ``namespace`` for namespaced kinds; every namespace's
+        when ``namespace`` is "")."""
 
     def delete_collection(self, kind: str, namespace: str, grace_period_seconds: int) -> None:
         """Every object of a namespaced ``kind`` in ``namespace``."""
@@ -76,6 +77,8 @@ class KubeDriver(Protocol):
         """(API server URL, base64 PEM of the CA that signs its certificate, "" if none)."""
 
 
+# The API class of custom resources; their "suffix" is group/version/plural.
+CUSTOM = "CustomObjectsApi"
 # kind → (API class of the official client, its method suffix, namespaced): enough to
 # read, apply, delete and list the objects a tenant consists of.
 KINDS: dict[str, tuple[str, str, bool]] = {
@@ -107,6 +110,11 @@ KINDS: dict[str, tuple[str, str, bool]] = {
         "validating_admission_policy_binding",
         False,
     ),
+    # Kueue's custom resources: CustomObjectsApi, addressed by "group/version/plural".
+    "ResourceFlavor": (CUSTOM, "kueue.x-k8s.io/v1beta2/resourceflavors", False),
+    "ClusterQueue": (CUSTOM, "kueue.x-k8s.io/v1beta2/clusterqueues", False),
+    "LocalQueue": (CUSTOM, "kueue.x-k8s.io/v1beta2/localqueues", True),
+    "Workload": (CUSTOM, "kueue.x-k8s.io/v1beta2/workloads", True),
 }
 FIELD_MANAGER = "computectl"
 
@@ -122,3 +130,35 @@ def kind_of(kind: str) -> tuple[str, str, bool]:
 def describe(kind: str, name: str, namespace: str) -> str:
     """An object in words, for messages: ``rolebinding tenant-a/computectl-tenant``."""
     return f"{kind.lower()} {namespace}/{name}" if namespace else f"{kind.lower()} {name}"
+
+
+def names_of(obj: dict[str, Any]) -> tuple[str, str, str]:
+    m = obj.get("metadata") or {}
+    return str(obj.get("kind", "")), str(m.get("name", "")), str(m.get("namespace", ""))
+
+
+def address(
+    verb: str, kind: str, name: str, namespace: str, body: dict[str, Any] | None = None
+) -> tuple[str, str, tuple[Any, ...]]:
+    """The API class, method and positional arguments of ``verb`` (read, patch, replace,
+    create, delete, list, delete_collection) on an object of ``kind``. A namespaced kind
+    listed without a namespace is listed in every namespace."""
+    api, suffix, namespaced = kind_of(kind)
+    whole = (body,) if body is not None else ()
+    if api == CUSTOM:
+        group, version, plural = suffix.split("/")
+        custom_verb = {"read": "get"}.get(verb, verb)
+        if namespaced and namespace:
+            where: tuple[Any, ...] = (group, version, namespace, plural)
+            method = f"{custom_verb}_namespaced_custom_object"
+        else:
+            where, method = (group, version, plural), f"{custom_verb}_cluster_custom_object"
+        named = (name,) if verb in ("read", "patch", "replace", "delete") else ()
+        return api, method, (*where, *named, *whole)
+    if verb == "list" and namespaced and not namespace:
+        return api, f"list_{suffix.removeprefix('namespaced_')}_for_all_namespaces", ()
+    named = (name,) if verb in ("read", "patch", "replace", "delete") else ()
+    scope = (namespace,) if namespaced else ()
+    if verb == "create":
+        return api, f"create_{suffix}", (*scope, *whole)
+    return api, f"{verb}_{suffix}", (*named, *scope, *whole)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,6 +70,14 @@ class KubernetesSettings(BaseModel):
         pattern=r"^[\x21-\x7e]+$",
         description="Audience the node check's projected ServiceAccount token is issued for; "
         "a token for another audience (the API server's own) is refused.",
+    )
+
+    queues: Literal["none", "kueue"] = Field(
+        "none",
+        description='"kueue": tenants\' GPU quotas per pool and GPU model through Kueue (a '
+        "ResourceFlavor per pool, a ClusterQueue per tenant in one cohort, a LocalQueue in its "
+        "namespace; docs/kubernetes-tenants.md says how Kueue must be configured); "
+        '"none": one summed ResourceQuota per tenant, which does not split it between pools.',
     )
 
     def selector_of(self, pool: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.kubernetes import tenant_policy
+from scheduler.kubernetes import tenant_policy, tenant_queues
 from scheduler.kubernetes.objects import TENANT_LABEL, annotations_of, labels_of, meta
 from scheduler.kubernetes.tenant_objects import (
     OUR_LABEL_PREFIXES,
@@ -44,6 +44,9 @@ OWNED_WHOLE: dict[str, tuple[str, ...]] = {
     "RoleBinding": ("roleRef", "subjects"),
     "ValidatingAdmissionPolicy": ("spec",),
     "ValidatingAdmissionPolicyBinding": ("spec",),
+    "ResourceFlavor": ("spec",),
+    "ClusterQueue": ("spec",),
+    "LocalQueue": ("spec",),
 }
 # What the API server (v1.36) fills in where computectl's objects leave a field out:
 # (kind, path, value); "*" in a path is every item of a list. Only a field holding exactly
@@ -184,6 +187,8 @@ def line(obj: Mapping[str, Any]) -> str:
         return "deny all but same-namespace ingress/egress and DNS"
     if kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         return tenant_policy.line(obj)
+    if kind in ("ResourceFlavor", "ClusterQueue", "LocalQueue"):
+        return tenant_queues.line(obj)
     return "present"
 
 
@@ -247,13 +252,16 @@ def token_secret_steps(secrets: Sequence[Mapping[str, Any]]) -> list[Step]:
 
 
 def delete_steps(name: str, live: _Live, pvcs: list[str], purge_data: bool) -> list[Step]:
-    """Remove the tenant's objects (never the shared guard), access first and limits last
-    (the reverse of apply). The namespace stays while it holds PersistentVolumeClaims,
-    unless ``purge_data``: then it goes, and they with it."""
+    """Remove the tenant's objects (never the shared guard or flavors; its ClusterQueue,
+    cluster-wide but its own, goes), access first and limits last (the reverse of apply).
+    The namespace stays while it holds PersistentVolumeClaims, unless ``purge_data``:
+    then it goes, and they with it."""
     ns = namespace_of(name)
     out: list[Step] = []
     for (kind, obj_ns, obj_name), obj in reversed(list(live.items())):
-        if obj is None or kind == "Namespace" or not obj_ns:
+        if obj is None or kind == "Namespace":
+            continue
+        if not obj_ns and labels_of(obj).get(TENANT_LABEL) != name:
             continue
         out.append(
             Step(Change(ChangeKind.DELETE, target(obj), line(obj), ""), kind, obj_name, obj_ns)

@@ -51,6 +51,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from scheduler.errors import InvalidRequest
+from scheduler.kubernetes import tenant_queues as tq
 from scheduler.kubernetes.objects import TENANT_LABEL, labels_of
 from scheduler.kubernetes.tenant_policy import GUARD as GUARD
 from scheduler.kubernetes.tenant_policy import MANAGED_BY as MANAGED_BY
@@ -134,11 +135,13 @@ def base_object(
 
 
 def desired(
-    spec: TenantSpec, pool_values: Mapping[str, str], gpu_resource: str
+    spec: TenantSpec, pool_values: Mapping[str, str], gpu_resource: str, queues: bool = False
 ) -> list[dict[str, Any]]:
-    """Every object of the tenant, in the order apply makes them: the cluster-wide guard,
-    the namespace with its labels, its limits (quota, LimitRange, NetworkPolicy), and only
-    then access (ServiceAccount, Role, RoleBinding). Delete goes the other way."""
+    """Every object of the tenant, in the order apply makes them: the cluster-wide guard
+    (and, with ``queues``, the shared ResourceFlavors), the namespace with its labels, its
+    limits (quota, LimitRange, NetworkPolicy; with ``queues`` its ClusterQueue and
+    LocalQueue: `scheduler.kubernetes.tenant_queues`), and only then access
+    (ServiceAccount, Role, RoleBinding). Delete goes the other way."""
     name, ns = spec.name, namespace_of(spec.name)
     missing = sorted({q.pool for q in spec.quotas} - set(pool_values))
     if missing:
@@ -150,8 +153,11 @@ def desired(
     namespace["metadata"]["labels"] |= POD_SECURITY | {
         f"{POOL_ALLOWED_PREFIX}{pool_values[q.pool]}": "allowed" for q in spec.quotas
     }
+    if queues:
+        namespace["metadata"]["labels"][tq.QUEUE_LABEL] = tq.QUEUE_VALUE
     sa = base_object("v1", "ServiceAccount", SERVICE_ACCOUNT, ns, name)
-    role = base_object("rbac.authorization.k8s.io/v1", "Role", ROLE, ns, name) | {"rules": _RULES}
+    rules = [*_RULES, tq.QUEUE_RULE] if queues else _RULES
+    role = base_object("rbac.authorization.k8s.io/v1", "Role", ROLE, ns, name) | {"rules": rules}
     binding = base_object("rbac.authorization.k8s.io/v1", "RoleBinding", ROLE, ns, name) | {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": ns}]
@@ -164,8 +170,9 @@ def desired(
     # can start pods without the quota, the defaults and the pool guard.
     return [
         *guards(gpu_resource),
+        *(tq.flavors(spec, pool_values) if queues else []),
         namespace,
-        quota(spec, gpu_resource),
+        quota(spec, gpu_resource, queues),
         base_object("v1", "LimitRange", LIMITS, ns, name)
         | {
             "spec": {
@@ -198,18 +205,25 @@ def desired(
                 ],
             }
         },
+        *([tq.cluster_queue(spec, ns, gpu_resource), tq.local_queue(spec, ns)] if queues else []),
         sa,
         role,
         binding,
     ]
 
 
-def quota(spec: TenantSpec, gpu_resource: str) -> dict[str, Any]:
-    hard = {f"requests.{gpu_resource}": str(0 if spec.suspended else spec_gpus(spec))}
+def quota(spec: TenantSpec, gpu_resource: str, queues: bool = False) -> dict[str, Any]:
+    """The summed GPU quota. Under Kueue it stays as a backstop (a pod Kueue never saw
+    still cannot take more than the sum), except for the internal tenant, whose borrowing
+    only Kueue's cohort bounds."""
+    hard: dict[str, str] = {}
+    if spec.suspended or not (queues and spec.internal):
+        hard[f"requests.{gpu_resource}"] = str(0 if spec.suspended else spec_gpus(spec))
     if spec.suspended:
         hard["pods"] = "0"
     obj = base_object("v1", "ResourceQuota", QUOTA, namespace_of(spec.name), spec.name)
-    return obj | {"spec": {"hard": hard}}
+    # An empty hard list is not stored: left out, so a re-apply finds nothing to change.
+    return obj | {"spec": {"hard": hard} if hard else {}}
 
 
 def spec_gpus(spec: TenantSpec) -> int:

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scheduler.errors import Conflict, SchedulerError
+from scheduler.kubernetes import tenant_batch as tb
 from scheduler.kubernetes import tenant_diff as td
 from scheduler.kubernetes import tenant_objects as to
 from scheduler.kubernetes.driver import KubeDriver
 from scheduler.kubernetes.objects import TENANT_LABEL, is_active, labels_of, meta, pod_gpus
+from scheduler.kubernetes.tenant_batch import Snapshot
 from scheduler.protocol import JobInfo
 from scheduler.tenants import Change, ChangeKind, Interrupted, TenantBusy, TenantSpec
 
@@ -51,11 +53,14 @@ class KubernetesTenants:
         pools: Mapping[str, Mapping[str, str]],
         gpu_resource: str = "nvidia.com/gpu",
         sleep: Callable[[float], None] = time.sleep,
+        queues: bool = False,
     ) -> None:
         self.client = client
         self.pool_values = to.pool_label_values(pools)
         self.gpu_resource = gpu_resource
         self._sleep = sleep
+        # Per-pool quotas through Kueue (`scheduler.kubernetes.tenant_queues`).
+        self.queues = queues
 
     # -- plan and apply ------------------------------------------------------------------------
 
@@ -64,6 +69,18 @@ class KubernetesTenants:
 
     def apply(self, spec: TenantSpec) -> list[Change]:
         return self._run(self._apply_steps(spec))
+
+    def plan_many(self, specs: Sequence[TenantSpec]) -> list[tb.Outcome]:
+        """`plan` of many tenants from one read of the cluster (a list per kind)."""
+        return tb.plan_many(self, specs)
+
+    def apply_many(
+        self, specs: Sequence[TenantSpec], workers: int = tb.WORKERS
+    ) -> list[tb.Outcome]:
+        """`apply` of many tenants: one read of the cluster, the shared objects once, then
+        each tenant's steps in order, ``workers`` tenants at a time. One tenant's failure
+        is its own outcome; the others go on."""
+        return tb.apply_many(self, specs, workers)
 
     def plan_delete(self, name: str, purge_data: bool = False) -> list[Change]:
         return [s.change for s in self._delete_steps(name, purge_data)]
@@ -179,17 +196,27 @@ class KubernetesTenants:
         if ns is not None and not to.is_ours(ns):
             raise Conflict(_foreign([td.target(ns)]))
 
-    def _apply_steps(self, spec: TenantSpec) -> list[td.Step]:
-        want = to.desired(spec, self.pool_values, self.gpu_resource)
-        ns_obj = self.client.get_object("Namespace", to.namespace_of(spec.name))
+    def _apply_steps(self, spec: TenantSpec, seen: Snapshot | None = None) -> list[td.Step]:
+        """The steps to ``spec``, reading each object (or, for many tenants at once, looking
+        it up in ``seen``: `scheduler.kubernetes.tenant_batch`)."""
+        want = to.desired(spec, self.pool_values, self.gpu_resource, self.queues)
+        ns = to.namespace_of(spec.name)
+        ns_obj = (
+            self.client.get_object("Namespace", ns)
+            if seen is None
+            else seen.objects.get(("Namespace", "", ns))
+        )
         if ns_obj is not None and not to.is_ours(ns_obj):
             raise Conflict(_foreign([td.target(ns_obj)]))
         if ns_obj is not None and meta(ns_obj).get("deletionTimestamp"):
-            raise SchedulerError(
-                f"namespace {to.namespace_of(spec.name)} is still being deleted; apply again soon"
-            )
+            raise SchedulerError(f"namespace {ns} is still being deleted; apply again soon")
         # Inside a namespace that does not exist yet nothing else can: skip those reads.
-        live = self._read([o for o in want if ns_obj is not None or not meta(o).get("namespace")])
+        wanted = [o for o in want if ns_obj is not None or not meta(o).get("namespace")]
+        live = (
+            self._read(wanted)
+            if seen is None
+            else {td.key(o): seen.objects.get(td.key(o)) for o in wanted}
+        )
         bad = td.foreign(live)
         if bad:
             raise Conflict(_foreign(bad))
@@ -197,7 +224,9 @@ class KubernetesTenants:
         if ns_obj is not None:
             # Last: the objects policy (made first) already stops new ones meanwhile.
             steps += td.token_secret_steps(
-                self.client.list_objects("Secret", to.namespace_of(spec.name))
+                self.client.list_objects("Secret", ns)
+                if seen is None
+                else seen.token_secrets.get(ns, [])
             )
         return steps
 
@@ -205,8 +234,10 @@ class KubernetesTenants:
         ns = to.namespace_of(name)
         self._check_ours(name)
         # The shared guard stays: only the tenant's own objects are read.
-        want = to.desired(TenantSpec(name), self.pool_values, self.gpu_resource)
-        live = self._read([o for o in want if o["kind"] == "Namespace" or meta(o).get("namespace")])
+        want = to.desired(TenantSpec(name), self.pool_values, self.gpu_resource, self.queues)
+        live = self._read(
+            [o for o in want if o["kind"] == "Namespace" or TENANT_LABEL in labels_of(o)]
+        )
         live = {k: v for k, v in live.items() if v is None or to.is_ours(v)}
         pvcs = (
             [

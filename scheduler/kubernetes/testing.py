@@ -219,13 +219,16 @@ class InMemoryKube:
                 del self.objects[key]
 
     def list_objects(
-        self, kind: str, namespace: str = "", label_selector: str = ""
+        self, kind: str, namespace: str = "", label_selector: str = "", field_selector: str = ""
     ) -> list[dict[str, Any]]:
         self._contact()
         return [
             copy.deepcopy(obj)
             for (k, ns, _), obj in self.objects.items()
-            if k == kind and (not namespace or ns == namespace) and _selected(obj, label_selector)
+            if k == kind
+            and (not namespace or ns == namespace)
+            and _selected(obj, label_selector)
+            and _fields_match(obj, field_selector)
         ]
 
     def delete_collection(self, kind: str, namespace: str, grace_period_seconds: int) -> None:

@@ -34,7 +34,8 @@ def build(pools: Sequence[tuple[str, KubernetesSettings]]) -> dict[str, PoolWiri
             topology={name: TopologyLabels(k.rack_label, k.switch_label) for name, k in members},
         )
         # One namespace per tenant in the same cluster, over the same client.
-        tenants = KubernetesTenants(backend.client, backend.pools, gpu_resource)
+        queues = any(k.queues == "kueue" for _, k in members)
+        tenants = KubernetesTenants(backend.client, backend.pools, gpu_resource, queues=queues)
         usage = KubernetesUsage(backend.client, backend.pools, gpu_resource)
         for name, k in members:
             if not k.burn_in_image:
