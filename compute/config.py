@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from compute.auth.oidc_settings import OidcSettings
 from compute.config_base import Section as _Section
+from compute.config_defaults import ENV_CONFIG, default_data_dir, setting_path, sqlite_url
 from compute.config_pools import (
     BACKENDS,
     KubernetesPool,
@@ -57,34 +58,10 @@ __all__ = [
     "settings_as_dict",
 ]
 
-ENV_PREFIX = "COMPUTECTL_"
-ENV_CONFIG = "COMPUTECTL_CONFIG"
-# Variables of the project's own tooling (test environments, caches), not settings.
-TOOLING_PREFIXES = (
-    "COMPUTECTL_TESTENV_",
-    "COMPUTECTL_TEST_",
-    "COMPUTECTL_K8S_",
-    "COMPUTECTL_CACHE_DIR",
-)
-# Variables other parts read that are not settings: the remote CLI's credential and
-# context, and a node's own credential and check time limit (never part of the settings,
-# so `config show` cannot print them).
-NOT_SETTINGS = frozenset(
-    {
-        "COMPUTECTL_TOKEN",
-        "COMPUTECTL_CONTEXT",
-        "COMPUTECTL_CLIENT_CONFIG",
-        "COMPUTECTL_NODE_TOKEN",
-        "COMPUTECTL_HEALTHCHECK_TIMEOUT",
-    }
-)
-
 
 class Settings(_Section):
     data_dir: Path = Field(
-        default_factory=lambda: (
-            Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser() / "computectl"
-        ),
+        default_factory=default_data_dir,
         description="Where state lives: the SQLite database and the simulation's state.",
     )
     database_url: str | None = Field(
@@ -169,7 +146,7 @@ class Settings(_Section):
 
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'computectl.db'}"
+        return self.database_url or sqlite_url(self.data_dir)
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -183,11 +160,9 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     """COMPUTECTL_SECTION__KEY=value → {"section": {"key": value}}; unknown names are errors."""
     out: dict[str, Any] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG:
+        path = setting_path(name)
+        if path is None:
             continue
-        if name.startswith(TOOLING_PREFIXES) or name in NOT_SETTINGS:
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         _check_known(path, name)
         node = out
         for part in path[:-1]:

@@ -12,10 +12,8 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
+from compute.config_defaults import MAX_SETTING_TEXT
 from health import inputs
-
-# Longest text a setting holds (paths, URLs, tokens, command words).
-MAX_SETTING_TEXT = 4096
 
 
 def _kinds(annotation: Any) -> set[Any]:
