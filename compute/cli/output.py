@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import json
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,31 +64,82 @@ def table(
     rows: Sequence[Sequence[Any]],
     styles: dict[int, Callable[[Any], str]] | None = None,
 ) -> None:
+    # Cells are Text, not markup: stored text is shown as it is, never read as rich
+    # markup or emoji codes; control characters are shown as escapes.
+    heading = printable(title) if title else None
+    cells = [[printable("" if v is None else str(v)) for v in row] for row in rows]
+    if not _drawn():
+        piped = plain_table(heading, columns, cells)
+        if piped is not None:
+            sys.stdout.write(piped)
+            return
     from rich.table import Table
     from rich.text import Text
 
-    # Cells are Text, not markup: stored text is shown as it is, never read as rich
-    # markup or emoji codes; control characters are shown as escapes.
     out = console()
     # Off a terminal: columns separated by spaces, no box drawing (awk, cut and grep read it).
     frame: dict[str, Any] = (
         {} if out.is_terminal else {"box": None, "pad_edge": False, "padding": (0, 2, 0, 0)}
     )
-    t = Table(
-        title=printable(title) if title else None,
-        title_justify="left",
-        header_style="bold",
-        **frame,
-    )
+    t = Table(title=heading, title_justify="left", header_style="bold", **frame)
     for c in columns:
         t.add_column(c, overflow="fold")
-    for row in rows:
-        cells = []
-        for i, v in enumerate(row):
-            style = styles[i](v) if styles and i in styles else ""
-            cells.append(Text(printable("" if v is None else str(v)), style=style))
-        t.add_row(*cells)
+    for row, texts in zip(rows, cells, strict=True):
+        t.add_row(
+            *(
+                Text(text, style=styles[i](v) if styles and i in styles else "")
+                for i, (v, text) in enumerate(zip(row, texts, strict=True))
+            )
+        )
     out.print(t)
+
+
+def _drawn() -> bool:
+    """Whether rich takes stdout for a terminal (rich.console.Console.is_terminal): it
+    honours TTY_COMPATIBLE and FORCE_COLOR before asking the stream; either set, rich decides.
+    """
+    if "TTY_COMPATIBLE" in os.environ or "FORCE_COLOR" in os.environ:
+        return True
+    if hasattr(builtins, "get_ipython"):  # Jupyter: rich renders for it
+        return True
+    try:
+        return sys.stdout.isatty()
+    except ValueError:  # a closed stream: rich's own answer
+        return True
+
+
+# Text whose width in cells is its length, and that rich reads as it is in a header or title.
+_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F))
+_MARKUP = frozenset("[:")
+
+
+def plain_table(
+    title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]
+) -> str | None:
+    """A table off a terminal, byte for byte as rich prints it there (no box, columns two
+    spaces apart, every line padded to the table's width), without loading rich: that is
+    most of a read command's start. None where rich would do more than pad ASCII text
+    (wide or combining characters, markup in a header, a title wider than the table, an
+    empty column): rich prints it then. tests/unit/test_cli_plain_table.py holds the two
+    to the same bytes."""
+    texts = [list(columns), *(list(r) for r in rows)]
+    if not columns or any(len(r) != len(columns) for r in texts):
+        return None
+    if any(not _PLAIN.issuperset(t) for r in texts for t in r):
+        return None
+    if any(_MARKUP & set(c) for c in columns):
+        return None
+    widths = [max(len(r[i]) for r in texts) for i in range(len(columns))]
+    width = sum(widths) + 2 * (len(widths) - 1)
+    # rich gives an empty column a width of its own.
+    if width > PIPED_WIDTH or 0 in widths:
+        return None
+    lines = ["  ".join(t.ljust(w) for t, w in zip(r, widths, strict=True)) for r in texts]
+    if title is not None:
+        if not _PLAIN.issuperset(title) or _MARKUP & set(title) or len(title) > width:
+            return None
+        lines.insert(0, title.ljust(width))
+    return "\n".join(lines) + "\n"
 
 
 def state_style(v: Any) -> str:
