@@ -5,10 +5,14 @@
 
 Times, as whole processes (median of --runs): `python -c pass` and `sinfo --version` (the
 floor any command line pays here; sinfo reads SLURM_CONF), `computectl --help`,
-`computectl nodes list` over a data directory holding one swept simulated fleet, and
+`computectl nodes list` over a data directory holding one swept simulated fleet (the fast
+read, compute/client/sqlite_reads.py, where the checkout has it), the same with a setting in
+the environment (the full path: settings, SQLAlchemy, the store), and
 `computectl --server URL nodes list` against a `computectl serve` on that directory (with an
 operator's token). `--root` measures another checkout of the code (e.g. one unpacked with
-`git archive <commit>`) with the same interpreter, for a before/after pair.
+`git archive <commit>`) with the same interpreter, for a before/after pair. The row's note
+gets the load average before and after (the machine may be shared) and the full path's
+figure.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ COLUMNS = (
     "note",
 )
 REMOTE_SECTION = _INTRO + "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+# A setting the fast read does not read, at its default: `nodes list` takes the full path.
+FULL_PATH = {"COMPUTECTL_SWEEP__INTERVAL_SECONDS": "60"}
 # The console script's own start, without relying on which checkout is installed.
 ENTRY = "import sys; from compute.cli.main import main; sys.argv[0] = 'computectl'; main()"
 
@@ -145,6 +151,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop("COMPUTECTL_CONFIG", None)
     cli = [sys.executable, "-c", ENTRY]
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cli-bench-") as tmp:
         data = ["--data-dir", tmp]
         subprocess.run(
@@ -157,6 +164,9 @@ def main() -> None:
             "computectl nodes list": median_seconds(
                 [*cli, *data, "nodes", "list"], args.runs, env, root
             ),
+            "computectl nodes list (full path)": median_seconds(
+                [*cli, *data, "nodes", "list"], args.runs, {**env, **FULL_PATH}, root
+            ),
         }
         token = _token(tmp)
         with serving(cli, data, env, root) as url:
@@ -164,15 +174,23 @@ def main() -> None:
             figures["computectl --server URL nodes list"] = median_seconds(
                 [*cli, "--server", url, "nodes", "list"], args.runs, remote_env, root
             )
+    load = f"load average {_load(load_before)} before, {_load(os.getloadavg())} after"
     for name, secs in figures.items():
         print(f"{name:<36} {'-' if secs is None else f'{secs:.3f} s'}")
+    print(load)
     if args.write:
         code = args.label or args.root.name
         head = f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {code} | "
-        tail = f" | {args.runs} | {args.note} |"
+        full = _cells([figures["computectl nodes list (full path)"]])
+        note = "; ".join(n for n in (args.note, f"full path {full}", load) if n)
+        tail = f" | {args.runs} | {note} |"
         names = ("python -c pass", "computectl --help", "computectl nodes list")
         cells = [figures[n] for n in (*names, "computectl --server URL nodes list")]
         add_row(args.write, REMOTE_MARKER, REMOTE_SECTION, head + _cells(cells) + tail)
+
+
+def _load(avg: tuple[float, float, float]) -> str:
+    return "/".join(f"{a:.1f}" for a in avg)
 
 
 def _cells(figures: list[float | None]) -> str:
