@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
-from compute.api.deps import principal, runtime, wall_now
+from compute.api.deps import Now, Rt, Who
 from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.schemas import TokenRequest
 from compute.auth import tokens as fmt
-from compute.auth.principal import Principal
 from compute.errors import InvalidInput
-from compute.runtime import Runtime
 from compute.services import audit, tokens
 from compute.services.audit import MAX_LIMIT
 
 access = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-Rt = Annotated[Runtime, Depends(runtime)]
-Who = Annotated[Principal, Depends(principal)]
-Now = Annotated[datetime, Depends(wall_now)]
 TokenId = Annotated[int, Path(ge=1, le=2**62, description="Token id.")]
 
 

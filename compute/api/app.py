@@ -81,7 +81,7 @@ def create_app(
     app.include_router(ops)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, object]:
+    async def healthz() -> dict[str, object]:
         """Liveness: the process answers. Whether remediation works is /readyz's question."""
         return {"status": "ok"}
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.cookies import CookieError, SimpleCookie
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from compute.auth import tokens as fmt
@@ -159,9 +160,13 @@ def cookie(headers: dict[str, str], name: str) -> str | None:
     return morsel.value if morsel is not None else None
 
 
-def front_door(request: Request) -> Iterator[None]:
+async def front_door(request: Request) -> AsyncIterator[None]:
     """THE dependency, installed on the app (every route, the included routers' too): who
-    is asking, may they, and the audit of a change that was refused or failed."""
+    is asking, may they, and the audit of a change that was refused or failed.
+
+    Async, with the store's work (the credential's lookup, an audit row) on a worker thread
+    only where there is some: a sync generator dependency costs two thread hops on every
+    request, a public one's too."""
     scope = request.scope
     door: Door = request.app.state.door
     route = scope.get("route")
@@ -175,7 +180,10 @@ def front_door(request: Request) -> Iterator[None]:
     source = source_of(scope)
     unsafe = method in UNSAFE_METHODS
     headers = _headers(scope)
-    principal, csrf_ok = _principal(door, headers, source, unsafe)
+    if "authorization" in headers or "cookie" in headers:
+        principal, csrf_ok = await run_in_threadpool(_principal, door, headers, source, unsafe)
+    else:
+        principal, csrf_ok = None, True
     verdict = door.policy.authorize(principal, method, template, params)
     if verdict.allowed and not csrf_ok:
         verdict = Verdict(403, "a change from a browser session needs its X-CSRF-Token header")
@@ -189,14 +197,8 @@ def front_door(request: Request) -> Iterator[None]:
                 # the same address is never held back (checked before this).
                 _refuse_if_limited(door, source)
                 door.limiter.fail(source, door.wall().timestamp())
-            _record(
-                door,
-                request,
-                principal,
-                rule,
-                params,
-                f"refused: {verdict.status} {verdict.reason}",
-            )
+            why = f"refused: {verdict.status} {verdict.reason}"
+            await run_in_threadpool(_record, door, request, principal, rule, params, why)
         if verdict.status == 401:
             raise Unauthenticated(verdict.reason)
         raise Forbidden(verdict.reason)
@@ -206,20 +208,22 @@ def front_door(request: Request) -> Iterator[None]:
     except ComputeError as exc:
         if unsafe:
             word = "failed" if exc.http_status >= 500 else "refused"
-            _record(door, request, principal, rule, params, f"{word}: {exc.http_status} {exc}")
+            why = f"{word}: {exc.http_status} {exc}"
+            await run_in_threadpool(_record, door, request, principal, rule, params, why)
         raise
     except RequestValidationError as exc:
         if unsafe:
             errors = list(exc.errors())
-            why = first_error(errors) if errors else "invalid request"
-            _record(door, request, principal, rule, params, f"refused: 422 {why}")
+            why = f"refused: 422 {first_error(errors) if errors else 'invalid request'}"
+            await run_in_threadpool(_record, door, request, principal, rule, params, why)
         raise
     except Exception:
         if unsafe:
-            _record(door, request, principal, rule, params, "failed: internal error")
+            why = "failed: internal error"
+            await run_in_threadpool(_record, door, request, principal, rule, params, why)
         raise
     if unsafe and rule is not None and rule.record:
-        _record(door, request, principal, rule, params, "ok")
+        await run_in_threadpool(_record, door, request, principal, rule, params, "ok")
 
 
 def _principal(

@@ -1,11 +1,20 @@
 """Request-scoped access to the runtime and to who is asking (the front door,
-compute/api/auth.py, has already decided that they may)."""
+compute/api/auth.py, has already decided that they may).
+
+The plain functions serve callers that hold the request (the pages). Routes take the
+``Rt``/``Who``/``Actor``/``Now`` aliases: async twins, because FastAPI runs every sync
+dependency on a worker thread, and a thread hop per dependency was a large share of a
+small request's CPU (none of these do I/O)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Annotated, ParamSpec, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from compute.api.auth import PRINCIPAL_KEY
 from compute.auth.policy import Unauthenticated
@@ -37,3 +46,43 @@ def principal(request: Request) -> Principal:
 def actor(request: Request) -> Actor:
     """Who a change is recorded as: "token:12 (alice-laptop)", with its source."""
     return Actor(principal(request))
+
+
+async def _runtime(request: Request) -> Runtime:
+    return runtime(request)
+
+
+async def _wall_now(request: Request) -> datetime:
+    return wall_now(request)
+
+
+async def _principal(request: Request) -> Principal:
+    return principal(request)
+
+
+async def _actor(request: Request) -> str:
+    return actor(request)
+
+
+Rt = Annotated[Runtime, Depends(_runtime)]
+Who = Annotated[Principal, Depends(_principal)]
+Now = Annotated[datetime, Depends(_wall_now)]
+# Who a change is recorded as (the front door, compute/api/auth.py, let them in).
+ActorName = Annotated[str, Depends(_actor)]
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def one_hop(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """A sync route run as an async one that does its work on one worker thread. FastAPI
+    gives a sync route two hops (the route, then the check of its answer against the
+    declared type); this runs the route on a thread and the check on the event loop (a
+    dict of any: no deep walk). Signature and annotations stay the route's."""
+
+    @functools.wraps(route)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await run_in_threadpool(route, *args, **kwargs)
+
+    return run

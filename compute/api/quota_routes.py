@@ -7,20 +7,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from compute.api.deps import actor, principal, runtime
+from compute.api.deps import ActorName, Rt, Who
 from compute.api.problems import PROBLEM_RESPONSES
-from compute.auth.principal import Principal
 from compute.runtime import Runtime
 from compute.services.quota_requests import QuotaRequests, request_view
 from compute.validation import MAX_GPUS_PER_QUOTA, PoolName, Reason, TenantName
 
 quota = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-Rt = Annotated[Runtime, Depends(runtime)]
-Who = Annotated[Principal, Depends(principal)]
-Actor = Annotated[str, Depends(actor)]
+Actor = ActorName
 Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 RequestId = Annotated[int, Path(ge=1, le=2**62, description="Quota request id.")]
 State = Annotated[str | None, Query(pattern="^(pending|applying|approved|declined|failed)$")]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 
-from compute.api.deps import actor, runtime
+from compute.api.deps import ActorName, Rt, one_hop
 from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.schemas import (
     DrainManyRequest,
@@ -18,7 +18,6 @@ from compute.api.schemas import (
     ResumeRequest,
 )
 from compute.errors import InvalidInput
-from compute.runtime import Runtime
 from compute.services import fleet, incidents, pools
 from compute.services.batch import Batch
 from compute.services.ingest import parse_report
@@ -43,14 +42,13 @@ from compute.views import (
 from health.policy import Lifecycle
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-Rt = Annotated[Runtime, Depends(runtime)]
-# Who a change is recorded as (the front door, compute/api/auth.py, let them in).
-Actor = Annotated[str, Depends(actor)]
+Actor = ActorName
 Node = Annotated[NodeName, Path(description="Node name, as its workload manager knows it.")]
 Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 
 
 @api.get("/nodes", summary="List nodes")
+@one_hop
 def list_nodes(
     rt: Rt, pool: PoolName | None = None, state: Lifecycle | None = None
 ) -> dict[str, Any]:
@@ -59,6 +57,7 @@ def list_nodes(
 
 
 @api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
+@one_hop
 def get_node(rt: Rt, name: Node) -> dict[str, Any]:
     return node_detail_view(rt.nodes.detail(name))
 
@@ -73,6 +72,7 @@ def get_rma_report(rt: Rt, name: Node) -> dict[str, Any]:
     status_code=202,
     summary="Report check results from a node (what `computectl node check` posts)",
 )
+@one_hop
 def post_health(
     rt: Rt,
     name: Node,
@@ -128,6 +128,7 @@ def retire_node(rt: Rt, actor: Actor, name: Node) -> dict[str, Any]:
 
 
 @api.get("/events", summary="Drain, resume and lifecycle events, newest first")
+@one_hop
 def list_events(
     rt: Rt,
     node: NodeName | None = None,
@@ -156,6 +157,7 @@ def run_sweep(rt: Rt) -> dict[str, Any]:
 
 
 @api.get("/overview", summary="Everything the fleet overview page shows")
+@one_hop
 def get_overview(rt: Rt) -> dict[str, Any]:
     return {**overview_view(fleet.overview(rt.store, rt.clock.now())), "leading": rt.may_act()}
 

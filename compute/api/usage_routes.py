@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
-from compute.api.deps import runtime
+from compute.api.deps import Rt
 from compute.api.problems import PROBLEM_RESPONSES
-from compute.runtime import Runtime
 from compute.services.usage import MAX_DAYS, tenant_usage
 from compute.validation import TenantName
 from compute.views import usage_view
 
 usage_api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-Rt = Annotated[Runtime, Depends(runtime)]
 Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 Days = Annotated[
     int, Query(ge=1, le=MAX_DAYS, description="UTC days back, today (so far) included.")
