@@ -130,6 +130,7 @@ class Serve:
         self.token = a.token or mint_token(env)
         self.log = data_dir / "serve.log"
         argv = [str(CLI), "serve", "--port", str(self.port), "--threads", str(a.threads)]
+        argv += ["--workers", str(a.workers_api)]
         if a.switch_ms:
             argv += ["--switch-ms", str(a.switch_ms)]
         if a.profile:
@@ -275,9 +276,23 @@ def build_plan(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its live children (serve's API
+    workers), Linux."""
+
+    def stat(p: str) -> list[str]:
+        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = stat(entry)
+        except OSError:
+            continue
+        if entry == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -362,11 +377,13 @@ def summarise(a: argparse.Namespace, out: dict[str, Any]) -> str:
     lb, la = out["load"]
     store = "PostgreSQL" if a.postgres else "SQLite"
     switch = f", switch {a.switch_ms:g} ms" if a.switch_ms else ""
+    procs = f"{a.workers_api} API workers x " if a.workers_api else ""
+    serving = f"{procs}{a.threads} threads{switch}"
     return (
         f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {lb:.1f} / {la:.1f} | {store} | "
         f"{a.racks * a.nodes_per_rack:,} nodes ({a.racks}x{a.nodes_per_rack}) | "
         f"{a.sweep_interval:g} s | {a.mix} | {len(lat)} at {a.rate:g}/s for {a.duration:g} s, "
-        f"{a.workers} connections; done in {took:.1f} s | {a.threads} threads{switch} | "
+        f"{a.workers} connections; done in {took:.1f} s | {serving} | "
         f"{per} | {late} | {errors} | "
         f"{len(sweeps)} ({', '.join(f'{e - s:.1f}' for s, e in sweeps)}) | "
         f"{' / '.join(ms(x) for x in allp)} ms | {'; '.join(by_kind)} ms | "
@@ -380,6 +397,8 @@ def main() -> None:
         ("--racks", int, 16), ("--nodes-per-rack", int, 64), ("--sweep-interval", float, 15.0),
         ("--rate", float, 200.0), ("--duration", float, 60.0), ("--workers", int, 64),
         ("--threads", int, 8), ("--switch-ms", float, None), ("--seed", int, 11),
+        # serve --workers: API worker processes beside the acting one (0: one process).
+        ("--workers-api", int, 0),
         # Seconds after the first sweep: past adoption (burn-ins launched on every node).
         ("--warmup", float, 40.0),
     ):  # fmt: skip

@@ -39,6 +39,14 @@ class ServerSettings(_Section):
         description="Seconds the acting replica's lease lasts unrenewed: how long the fleet may "
         "go without an acting control plane after the one acting dies.",
     )
+    workers: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="API worker processes 'serve' starts beside the process that acts: they "
+        "serve the API on the same port and never act, so a sweep never stalls a request "
+        "(0: one process serves the API and acts). Unset: one per core beyond two, at most 8.",
+    )
 
 
 class SweepSettings(_Section):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import sys
 import threading
@@ -15,11 +17,10 @@ from compute.cli.context import CliContext
 from compute.errors import RefusedError
 from compute.loop import Loop
 from compute.runtime import Runtime
+from compute.serve_workers import Workers, default_count, limit_threads, listening
 from compute.simulation.demo import opening_fault
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Receive, Scope, Send
-
     from compute.services.leadership import Leadership
 
 log = logging.getLogger("computectl")
@@ -42,23 +43,12 @@ class Tuning:
     # How long a thread keeps the GIL while others wait (Python's default 5 ms): a request
     # waits that long each time it gets the GIL back from a sweep mid-way.
     switch_ms: float | None = None
+    # API worker processes (compute/serve_workers.py): 0, this process serves the API too.
+    workers: int = 0
 
 
-def _limit_threads(app: ASGIApp, threads: int) -> ASGIApp:
-    """``app`` with the event loop's worker threads limited to ``threads``: set as the
-    loop starts (the limiter belongs to the running loop)."""
-    limited = False
-
-    async def run(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal limited
-        if not limited:
-            from anyio import to_thread
-
-            to_thread.current_default_thread_limiter().total_tokens = threads
-            limited = True
-        await app(scope, receive, send)
-
-    return run
+# The name the unit tests (and older callers) know it by.
+_limit_threads = limit_threads
 
 
 def _run(
@@ -89,20 +79,29 @@ def _run(
     # after computectl's own tokens: docs/deploy-node-identity.md.
     identities = node_identities(rt.settings, pool_in(rt.store))
     verifiers = [identities.resolve] if identities else []
-    app = _limit_threads(create_app(rt, loop, verifiers=verifiers), tuning.threads)
     url = f"http://{host}:{port}/"
     role = lead.role() if loop.acts else "API only (no background sweeps: cron's sweeps act)"
+    if tuning.workers:
+        role += f"; the API in {tuning.workers} worker processes"
     click.echo(
         f"{banner}\n  overview  {url}\n  API docs  {url}docs\n  metrics   {url}metrics\n"
         f"  data dir  {rt.settings.data_dir}\n  role      {role}\nCtrl-C stops.",
         err=False,
     )
+    try:
+        sock = listening(host, port) if tuning.workers else None
+    except OSError as exc:
+        raise RefusedError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     loop.start()
     timer = None
     if after_start is not None:
         timer = after_start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        if sock is not None:
+            _serve_workers(rt, sock, tuning)
+        else:
+            app = limit_threads(create_app(rt, loop, verifiers=verifiers), tuning.threads)
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if timer is not None:
             timer.cancel()
@@ -110,6 +109,19 @@ def _run(
         identities.close()
         rt.close()
         click.echo("stopped; state saved in " + str(rt.settings.data_dir))
+
+
+def _serve_workers(rt: Runtime, sock: socket.socket, tuning: Tuning) -> None:
+    """This process acts; the workers serve the API until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    workers = Workers(tuning.workers, sock, rt.settings, tuning.threads)
+    workers.start()
+    try:
+        workers.watch(stop)
+    finally:
+        workers.stop()
 
 
 def _leadership(rt: Runtime, acts: bool) -> Leadership:
@@ -123,6 +135,16 @@ def _leadership(rt: Runtime, acts: bool) -> Leadership:
         raise RefusedError(lead.refusal())
     rt.leadership = lead  # the remediator asks it before each backend call
     return lead
+
+
+def workers_option(f: Any) -> Any:
+    return click.option(
+        "--workers",
+        type=click.IntRange(0, 64),
+        default=None,
+        help="API worker processes beside the one that acts (default: the setting "
+        "server.workers; 0: one process serves the API and acts).",
+    )(f)
 
 
 def tuning_options(f: Any) -> Any:
@@ -156,12 +178,21 @@ def host_port(f: Any) -> Any:
 @click.command()
 @host_port
 @tuning_options
+@workers_option
 @click.pass_obj
 def serve(
-    obj: CliContext, host: str | None, port: int | None, threads: int, switch_ms: float | None
+    obj: CliContext,
+    host: str | None,
+    port: int | None,
+    threads: int,
+    switch_ms: float | None,
+    workers: int | None,
 ) -> None:
     """Run the control plane: API, overview page, /metrics and background sweeps."""
     s = obj.settings()
+    count = workers if workers is not None else s.server.workers
+    if count is None:
+        count = default_count(os.cpu_count())
     rt = obj.runtime()
     _run(
         rt,
@@ -170,7 +201,7 @@ def serve(
         s.sweep.interval_seconds,
         s.simulation.time_acceleration,
         "computectl serving",
-        tuning=Tuning(threads, switch_ms),
+        tuning=Tuning(threads, switch_ms, count),
     )
 
 
