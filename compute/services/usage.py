@@ -4,7 +4,9 @@ simulation's jobs).
 
 Each record is split at UTC midnights exactly (whole microseconds, so the days of a record
 add up to the record). A backend that cannot be read costs its own rows only: the answer
-carries a note saying so, and the other backends' rows.
+carries a note saying so, and the other backends' rows. Kubernetes keeps no accounting:
+its GPU time is what the control plane counted each sweep (compute/services/usage_samples.py)
+plus, for pods still there, what they held since.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from compute.errors import InvalidInput, NotFoundError
+from compute.services import usage_samples as samples
 from scheduler.errors import SchedulerError
 from scheduler.usage import UsageRecord, UsageSource
 
@@ -123,12 +126,30 @@ def usage_sources(rt: Runtime) -> list[tuple[UsageSource, set[str]]]:
 
 
 def tenant_usage(rt: Runtime, tenant: str, days: int = 7) -> TenantUsage:
-    """The tenant's GPU-hours over the last ``days`` UTC days (today so far included)."""
+    """The tenant's GPU-hours over the last ``days`` UTC days (today so far included):
+    what the backends account for, and for Kubernetes what the control plane counted
+    (compute/services/usage_samples.py)."""
     if rt.store.tenant(tenant) is None:
         raise NotFoundError(f"unknown tenant {tenant!r}")
     since, until = window(rt.clock.now(), days)
     sources = usage_sources(rt)
-    tagged, notes = read_usage(sources, tenant, since, until)
+    sampled = [(s, p) for s, p in sources if isinstance(s, samples.SampledUsage)]
+    read = [(s, p) for s, p in sources if not isinstance(s, samples.SampledUsage)]
+    tagged, notes = read_usage(read, tenant, since, until)
+    rows = summarise(tagged, since, until)
+    if sampled:
+        got = samples.counted(rt.store, sampled, tenant, since, until)
+        kinds = {pool: s.kind for s, pools in sampled for pool in pools}
+        rows = sorted(
+            rows
+            + [
+                UsageRow(day, pool, model, samples.hours(us), kinds[pool])
+                for (day, pool, model), us in got.us.items()
+                if us > 0
+            ],
+            key=lambda r: (r.day, r.pool, r.gpu_model, r.source),
+        )
+        notes += got.notes
     if not sources:
         notes.append("no pool reports GPU usage")
-    return TenantUsage(tenant, since, until, days, summarise(tagged, since, until), notes)
+    return TenantUsage(tenant, since, until, days, rows, notes)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -286,3 +298,42 @@ class QuotaRequestRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- GPU time of pods, counted as the control plane saw them (compute/store/usage.py) --------
+
+
+class GpuUsagePodRow(Base):
+    """How far one pod's GPU time has been counted: each interval is counted once."""
+
+    __tablename__ = "gpu_usage_pods"
+    uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    pool: Mapped[str] = mapped_column(String(128))
+    gpu_model: Mapped[str] = mapped_column(String(128))
+    gpus: Mapped[int] = mapped_column(Integer)
+    counted_until: Mapped[datetime] = mapped_column(index=True)
+
+
+class GpuUsageDayRow(Base):
+    """GPU-microseconds of a tenant's pods per UTC day, pool and GPU model."""
+
+    __tablename__ = "gpu_usage_days"
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(128), primary_key=True)
+    gpu_model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    gpu_us: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TenantBudgetRow(Base):
+    """A tenant's GPU time counted since ``since`` against its GPU-hour budget, the last
+    threshold recorded (0, 80, 100) and whether its new GPU pods are held back."""
+
+    __tablename__ = "tenant_budgets"
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gpu_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    since: Mapped[datetime]
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime]

@@ -8,7 +8,11 @@ label); a pod whose node is gone keeps the pool its ``computectl.io/pool`` node 
 pins, with an unknown model.
 
 Kubernetes keeps no accounting: a pod deleted is gone from the API with its lifetime, so
-only pods still present are counted here. Whoever needs the past must record what it saw.
+`usage` counts only pods still present. `spans` gives the same pods with their uid, for a
+control plane that records what it saw (compute/services/usage_samples.py keeps each pod's
+GPU time in its store, so a deleted pod's time stays counted), and `stop_new_gpus` /
+`allow_new_gpus` hold a tenant's new GPU pods back once its GPU-hour budget is spent
+(`scheduler.kubernetes.usage_budget`).
 Pods are outside input (a tenant writes them): one that cannot be read is skipped and
 counted, never stopping the rest.
 """
@@ -16,20 +20,25 @@ counted, never stopping the rest.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from scheduler.kubernetes import tenant_objects as to
+from scheduler.kubernetes import usage_budget
 from scheduler.kubernetes.driver import KubeDriver
 from scheduler.kubernetes.objects import TENANT_LABEL, gpu_model, labels_of, matches, meta, selector
 from scheduler.usage import UNKNOWN_MODEL, UsageRead, UsageRecord
 
+T = TypeVar("T")
 _ENDED = frozenset({"Succeeded", "Failed"})
 # More GPUs than one pod can hold: a larger request is garbled, not a workload.
 _MAX_GPUS = 1_000_000
 # Extended resources are whole numbers; their quantities are written as plain integers.
 _COUNT = re.compile(r"[0-9]{1,7}")
+# The API server's object uids are UUIDs; anything else is not what it serves.
+_UID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 
 
 class Malformed(ValueError):
@@ -90,13 +99,20 @@ def _time(value: Any, what: str) -> datetime:
     return t
 
 
+def _phase(status: Mapping[str, Any]) -> str:
+    phase = status.get("phase")
+    if phase is not None and not isinstance(phase, str):
+        raise Malformed(f"phase is {type(phase).__name__}")
+    return phase or ""
+
+
 def lifetime(pod: Mapping[str, Any], until: datetime) -> tuple[datetime, datetime] | None:
     """[start, end) of the pod on its node; None when it has not started."""
     status = _dict(pod.get("status"), "status")
     if status.get("startTime") is None:
         return None
     start = _time(status["startTime"], "startTime")
-    if status.get("phase") not in _ENDED:
+    if _phase(status) not in _ENDED:
         return start, max(start, until)
     finished = [
         _time(term["finishedAt"], "finishedAt")
@@ -138,6 +154,47 @@ def pod_record(
     return UsageRecord(tenant, pool, model or UNKNOWN_MODEL, span[0], span[1], gpus)
 
 
+@dataclass(frozen=True, slots=True)
+class PodSpan:
+    """One pod's GPUs over [start, end): ``end`` is final when ``ended`` (its containers'
+    last finishedAt), else the ``until`` it was read at. ``uid`` names the pod for ever: a
+    pod made again under the same name is another pod."""
+
+    uid: str
+    tenant: str
+    pool: str
+    gpu_model: str
+    gpus: int
+    start: datetime
+    end: datetime
+    ended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRead:
+    spans: list[PodSpan]
+    skipped: int = 0
+
+
+def pod_span(
+    pod: Mapping[str, Any],
+    tenant: str,
+    nodes: Mapping[str, tuple[str, str]],
+    pool_values: Mapping[str, str],
+    resource: str,
+    until: datetime,
+) -> PodSpan | None:
+    """`pod_record` with the pod's uid and whether it has ended."""
+    rec = pod_record(pod, tenant, nodes, pool_values, resource, until)
+    if rec is None:
+        return None
+    uid = meta(pod).get("uid")
+    if not isinstance(uid, str) or not _UID.fullmatch(uid):
+        raise Malformed(f"uid {str(uid)[:40]!r}")
+    ended = _phase(_dict(pod.get("status"), "status")) in _ENDED
+    return PodSpan(uid, tenant, rec.pool, rec.gpu_model, rec.gpus, rec.start, rec.end, ended)
+
+
 class KubernetesUsage:
     """GPU usage of one cluster's pools; ``pools`` maps pool → node label selector, as the
     cluster's `KubernetesWorkloadManager` does (sharing its client)."""
@@ -155,29 +212,51 @@ class KubernetesUsage:
         self.gpu_resource = gpu_resource
 
     def usage(self, since: datetime, until: datetime, tenant: str | None = None) -> UsageRead:
-        tenants = self._tenants(tenant)
+        read, skipped = self._read(pod_record, until, tenant)
+        return UsageRead([r for r in read if r.end > since and r.start < until], skipped)
+
+    def spans(self, until: datetime, tenant: str | None = None) -> SpanRead:
+        """Every tenant's pods holding GPUs that have started (of ``tenant`` only when
+        given), running ones up to ``until``. Raises a `SchedulerError` when the API
+        server cannot be read: never a part of the pods."""
+        return SpanRead(*self._read(pod_span, until, tenant))
+
+    def _read(
+        self, make: Callable[..., T | None], until: datetime, only: str | None
+    ) -> tuple[list[T], int]:
+        """``make`` of each tenant pod (None: not counted), and how many were malformed."""
+        tenants = self._tenants(only)
         if not tenants:
-            return UsageRead([])
-        if tenant is not None:
-            pods = self.client.list_pods(f"metadata.namespace={to.namespace_of(tenant)}")
+            return [], 0
+        if only is not None:
+            pods = self.client.list_pods(f"metadata.namespace={to.namespace_of(only)}")
         else:
             pods = self.client.list_pods()
         nodes = self._nodes()
         values = {v: p for p, v in to.pool_label_values(self.pools).items()}
-        records: list[UsageRecord] = []
+        out: list[T] = []
         skipped = 0
         for pod in pods:
             owner = tenants.get(str(meta(pod).get("namespace", "")))
             if owner is None:
                 continue
             try:
-                rec = pod_record(pod, owner, nodes, values, self.gpu_resource, until)
+                made = make(pod, owner, nodes, values, self.gpu_resource, until)
             except Malformed:
                 skipped += 1
                 continue
-            if rec is not None and rec.end > since and rec.start < until:
-                records.append(rec)
-        return UsageRead(records, skipped)
+            if made is not None:
+                out.append(made)
+        return out, skipped
+
+    def stop_new_gpus(self, tenant: str) -> bool:
+        """Hold back the tenant's new GPU pods here (its running pods go on); False when
+        the tenant has no namespace of computectl's in this cluster."""
+        return usage_budget.stop(self.client, tenant, self.gpu_resource)
+
+    def allow_new_gpus(self, tenant: str) -> None:
+        """Take back only what `stop_new_gpus` added."""
+        usage_budget.allow(self.client, tenant)
 
     def _tenants(self, only: str | None) -> dict[str, str]:
         """namespace → tenant, of the namespaces computectl made for tenants."""
