@@ -213,11 +213,12 @@ def desired(
 
 
 def quota(spec: TenantSpec, gpu_resource: str, queues: bool = False) -> dict[str, Any]:
-    """The summed GPU quota. Under Kueue it stays as a backstop (a pod Kueue never saw
-    still cannot take more than the sum), except for the internal tenant, whose borrowing
-    only Kueue's cohort bounds."""
+    """The summed GPU quota, or under Kueue (``queues``) none but the suspended one: a pod
+    waiting at Kueue's admission gate already counts against a ResourceQuota, so a summed
+    one would refuse a pod in pool Y while pods wait in X, breaking the split it would back
+    up (and the internal tenant's borrowing is bounded by the cohort alone)."""
     hard: dict[str, str] = {}
-    if spec.suspended or not (queues and spec.internal):
+    if spec.suspended or not queues:
         hard[f"requests.{gpu_resource}"] = str(0 if spec.suspended else spec_gpus(spec))
     if spec.suspended:
         hard["pods"] = "0"

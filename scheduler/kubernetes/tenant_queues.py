@@ -86,20 +86,21 @@ def flavors(spec: TenantSpec, pool_values: Mapping[str, str]) -> list[dict[str, 
 
 
 def cluster_queue(spec: TenantSpec, namespace: str, gpu_resource: str) -> dict[str, Any]:
-    limit: dict[str, Any] = {} if spec.internal else {"borrowingLimit": 0}
+    # Quantities as the API server stores them (strings), so a re-read compares equal.
+    limit: dict[str, Any] = {} if spec.internal else {"borrowingLimit": "0"}
     entries = [
         {
             "name": flavor_name(pool, model),
-            "resources": [{"name": gpu_resource, "nominalQuota": gpus, **limit}],
+            "resources": [{"name": gpu_resource, "nominalQuota": str(gpus), **limit}],
         }
         for (pool, model), gpus in _quotas(spec).items()
     ]
     groups = [{"coveredResources": [gpu_resource], "flavors": entries}] if entries else []
-    preemption = (
-        {"reclaimWithinCohort": "Never", "withinClusterQueue": "LowerPriority"}
-        if spec.internal
-        else {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"}
-    )
+    preemption = {
+        "reclaimWithinCohort": "Never" if spec.internal else "Any",
+        "withinClusterQueue": "LowerPriority",
+        "borrowWithinCohort": {"policy": "Never"},
+    }
     return {
         "apiVersion": KUEUE_API,
         "kind": "ClusterQueue",
@@ -109,8 +110,13 @@ def cluster_queue(spec: TenantSpec, namespace: str, gpu_resource: str) -> dict[s
         },
         "spec": {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            "cohort": COHORT,
+            "cohortName": COHORT,
             "queueingStrategy": "BestEffortFIFO",
+            # Kueue's defaults, written out: its webhook would add them anyway.
+            "flavorFungibility": {
+                "whenCanBorrow": "MayStopSearch",
+                "whenCanPreempt": "TryNextFlavor",
+            },
             "resourceGroups": groups,
             "preemption": preemption,
             "stopPolicy": "Hold" if spec.suspended else "None",
@@ -148,6 +154,7 @@ def line(obj: Mapping[str, Any]) -> str:
                 borrow = "" if cap is None else f" borrow<={cap}"
                 quotas.append(f"{flavor.get('name')}={res.get('nominalQuota')}{borrow}")
     reclaim = (spec.get("preemption") or {}).get("reclaimWithinCohort", "Never")
-    text = f"{' '.join(quotas) or 'no quota'} cohort={spec.get('cohort', '-')} reclaim={reclaim}"
+    cohort = spec.get("cohortName", "-")
+    text = f"{' '.join(quotas) or 'no quota'} cohort={cohort} reclaim={reclaim}"
     stop = spec.get("stopPolicy", "None")
     return text + (f" stop={stop}" if stop != "None" else "")

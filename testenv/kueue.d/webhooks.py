@@ -25,8 +25,13 @@ def main() -> None:
     key, _, value = selector.partition("=")
     with open(ca_file, "rb") as f:
         ca = base64.b64encode(f.read()).decode()
-    doc = json.load(sys.stdin)
-    items = doc["items"] if doc.get("kind") == "List" else [doc]
+    # kubectl prints one JSON document per object, one after the other.
+    text, items, at = sys.stdin.read(), [], 0
+    decoder = json.JSONDecoder()
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        doc, at = decoder.raw_decode(text, at)
+        items += doc["items"] if doc.get("kind") == "List" else [doc]
     for item in items:
         kept = []
         for hook in item.get("webhooks") or []:

@@ -48,10 +48,14 @@ def test_a_customer_gets_a_quota_per_pool_it_cannot_exceed_and_reclaims_what_it_
     assert TENANT_LABEL not in flavors[0]["metadata"]["labels"]  # shared
     (cq,) = of_kind(objs, "ClusterQueue")
     assert gpu_limits(cq) == {
-        "inference-h100-sxm": {"name": "nvidia.com/gpu", "nominalQuota": 8, "borrowingLimit": 0},
-        "training-h100-sxm": {"name": "nvidia.com/gpu", "nominalQuota": 8, "borrowingLimit": 0},
+        "inference-h100-sxm": {
+            "name": "nvidia.com/gpu",
+            "nominalQuota": "8",
+            "borrowingLimit": "0",
+        },
+        "training-h100-sxm": {"name": "nvidia.com/gpu", "nominalQuota": "8", "borrowingLimit": "0"},
     }
-    assert cq["spec"]["cohort"] == tq.COHORT
+    assert cq["spec"]["cohortName"] == tq.COHORT
     assert cq["spec"]["preemption"]["reclaimWithinCohort"] == "Any"
     assert cq["spec"]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "tenant-acme"
@@ -60,19 +64,22 @@ def test_a_customer_gets_a_quota_per_pool_it_cannot_exceed_and_reclaims_what_it_
     assert (lq["metadata"]["name"], lq["spec"]["clusterQueue"]) == ("default", "tenant-acme")
     (ns,) = of_kind(objs, "Namespace")
     assert ns["metadata"]["labels"][tq.QUEUE_LABEL] == tq.QUEUE_VALUE
-    # The summed quota stays as a backstop.
+    # No summed GPU quota: pods waiting at Kueue's gate would count against it.
     (quota,) = of_kind(objs, "ResourceQuota")
-    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "16"}
+    assert quota["spec"] == {}
+    suspended = TenantSpec("acme", ("alice",), SPLIT, suspended=True)
+    (quota,) = of_kind(to.desired(suspended, POOLS, "nvidia.com/gpu", True), "ResourceQuota")
+    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "0", "pods": "0"}
     # Queues come after the namespace and before access.
     kinds = [o["kind"] for o in objs]
     assert kinds.index("Namespace") < kinds.index("ClusterQueue") < kinds.index("ServiceAccount")
 
 
-def test_the_internal_tenant_may_borrow_reclaims_nothing_and_has_no_summed_cap() -> None:
+def test_the_internal_tenant_may_borrow_and_reclaims_nothing() -> None:
     spec = TenantSpec("ops", (), (GpuQuota("training", "H100-SXM", 0),), internal=True)
     objs = to.desired(spec, POOLS, "nvidia.com/gpu", True)
     (cq,) = of_kind(objs, "ClusterQueue")
-    assert gpu_limits(cq) == {"training-h100-sxm": {"name": "nvidia.com/gpu", "nominalQuota": 0}}
+    assert gpu_limits(cq) == {"training-h100-sxm": {"name": "nvidia.com/gpu", "nominalQuota": "0"}}
     assert cq["spec"]["preemption"]["reclaimWithinCohort"] == "Never"
     (quota,) = of_kind(objs, "ResourceQuota")
     assert quota["spec"] == {}
