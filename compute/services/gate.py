@@ -244,6 +244,7 @@ class Gate:
         self._pools_at = -math.inf
         self._sizes: dict[tuple[str, str], int] = {}
         self._sizes_at = -math.inf
+        self._drains = kept.DrainLog(store)
 
     def admit(self, node: Node, decision: Decision) -> Decision:
         """``decision`` unchanged, or no action once observe mode or the brake has it."""
@@ -315,7 +316,7 @@ class Gate:
             node,
             check,
             now,
-            kept.recent_drains(self.store, since),
+            self._drains.since(since),
             {s: self._size(s) for s in scopes},
             incidents,
             self.brake,

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import AUTOMATION, Event, EventKind, Pool
 from compute.store.models import EventRow, IncidentRow, NodeRow, PoolRow
 from compute.store.repository import Store
-from compute.store.rows import event_from_row
+from compute.store.rows import event_from_row, table_of
 from compute.store.tx import Tx
 from health.policy import Lifecycle
 
@@ -58,7 +58,7 @@ def _read(store: Store) -> Iterator[Session]:
         yield session
 
 
-def _incident(r: IncidentRow) -> Incident:
+def _incident(r: IncidentRow | Row[Any]) -> Incident:
     return Incident(
         id=r.id,
         scope_kind=r.scope_kind,
@@ -144,22 +144,61 @@ def gate_events(store: Store, kinds: Sequence[str], pool: str, since: datetime) 
 
 def recent_drains(store: Store, since: datetime) -> list[DrainSeen]:
     """Automated fault drains since ``since`` (a retried drain names no check: not counted)."""
-    q = (
-        select(EventRow, NodeRow.rack, NodeRow.switch)
-        .join(NodeRow, NodeRow.name == EventRow.node)
-        .where(
-            EventRow.kind == EventKind.DRAIN,
-            EventRow.actor == AUTOMATION,
-            EventRow.at >= since,
+    return DrainLog(store).since(since)
+
+
+class DrainLog:
+    """``recent_drains`` for one reader that asks again and again (the brake, once per drain
+    it judges): the window's drain events are read whole once, then only the events written
+    after the last one read. That is exact where ids are given in commit order (SQLite: one
+    writer at a time); on PostgreSQL a transaction may commit an id below one already read,
+    so there each read is whole. Where each node sits (rack, switch) is read afresh each time,
+    as the whole read joins it. A whole read scans the events of the window (every event of a
+    sweep that resumed thousands of nodes), a tenth of a second per drain at 10,240 nodes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._incremental = store.engine.dialect.name == "sqlite"
+        # The drains read, by event id: (node, at, check, pool); the newest event id then.
+        self._seen: dict[int, tuple[str, datetime, str, str]] = {}
+        self._last: int | None = None
+        self._from: datetime | None = None
+
+    def since(self, since: datetime) -> list[DrainSeen]:
+        e = table_of(EventRow)
+        q = select(e.c.id, e.c.node, e.c.at, e.c.detail, e.c.pool).where(
+            e.c.kind == EventKind.DRAIN, e.c.actor == AUTOMATION
         )
-        .order_by(EventRow.id)
-    )
-    out = []
-    with _read(store) as s:
-        for ev, rack, switch in s.execute(q):
-            check = (ev.detail or {}).get("check")
-            if check:
-                out.append(DrainSeen(ev.node, ev.at, str(check), ev.pool, rack, switch))
+        if not self._incremental or self._last is None or self._from is None or since < self._from:
+            self._seen, self._from = {}, since
+            q = q.where(e.c.at >= since)
+        else:
+            q = q.where(e.c.id > self._last)
+        # One read transaction (a snapshot): the newest id and the events up to it.
+        with self.store.engine.connect() as conn:
+            last = conn.execute(select(func.max(e.c.id))).scalar()
+            for id_, node, at, detail, pool in conn.execute(q.order_by(e.c.id)):
+                check = (detail or {}).get("check")
+                if check:
+                    self._seen[id_] = (node, at, str(check), pool)
+            self._seen = {i: d for i, d in self._seen.items() if d[1] >= since}
+            self._last, self._from = last or 0, since
+            where = _where_nodes(conn, {d[0] for d in self._seen.values()})
+        return [
+            DrainSeen(node, at, check, pool, *where[node])
+            for _, (node, at, check, pool) in sorted(self._seen.items())
+            if node in where
+        ]
+
+
+def _where_nodes(conn: Connection, names: set[str]) -> dict[str, tuple[str, str]]:
+    """Each stored node's (rack, switch), of ``names``."""
+    n = table_of(NodeRow)
+    out: dict[str, tuple[str, str]] = {}
+    ordered = sorted(names)
+    for i in range(0, len(ordered), 500):
+        q = select(n.c.name, n.c.rack, n.c.switch).where(n.c.name.in_(ordered[i : i + 500]))
+        out.update({name: (rack, switch) for name, rack, switch in conn.execute(q)})
     return out
 
 
@@ -199,14 +238,16 @@ def scope_incidents(
     ``released_since``, newest first."""
     if not scopes:
         return []
-    q = select(IncidentRow).where(
-        IncidentRow.scope_kind.in_({k for k, _ in scopes}),
-        IncidentRow.scope.in_({s for _, s in scopes}),
-        (IncidentRow.state == OPEN) | (IncidentRow.released_at >= released_since),
+    # Core rows, not the ORM's objects: the brake asks once per drain it judges.
+    t = table_of(IncidentRow)
+    q = select(t).where(
+        t.c.scope_kind.in_({k for k, _ in scopes}),
+        t.c.scope.in_({s for _, s in scopes}),
+        (t.c.state == OPEN) | (t.c.released_at >= released_since),
     )
     wanted = set(scopes)
-    with _read(store) as s:
-        rows = s.scalars(q.order_by(IncidentRow.id.desc()))
+    with store.engine.connect() as conn:
+        rows = conn.execute(q.order_by(t.c.id.desc()))
         return [_incident(r) for r in rows if (r.scope_kind, r.scope) in wanted]
 
 
