@@ -80,22 +80,25 @@ def gpu_identities(seed: int, node_idx: int, model: str, count: int) -> tuple[Gp
     seed_part = f"-sim0-{seed & 0xFFFF:04x}"
     serial = f"16523{node_idx:05d}"
     out = []
-    # noise_state and noise_value written out: this runs for every GPU of the site in each
+    # noise_state and noise_value written out, with what does not change per GPU hoisted
+    # (the hash's mix of the node's prefix): this runs for every GPU of the site in each
     # process that reads the whole site, where the calls cost more than the arithmetic.
+    seeded_mix = _MIX + (seeded << 6) + (seeded >> 2)
+    node_mix = _MIX + (per_node << 6) + (per_node >> 2)
     for g in range(count):
-        h = seeded ^ ((g + _MIX + (seeded << 6) + (seeded >> 2)) & _MASK)
+        h = seeded ^ ((g + seeded_mix) & _MASK)
         h = (h * _MUL) & _MASK
         h ^= h >> 31
         uuid_part = int(((h % 2_000_000) / 1_000_000.0 - 1.0 + 1.0) * 2**31) & 0xFFFFFFFF
-        per_gpu = per_node ^ ((g + _MIX + (per_node << 6) + (per_node >> 2)) & _MASK)
+        per_gpu = per_node ^ ((g + node_mix) & _MASK)
         per_gpu = (per_gpu * _MUL) & _MASK
-        at = []
-        for k in (1, 2):
-            x = per_gpu ^ ((k + _MIX + (per_gpu << 6) + (per_gpu >> 2)) & _MASK)
-            x = (x * _MUL) & _MASK
-            x ^= x >> 31
-            at.append(0.5 + 0.5 * ((x % 2_000_000) / 1_000_000.0 - 1.0))
-        idle_at, busy_at = at
+        gpu_mix = _MIX + (per_gpu << 6) + (per_gpu >> 2)
+        x = ((per_gpu ^ ((1 + gpu_mix) & _MASK)) * _MUL) & _MASK
+        x ^= x >> 31
+        idle_at = 0.5 + 0.5 * ((x % 2_000_000) / 1_000_000.0 - 1.0)
+        x = ((per_gpu ^ ((2 + gpu_mix) & _MASK)) * _MUL) & _MASK
+        x ^= x >> 31
+        busy_at = 0.5 + 0.5 * ((x % 2_000_000) / 1_000_000.0 - 1.0)
         out.append(
             GpuIdentity(
                 g,

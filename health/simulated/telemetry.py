@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 
 from health.simulated.fleet import SimulatedFleet
 from health.simulated.hardware import (
+    _MASK,
+    _MIX,
+    _MUL,
     NVLINKS_PER_GPU,
     SimGpu,
     SimulatedNode,
@@ -88,14 +91,21 @@ def _pristine(
     tests/unit/test_simulated_hardware.py holds the two to the same readings."""
     model, loads = n.model, n.loads
     out = []
+    # noise_state(noise, minute), noise_state(at, 7) and noise_value written out: the calls
+    # cost more than the arithmetic, 81,920 times a sweep at 10,240 nodes.
     for i in n.identities:
         u = loads[i.index]
-        at = noise_state(i.noise, minute)
+        h = i.noise
+        at = ((h ^ ((minute + _MIX + (h << 6) + (h >> 2)) & _MASK)) * _MUL) & _MASK
+        x = at ^ (at >> 31)
         idle = i.idle_watts
         power = idle + (i.busy_watts - idle) * math.pow(u, 1.2)
-        power *= 1.0 + 0.02 * noise_value(at)
-        power = min(power, limit)
-        temp = 28.0 + 0.068 * power + 1.5 * noise_value(noise_state(at, 7))
+        power *= 1.0 + 0.02 * ((x % 2_000_000) / 1_000_000.0 - 1.0)
+        if power > limit:
+            power = limit
+        x = ((at ^ ((7 + _MIX + (at << 6) + (at >> 2)) & _MASK)) * _MUL) & _MASK
+        x ^= x >> 31
+        temp = 28.0 + 0.068 * power + 1.5 * ((x % 2_000_000) / 1_000_000.0 - 1.0)
         if u < 0.05:
             reasons = _IDLE
         elif u > 0.97 and noise_value(noise_state(at, 9)) > 0.5:
