@@ -15,6 +15,7 @@ from typing import Protocol
 from compute.backends import Backends, Wired, WiringContext
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import KubernetesPool, PoolSettings, Settings, SlurmPool
+from compute.services import budget
 from compute.services.acting import Acting
 from compute.services.fabric import FabricService
 from compute.services.gate import Gate
@@ -179,6 +180,8 @@ class Runtime:
     def sweep(self) -> SweepReport:
         with self.sweep_lock:
             report = self.sweeper.run()
+            # Kubernetes pods' GPU time and the tenants' budgets, on what the sweep just read.
+            report.errors += budget.track(self)
             if self.datacenter is not None:
                 repair_due(
                     self.store,
