@@ -21,6 +21,7 @@ from compute.services.collect import CHECKED_STATES, BulkTelemetry, collect
 from compute.services.ingest import fold
 from compute.services.inventory import reconcile, seen_as
 from compute.services.safe_text import safe
+from compute.services.sweep_gc import full_collections_held
 from compute.services.sweep_store import record_skipped, store_learnt
 from compute.store import Store
 from compute.store.repository import Tx
@@ -82,6 +83,10 @@ class Sweeper:
         self.d = deps
 
     def run(self) -> SweepReport:
+        with full_collections_held():
+            return self._run()
+
+    def _run(self) -> SweepReport:
         d = self.d
         t0 = time.perf_counter()
         now = d.clock.now()

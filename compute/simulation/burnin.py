@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from compute.domain import Node
 from compute.services.collect import expectation
@@ -23,7 +23,7 @@ class SimulatedBurnIn:
         dc: SimulatedDatacenter,
         ingest: Ingest,
         thresholds: Thresholds,
-        uuids: Callable[[str], tuple[str, ...]],
+        uuids: Callable[[Sequence[str]], Mapping[str, tuple[str, ...]]],
     ) -> None:
         self.dc = dc
         self.ingest = ingest
@@ -39,6 +39,7 @@ class SimulatedBurnIn:
         reporting at once would, without a transaction each)."""
         telemetry = SimulatedTelemetry(self.dc.fleet_access)
         reports: dict[str, list[CheckResult]] = {}
+        uuids = self.uuids([n.name for n in nodes])
         with self.dc.session():
             since = self.dc.now()
             for node in nodes:
@@ -46,7 +47,7 @@ class SimulatedBurnIn:
                 probe.reset()
                 reports[node.name] = run_burn_in(
                     telemetry.snapshot(node.name, since=since),
-                    expectation(node, {node.name: self.uuids(node.name)}),
+                    expectation(node, uuids),
                     self.thresholds,
                     probe,
                     self.floors.get(node.gpu_model),

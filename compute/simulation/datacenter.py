@@ -31,6 +31,7 @@ from pathlib import Path
 
 from compute.config import PoolSettings, SimulationSettings
 from compute.domain import Gpu, Pool, Rack, Room, Site
+from compute.services.sweep_gc import full_collections_held
 from compute.simulation import codec
 from compute.simulation.worldfile import WorldFile
 from health.simulated import FAULTS, FaultKind, FleetSpec, SimulatedFleet
@@ -92,7 +93,8 @@ class SimulatedDatacenter:
             return
         self._file = WorldFile(state_path.with_suffix(".db"))
         weakref.finalize(self, self._file.close)
-        with self._file.locked():
+        # A new site is tens of thousands of GPUs' loads, jobs and rows to write.
+        with self._file.locked(), full_collections_held():
             if self._file.generation()[0] == 0:
                 self._create(state_path.with_suffix(".json"))
             else:
@@ -220,6 +222,13 @@ class SimulatedDatacenter:
         moved = self._moved_to
         if moved is not None:
             return datetime.fromtimestamp(moved, UTC)
+        with self._lock:
+            # Nothing written since this holder last looked (one generation lookup): its
+            # world's time is the stored one, without the file's lock or a look for changes
+            # to write (none are pending between operations). A sweep that acts on thousands
+            # of nodes reads the clock for each event it records.
+            if self._depth > 0 or self._file is None or self._file.generation()[0] == self._gen:
+                return self.fleet.now_datetime()
         with self.session():
             return self.fleet.now_datetime()
 

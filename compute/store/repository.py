@@ -3,7 +3,7 @@ one transaction (`Tx`, compute/store/tx.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,12 @@ from health.policy import Lifecycle, NodeView
 from health.result import CheckResult
 
 __all__ = ["Store", "TenantRecord", "Tx"]
+
+
+def _chunks(names: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    # Bound parameters per statement stay under every driver's limit.
+    for i in range(0, len(names), size):
+        yield names[i : i + size]
 
 
 class Store:
@@ -174,14 +180,19 @@ class Store:
                 for r in s.scalars(select(GpuRow).where(GpuRow.node == node).order_by(GpuRow.index))
             ]
 
-    def gpu_uuids(self) -> dict[str, tuple[str, ...]]:
+    def gpu_uuids(self, nodes: Collection[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """Each node's GPU UUIDs in index order: of every node, or of ``nodes`` (those with
+        GPUs recorded)."""
         t = table_of(GpuRow)
+        q = select(t.c.node, t.c.uuid).order_by(t.c.node, t.c.index)
+        queries = (
+            [q] if nodes is None else [q.where(t.c.node.in_(c)) for c in _chunks(sorted(nodes))]
+        )
         out: dict[str, list[str]] = {}
         with self.engine.connect() as conn:
-            for node, uuid in conn.execute(
-                select(t.c.node, t.c.uuid).order_by(t.c.node, t.c.index)
-            ):
-                out.setdefault(node, []).append(uuid)
+            for query in queries:
+                for node, uuid in conn.execute(query):
+                    out.setdefault(node, []).append(uuid)
         return {k: tuple(v) for k, v in out.items()}
 
     def latest_results(self, node: str) -> list[CheckResult]:

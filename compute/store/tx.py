@@ -37,6 +37,7 @@ from compute.store.models import (
     RoomRow,
     SiteRow,
     TenantRow,
+    UtcDateTime,
 )
 from compute.store.rows import (
     audit_values,
@@ -249,7 +250,12 @@ class Tx:
         for key in keys:
             values = [r[key] for r in rows]
             convert = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-            columns[key] = values if convert is None else [convert(v) for v in values]
+            if convert is None:
+                columns[key] = values
+            elif isinstance(table.c[key].type, UtcDateTime):
+                columns[key] = _converted_once(convert, values)
+            else:
+                columns[key] = [convert(v) for v in values]
         order = compiled.positiontup or keys
         conn.exec_driver_sql(str(compiled), list(zip(*(columns[k] for k in order), strict=True)))
 
@@ -315,6 +321,19 @@ def recording(
         tx.add_audits(audit)
 
     return record
+
+
+def _converted_once(convert: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``convert`` of each value, done once per distinct value: a sweep's results share a
+    few times (each a conversion to text on SQLite, the most costly column of a result)."""
+    done: dict[Any, Any] = {}
+    out = []
+    for v in values:
+        c = done.get(v, done)
+        if c is done:
+            c = done[v] = convert(v)
+        out.append(c)
+    return out
 
 
 def _rowcount(res: Result[Any]) -> int:
