@@ -35,6 +35,7 @@ from compute.config_sections import (
     SimulationSettings,
     SweepSettings,
 )
+from compute.config_tenants import TenantsSettings
 from compute.errors import ConfigError
 from compute.validation import read_toml
 from health.inputs import printable
@@ -54,6 +55,7 @@ __all__ = [
     "SlurmPool",
     "SlurmPoolSettings",
     "SweepSettings",
+    "TenantsSettings",
     "load_settings",
     "settings_as_dict",
 ]
@@ -76,6 +78,7 @@ class Settings(_Section):
     pair_test: PairTestSettings = Field(default_factory=PairTestSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    tenants: TenantsSettings = Field(default_factory=TenantsSettings)
     oidc: OidcSettings | None = Field(
         None,
         description="Single sign-on for people through an OpenID Connect provider "
