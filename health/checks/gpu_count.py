@@ -45,7 +45,8 @@ class GpuCountCheck:
                 gpus=tuple(absent),
             )
         if expected.gpu_uuids:
-            unknown = [g for g in seen if g.uuid not in set(expected.gpu_uuids)]
+            inventory = set(expected.gpu_uuids)
+            unknown = [g for g in seen if g.uuid not in inventory]
             if unknown:
                 return verdict(
                     self,

@@ -12,6 +12,7 @@ from health.telemetry import (
 )
 
 _HARDWARE = (THROTTLE_HW_SLOWDOWN, THROTTLE_HW_THERMAL, THROTTLE_HW_POWER_BRAKE)
+_HARDWARE_SET = frozenset(_HARDWARE)
 
 
 class ThrottleCheck:
@@ -24,8 +25,9 @@ class ThrottleCheck:
         soft: list[str] = []
         bad: set[int] = set()
         for g in ctx.snapshot.gpus:
-            reasons = sorted(r for r in g.throttle_reasons if r in _HARDWARE)
-            if reasons:
+            # Most GPUs have no hardware reason: one set test, not a sorted list each.
+            if not _HARDWARE_SET.isdisjoint(g.throttle_reasons):
+                reasons = sorted(r for r in g.throttle_reasons if r in _HARDWARE)
                 hard.append(f"GPU {g.index}: {', '.join(reasons)}")
                 bad.add(g.index)
             elif THROTTLE_SW_THERMAL in g.throttle_reasons:
