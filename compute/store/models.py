@@ -337,3 +337,31 @@ class TenantBudgetRow(Base):
     level: Mapped[int] = mapped_column(Integer, default=0)
     stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     changed_at: Mapped[datetime]
+
+
+# -- tenants' drift, as the last check saw it (compute/store/drift.py) --------------------------
+
+
+class TenantDriftRow(Base):
+    """One of a tenant's objects in a backend that differs from its spec, as last seen."""
+
+    __tablename__ = "tenant_drift"
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(160), primary_key=True)
+    object: Mapped[str] = mapped_column(String(512), primary_key=True)
+    change: Mapped[str] = mapped_column(String(16))
+    live: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime]
+    seen_at: Mapped[datetime]
+
+
+class TenantDriftCheckRow(Base):
+    """A backend's drift checks: the last one tried, the last one that read it, and why the
+    last one tried could not (empty when it could)."""
+
+    __tablename__ = "tenant_drift_checks"
+    backend: Mapped[str] = mapped_column(String(160), primary_key=True)
+    tried_at: Mapped[datetime]
+    checked_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")
