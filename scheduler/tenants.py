@@ -7,9 +7,10 @@ backend the part for its own pools. A backend marks what it creates as its own
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from scheduler.errors import SchedulerError
 from scheduler.protocol import JobInfo
@@ -117,3 +118,38 @@ class TenantBackend(Protocol):
 
     def managed(self) -> list[str]:
         """Names of the tenants whose objects this backend holds (ours only)."""
+
+
+@dataclass
+class Outcome:
+    """One tenant's result in a batch: its changes (planned, or made), or the error that
+    stopped it — a `SchedulerError`, or `TenantBusy` — with ``changes`` then holding
+    exactly what was made before it (what `Interrupted` carries for one tenant)."""
+
+    name: str
+    changes: list[Change] = field(default_factory=list)
+    error: Exception | None = None
+
+
+class TenantOutcome(Protocol):
+    """What the control plane reads of an outcome (`Outcome` or a backend's own)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def changes(self) -> list[Change]: ...
+
+    @property
+    def error(self) -> Exception | None: ...
+
+
+@runtime_checkable
+class BatchTenantBackend(Protocol):
+    """A backend that reads its live state once for many tenants and writes their changes
+    together; one outcome per spec, in order. A tenant refused or failed holds back no
+    other, except those whose changes shared a write that failed."""
+
+    def plan_many(self, specs: Sequence[TenantSpec]) -> Sequence[TenantOutcome]: ...
+
+    def apply_many(self, specs: Sequence[TenantSpec]) -> Sequence[TenantOutcome]: ...

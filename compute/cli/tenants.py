@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from compute.cli.context import CliContext
-from compute.cli.output import emit_json, output_option, say, stamp, table
+from compute.cli.output import emit_json, error_line, output_option, say, stamp, table
 from compute.cli.params import TENANT
+from compute.errors import InvalidInput, PartialError
 
 KIND_STYLE = {"create": "green", "update": "yellow", "delete": "red"}
 
@@ -59,22 +60,86 @@ def tenants() -> None:
     """Tenants: plan, apply, list, show, suspend, resume, delete."""
 
 
-@tenants.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
-@output_option
-@click.pass_obj
-def plan(obj: CliContext, spec_file: Path, output: str) -> None:
-    """Show what apply would change for the tenant in SPEC_FILE (TOML)."""
-    show_plan(obj.client().plan_tenant(spec_file), output, "planned")
+# A directory names every tenant spec in it: the files with this ending, by name.
+SPEC_SUFFIX = ".toml"
+
+
+def spec_files(paths: tuple[Path, ...]) -> list[Path]:
+    """FILE and DIR arguments → the spec files, each once, in order (a directory's
+    ``*.toml`` files by name, not its subdirectories)."""
+    out: dict[Path, None] = {}
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix == SPEC_SUFFIX and p.is_file())
+            if not found:
+                raise InvalidInput(f"{path}: no tenant spec (*{SPEC_SUFFIX}) in this directory")
+            out.update(dict.fromkeys(found))
+        else:
+            out[path] = None
+    return list(out)
+
+
+def show_many(answer: dict[str, Any], output: str, verb: str) -> None:
+    """Many tenants' plans: each that changes as a table, a count of the others; each
+    refusal on its own line, then exit 4 (some were done; with none, the client raised)."""
+    plans = answer["tenants"]
+    if output == "json":
+        emit_json(plans)
+    else:
+        changed = [p for p in plans if p["changes"]]
+        for plan in changed:
+            show_plan(plan, output, verb)
+        say(
+            f"{len(plans)} tenant(s) {verb}: {len(changed)} with changes, "
+            f"{len(plans) - len(changed)} unchanged"
+        )
+    refused = answer["refused"]
+    if refused:
+        for r in refused:
+            error_line(r["detail"])
+        names = ", ".join(r["tenant"] for r in refused)
+        raise PartialError(
+            f"{len(refused)} of {len(plans) + len(refused)} tenants not {verb}: {names}"
+        )
+
+
+_SPECS = click.argument(
+    "specs",
+    nargs=-1,
+    required=True,
+    metavar="FILE|DIR...",
+    type=click.Path(path_type=Path),
+)
 
 
 @tenants.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@_SPECS
 @output_option
 @click.pass_obj
-def apply(obj: CliContext, spec_file: Path, output: str) -> None:
-    """Make the tenant in SPEC_FILE real in every pool it names (idempotent)."""
-    show_plan(obj.client().apply_tenant(spec_file), output, "applied")
+def plan(obj: CliContext, specs: tuple[Path, ...], output: str) -> None:
+    """Show what apply would change for the tenants in FILE|DIR... (TOML specs; a
+    directory: every *.toml in it). Many specs are planned from one read of each
+    workload manager."""
+    files = spec_files(specs)
+    if len(files) == 1:
+        show_plan(obj.client().plan_tenant(files[0]), output, "planned")
+        return
+    show_many(obj.client().plan_tenants(files), output, "planned")
+
+
+@tenants.command()
+@_SPECS
+@output_option
+@click.pass_obj
+def apply(obj: CliContext, specs: tuple[Path, ...], output: str) -> None:
+    """Make the tenants in FILE|DIR... real in every pool they name (idempotent). Many
+    specs are applied together: one read of each workload manager, their changes in as
+    few writes as it allows; a tenant refused holds back no other (exit 4)."""
+    files = spec_files(specs)
+    if len(files) == 1:
+        show_plan(obj.client().apply_tenant(files[0]), output, "applied")
+        return
+    show_many(obj.client().apply_tenants(files), output, "applied")
 
 
 @tenants.command("list")

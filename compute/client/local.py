@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from compute.config import Settings
     from compute.runtime import Runtime
     from compute.services.batch import Batch
+    from compute.services.tenants_batch import TenantBatch
     from compute.store import Store
+    from scheduler.tenants import TenantSpec
 
 
 def plain(view: dict[str, Any]) -> View:
@@ -239,6 +241,25 @@ class LocalClient:
         spec = load_tenant(spec_file, rt.settings.effective_pools)
         return plain(rt.tenants.apply(spec, actor=self.actor).as_dict())
 
+    def plan_tenants(self, spec_files: Sequence[Path]) -> View:
+        from compute.services.tenants_batch import plan_many
+
+        rt = self.runtime()
+        return _tenant_batch(plan_many(rt.tenants, self._specs(spec_files)), "planned")
+
+    def apply_tenants(self, spec_files: Sequence[Path]) -> View:
+        from compute.services.tenants_batch import apply_many
+
+        rt = self.runtime()
+        batch = apply_many(rt.tenants, self._specs(spec_files), actor=self.actor)
+        return _tenant_batch(batch, "applied")
+
+    def _specs(self, spec_files: Sequence[Path]) -> list[TenantSpec]:
+        from compute.tenants.spec import load_tenant
+
+        pools = self.runtime().settings.effective_pools
+        return [load_tenant(f, pools) for f in spec_files]
+
     def suspend_tenant(self, name: str) -> View:
         return plain(self.runtime().tenants.suspend(name, actor=self.actor).as_dict())
 
@@ -326,6 +347,14 @@ class LocalClient:
             self.store(), self._me(), actor=actor, since=after, tenant=tenant, limit=limit
         )
         return [plain(service.audit_view(e)) for e in found]
+
+
+def _tenant_batch(batch: TenantBatch, verb: str) -> View:
+    """Tenants done and refused; with none done, the refusal."""
+    error = batch.error(verb)
+    if error is not None and not batch.done:
+        raise error
+    return plain(batch.as_dict())
 
 
 def _batch(batch: Batch, verb: str, views: list[View]) -> View:

@@ -97,6 +97,17 @@ class Client(Protocol):
         """TenantPlan.as_dict of what was applied (PUT /tenants/{name})."""
         ...
 
+    def plan_tenants(self, spec_files: Sequence[Path]) -> View:
+        """Many specs: {"tenants": [TenantPlan.as_dict], "refused": [{tenant, code,
+        detail}]}; with none planned, the refusal is raised. Every file is read and checked
+        before anything is planned."""
+        ...
+
+    def apply_tenants(self, spec_files: Sequence[Path]) -> View:
+        """Many specs applied, as plan_tenants answers; a refused or failed tenant holds
+        back no other."""
+        ...
+
     def suspend_tenant(self, name: str) -> View: ...
 
     def resume_tenant(self, name: str) -> View: ...

@@ -15,7 +15,7 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -24,7 +24,8 @@ from compute.client import shapes
 from compute.client.contexts import Target
 from compute.client.errors import BadAnswer, Unreachable, problem_error
 from compute.client.protocol import View
-from compute.errors import InvalidInput
+from compute.errors import ComputeError, InvalidInput
+from compute.tenants.outcome import batch_error
 
 API = "/api/v1"
 # Ten thousand nodes listed are a few MB; more than this is not an answer of this API.
@@ -218,6 +219,39 @@ class RemoteClient:
         answer = self.call("PUT", f"/tenants/{_seg(name)}", body=spec)
         plan: View = shapes.check(answer, shapes.PLAN, "answer")
         return plan
+
+    def plan_tenants(self, spec_files: Sequence[Path]) -> View:
+        return self._each_spec(spec_files, self.plan_tenant, "planned")
+
+    def apply_tenants(self, spec_files: Sequence[Path]) -> View:
+        return self._each_spec(spec_files, self.apply_tenant, "applied")
+
+    def _each_spec(
+        self, spec_files: Sequence[Path], one: Callable[[Path], View], verb: str
+    ) -> View:
+        """One API call per spec (the API takes one tenant per call), each file read and
+        checked first; a tenant refused holds back no other. A server that stops answering
+        leaves the rest not done."""
+        names = [str(_spec(f).get("name", f)) for f in spec_files]
+        done: list[View] = []
+        refused: dict[str, ComputeError] = {}
+        for i, (path, name) in enumerate(zip(spec_files, names, strict=True)):
+            try:
+                done.append(one(path))
+            except Unreachable as exc:
+                refused.update((n, exc) for n in names[i:])
+                break
+            except ComputeError as exc:
+                refused[name] = exc
+        error = batch_error(len(done), refused, verb)
+        if error is not None and not done:
+            raise error
+        return {
+            "tenants": done,
+            "refused": [
+                {"tenant": t, "code": e.code, "detail": str(e)} for t, e in refused.items()
+            ],
+        }
 
     def suspend_tenant(self, name: str) -> View:
         plan: View = self._post(f"/tenants/{_seg(name)}/suspend", shapes.PLAN)

@@ -7,7 +7,7 @@ once every backend took it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -18,12 +18,13 @@ from compute.clock import Clock
 from compute.domain import AuditEntry
 from compute.errors import (
     BackendError,
+    ComputeError,
     InvalidInput,
     NotFoundError,
     PartialError,
     RefusedError,
 )
-from compute.store import Store, identities
+from compute.store import Store, TenantRecord, identities
 from compute.tenants.spec import spec_from_json, spec_to_json
 from scheduler.errors import Conflict, SchedulerError
 from scheduler.protocol import JobInfo
@@ -76,8 +77,14 @@ class TenantService:
 
     # -- planning ------------------------------------------------------------------------
 
-    def _parts(self, spec: TenantSpec) -> list[tuple[TenantBackend, TenantSpec | None]]:
-        """Each backend's part of the spec; None where the tenant must go from a backend."""
+    def parts(
+        self,
+        spec: TenantSpec,
+        managed: Callable[[TenantBackend], Collection[str]] = lambda b: b.managed(),
+    ) -> list[tuple[TenantBackend, TenantSpec | None]]:
+        """Each backend's part of the spec; None where the tenant must go from a backend
+        (``managed``: the tenants a backend holds, asked only for a backend the spec
+        leaves)."""
         out: list[tuple[TenantBackend, TenantSpec | None]] = []
         wanted = {q.pool for q in spec.quotas}
         missing = wanted - set(self.backends.tenants_by_pool)
@@ -90,24 +97,18 @@ class TenantService:
             part = spec.for_pools(pools)
             if part.quotas:
                 out.append((backend, part))
-            elif spec.name in backend.managed():
+            elif spec.name in managed(backend):
                 out.append((backend, None))
         return out
 
     def _with_state(self, spec: TenantSpec) -> TenantSpec:
-        # `apply` never lifts a suspension: only `resume` does.
-        record = self.store.tenant(spec.name)
-        # A partial record keeps the suspension in its spec: applying again never lifts it.
-        suspended = record is not None and (
-            record.state == SUSPENDED or bool(record.spec.get("suspended"))
-        )
-        return replace(spec, suspended=suspended)
+        return with_state(spec, self.store.tenant(spec.name))
 
     def plan(self, spec: TenantSpec) -> TenantPlan:
         spec = self._with_state(spec)
         plan = TenantPlan(spec.name)
         try:
-            for backend, part in self._parts(spec):
+            for backend, part in self.parts(spec):
                 changes = backend.plan(part) if part else backend.plan_delete(spec.name)
                 plan.changes += [(backend.kind, c) for c in changes]
         except Conflict as exc:
@@ -122,35 +123,44 @@ class TenantService:
         spec = self._with_state(spec) if action == "tenant.apply" else spec
         done = TenantPlan(spec.name)
         try:
-            for backend, part in self._parts(spec):
+            for backend, part in self.parts(spec):
                 with _recording(backend.kind, done):
                     if part is None:
                         changes = backend.delete(spec.name, force=False)
                     else:
                         changes = backend.apply(part)
                 done.changes += [(backend.kind, c) for c in changes]
-        except TenantBusy as exc:
+        except (TenantBusy, SchedulerError) as exc:
+            raise self.failed(spec, actor, action, done, exc) from None
+        with self.store.transaction() as tx:
+            self.record(tx, spec, actor, action, done)
+        return done
+
+    def record(self, tx: Any, spec: TenantSpec, actor: str, action: str, done: TenantPlan) -> None:
+        """A tenant every backend took: stored as applied, with its audit entry."""
+        state = SUSPENDED if spec.suspended else ACTIVE
+        tx.put_tenant(spec.name, spec_to_json(spec), state, self.clock.now())
+        tx.add_audit(self._entry(actor, action, spec.name, done))
+
+    def failed(
+        self, spec: TenantSpec, actor: str, action: str, done: TenantPlan, exc: Exception
+    ) -> ComputeError:
+        """A backend stopped the apply of ``spec`` after ``done``: what changed is recorded
+        (the tenant as partial, the audit); the error to tell."""
+        if isinstance(exc, TenantBusy):
             self._audit(actor, f"{action}.partial", spec.name, done, error=str(exc))
             self._mark_partial(spec, done)
-            raise RefusedError(
+            return RefusedError(
                 f"tenant {spec.name}: {exc} in a pool it is leaving; end them or "
                 "delete the tenant with --force"
-            ) from None
-        except Conflict as exc:
+            )
+        if isinstance(exc, Conflict):
             # Objects of that name that computectl did not make: never taken over.
             self._audit(actor, f"{action}.refused", spec.name, done, error=str(exc))
             self._mark_partial(spec, done)
-            raise RefusedError(f"tenant {spec.name}: {exc}") from None
-        except SchedulerError as exc:
-            self._mark_partial(spec, done)
-            raise self._stopped(actor, f"{action}.partial", spec.name, done, exc) from None
-        now = self.clock.now()
-        with self.store.transaction() as tx:
-            tx.put_tenant(
-                spec.name, spec_to_json(spec), SUSPENDED if spec.suspended else ACTIVE, now
-            )
-            tx.add_audit(self._entry(actor, action, spec.name, done))
-        return done
+            return RefusedError(f"tenant {spec.name}: {exc}")
+        self._mark_partial(spec, done)
+        return self._stopped(actor, f"{action}.partial", spec.name, done, exc)
 
     def suspend(self, name: str, actor: str) -> TenantPlan:
         return self.apply(replace(self._spec(name), suspended=True), actor, "tenant.suspend")
@@ -286,6 +296,15 @@ class TenantService:
     def _audit(self, actor: str, action: str, name: str, plan: TenantPlan, **extra: Any) -> None:
         with self.store.transaction() as tx:
             tx.add_audit(self._entry(actor, action, name, plan, **extra))
+
+
+def with_state(spec: TenantSpec, record: TenantRecord | None) -> TenantSpec:
+    """``spec`` as `apply` makes it: `apply` never lifts a suspension, only `resume` does
+    (a partial record keeps the suspension in its spec: applying again never lifts it)."""
+    suspended = record is not None and (
+        record.state == SUSPENDED or bool(record.spec.get("suspended"))
+    )
+    return replace(spec, suspended=suspended)
 
 
 @contextmanager

@@ -34,7 +34,7 @@ from scheduler.slurm.fields import parse_tres
 from scheduler.slurm.parse import GPU_MODELS
 from scheduler.slurm.qos import MARK as MARK  # computectl's marker, in one place
 from scheduler.slurm.qos import QOS_FIELDS as QOS_FIELDS  # the readers' columns, in one place
-from scheduler.slurm.qos import Qos, qos_description, qos_name
+from scheduler.slurm.qos import Qos, qos_owner
 from scheduler.slurm.shares import PoolShare
 from scheduler.tenants import Change, ChangeKind, TenantSpec
 
@@ -128,10 +128,16 @@ class Step:
 
 
 def desired(
-    spec: TenantSpec, partitions: Mapping[str, str], shares: Mapping[str, PoolShare]
+    spec: TenantSpec,
+    partitions: Mapping[str, str],
+    shares: Mapping[str, PoolShare],
+    internal_qos: Mapping[str, Iterable[str]] | None = None,
 ) -> TenantState:
     """The objects for ``spec``; ``partitions`` maps pool → Slurm partition (this cluster's),
-    ``shares`` pool → its per-GPU share of CPUs and memory (`scheduler.slurm.shares`)."""
+    ``shares`` pool → its per-GPU share of CPUs and memory (`scheduler.slurm.shares`),
+    ``internal_qos`` pool → the internal tenants' QOS there (a customer's QOS preempts
+    them; `internal_by_pool`)."""
+    internal_qos = internal_qos or {}
     account = Account(
         spec.name,
         account_description(spec.name),
@@ -149,9 +155,10 @@ def desired(
         share = shares.get(quota.pool)
         if share is None:
             raise InvalidRequest(f"no CPU and memory share known for pool {quota.pool}")
+        preempt = [] if spec.internal else list(internal_qos.get(quota.pool, ()))
         q = slurm_qos.pool_qos(
             spec.name, quota.pool, quota.gpus, gres_type(quota.gpu_model), share,
-            spec.max_wall_time_minutes,
+            spec.max_wall_time_minutes, spec.internal, preempt,
         )  # fmt: skip
         qos[q.name] = q
         for user in spec.users:
@@ -163,15 +170,35 @@ def desired(
 # -- what sacctmgr shows -------------------------------------------------------------------------
 
 
+def internal_by_pool(
+    qos: Iterable[Sequence[str]], specs: Iterable[TenantSpec] = ()
+) -> dict[str, list[str]]:
+    """Pool → the internal tenants' QOS there: those live (`QOS_FIELDS` rows), except of
+    tenants in ``specs`` (what they ask for replaces them), and those ``specs`` ask for."""
+    given = {s.name: s for s in specs}
+    out: dict[str, set[str]] = {}
+    for row in qos:
+        qname, description = row[0], row[-1]
+        found = slurm_qos.qos_pool(description)
+        owner = qos_owner(qname, description)
+        if found is not None and found[1] and owner is not None and owner not in given:
+            out.setdefault(found[0], set()).add(qname)
+    for spec in given.values():
+        if spec.internal:
+            for quota in spec.quotas:
+                out.setdefault(quota.pool, set()).add(slurm_qos.qos_name(spec.name, quota.pool))
+    return {pool: sorted(names) for pool, names in out.items()}
+
+
 def managed_names(accounts: Sequence[Sequence[str]], qos: Sequence[Sequence[str]]) -> set[str]:
     """Tenants with any object of ours: accounts (`ACCOUNT_FIELDS` rows) and QOS
     (`QOS_FIELDS` rows) carrying our marker. A QOS alone is what an apply cut short after
     its first step leaves, and it must still be found to be deleted."""
     names = {a for a, desc, *_ in accounts if desc == account_description(a)}
     for qname, *_, desc in qos:
-        name, sep, pool = desc.removeprefix(MARK).rpartition(" pool ")
-        if desc.startswith(MARK) and sep and qname == qos_name(name, pool):
-            names.add(name)
+        owner = qos_owner(qname, desc)
+        if owner is not None:
+            names.add(owner)
     return names
 
 
@@ -200,10 +227,10 @@ def read_state(
             name, own[8], parse_tres(own[5]), suspended=own[6] == "0" and own[7] == "0"
         )
     ours: dict[str, Qos] = {}
-    prefix, wanted = qos_description(name, ""), set(wanted_qos)
+    wanted = set(wanted_qos)
     for row in qos:
         qname, description = row[0], row[-1]
-        if description.startswith(prefix):
+        if qos_owner(qname, description) == name:
             ours[qname] = slurm_qos.read_qos(row)
         elif qname in wanted:
             foreign.append(f"qos {qname} (Description '{description}')")

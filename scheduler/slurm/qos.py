@@ -1,6 +1,6 @@
 """A tenant's QOS in one pool: everything a job of the tenant can hold there (pure).
 
-``qos <name>-<pool>`` (Description ``computectl: tenant <name> pool <pool>``) bounds the
+``qos <name>-<pool>`` (Description ``computectl: tenants in pool <pool>``) bounds the
 tenant's jobs in the pool's partition by what it bought, N GPUs, however a job asks:
 
 * ``GrpTRES=gres/gpu=N,gres/gpu:<type>=N``. The untyped ``gres/gpu`` is the limit that
@@ -32,14 +32,47 @@ from scheduler.slurm.fields import format_wall, memory_mb, parse_tres, parse_wal
 from scheduler.slurm.shares import PoolShare
 
 MARK = "computectl: tenant "
+# A QOS's marker names its pool, not its tenant (the name does: <tenant>-<pool>), so one
+# ``sacctmgr add qos a,b,c ...`` creates the QOS of many tenants in one transaction.
+# Before, each named its tenant (``computectl: tenant <name> pool <pool>``): still ours.
+POOL_MARK = "computectl: tenants in pool "
+# An internal tenant's QOS (the operator's own training): every customer QOS of the pool
+# lists it in Preempt, so a customer's job requeues the internal jobs holding its GPUs.
+INTERNAL_MARK = "computectl: internal tenants in pool "
 # ``sacctmgr show qos`` columns, in order (the free-text Description last: see _rows).
-QOS_FIELDS = ("Name", "GrpTRES", "MinTRESPerJob", "MaxWall", "Description")
+QOS_FIELDS = (
+    "Name", "GrpTRES", "MinTRESPerJob", "MaxWall", "Preempt", "PreemptMode", "Description",
+)  # fmt: skip
+# What an internal tenant's jobs undergo when preempted: back to the queue, not cancelled
+# (whatever the cluster's default PreemptMode).
+REQUEUE = "requeue"
 # Every job in a GPU pool holds at least one GPU.
 MIN_TRES = {"gres/gpu": "1"}
 
 
-def qos_description(name: str, pool: str) -> str:
-    return f"{MARK}{name} pool {pool}"
+def qos_description(pool: str, internal: bool = False) -> str:
+    return f"{INTERNAL_MARK if internal else POOL_MARK}{pool}"
+
+
+def qos_pool(description: str) -> tuple[str, bool] | None:
+    """The pool a QOS of ours serves, and whether its tenant is internal (by its marker)."""
+    for mark, internal in ((POOL_MARK, False), (INTERNAL_MARK, True)):
+        if description.startswith(mark):
+            return description.removeprefix(mark), internal
+    return None
+
+
+def qos_owner(qname: str, description: str) -> str | None:
+    """The tenant whose QOS ``qname`` is, by computectl's marker; None: not ours."""
+    found = qos_pool(description)
+    if found is not None:
+        pool = found[0]
+        name = qname.removesuffix(f"-{pool}")
+        return name if pool and name and name != qname else None
+    name, sep, pool = description.removeprefix(MARK).rpartition(" pool ")
+    if description.startswith(MARK) and sep and qname == qos_name(name, pool):
+        return name
+    return None
 
 
 def qos_name(name: str, pool: str) -> str:
@@ -53,6 +86,8 @@ class Qos:
     grp_tres: Mapping[str, str] = field(default_factory=dict)
     max_wall_minutes: int | None = None
     min_tres: Mapping[str, str] = field(default_factory=dict)
+    preempt: tuple[str, ...] = ()  # the QOS whose jobs this one's may preempt (sorted)
+    preempt_mode: str | None = None  # None: the cluster's PreemptMode
     # Why a value is what it is (shown in plan, never compared: Slurm does not keep it).
     note: str = field(default="", compare=False)
 
@@ -62,13 +97,26 @@ class Qos:
             parts.append(f"MinTRESPerJob={_tres(self.min_tres)}")
         if self.max_wall_minutes is not None:
             parts.append(f"MaxWall={format_wall(self.max_wall_minutes)}")
+        if self.preempt:
+            parts.append(f"Preempt={','.join(self.preempt)}")
+        if self.preempt_mode is not None:
+            parts.append(f"PreemptMode={self.preempt_mode}")
         if self.note:
             parts.append(f"({self.note})")
         return " ".join(parts)
 
+    @property
+    def internal(self) -> bool:
+        found = qos_pool(self.description)
+        return found is not None and found[1]
+
     def limits(self) -> tuple[object, ...]:
-        """What Slurm enforces: a difference is drift."""
-        return (self.grp_tres, self.min_tres, self.max_wall_minutes)
+        """What Slurm enforces (and whom for: internal QOS are preempted): a difference
+        is drift."""
+        return (
+            self.grp_tres, self.min_tres, self.max_wall_minutes, self.preempt,
+            self.preempt_mode, self.internal,
+        )  # fmt: skip
 
 
 def pool_qos(
@@ -78,25 +126,35 @@ def pool_qos(
     gres_type: str,
     share: PoolShare,
     max_wall_minutes: int | None,
+    internal: bool = False,
+    preempt: Sequence[str] = (),
 ) -> Qos:
-    """The QOS a tenant with ``gpus`` GPUs of type ``gres_type`` needs in ``pool``."""
+    """The QOS a tenant with ``gpus`` GPUs of type ``gres_type`` needs in ``pool``: an
+    internal tenant's is requeued when preempted; a customer's preempts ``preempt`` (the
+    pool's internal tenants' QOS)."""
     return Qos(
         qos_name(tenant, pool),
-        qos_description(tenant, pool),
+        qos_description(pool, internal),
         {"gres/gpu": str(gpus), f"gres/gpu:{gres_type}": str(gpus), **share.limits(gpus)},
         max_wall_minutes,
         dict(MIN_TRES),
+        () if internal else tuple(sorted(preempt)),
+        REQUEUE if internal else None,
         share.note,
     )
 
 
 def read_qos(row: Sequence[str]) -> Qos:
     """One `QOS_FIELDS` row. sacctmgr prints memory in units (``mem=62.50G``): read as MB."""
-    name, grp_tres, min_tres, max_wall, description = row
+    name, grp_tres, min_tres, max_wall, preempt, mode, description = row
     grp = parse_tres(grp_tres)
     if "mem" in grp:
         grp["mem"] = memory_mb(grp["mem"])
-    return Qos(name, description, grp, parse_wall(max_wall), parse_tres(min_tres))
+    return Qos(
+        name, description, grp, parse_wall(max_wall), parse_tres(min_tres),
+        tuple(sorted(filter(None, preempt.split(",")))),
+        None if mode.lower() in ("", "cluster") else mode.lower(),
+    )  # fmt: skip
 
 
 def add_args(q: Qos) -> tuple[str, ...]:
@@ -108,6 +166,10 @@ def add_args(q: Qos) -> tuple[str, ...]:
         args.append(f"MinTRESPerJob={_tres(q.min_tres)}")
     if q.max_wall_minutes is not None:
         args.append(f"MaxWall={q.max_wall_minutes}")
+    if q.preempt:
+        args.append(f"Preempt={','.join(q.preempt)}")
+    if q.preempt_mode is not None:
+        args.append(f"PreemptMode={q.preempt_mode}")
     return tuple(args)
 
 
@@ -119,6 +181,12 @@ def modify_args(old: Qos, q: Qos) -> tuple[str, ...]:
         sets.append(f"GrpTRES={_tres(cleared(old.grp_tres, q.grp_tres))}")
     if old.min_tres != q.min_tres:
         sets.append(f"MinTRESPerJob={_tres(cleared(old.min_tres, q.min_tres))}")
+    if old.preempt != q.preempt:
+        sets.append(f"Preempt={','.join(q.preempt) or ''}")
+    if old.preempt_mode != q.preempt_mode:
+        sets.append(f"PreemptMode={q.preempt_mode or 'cluster'}")
+    if old.internal != q.internal:
+        sets.append(f"Description={q.description}")
     return ("modify", "qos", "where", f"name={q.name}", "set", *sets)
 
 

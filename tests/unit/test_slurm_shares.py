@@ -167,13 +167,13 @@ def test_the_pool_qos_bounds_gpus_cpus_and_memory_and_asks_every_job_for_a_gpu()
         "GrpTRES=cpu=64,gres/gpu=8,gres/gpu:h100=8,mem=512000 MinTRESPerJob=gres/gpu=1"
     )
     assert slurm_qos.add_args(q) == (
-        "add", "qos", "hx-part-training", "Description=computectl: tenant hx-part pool training",
+        "add", "qos", "hx-part-training", "Description=computectl: tenants in pool training",
         "GrpTRES=cpu=64,gres/gpu=8,gres/gpu:h100=8,mem=512000", "MinTRESPerJob=gres/gpu=1",
     )  # fmt: skip
     # as sacctmgr shows it, it reads back as the same limits: no drift
     row = _rows(
-        "hx-part-training|cpu=64,gres/gpu:h100=8,gres/gpu=8,mem=500G|gres/gpu=1||"
-        "computectl: tenant hx-part pool training\n",
+        "hx-part-training|cpu=64,gres/gpu:h100=8,gres/gpu=8,mem=500G|gres/gpu=1|||cluster|"
+        "computectl: tenants in pool training\n",
         len(slurm_qos.QOS_FIELDS),
     )[0]
     assert slurm_qos.read_qos(row) == q
@@ -181,7 +181,7 @@ def test_the_pool_qos_bounds_gpus_cpus_and_memory_and_asks_every_job_for_a_gpu()
 
 def test_a_qos_made_before_the_cpu_and_memory_bounds_converges_in_one_modify() -> None:
     old = slurm_qos.read_qos(
-        ["hx-part-training", "gres/gpu:h100=8,gres/gpu=8", "", "", "computectl: tenant x"]
+        ["hx-part-training", "gres/gpu:h100=8,gres/gpu=8", "", "", "", "", "computectl: tenant x"]
     )
     new = slurm_qos.pool_qos("hx-part", "training", 8, "h100", SHARE, None)
     assert old.limits() != new.limits()
@@ -202,5 +202,5 @@ def test_the_plan_line_says_when_the_share_is_the_smallest_of_nodes_that_differ(
     # the note is no limit: a live QOS without it is no drift
     assert slurm_qos.read_qos(
         ["hx-part-training", "cpu=16,gres/gpu=2,gres/gpu:h100=2,mem=64000", "gres/gpu=1",
-         "01:00:00", "computectl: tenant hx-part pool training"]
+         "01:00:00", "", "cluster", "computectl: tenants in pool training"]
     ) == q  # fmt: skip

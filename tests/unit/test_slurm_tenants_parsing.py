@@ -35,11 +35,12 @@ borealis-ai|root|training|borealis-ai-training|borealis-ai-training||||computect
 """
 # ... where withassoc name=admin-lab (an admin's account)
 ADMIN_TREE = "admin-lab|||normal|||||lab of prof. x | ml\n"
-# sacctmgr -P -n show qos format=Name,GrpTRES,MinTRESPerJob,MaxWall,Description
+# sacctmgr -P -n show qos format=Name,GrpTRES,MinTRESPerJob,MaxWall,Preempt,PreemptMode,
+#   Description
 QOS = """\
-normal||||Normal QOS default
-borealis-ai-inference|cpu=64,gres/gpu:h100=8,gres/gpu=8,mem=500G|gres/gpu=1|01:30:00|computectl: tenant borealis-ai pool inference
-borealis-ai-training|cpu=128,gres/gpu:h100=16,gres/gpu=16,mem=1000G|gres/gpu=1|01:30:00|computectl: tenant borealis-ai pool training
+normal|||||cluster|Normal QOS default
+borealis-ai-inference|cpu=64,gres/gpu:h100=8,gres/gpu=8,mem=500G|gres/gpu=1|01:30:00||cluster|computectl: tenants in pool inference
+borealis-ai-training|cpu=128,gres/gpu:h100=16,gres/gpu=16,mem=1000G|gres/gpu=1|01:30:00||cluster|computectl: tenants in pool training
 """
 # squeue --json, trimmed to the fields read (a finished, a running and a held-back job).
 SQUEUE = {
@@ -120,7 +121,7 @@ def test_a_new_tenant_is_created_qos_first_in_sacctmgrs_words() -> None:
     ]
     assert steps[1].args == (
         "add", "qos", "borealis-ai-training",
-        "Description=computectl: tenant borealis-ai pool training",
+        "Description=computectl: tenants in pool training",
         "GrpTRES=cpu=128,gres/gpu=16,gres/gpu:h100=16,mem=1024000", "MinTRESPerJob=gres/gpu=1",
         "MaxWall=90",
     )  # fmt: skip
@@ -185,7 +186,7 @@ def test_an_account_or_qos_without_our_marker_is_foreign_and_never_ours() -> Non
     ]
     qos = QOS + "borealis-ai-training-x|gres/gpu=1|||someone's\n"
     state, foreign = live(
-        qos=qos.replace("computectl: tenant borealis-ai pool training", "by hand")
+        qos=qos.replace("computectl: tenants in pool training", "by hand")
     )
     assert foreign == ["qos borealis-ai-training (Description 'by hand')"]
     assert set(state.qos) == {"borealis-ai-inference"}  # a foreign QOS not wanted: ignored
@@ -372,8 +373,8 @@ def test_managed_tenants_are_found_by_their_account_or_a_qos_left_alone() -> Non
         len(acc.ACCOUNT_FIELDS),
     )
     qos = _rows(
-        QOS + "aurora-labs-training|gres/gpu=16|||computectl: tenant aurora-labs pool training\n"
-        "x-y||||computectl: tenant z pool w\n",
+        QOS + "aurora-labs-training|gres/gpu=16|||||computectl: tenant aurora-labs pool training\n"
+        "x-y||||||computectl: tenant z pool w\n",
         len(acc.QOS_FIELDS),
     )
     assert acc.managed_names(accounts, qos) == {"borealis-ai", "aurora-labs"}
