@@ -126,6 +126,10 @@ def changed_columns(before: Node, after: Node) -> tuple[str, ...]:
 def same_health(a: NodeHealth, b: NodeHealth) -> bool:
     """Whether the two store the same: streaks of zero are not stored (NodeHealth.to_json),
     and folding passing results sets each to zero, so only the rest is compared then."""
+    # What a sweep changes in nearly every node, first: the figures of its last checks
+    # (both comparisons below need them equal), before copying one to compare the rest.
+    if a.last_values != b.last_values:
+        return False
     if a == b:
         return True
     if a.streaks == b.streaks or _nonzero(a.streaks) != _nonzero(b.streaks):
