@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from compute.domain import Event
 from compute.store.models import TenantDriftCheckRow, TenantDriftRow
 from compute.store.repository import Store, Tx
+from compute.store.rows import table_of
 
 # The columns' widths (compute/store/models.py): longer text is cut, never refused.
 OBJECT_CHARS = 512
@@ -111,34 +112,46 @@ def failed(store: Store, backend: str, now: datetime, error: str) -> None:
         _tried(tx, backend, now, error[:4000])
 
 
-def _insert(tx: Tx, d: Drift, now: datetime) -> bool:
-    stmt = (
-        _dialect(tx.s.connection())
-        .insert(TenantDriftRow)
-        .values(
-            tenant=d.tenant,
-            backend=d.backend,
-            object=d.object,
-            change=d.change,
-            live=d.live,
-            spec=d.spec,
-            since=now,
-            seen_at=now,
+# Rows a statement inserts at most: 8 values each, far below SQLite's variable limit.
+_CHUNK = 200
+_T = table_of(TenantDriftRow)
+
+
+def _inserted(tx: Tx, new: Sequence[Drift], now: datetime) -> set[tuple[str, str]]:
+    """Insert the rows none has yet; the (tenant, object) of those this one inserted."""
+    done: set[tuple[str, str]] = set()
+    for i in range(0, len(new), _CHUNK):
+        values = [
+            {
+                "tenant": d.tenant,
+                "backend": d.backend,
+                "object": d.object,
+                "change": d.change,
+                "live": d.live,
+                "spec": d.spec,
+                "since": now,
+                "changed_at": now,
+            }
+            for d in new[i : i + _CHUNK]
+        ]
+        stmt = (
+            _dialect(tx.s.connection())
+            .insert(_T)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["tenant", "backend", "object"])
+            .returning(_T.c.tenant, _T.c.object)
         )
-        .on_conflict_do_nothing(index_elements=["tenant", "backend", "object"])
-        .returning(TenantDriftRow.tenant)
-    )
-    return tx.s.execute(stmt).first() is not None
+        done |= {(r.tenant, r.object) for r in tx.s.execute(stmt)}
+    return done
 
 
 def _where(key: tuple[str, str, str]) -> Any:
     t, b, o = key
-    return and_(TenantDriftRow.tenant == t, TenantDriftRow.backend == b, TenantDriftRow.object == o)
+    return and_(_T.c.tenant == t, _T.c.backend == b, _T.c.object == o)
 
 
 def _remove(tx: Tx, key: tuple[str, str, str]) -> bool:
-    stmt = delete(TenantDriftRow).where(_where(key)).returning(TenantDriftRow.tenant)
-    return tx.s.execute(stmt).first() is not None
+    return tx.s.execute(delete(_T).where(_where(key)).returning(_T.c.tenant)).first() is not None
 
 
 def record(
@@ -154,22 +167,33 @@ def record(
     plan (``checked``); their other objects no longer drift. A row of a tenant no longer
     recorded (``known``) goes without an event. One transaction, with the events."""
     out = Recorded()
+    # Rows written in key order, by every replica: two at once never wait on each other in
+    # a cycle (PostgreSQL).
+    fresh = sorted({d.key: d for d in found}.values(), key=lambda d: d.key)
     with store.transaction() as tx:
-        # Rows written in key order, by every replica: two at once never wait on each other
-        # in a cycle (PostgreSQL).
-        q = select(TenantDriftRow).where(TenantDriftRow.backend == backend)
-        rows = tx.s.scalars(q.order_by(TenantDriftRow.tenant, TenantDriftRow.object))
-        before = {(r.tenant, r.backend, r.object): _drift(r) for r in rows}
-        for d in sorted(found, key=lambda d: d.key):
-            if d.key in before:
+        q = select(_T).where(_T.c.backend == backend).order_by(_T.c.tenant, _T.c.object)
+        before = {
+            (r.tenant, r.backend, r.object): Drift(
+                r.tenant, r.backend, r.object, r.change, r.live, r.spec, r.since
+            )
+            for r in tx.s.execute(q)
+        }
+        for d in fresh:
+            was = before.get(d.key)
+            if was is not None and (was.change, was.live, was.spec) != (d.change, d.live, d.spec):
                 tx.s.execute(
-                    update(TenantDriftRow)
+                    update(_T)
                     .where(_where(d.key))
-                    .values(change=d.change, live=d.live, spec=d.spec, seen_at=now)
+                    .values(change=d.change, live=d.live, spec=d.spec, changed_at=now)
                 )
-            elif _insert(tx, d, now):
-                out.started.append(Drift(*d.key, d.change, d.live, d.spec, now))
-        seen = {d.key for d in found}
+        new = [d for d in fresh if d.key not in before]
+        inserted = _inserted(tx, new, now)
+        out.started = [
+            Drift(*d.key, d.change, d.live, d.spec, now)
+            for d in new
+            if (d.tenant, d.object) in inserted
+        ]
+        seen = {d.key for d in fresh}
         for key, d in before.items():
             if key in seen or (d.tenant in known and d.tenant not in checked):
                 continue

@@ -343,7 +343,8 @@ class TenantBudgetRow(Base):
 
 
 class TenantDriftRow(Base):
-    """One of a tenant's objects in a backend that differs from its spec, as last seen."""
+    """One of a tenant's objects in a backend that differs from its spec, as last seen:
+    drifting since ``since``, its live or spec state last different at ``changed_at``."""
 
     __tablename__ = "tenant_drift"
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -353,7 +354,7 @@ class TenantDriftRow(Base):
     live: Mapped[str] = mapped_column(Text, default="")
     spec: Mapped[str] = mapped_column(Text, default="")
     since: Mapped[datetime]
-    seen_at: Mapped[datetime]
+    changed_at: Mapped[datetime]
 
 
 class TenantDriftCheckRow(Base):

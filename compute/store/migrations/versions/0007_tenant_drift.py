@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("live", sa.Text(), nullable=False),
         sa.Column("spec", sa.Text(), nullable=False),
         sa.Column("since", sa.DateTime(), nullable=False),
-        sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.Column("changed_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "backend", "object"),
     )
     op.create_table(
