@@ -63,3 +63,18 @@ def test_only_a_boolean_is_a_flag(value: Any) -> None:
         assert "\n" not in str(exc) and "internal" in str(exc)  # noqa: PT017
         return
     assert type(value) is bool and spec.internal is value
+
+
+def test_a_directory_names_its_toml_specs_once_each_in_order(tmp_path: Path) -> None:
+    from compute.cli.tenants import spec_files
+
+    (tmp_path / "b.toml").write_text("")
+    (tmp_path / "a.toml").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "sub.toml").mkdir()
+    one = tmp_path / "b.toml"
+    assert spec_files((one, tmp_path)) == [one, tmp_path / "a.toml"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidInput, match=r"no tenant spec \(\*\.toml\)"):
+        spec_files((empty,))
