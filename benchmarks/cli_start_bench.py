@@ -11,14 +11,15 @@ the environment (the full path: settings, SQLAlchemy, the store), and
 `computectl --server URL nodes list` against a `computectl serve` on that directory (with an
 operator's token). `--root` measures another checkout of the code (e.g. one unpacked with
 `git archive <commit>`) with the same interpreter, for a before/after pair. The row's note
-gets the load average before and after (the machine may be shared) and the full path's
-figure.
+gets the full path's figure, each command's CPU time (user + system, less inflated than the
+wall clock on a machine others load) and the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -67,19 +69,30 @@ FULL_PATH = {"COMPUTECTL_SWEEP__INTERVAL_SECONDS": "60"}
 ENTRY = "import sys; from compute.cli.main import main; sys.argv[0] = 'computectl'; main()"
 
 
-def median_seconds(argv: list[str], runs: int, env: dict[str, str], cwd: Path) -> float:
-    times = []
+class Timing(NamedTuple):
+    """Medians of one command's runs: wall-clock seconds, and the CPU seconds (user + system)
+    the process used, which a machine busy with others' work inflates far less."""
+
+    wall: float
+    cpu: float
+
+
+def median_seconds(argv: list[str], runs: int, env: dict[str, str], cwd: Path) -> Timing:
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         # A command that fails gives no figure (its error would look fast).
         subprocess.run(
             argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True
         )
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return Timing(statistics.median(walls), statistics.median(cpus))
 
 
-def sinfo_seconds(runs: int, env: dict[str, str], cwd: Path) -> float | None:
+def sinfo_seconds(runs: int, env: dict[str, str], cwd: Path) -> Timing | None:
     """None without a usable sinfo (it needs a slurm.conf: set SLURM_CONF)."""
     if shutil.which("sinfo") is None:
         return None
@@ -157,7 +170,7 @@ def main() -> None:
         subprocess.run(
             [*cli, *data, "sweep"], env=env, cwd=root, check=True, stdout=subprocess.DEVNULL
         )
-        figures = {
+        figures: dict[str, Timing | None] = {
             "python -c pass": median_seconds([sys.executable, "-c", "pass"], args.runs, env, root),
             "sinfo --version": sinfo_seconds(args.runs, env, root),
             "computectl --help": median_seconds([*cli, "--help"], args.runs, env, root),
@@ -175,14 +188,22 @@ def main() -> None:
                 [*cli, "--server", url, "nodes", "list"], args.runs, remote_env, root
             )
     load = f"load average {_load(load_before)} before, {_load(os.getloadavg())} after"
-    for name, secs in figures.items():
-        print(f"{name:<36} {'-' if secs is None else f'{secs:.3f} s'}")
+    for name, t in figures.items():
+        shown = "-" if t is None else f"{t.wall:.3f} s (CPU {t.cpu:.3f} s)"
+        print(f"{name:<36} {shown}")
     print(load)
     if args.write:
         code = args.label or args.root.name
         head = f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {code} | "
         full = _cells([figures["computectl nodes list (full path)"]])
-        note = "; ".join(n for n in (args.note, f"full path {full}", load) if n)
+        cpu = ", ".join(
+            f"{name.removeprefix('computectl ')} {t.cpu:.3f} s"
+            for name, t in figures.items()
+            if t is not None and name != "sinfo --version"
+        )
+        note = "; ".join(
+            n for n in (args.note, f"full path {full}", f"CPU (user+sys): {cpu}", load) if n
+        )
         tail = f" | {args.runs} | {note} |"
         names = ("python -c pass", "computectl --help", "computectl nodes list")
         cells = [figures[n] for n in (*names, "computectl --server URL nodes list")]
@@ -193,8 +214,8 @@ def _load(avg: tuple[float, float, float]) -> str:
     return "/".join(f"{a:.1f}" for a in avg)
 
 
-def _cells(figures: list[float | None]) -> str:
-    return " | ".join("-" if s is None else f"{s:.3f} s" for s in figures)
+def _cells(figures: list[Timing | None]) -> str:
+    return " | ".join("-" if t is None else f"{t.wall:.3f} s" for t in figures)
 
 
 if __name__ == "__main__":
