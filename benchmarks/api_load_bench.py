@@ -6,13 +6,15 @@ does, latency counted from its due time (a request waiting for a free connection
 wait; "late": sent > 5 ms after due). The generator's own CPU is given: it shares the machine.
 
     python benchmarks/api_load_bench.py [--racks 16 --nodes-per-rack 64] [--sweep-interval 15]
-        [--rate 200] [--duration 60] [--threads 8] [--postgres URL] [--mix api|healthz]
+        [--rate 200] [--duration 60] [--threads 8] [--workers-api N] [--postgres URL]
+        [--mix api|healthz]
 
 Mix ``api``: node health reports (nine passive checks, 2 % failing one), GET a node,
 filtered node lists, events, the overview. ``healthz``: GET /healthz alone, the floor of the
 HTTP stack on this machine. Sweeps that ran during the load come from the store's last_sweep
 record. Requests carry ``--token`` (or COMPUTECTL_TOKEN), else an operator token made with
-`computectl tokens create`. ``--profile``: serve under benchmarks/serve_sampler.py.
+`computectl tokens create`. ``--workers-api N``: `serve --workers N` (serve's CPU counts its
+workers'). ``--profile``: serve under benchmarks/serve_sampler.py (the acting process only).
 """
 
 from __future__ import annotations
