@@ -5,7 +5,9 @@ from the spec, per tenant, backend and object (compute/store/drift.py).
 * Each backend is read once a check: its tenants' parts planned together where it can
   (`plan_many`), else one by one; the same parts `computectl tenants plan` looks at (a
   tenant's pools in that backend; a tenant that left the backend's pools but is still
-  held there plans its delete).
+  held there plans its delete). Backend by backend, not through
+  `compute.services.tenants_batch.plan_many`, which refuses a tenant whole when one of its
+  backends fails: here a backend that fails leaves the others' findings standing.
 * An object that starts drifting records one ``tenant_drift`` event, one that stops one
   ``tenant_drift_cleared``; `computectl_tenant_drift` is 1 for each drifting object.
 * A backend that cannot be read is no evidence: nothing is recorded for it (its drift stays
@@ -23,10 +25,10 @@ the apply not yet done, which the operator was told about, not somebody's edit.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, TypeVar
 
 from compute.backends import Backends
 from compute.domain import AUTOMATION, Event
@@ -39,7 +41,7 @@ from compute.store.drift import Drift
 from compute.store.repository import Tx
 from compute.tenants.spec import spec_from_json
 from scheduler.errors import SchedulerError
-from scheduler.tenants import Change, TenantBackend, TenantSpec
+from scheduler.tenants import BatchTenantBackend, Change, TenantBackend, TenantSpec
 
 if TYPE_CHECKING:
     from compute.runtime import Runtime
@@ -49,22 +51,6 @@ CLEARED = "tenant_drift_cleared"
 REPAIRED = "tenant_drift_repaired"
 REPAIR_ACTION = "tenant.drift_repair"
 _T = TypeVar("_T")
-
-
-class _Outcome(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def changes(self) -> list[Change]: ...
-    @property
-    def error(self) -> Exception | None: ...
-
-
-@runtime_checkable
-class _Batch(Protocol):
-    """A backend that plans many tenants on one read of its live state."""
-
-    def plan_many(self, specs: Sequence[TenantSpec]) -> Sequence[_Outcome]: ...
 
 
 @dataclass
@@ -146,7 +132,7 @@ def _plan(
         parts = [p for p in (s.for_pools(pools) for s in specs.values()) if p.quotas]
         leaving = [n for n, s in specs.items() if not s.for_pools(pools).quotas and n in held]
         results: list[_Result]
-        if parts and isinstance(backend, _Batch):
+        if parts and isinstance(backend, BatchTenantBackend):
             results = [(o.name, list(o.changes), o.error) for o in backend.plan_many(parts)]
         else:
             results = [_one(p.name, backend.plan, p) for p in parts]
