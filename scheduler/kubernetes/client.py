@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -69,6 +70,7 @@ class KubeClient:
         self._api: Any = None
         self._core: Any = None
         self._apis: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         where = str(self.kubeconfig) if self.kubeconfig is not None else "default/in-cluster"
@@ -272,6 +274,10 @@ class KubeClient:
     # -- the plumbing --------------------------------------------------------------------------
 
     def _core_api(self) -> Any:
+        with self._lock:  # many tenants are written from several threads
+            return self._core_api_locked()
+
+    def _core_api_locked(self) -> Any:
         if self._core is None:
             from kubernetes import client
             from kubernetes import config as k8s_config
@@ -307,12 +313,13 @@ class KubeClient:
     def _api_of(self, name: str) -> Any:
         if name == "CoreV1Api":
             return self._core_api()
-        if name not in self._apis:
-            from kubernetes import client
+        with self._lock:
+            if name not in self._apis:
+                from kubernetes import client
 
-            self._core_api()
-            self._apis[name] = getattr(client, name)(self._api)
-        return self._apis[name]
+                self._core_api_locked()
+                self._apis[name] = getattr(client, name)(self._api)
+            return self._apis[name]
 
     def _list(
         self, what: str, method: str, *args: str, _on: str = "CoreV1Api", **selectors: str

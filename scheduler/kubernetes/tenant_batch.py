@@ -61,9 +61,17 @@ def read(client: Any, want: Iterable[dict[str, Any]]) -> Snapshot:
     for obj in want:
         keys.add(td.key(obj))
         versions[str(obj["kind"])] = str(obj["apiVersion"])
+    kinds = sorted(versions)
+    # The lists at once: the API server answers them in parallel.
+    with ThreadPoolExecutor(max_workers=len(kinds) + 1) as pool:
+        tokens = pool.submit(
+            client.list_objects, "Secret", field_selector=f"type={to.TOKEN_SECRET_TYPE}"
+        )
+        lists = list(pool.map(client.list_objects, kinds))
+        token_list = tokens.result()
     objects: dict[_Key, dict[str, Any]] = {}
-    for kind in sorted(versions):
-        for obj in client.list_objects(kind):
+    for kind, listed in zip(kinds, lists, strict=True):
+        for obj in listed:
             # The items of a list carry neither; a diff compares them.
             obj["kind"], obj["apiVersion"] = kind, obj.get("apiVersion") or versions[kind]
             key = (kind, str(meta(obj).get("namespace", "")), str(meta(obj).get("name", "")))
@@ -71,7 +79,7 @@ def read(client: Any, want: Iterable[dict[str, Any]]) -> Snapshot:
                 objects[key] = obj
     spaces = {ns for _, ns, _ in keys if ns}
     secrets: dict[str, list[dict[str, Any]]] = {}
-    for s in client.list_objects("Secret", field_selector=f"type={to.TOKEN_SECRET_TYPE}"):
+    for s in token_list:
         ns = str(meta(s).get("namespace", ""))
         if ns in spaces:
             s.setdefault("type", to.TOKEN_SECRET_TYPE)

@@ -93,9 +93,15 @@ def _drop(obj: Any, path: tuple[str, ...], value: Any) -> None:
     _drop(obj[head], rest, value)
 
 
+_DEFAULTED = frozenset(kind for kind, _, _ in SERVER_DEFAULTS)
+
+
 def _whole(live: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of ``live`` computectl owns whole, without the server's defaults."""
+    """The parts of ``live`` computectl owns whole, without the server's defaults (only
+    compared, never changed: copied only where defaults are dropped from them)."""
     kind = str(live.get("kind", ""))
+    if kind not in _DEFAULTED:
+        return {p: live[p] for p in OWNED_WHOLE.get(kind, ()) if p in live}
     out = {p: json.loads(json.dumps(live[p])) for p in OWNED_WHOLE.get(kind, ()) if p in live}
     for default_kind, path, value in SERVER_DEFAULTS:
         if default_kind == kind:
@@ -113,10 +119,9 @@ def view(live: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def normal(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """``obj`` as `view` would show it had the API server stored it unchanged."""
-    out = json.loads(json.dumps(obj))
-    out["metadata"]["labels"] = own_labels(obj)
-    return dict(out)
+    """``obj`` as `view` would show it had the API server stored it unchanged (shares
+    ``obj``'s parts: for comparing only)."""
+    return {**obj, "metadata": {**meta(obj), "labels": own_labels(obj)}}
 
 
 def differs(live: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
