@@ -15,7 +15,7 @@ from typing import Protocol
 from compute.backends import Backends, Wired, WiringContext
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import KubernetesPool, PoolSettings, Settings, SlurmPool
-from compute.services import budget
+from compute.services import budget, drift
 from compute.services.acting import Acting
 from compute.services.fabric import FabricService
 from compute.services.gate import Gate
@@ -182,6 +182,8 @@ class Runtime:
             report = self.sweeper.run()
             # Kubernetes pods' GPU time and the tenants' budgets, on what the sweep just read.
             report.errors += budget.track(self)
+            # Tenants' objects against their specs, every [tenants] drift_interval_seconds.
+            report.errors += drift.check(self, self.clock.now()).errors
             if self.datacenter is not None:
                 repair_due(
                     self.store,

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from compute.metrics import budgets, fleet, remediation
+from compute.metrics import budgets, drift, fleet, remediation
 from compute.metrics.tally import EventTally
 from compute.store import Store
 from health.policy import PolicyConfig
@@ -41,6 +41,7 @@ class StoreCollector(Collector):
         yield from fleet.nodes(store, self.policy)
         yield from fleet.tenants(store)
         yield from budgets.budgets(store)
+        yield from drift.drift(store)
         yield from fleet.power(store)
         figures = self.tally.figures(store)
         yield from fleet.events(figures)
