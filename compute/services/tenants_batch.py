@@ -15,8 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compute.errors import BackendError, ComputeError, InvalidInput, RefusedError
-from compute.services.tenants import TenantPlan, TenantService, with_state
+from compute.services.tenants import (
+    ACTIVE,
+    SUSPENDED,
+    TenantPlan,
+    TenantService,
+    with_state,
+)
+from compute.store import TenantRecord
 from compute.tenants.outcome import batch_error
+from compute.tenants.spec import spec_from_json
 from scheduler.errors import Conflict, SchedulerError
 from scheduler.tenants import (
     BatchTenantBackend,
@@ -54,7 +62,7 @@ class TenantBatch:
 
 def plan_many(service: TenantService, specs: Sequence[TenantSpec]) -> TenantBatch:
     """`TenantService.plan` of every spec, each backend read once."""
-    specs = _prepared(service, specs)
+    specs, _records = _prepared(service, specs)
     plans = {s.name: TenantPlan(s.name) for s in specs}
     parts, failures = _split(service, specs)
     for backend, _pools in service.backends.tenant_groups():
@@ -73,7 +81,7 @@ def plan_many(service: TenantService, specs: Sequence[TenantSpec]) -> TenantBatc
 def apply_many(service: TenantService, specs: Sequence[TenantSpec], actor: str) -> TenantBatch:
     """`TenantService.apply` of every spec: each backend reads once and writes together;
     the tenants every backend took are recorded in one store transaction."""
-    specs = _prepared(service, specs)
+    specs, records = _prepared(service, specs)
     by_name = {s.name: s for s in specs}
     plans = {s.name: TenantPlan(s.name) for s in specs}
     parts, failures = _split(service, specs)
@@ -91,11 +99,21 @@ def apply_many(service: TenantService, specs: Sequence[TenantSpec], actor: str) 
             else service.failed(by_name[name], actor, "tenant.apply", plans[name], exc)
         )
     done = [p for n, p in plans.items() if n not in refused]
-    if done:
+    # A tenant already recorded as it is, that no backend changed, is not written again:
+    # a reconcile of a thousand unchanged tenants adds nothing to the audit log.
+    changed = [
+        p for p in done if p.changes or not _recorded(records.get(p.tenant), by_name[p.tenant])
+    ]
+    if changed:
         with service.store.transaction() as tx:
-            for plan in done:
+            for plan in changed:
                 service.record(tx, by_name[plan.tenant], actor, "tenant.apply", plan)
     return TenantBatch(done, refused)
+
+
+def _recorded(record: TenantRecord | None, spec: TenantSpec) -> bool:
+    state = SUSPENDED if spec.suspended else ACTIVE
+    return record is not None and record.state == state and spec_from_json(record.spec) == spec
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -103,7 +121,9 @@ def apply_many(service: TenantService, specs: Sequence[TenantSpec], actor: str) 
 _Parts = list[tuple[str, TenantSpec | None]]
 
 
-def _prepared(service: TenantService, specs: Sequence[TenantSpec]) -> list[TenantSpec]:
+def _prepared(
+    service: TenantService, specs: Sequence[TenantSpec]
+) -> tuple[list[TenantSpec], dict[str, TenantRecord]]:
     """The specs as `apply` makes them (suspensions kept), refused when they name no
     tenant, too many, or one tenant twice."""
     if not specs:
@@ -115,7 +135,7 @@ def _prepared(service: TenantService, specs: Sequence[TenantSpec]) -> list[Tenan
     if twice:
         raise InvalidInput(f"tenant(s) named by two specs: {', '.join(twice)}")
     records = {r.name: r for r in service.store.tenants()}
-    return [with_state(s, records.get(s.name)) for s in specs]
+    return [with_state(s, records.get(s.name)) for s in specs], records
 
 
 def _split(

@@ -28,10 +28,11 @@ from scheduler.errors import InvalidRequest
 from scheduler.slurm.accounting import Step
 from scheduler.tenants import Change
 
-# Tenants one transaction holds at most: slurmdbd took 4.4 s to load 200 new accounts
-# with their associations on a shared 2-core machine, so a chunk stays well within
-# sacctmgr's timeout (command_timeout_seconds, 30 s by default) when the machine is busy.
-CHUNK = 200
+# Tenants one transaction holds at most. Each ``sacctmgr load`` first reads the cluster's
+# whole association tree, so smaller loads cost more in all: 1,000 tenants in five loads of
+# 200 took 4.3 times one load of 1,000 (benchmarks/RESULTS.md). A write's timeout grows
+# with its size instead (`SlurmTenants`).
+CHUNK = 1000
 
 # The load file's values are quoted ('...'); a quote or a line break would end one early.
 # Every value computectl writes is a validated name, a description or a TRES list.
