@@ -107,20 +107,36 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _token(data_dir: str) -> str | None:
-    """An operator's token in the store, where this checkout's API takes tokens."""
-    try:
-        from compute.auth.testing import token_for
-    except ImportError:
-        return None
-    from compute.config import load_settings
-    from compute.store import Store
+# An operator's token in the store, made by the checkout timed (this one's store code may
+# be at another schema revision, which the other's serve would refuse); nothing printed
+# where that checkout's API takes no tokens.
+TOKEN = """
+import sys
+try:
+    from compute.auth.testing import token_for
+except ImportError:
+    sys.exit(0)
+from compute.config import load_settings
+from compute.store import Store
 
-    store = Store.open(load_settings(None, env={"COMPUTECTL_DATA_DIR": data_dir}).sqlalchemy_url)
-    try:
-        return token_for(store, "operator", name="cli-start-bench")
-    finally:
-        store.close()
+store = Store.open(load_settings(None, env={"COMPUTECTL_DATA_DIR": sys.argv[1]}).sqlalchemy_url)
+try:
+    print(token_for(store, "operator", name="cli-start-bench"))
+finally:
+    store.close()
+"""
+
+
+def _token(data_dir: str, env: dict[str, str], cwd: Path) -> str | None:
+    made = subprocess.run(
+        [sys.executable, "-c", TOKEN, data_dir],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip() or None
 
 
 @contextmanager
@@ -181,7 +197,7 @@ def main() -> None:
                 [*cli, *data, "nodes", "list"], args.runs, {**env, **FULL_PATH}, root
             ),
         }
-        token = _token(tmp)
+        token = _token(tmp, env, root)
         with serving(cli, data, env, root) as url:
             remote_env = {**env, **({"COMPUTECTL_TOKEN": token} if token else {})}
             figures["computectl --server URL nodes list"] = median_seconds(
