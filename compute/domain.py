@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +81,10 @@ class Node:
 
     def evolve(self, **changes: Any) -> Node:
         return replace(self, **changes)
+
+
+# A node's fields, in the order of the store's nodes table (one column each).
+NODE_FIELDS = tuple(f.name for f in fields(Node))
 
 
 # What operators and automation are called in events and the audit log.

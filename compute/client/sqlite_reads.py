@@ -37,7 +37,7 @@ from compute.config_defaults import (
     setting_path,
     sqlite_url,
 )
-from compute.domain import Node
+from compute.domain import NODE_FIELDS, Node
 from compute.views import node_view
 from health.inputs import InputError
 from health.inputs import text as valid_text
@@ -56,31 +56,7 @@ BUSY_TIMEOUT_SECONDS = 5.0
 # What SQLAlchemy would read from the URL otherwise than as the file's path.
 _URL_SPECIAL = frozenset("?#%")
 # The nodes table's columns, as compute/store/models.py (NodeRow) declares them.
-_NODE_COLUMNS = (
-    "name",
-    "pool",
-    "rack",
-    "gpu_model",
-    "gpu_count",
-    "state",
-    "state_since",
-    "drain_reason",
-    "drain_owner",
-    "drain_actor",
-    "automation_drain",
-    "deferred_reason",
-    "jobs_running",
-    "gpus_allocated",
-    "backend_state",
-    "power_watts",
-    "last_seen",
-    "last_checked_at",
-    "health",
-    "version",
-    "attention_at",
-    "would",
-    "switch",
-)
+_NODE_COLUMNS = NODE_FIELDS
 
 
 class CannotVouch(Exception):

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row, Table
 
-from compute.domain import AuditEntry, Event, Gpu, Node
+from compute.domain import NODE_FIELDS, AuditEntry, Event, Gpu, Node
 from compute.store.models import Base, CheckResultRow, EventRow, NodeRow
 from health.policy import DrainOwner, Lifecycle, NodeHealth
 from health.result import CheckResult, Status, Suite
@@ -90,29 +90,7 @@ def node_values(n: Node) -> dict[str, Any]:
 
 
 # A node's columns besides its key and version, as Node names them.
-NODE_COLUMNS = (
-    "pool",
-    "rack",
-    "gpu_model",
-    "gpu_count",
-    "state",
-    "state_since",
-    "drain_reason",
-    "drain_owner",
-    "drain_actor",
-    "automation_drain",
-    "deferred_reason",
-    "jobs_running",
-    "gpus_allocated",
-    "backend_state",
-    "power_watts",
-    "last_seen",
-    "last_checked_at",
-    "health",
-    "attention_at",
-    "would",
-    "switch",
-)
+NODE_COLUMNS = tuple(c for c in NODE_FIELDS if c not in ("name", "version"))
 
 
 def changed_columns(before: Node, after: Node) -> tuple[str, ...]:
