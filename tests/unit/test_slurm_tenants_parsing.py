@@ -185,9 +185,7 @@ def test_an_account_or_qos_without_our_marker_is_foreign_and_never_ours() -> Non
         "account admin-lab (Description 'lab of prof. x | ml')"
     ]
     qos = QOS + "borealis-ai-training-x|gres/gpu=1|||someone's\n"
-    state, foreign = live(
-        qos=qos.replace("computectl: tenants in pool training", "by hand")
-    )
+    state, foreign = live(qos=qos.replace("computectl: tenants in pool training", "by hand"))
     assert foreign == ["qos borealis-ai-training (Description 'by hand')"]
     assert set(state.qos) == {"borealis-ai-inference"}  # a foreign QOS not wanted: ignored
 
