@@ -1,0 +1,10 @@
+"""The authorization rows of energy and GPU-hours for billing
+(merged into compute/auth/policy.py's table)."""
+
+from __future__ import annotations
+
+from compute.auth.policy import Rule
+
+
+def rules(v1: str) -> dict[tuple[str, str], Rule]:
+    return {}
