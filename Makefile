@@ -16,7 +16,7 @@ $(RUNTIME_STAMP): pyproject.toml
 	@rm -f $(VENV)/.runtime-*; touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,gpu,burnin]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,gpu,burnin,provision]'
 	@rm -f $(VENV)/.dev-*; touch $@
 
 venv: $(DEV_STAMP)

@@ -14,13 +14,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from compute.api.access import access
 from compute.api.auth import Door, FailureLimiter, Verifier, front_door
+from compute.api.capacity_routes import capacity_api
 from compute.api.deps import principal
 from compute.api.docs_assets import docs_assets
 from compute.api.oidc_routes import build_oidc_client, oidc_pages
 from compute.api.pages import pages
+from compute.api.power_routes import power_api
 from compute.api.problems import BodyLimit, install_problem_handlers
 from compute.api.quota_routes import quota
 from compute.api.routes import api
+from compute.api.tenant_batch_routes import tenant_batch_api
 from compute.api.usage_routes import usage_api
 from compute.auth.policy import Policy
 from compute.auth.principal import TENANT_ROLES
@@ -73,6 +76,9 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.include_router(api)
     app.include_router(usage_api)
+    app.include_router(power_api)
+    app.include_router(capacity_api)
+    app.include_router(tenant_batch_api)
     app.include_router(access)
     app.include_router(quota)
     app.include_router(pages)

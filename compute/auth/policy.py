@@ -158,7 +158,23 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
         ("POST", f"{v1}/quota-requests/{{id}}/approve"): ops,
         ("POST", f"{v1}/quota-requests/{{id}}/decline"): ops,
         **_portal(),
+        **_features(v1),
     }
+
+
+def _features(v1: str) -> dict[tuple[str, str], Rule]:
+    """Rows kept beside each feature's routes (imported here, not at the top: they import
+    this module's Rule)."""
+    from compute.auth import rules_capacity, rules_energy, rules_power, rules_tenants_batch
+
+    parts = (rules_power, rules_capacity, rules_energy, rules_tenants_batch)
+    table: dict[tuple[str, str], Rule] = {}
+    for part in parts:
+        rows = part.rules(v1)
+        clash = table.keys() & rows.keys()
+        assert not clash, f"routes with two rules: {sorted(clash)}"
+        table.update(rows)
+    return table
 
 
 def _portal() -> dict[tuple[str, str], Rule]:

@@ -1,11 +1,9 @@
-"""The fleet-wide commands: config, sweep, events, capacity and the simulated datacenter.
+"""The fleet-wide commands: config, sweep, events and the simulated datacenter.
 
 What a command needs beyond click is imported when it runs (`computectl --help` loads none).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import click
 
@@ -16,7 +14,6 @@ from compute.cli.output import (
     output_option,
     say,
     stamp,
-    state_style,
     table,
 )
 from compute.cli.params import NODE, SHORT_TEXT
@@ -121,28 +118,6 @@ def events(
         ["time", "node", "pool", "event", "reason", "actor"],
         [(stamp(e["at"]), e["node"], e["pool"], e["kind"], e["reason"], e["actor"]) for e in evs],
     )
-
-
-@click.command()
-@output_option
-@click.pass_obj
-def capacity(obj: CliContext, output: str) -> None:
-    """GPUs by state x pool x model (summing to the installed count), and by tenant."""
-    cap = obj.client().capacity()
-    if output == "json":
-        emit_json(cap)
-        return
-    rows: list[tuple[Any, ...]] = [
-        (r["pool"], r["gpu_model"], r["state"], r["gpus"]) for r in cap["by_state"]
-    ]
-    rows.append(("total", "", "", cap["total_gpus"]))
-    table("GPUs by state", ["pool", "model", "state", "gpus"], rows, styles={2: state_style})
-    if cap["by_tenant"]:
-        table(
-            "GPUs allocated by tenant",
-            ["tenant", "pool", "model", "gpus"],
-            [(t["tenant"], t["pool"], t["gpu_model"], t["gpus"]) for t in cap["by_tenant"]],
-        )
 
 
 @click.group()

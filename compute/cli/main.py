@@ -18,7 +18,7 @@ from compute.errors import ComputeError, InvalidInput
 # Each command's module loads when that command runs; the help line is its docstring's.
 COMMANDS = {
     "capacity": (
-        "compute.cli.fleet:capacity",
+        "compute.cli.capacity:capacity",
         "GPUs by state x pool x model (summing to the installed count), and by tenant.",
     ),
     "config": ("compute.cli.fleet:config", "Configuration."),
@@ -41,6 +41,14 @@ COMMANDS = {
         "GPU nodes: list, show, drain, resume, retire, pair-test.",
     ),
     "pools": ("compute.cli.pools:pools", "Pools: list, observe, enable, report."),
+    "power": (
+        "compute.cli.power:power",
+        "GPU power: readings, caps (through the node agent) and their reverts.",
+    ),
+    "provision": (
+        "compute.cli.provision:provision",
+        "Run a playbook of playbooks/ through ansible-runner (audited).",
+    ),
     "serve": (
         "compute.cli.server:serve",
         "Run the control plane: API, overview page, /metrics and background sweeps.",

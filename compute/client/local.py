@@ -15,6 +15,9 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compute.client.capacity_ops import CapacityLocal
+from compute.client.energy_ops import EnergyLocal
+from compute.client.power_ops import PowerLocal
 from compute.client.protocol import View
 from compute.errors import ConfigError
 
@@ -59,7 +62,7 @@ def usable_data_dir(path: Path) -> None:
         raise ConfigError(f"data directory {path} is not writable")
 
 
-class LocalClient:
+class LocalClient(PowerLocal, CapacityLocal, EnergyLocal):
     """Settings built once at start-up; the runtime (or the store alone) built on first use."""
 
     def __init__(self, config_path: Path | None, overrides: dict[str, Any], actor: str) -> None:

@@ -12,10 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from compute.client.capacity_ops import CapacityOps
+from compute.client.energy_ops import EnergyOps
+from compute.client.power_ops import PowerOps
+
 View = dict[str, Any]
 
 
-class Client(Protocol):
+class Client(PowerOps, CapacityOps, EnergyOps, Protocol):
     # -- nodes ----------------------------------------------------------------------------
     def nodes(self, pool: str | None, state: str | None) -> list[View]:
         """node_view of each node (GET /nodes)."""

@@ -21,8 +21,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from compute.client import shapes
+from compute.client.capacity_ops import CapacityRemote
 from compute.client.contexts import Target
+from compute.client.energy_ops import EnergyRemote
 from compute.client.errors import BadAnswer, Unreachable, problem_error
+from compute.client.power_ops import PowerRemote
 from compute.client.protocol import View
 from compute.errors import ComputeError, InvalidInput
 from compute.tenants.outcome import batch_error
@@ -44,7 +47,7 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class RemoteClient:
+class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote):
     def __init__(
         self,
         target: Target,

@@ -159,7 +159,9 @@ def upgrade(engine: Engine) -> None:
         with engine.begin() as conn:
             cfg = alembic_config(engine)
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            # "heads": features add their migrations on branches from one revision, which
+            # a merge revision joins; until then every branch is applied.
+            command.upgrade(cfg, "heads")
     except OperationalError as exc:
         raise ConfigError(f"cannot open the state store: {exc.orig}") from None
 

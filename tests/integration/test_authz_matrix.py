@@ -21,6 +21,7 @@ from compute.auth.testing import bearer, token_for
 from compute.runtime import Runtime
 from compute.tenants.spec import parse_tenant
 from compute.testing import make_runtime
+from tests.integration import authz_capacity, authz_energy, authz_power, authz_tenants_batch
 
 pytestmark = pytest.mark.integration
 
@@ -257,6 +258,9 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
         (401, 403, 404, 403, 403, 403, 403),
     ),
 }
+for _part in (authz_power, authz_capacity, authz_energy, authz_tenants_batch):
+    assert not MATRIX.keys() & _part.ROWS.keys(), "a route with two rows"
+    MATRIX.update(_part.ROWS)
 
 
 def add_tenants(rt: Runtime, *names: str) -> None:
