@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from compute.auth.oidc_settings import OidcSettings
 from compute.config_base import Section as _Section
 from compute.config_defaults import ENV_CONFIG, default_data_dir, setting_path, sqlite_url
+from compute.config_energy import EnergySettings
 from compute.config_pools import (
     BACKENDS,
     KubernetesPool,
@@ -26,6 +27,7 @@ from compute.config_pools import (
     SlurmPool,
     SlurmPoolSettings,
 )
+from compute.config_power import PowerSettings
 from compute.config_sections import (
     ChecksSettings,
     DemoSettings,
@@ -36,6 +38,7 @@ from compute.config_sections import (
     SweepSettings,
 )
 from compute.config_tenants import TenantsSettings
+from compute.config_topology import TopologySettings
 from compute.errors import ConfigError
 from compute.validation import read_toml
 from health.inputs import printable
@@ -79,6 +82,9 @@ class Settings(_Section):
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     tenants: TenantsSettings = Field(default_factory=TenantsSettings)
+    power: PowerSettings = Field(default_factory=PowerSettings)
+    topology: TopologySettings = Field(default_factory=TopologySettings)
+    energy: EnergySettings = Field(default_factory=EnergySettings)
     oidc: OidcSettings | None = Field(
         None,
         description="Single sign-on for people through an OpenID Connect provider "
