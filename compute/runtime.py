@@ -15,7 +15,7 @@ from typing import Protocol
 from compute.backends import Backends, Wired, WiringContext
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import KubernetesPool, PoolSettings, Settings, SlurmPool
-from compute.services import budget, drift
+from compute.services import budget, drift, energy, power_caps, rack_budgets
 from compute.services.acting import Acting
 from compute.services.fabric import FabricService
 from compute.services.gate import Gate
@@ -184,6 +184,11 @@ class Runtime:
             report.errors += budget.track(self)
             # Tenants' objects against their specs, every [tenants] drift_interval_seconds.
             report.errors += drift.check(self, self.clock.now()).errors
+            # Power: caps past their expiry reverted, racks over budget acted on, energy
+            # accrued from the power the sweep just read.
+            report.errors += power_caps.after_sweep(self)
+            report.errors += rack_budgets.after_sweep(self)
+            report.errors += energy.after_sweep(self)
             if self.datacenter is not None:
                 repair_due(
                     self.store,

@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from compute.metrics import budgets, drift, fleet, remediation
+from compute.config import Settings
+from compute.metrics import budgets, drift, energy, fleet, power, racks, remediation
 from compute.metrics.tally import EventTally
 from compute.store import Store
 from health.policy import PolicyConfig
@@ -27,11 +28,13 @@ class StoreCollector(Collector):
         self,
         store: Store,
         policy: PolicyConfig,
+        settings: Settings,
         loop: Loop | None = None,
         leading: Leading | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
+        self.settings = settings
         self.loop = loop
         self.leading = leading
         self.tally = EventTally()
@@ -43,6 +46,9 @@ class StoreCollector(Collector):
         yield from budgets.budgets(store)
         yield from drift.drift(store)
         yield from fleet.power(store)
+        yield from power.metrics(store, self.settings)
+        yield from racks.metrics(store, self.settings)
+        yield from energy.metrics(store, self.settings)
         figures = self.tally.figures(store)
         yield from fleet.events(figures)
         yield from remediation.latency(figures)
@@ -59,5 +65,5 @@ class StoreCollector(Collector):
 def metrics_registry(rt: Runtime, loop: Loop | None = None) -> CollectorRegistry:
     # Without leadership (tests, in-process tools) the process acts alone: no leading gauge.
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(rt.store, rt.policy, loop, rt.leadership))
+    registry.register(StoreCollector(rt.store, rt.policy, rt.settings, loop, rt.leadership))
     return registry

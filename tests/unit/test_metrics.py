@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from compute.config import Settings
 from compute.domain import Allocation, Event, Node, Pool, Rack, Room, Site
 from compute.metrics import StoreCollector
 from compute.metrics.tally import EventFigures, EventTally
@@ -38,7 +39,7 @@ class Scrape:
 
     def __init__(self, store: Store, leading: Any = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StoreCollector(store, PolicyConfig(), leading=leading))
+        self.registry.register(StoreCollector(store, PolicyConfig(), Settings(), leading=leading))
 
     def __call__(self, name: str, **labels: str) -> float | None:
         return self.registry.get_sample_value(name, labels)
