@@ -26,7 +26,7 @@ demo: $(RUNTIME_STAMP)
 
 # System packages the integration and browser tests drive for real.
 sysdeps:
-	testenv/ensure-packages prometheus chromium postgresql fonts-dejavu-core
+	testenv/ensure-packages prometheus prometheus-node-exporter chromium postgresql fonts-dejavu-core
 
 # Kueue for the per-pool tenant quota tests: built from the Go module proxy and cached by
 # version under ~/.cache/computectl/kueue (a no-op once cached; the first build takes
