@@ -1,0 +1,89 @@
+"""Energy per tenant: a node's energy split by GPUs among its tenants, idle and out of
+service, in whole millijoules that add up to it (compute/services/energy.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from compute.domain import Allocation, Node
+from compute.services.energy import attribute, largest_remainder
+from compute.store import energy as kept
+from health.policy import Lifecycle
+
+T0 = datetime(2026, 3, 1, 9, 50, tzinfo=UTC)
+
+
+def node(name: str, watts: float, gpus: int = 8, state: Lifecycle = Lifecycle.IN_SERVICE) -> Node:
+    return Node(name, "training", "r01", "H100", gpus, state, T0, power_watts=watts)
+
+
+@given(st.integers(0, 10**12), st.lists(st.integers(0, 64), min_size=1).filter(any))
+def test_largest_remainder_adds_up_and_stays_within_one_of_the_share(
+    total: int, weights: list[int]
+) -> None:
+    parts = largest_remainder(total, weights)
+    assert sum(parts) == total
+    for p, w in zip(parts, weights, strict=True):
+        assert abs(p - total * w / sum(weights)) < 1
+
+
+def test_tenants_pay_their_gpus_share_host_included_and_the_rest_is_idle() -> None:
+    end = T0 + timedelta(minutes=5)  # 09:50 - 09:55, one hour
+    parts = attribute(
+        [node("n1", 8000.0)],
+        [
+            Allocation("acme", "training", "n1", 4, "j1"),
+            Allocation("beta", "training", "n1", 2, "j2"),
+        ],
+        lambda _n: 1.5,
+        T0,
+        end,
+    )
+    hour = T0.replace(minute=0)
+    total = 8000 * 300 * 1000  # mJ
+    assert parts[(kept.TENANT, "acme", "training", "H100", hour)][0] == total // 2
+    assert parts[(kept.TENANT, "beta", "training", "H100", hour)][0] == total // 4
+    idle = parts[(kept.IDLE, "", "training", "H100", hour)]
+    assert idle[0] == total // 4
+    assert idle[1] == round(total // 4 * 1.5)
+    assert idle[2] == 2 * 300 * 1_000_000  # two idle GPUs for 300 s
+
+
+def test_an_interval_across_an_hour_is_cut_at_the_hour_and_out_of_service_is_kept_apart() -> None:
+    parts = attribute(
+        [node("n1", 1000.0, state=Lifecycle.DRAINING)],
+        [Allocation("acme", "training", "n1", 8, "j1")],
+        lambda _n: 1.0,
+        T0,
+        T0 + timedelta(minutes=20),
+    )
+    ten, eleven = T0.replace(minute=0), T0.replace(minute=0) + timedelta(hours=1)
+    assert parts[(kept.TENANT, "acme", "training", "H100", ten)][0] == 1000 * 600 * 1000
+    assert parts[(kept.TENANT, "acme", "training", "H100", eleven)][0] == 1000 * 600 * 1000
+    # Its job holds all 8 GPUs of the draining node: nothing left out of service.
+    assert not [k for k in parts if k[0] == kept.OUT_OF_SERVICE]
+    drained = attribute(
+        [node("n2", 500.0, state=Lifecycle.DRAINED)],
+        [],
+        lambda _n: 1.0,
+        T0,
+        T0 + timedelta(seconds=10),
+    )
+    assert list(drained.values()) == [(5_000_000, 5_000_000, 80_000_000)]
+    assert next(iter(drained))[0] == kept.OUT_OF_SERVICE
+
+
+def test_unmeasured_nodes_and_overcommitted_allocations() -> None:
+    parts = attribute(
+        [node("n0", 0.0), node("n1", float("nan")), node("n2", 100.0, gpus=2)],
+        [Allocation("acme", "training", "n2", 3, "j1")],
+        lambda _n: 1.0,
+        T0,
+        T0 + timedelta(seconds=1),
+    )
+    # n0 and n1 measured nothing; n2's allocations exceed its GPUs: all to the tenant.
+    assert list(parts) == [(kept.TENANT, "acme", "training", "H100", T0.replace(minute=0))]
+    assert parts[next(iter(parts))][0] == 100_000
