@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from health.infiniband import SYSFS_INFINIBAND, read_ib_ports
 from health.kernel_log import KernelLog, LogSource, normalise_bus_id
@@ -32,6 +32,9 @@ from health.telemetry import (
     NodeSnapshot,
     TelemetrySourceError,
 )
+
+if TYPE_CHECKING:
+    from health.power_nvml import NvmlPower
 
 __all__ = ["KernelLog", "LogSource", "NvmlTelemetry", "cuda_version_text", "gpu_model"]
 
@@ -142,6 +145,12 @@ class NvmlTelemetry:
             except self._nvml.NVMLError as exc:
                 log.debug("nvmlShutdown: %s", exc)
         self._initialised = False
+
+    def power_source(self, node: str) -> NvmlPower:
+        """This node's GPU power (health/power_nvml.py) on the same NVML session."""
+        from health.power_nvml import NvmlPower
+
+        return NvmlPower(self._start())
 
     def __enter__(self) -> NvmlTelemetry:
         return self

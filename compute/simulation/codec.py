@@ -99,6 +99,7 @@ def _fnode(n: SimulatedNode) -> dict[str, Any]:
         "faults": n.faults,
         "events": n.events,
         "gpus": [{f: getattr(g, f) for f in _GPU_FIELDS} for g in n.gpus],
+        "power_limits": n.power_limits,
     }
 
 
@@ -212,6 +213,8 @@ def _apply_fnode(n: SimulatedNode, raw: Mapping[str, Any]) -> None:
     n.ib_down = list(raw.get("ib_down", []))
     n.faults = list(raw["faults"])
     n.events = list(raw["events"])
+    limits = raw.get("power_limits")
+    n.power_limits = None if limits is None else [float(v) for v in limits]
     for g, gd in zip(n.gpus, raw["gpus"], strict=False):
         for key, value in gd.items():
             setattr(g, key, value)

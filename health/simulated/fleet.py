@@ -19,6 +19,7 @@ from health.simulated.hardware import (
     MODELS,
     NVLINKS_PER_GPU,
     PERF,
+    POWER_LIMITS,
     SimGpu,
     SimulatedNode,
     noise_value,
@@ -237,13 +238,30 @@ class SimulatedFleet:
     def gpu_power(self, n: SimulatedNode, g: SimGpu, at: int) -> float:
         """``at``: the GPU's noise hash continued with the minute (noise_state(g.noise, m))."""
         identity = n.identities[g.index]
-        limit = MODELS[n.model][4]
+        limit = MODELS[n.model][4] if n.power_limits is None else n.power_limits[g.index]
         idle, busy = identity.idle_watts, identity.busy_watts
         p = idle + (busy - idle) * math.pow(g.utilisation, 1.2)
         p *= 1.0 + 0.02 * noise_value(at)
         if g.power_brake_until > self.now:
             p = min(p, 0.45 * limit)
         return min(p, limit)
+
+    def set_power_limit(self, node: str, index: int, watts: float) -> float:
+        """A GPU's power limit set (clamped to its model's range, as NVML would refuse
+        outside it); returns the limit read back. The GPU's draw is held under it."""
+        n = self.nodes[node]
+        lo, hi, default = POWER_LIMITS[n.model]
+        if not 0 <= index < n.gpu_count:
+            raise IndexError(index)
+        limits = n.power_limits if n.power_limits is not None else [default] * n.gpu_count
+        limits[index] = min(hi, max(lo, watts))
+        n.power_limits = None if all(v == default for v in limits) else limits
+        _ = n.gpus  # a capped node is read GPU by GPU (health/simulated/telemetry.py)
+        self.changed.add(node)
+        return limits[index]
+
+    def power_limit(self, n: SimulatedNode, index: int) -> float:
+        return POWER_LIMITS[n.model][2] if n.power_limits is None else n.power_limits[index]
 
     def host_power(self, n: SimulatedNode) -> float:
         util = sum(n.loads) / max(1, n.gpu_count)

@@ -19,6 +19,13 @@ MODELS: dict[str, tuple[float, float, float, float, float, float]] = {
     "A100-SXM": (55.0, 70.0, 300.0, 390.0, 400.0, 85.0),
     "B200": (110.0, 140.0, 820.0, 990.0, 1000.0, 87.0),
 }
+# Per-model power limits a GPU takes (NVML's constraints and default): (min, max, default).
+POWER_LIMITS: dict[str, tuple[float, float, float]] = {
+    "H100-SXM": (200.0, 700.0, 700.0),
+    "H200": (200.0, 700.0, 700.0),
+    "A100-SXM": (100.0, 400.0, 400.0),
+    "B200": (200.0, 1000.0, 1000.0),
+}
 # Burn-in figures of a healthy GPU under sustained load: (bf16 TFLOP/s, HBM GB/s, NCCL busbw)
 PERF: dict[str, tuple[float, float, float]] = {
     "H100-SXM": (680.0, 3000.0, 460.0),
@@ -171,6 +178,8 @@ class SimulatedNode:
     ib_down: list[int] = field(default_factory=list)  # HCA indices whose port is down
     faults: list[dict[str, Any]] = field(default_factory=list)  # active, for operators' eyes
     events: list[dict[str, Any]] = field(default_factory=list)  # XID log, newest last
+    # Each GPU's power limit where one was set (a cap); None: every GPU at its default.
+    power_limits: list[float] | None = None
     _identities: tuple[GpuIdentity, ...] | None = field(default=None, repr=False, compare=False)
     _gpus: list[SimGpu] | None = field(default=None, repr=False)
 

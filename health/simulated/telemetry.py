@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from health.simulated.fleet import SimulatedFleet
 from health.simulated.hardware import (
@@ -31,6 +32,9 @@ from health.telemetry import (
     XidEvent,
 )
 
+if TYPE_CHECKING:
+    from health.simulated.power import SimulatedPower
+
 FleetAccess = Callable[[], AbstractContextManager[SimulatedFleet]]
 
 
@@ -48,7 +52,7 @@ def read_node(
     """``at``: the fleet's time as a datetime, when the caller has it (many nodes at once)."""
     minute = int(fleet.now // 60)
     limit, slowdown = fleet.limits(n.model)
-    if n.pristine:
+    if n.pristine:  # never capped either (a cap makes its node's GPUs)
         gpus = _pristine(n, minute, limit, slowdown)
     else:
         gpus = tuple(_reading(fleet, n, g, minute, limit, slowdown) for g in n.gpus if g.present)
@@ -178,6 +182,9 @@ def _reading(
         reasons |= {THROTTLE_HW_THERMAL, THROTTLE_HW_SLOWDOWN}
     if g.power_brake_until > fleet.now:
         reasons |= {THROTTLE_HW_POWER_BRAKE, THROTTLE_HW_SLOWDOWN}
+    capped = n.power_limits is not None and power >= n.power_limits[g.index] - 0.5
+    if capped:
+        reasons.add(THROTTLE_SW_POWER_CAP)  # held at its cap, as NVML reports it
     busy = g.utilisation >= 0.05
     return GpuReading(
         index=g.index,
@@ -188,7 +195,7 @@ def _reading(
         temperature_celsius=round(temp, 1),
         temperature_slowdown_celsius=slowdown,
         power_watts=round(power, 1),
-        power_limit_watts=limit,
+        power_limit_watts=limit if n.power_limits is None else n.power_limits[g.index],
         utilisation_ratio=round(g.utilisation, 3),
         ecc_volatile_uncorrected=g.ecc_volatile,
         ecc_aggregate_uncorrected=g.ecc_aggregate,
@@ -221,6 +228,12 @@ class SimulatedTelemetry:
             if n is None:
                 raise TelemetrySourceError(f"no simulated node {node!r}")
             return read_node(fleet, n, since, self._ports)
+
+    def power_source(self, node: str) -> SimulatedPower:
+        """The node's GPU power and limits (health/simulated/power.py)."""
+        from health.simulated.power import SimulatedPower
+
+        return SimulatedPower(self._access, node)
 
     def snapshots(self, nodes: dict[str, datetime | None]) -> Iterator[NodeSnapshot]:
         """Many nodes under one hold of the fleet (a sweep reads them all at once)."""
