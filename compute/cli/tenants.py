@@ -248,33 +248,100 @@ def delete(obj: CliContext, name: str, force: bool, grace_seconds: int, purge_da
     )
 
 
+def _day_text(value: Any) -> str | None:
+    return None if value is None else value.date().isoformat()
+
+
 @tenants.command()
-@click.argument("name", type=TENANT)
+@click.argument("name", type=TENANT, required=False)
 @click.option(
     "--days",
     type=click.IntRange(1, 93),
-    default=7,
-    show_default=True,
-    help="The window: this many UTC days up to now (today so far included).",
+    default=None,
+    help="The window: this many UTC days up to now (today so far included). Default 7.",
 )
+@click.option(
+    "--from",
+    "first",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The window's first UTC day (YYYY-MM-DD), instead of --days.",
+)
+@click.option(
+    "--to",
+    "last",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The window's last UTC day, included (default today); needs --from.",
+)
+@click.option(
+    "--all",
+    "fleet",
+    is_flag=True,
+    help="Every tenant, and idle and out-of-service energy (the billing export; needs --from).",
+)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV for billing, one row per line.")
 @output_option
 @click.pass_obj
-def usage(obj: CliContext, name: str, days: int, output: str) -> None:
-    """GPU-hours NAME used per day, pool and GPU model, from each workload manager."""
-    used = obj.client().tenant_usage(name, days)
+def usage(
+    obj: CliContext,
+    name: str | None,
+    days: int | None,
+    first: Any,
+    last: Any,
+    fleet: bool,
+    as_csv: bool,
+    output: str,
+) -> None:
+    """GPU-hours NAME used per day, pool and GPU model, from each workload manager, beside
+    the energy its GPUs drew (kWh) and the facility's (kWh, through the site's PUE)."""
+    from compute.billing_csv import to_csv
+
+    if fleet == (name is not None):
+        raise click.UsageError("give NAME, or --all for every tenant")
+    if last is not None and first is None:
+        raise click.UsageError("--to needs --from")
+    if days is not None and first is not None:
+        raise click.UsageError("give --days or --from/--to, not both")
+    if fleet and first is None:
+        raise click.UsageError("--all needs --from (the billing period's first day)")
+    if fleet:
+        used = obj.client().fleet_billing(str(_day_text(first)), _day_text(last))
+        bill = used
+    else:
+        assert name is not None
+        used = obj.client().tenant_billing(name, days, _day_text(first), _day_text(last))
+        bill = used["billing"]
+    if as_csv:
+        click.echo(to_csv(bill), nl=False)
+        return
     if output == "json":
         emit_json(used)
         return
+    who = "every tenant" if fleet else f"tenant {name}"
     table(
-        f"tenant {name}: GPU-hours {stamp(used['since'], '%Y-%m-%d')} - "
-        f"{stamp(used['until'], '%Y-%m-%d %H:%M')} UTC",
-        ["day", "pool", "model", "gpu-hours", "source"],
+        f"{who}: GPU-hours and energy {stamp(bill['since'], '%Y-%m-%d')} - "
+        f"{stamp(bill['until'], '%Y-%m-%d %H:%M')} UTC",
+        (["tenant"] if fleet else [])
+        + ["day", "pool", "model", "gpu-hours", "kWh", "facility kWh", "source"],
         [
-            (r["day"], r["pool"], r["gpu_model"], f"{r['gpu_hours']:.2f}", r["source"])
-            for r in used["rows"]
+            ([r["tenant"] or f"({r['holder'].replace('_', ' ')})"] if fleet else [])
+            + [
+                r["day"],
+                r["pool"],
+                r["gpu_model"],
+                f"{r['gpu_hours']:.2f}",
+                f"{r['energy_kwh']:.3f}",
+                f"{r['facility_kwh']:.3f}",
+                r["sources"],
+            ]
+            for r in bill["rows"]
         ],
     )
-    for note in used["notes"]:
+    t = bill["totals"]
+    say(
+        f"total: {t['gpu_hours']:.2f} GPU-hours, {t['energy_kwh']:.3f} kWh, "
+        f"{t['facility_kwh']:.3f} facility kWh"
+    )
+    for note in bill["notes"]:
         say(f"note: {note}")
 
 

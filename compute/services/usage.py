@@ -94,14 +94,29 @@ def window(now: datetime, days: int) -> tuple[datetime, datetime]:
     return first, now
 
 
+def date_window(now: datetime, first: date, last: date) -> tuple[datetime, datetime]:
+    """UTC days ``first``..``last`` (both included) up to ``now``: at most `MAX_DAYS` days,
+    none after today."""
+    now = now.astimezone(UTC)
+    if last < first:
+        raise InvalidInput(f"the window ends ({last}) before it starts ({first})")
+    if last > now.date():
+        raise InvalidInput(f"the window ends ({last}) after today ({now.date()}, UTC)")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise InvalidInput(f"the window is {(last - first).days + 1} days; at most {MAX_DAYS}")
+    return datetime.combine(first, time(), UTC), min(
+        now, datetime.combine(last + _DAY, time(), UTC)
+    )
+
+
 def read_usage(
     sources: Iterable[tuple[UsageSource, set[str]]],
-    tenant: str,
+    tenant: str | None,
     since: datetime,
     until: datetime,
 ) -> tuple[list[tuple[str, UsageRecord]], list[str]]:
-    """Every source's records of ``tenant`` in its own pools, and the notes of what could
-    not be read."""
+    """Every source's records of ``tenant`` (every tenant's: None) in its own pools, and the
+    notes of what could not be read."""
     tagged: list[tuple[str, UsageRecord]] = []
     notes: list[str] = []
     for source, pools in sources:
@@ -110,7 +125,11 @@ def read_usage(
         except SchedulerError as exc:
             notes.append(f"{source.kind}: usage cannot be read now: {exc}")
             continue
-        tagged += [(source.kind, r) for r in read.records if r.tenant == tenant and r.pool in pools]
+        tagged += [
+            (source.kind, r)
+            for r in read.records
+            if (tenant is None or r.tenant == tenant) and r.pool in pools
+        ]
         if read.skipped:
             notes.append(
                 f"{source.kind}: {read.skipped} record(s) could not be read and are left out"
@@ -153,3 +172,40 @@ def tenant_usage(rt: Runtime, tenant: str, days: int = 7) -> TenantUsage:
     if not sources:
         notes.append("no pool reports GPU usage")
     return TenantUsage(tenant, since, until, days, rows, notes)
+
+
+@dataclass(frozen=True, slots=True)
+class AllUsage:
+    """GPU-hours per tenant, UTC day, pool, GPU model and backend over [since, until)."""
+
+    since: datetime
+    until: datetime
+    rows: list[tuple[str, UsageRow]]
+    notes: list[str]
+
+
+def usage_of(rt: Runtime, tenant: str | None, since: datetime, until: datetime) -> AllUsage:
+    """`tenant_usage` over any window, of one tenant or of every tenant (None): one read of
+    each backend either way (a billing export of many tenants never reads sacct per
+    tenant)."""
+    sources = usage_sources(rt)
+    sampled = [(s, p) for s, p in sources if isinstance(s, samples.SampledUsage)]
+    read = [(s, p) for s, p in sources if not isinstance(s, samples.SampledUsage)]
+    tagged, notes = read_usage(read, tenant, since, until)
+    by_tenant: dict[str, list[tuple[str, UsageRecord]]] = {}
+    for kind, rec in tagged:
+        by_tenant.setdefault(rec.tenant, []).append((kind, rec))
+    rows = [(t, r) for t, recs in by_tenant.items() for r in summarise(recs, since, until)]
+    if sampled:
+        got = samples.counted_all(rt.store, sampled, tenant, since, until)
+        kinds = {pool: s.kind for s, pools in sampled for pool in pools}
+        rows += [
+            (t, UsageRow(day, pool, model, samples.hours(us), kinds[pool]))
+            for (t, day, pool, model), us in got.us.items()
+            if us > 0
+        ]
+        notes += got.notes
+    if not sources:
+        notes.append("no pool reports GPU usage")
+    rows.sort(key=lambda tr: (tr[0], tr[1].day, tr[1].pool, tr[1].gpu_model, tr[1].source))
+    return AllUsage(since, until, rows, notes)

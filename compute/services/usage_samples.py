@@ -102,6 +102,14 @@ class Counted:
     notes: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class CountedAll:
+    """GPU-microseconds per (tenant, UTC day, pool, GPU model), and what could not be read."""
+
+    us: dict[tuple[str, date, str, str], int]
+    notes: list[str]
+
+
 def counted(
     store: Store,
     sources: Sequence[tuple[SampledUsage, set[str]]],
@@ -111,11 +119,23 @@ def counted(
 ) -> Counted:
     """The tenant's GPU time in the sources' pools over [since, until): the days counted in
     the store, plus what its pods still present held since they were last counted."""
+    got = counted_all(store, sources, tenant, since, until)
+    return Counted({(d, p, m): us for (_, d, p, m), us in got.us.items()}, got.notes)
+
+
+def counted_all(
+    store: Store,
+    sources: Sequence[tuple[SampledUsage, set[str]]],
+    tenant: str | None,
+    since: datetime,
+    until: datetime,
+) -> CountedAll:
+    """`counted` of one tenant, or of every tenant (None) in one read of each source."""
     pools = set().union(*(p for _, p in sources)) if sources else set()
-    us: dict[tuple[date, str, str], int] = {}
+    us: dict[tuple[str, date, str, str], int] = {}
     for d in kept.days(store, tenant, since.date(), until.date()):
         if d.pool in pools and d.gpu_us > 0:
-            key = (d.day, d.pool, d.gpu_model)
+            key = (d.tenant, d.day, d.pool, d.gpu_model)
             us[key] = us.get(key, 0) + d.gpu_us
     notes = [NOTE]
     marks = kept.marks(store, tenant)
@@ -132,14 +152,14 @@ def counted(
         if read.skipped:
             notes.append(f"{source.kind}: {read.skipped} pod(s) could not be read and are left out")
         for h in read.spans:
-            if h.pool not in mine or h.tenant != tenant:
+            if h.pool not in mine or (tenant is not None and h.tenant != tenant):
                 continue
             mark = marks.get(h.uid)
             start = max(mark if mark is not None else max(h.start, horizon), since)
             for day, part in kept.split_days(start, min(h.end, until)):
-                key = (day, h.pool, h.gpu_model)
+                key = (h.tenant, day, h.pool, h.gpu_model)
                 us[key] = us.get(key, 0) + h.gpus * part
-    return Counted(us, notes)
+    return CountedAll(us, notes)
 
 
 def hours(us: int) -> float:

@@ -63,6 +63,7 @@ class DayUsage:
     pool: str
     gpu_model: str
     gpu_us: int
+    tenant: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,22 +220,26 @@ def record(store: Store, held: Sequence[Held], now: datetime) -> int:
     return counted
 
 
-def marks(store: Store, tenant: str) -> dict[str, datetime]:
-    """pod uid → how far it is counted, of the tenant's pods."""
+def marks(store: Store, tenant: str | None) -> dict[str, datetime]:
+    """pod uid → how far it is counted, of the tenant's pods (every tenant's: None)."""
+    q = select(GpuUsagePodRow.uid, GpuUsagePodRow.counted_until)
+    if tenant is not None:
+        q = q.where(GpuUsagePodRow.tenant == tenant)
     with Session(store.engine) as s:
-        q = select(GpuUsagePodRow.uid, GpuUsagePodRow.counted_until)
-        return {uid: until for uid, until in s.execute(q.where(GpuUsagePodRow.tenant == tenant))}
+        return {uid: until for uid, until in s.execute(q)}
 
 
-def days(store: Store, tenant: str, first: date, last: date) -> list[DayUsage]:
-    """The tenant's counted GPU time per day, pool and model, days ``first``..``last``."""
-    q = select(GpuUsageDayRow).where(
-        GpuUsageDayRow.tenant == tenant, GpuUsageDayRow.day >= first, GpuUsageDayRow.day <= last
-    )
+def days(store: Store, tenant: str | None, first: date, last: date) -> list[DayUsage]:
+    """The tenant's (every tenant's: None) counted GPU time per day, pool and model, days
+    ``first``..``last``."""
+    q = select(GpuUsageDayRow).where(GpuUsageDayRow.day >= first, GpuUsageDayRow.day <= last)
+    if tenant is not None:
+        q = q.where(GpuUsageDayRow.tenant == tenant)
+    order = (GpuUsageDayRow.day, GpuUsageDayRow.tenant, GpuUsageDayRow.pool)
     with Session(store.engine) as s:
         return [
-            DayUsage(r.day, r.pool, r.gpu_model, r.gpu_us)
-            for r in s.scalars(q.order_by(GpuUsageDayRow.day, GpuUsageDayRow.pool))
+            DayUsage(r.day, r.pool, r.gpu_model, r.gpu_us, r.tenant)
+            for r in s.scalars(q.order_by(*order))
         ]
 
 
