@@ -169,3 +169,23 @@ def test_any_window_is_an_answer_or_a_clear_refusal(
         assert got.status_code in (200, 422), (path, params, got.text)
         if got.status_code == 422:
             assert got.json()["detail"]
+
+
+def test_metrics_count_the_tenants_and_the_fleets_joules(client: TestClient, rt: Runtime) -> None:
+    text = client.get("/metrics").text
+    mine = [
+        line
+        for line in text.splitlines()
+        if line.startswith("computectl_tenant_energy_joules_total{")
+        and f'tenant="{TENANT}"' in line
+    ]
+    assert len(mine) == 1 and 'pool="training"' in mine[0]
+    joules = float(mine[0].split()[-1])
+    bill = client.get(f"/api/v1/tenants/{TENANT}/usage", params={"days": 1}).json()["billing"]
+    assert joules / 3.6e6 == pytest.approx(bill["totals"]["energy_kwh"], rel=1e-5)
+    fleet = sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("computectl_fleet_energy_joules_total{")
+    )
+    assert fleet == pytest.approx(sum(t[4] for t in kept.totals(rt.store)) / 1000)
