@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from compute.auth.policy import Rule
+from compute.auth.policy import READERS, Rule
 
 
 def rules(v1: str) -> dict[tuple[str, str], Rule]:
-    return {}
+    # The fleet's figures, as GET /capacity: operators and viewers, no tenant.
+    return {("GET", f"{v1}/capacity/forecast"): Rule(READERS)}

@@ -8,7 +8,9 @@ within a few minutes, the cause is more likely shared (power, cooling, the fabri
 rollout) than many nodes failing at once; draining them all would take the capacity out for
 nothing the nodes did. The brake opens one incident naming the suspected cause, holds further
 automated drains there (``drain_held``; the node stays in service), and lets the drains that
-already happened stand, until an operator releases it.
+already happened stand, until an operator releases it. A rack over its power budget
+(compute/services/rack_budgets.py): no burn-in starts in it and no node returns to service
+there (``power_held``, once per node and decision) until it is back under.
 
 Operators' own commands never pass here: they act.
 """
@@ -28,6 +30,7 @@ from compute.config_sections import BrakeSettings
 from compute.domain import AUTOMATION, Event, Node, Pool
 from compute.store import Store
 from compute.store import incidents as kept
+from compute.store import topology as racks_kept
 from compute.store.incidents import OPEN, DrainSeen, Incident
 from compute.store.repository import Tx
 from health.policy import Action, Decision
@@ -36,6 +39,9 @@ log = logging.getLogger("computectl")
 
 WOULD_ACT = "would_act"
 DRAIN_HELD = "drain_held"
+POWER_HELD = "power_held"
+# What adds load to a rack: held while it is over its power budget.
+LOAD_ACTIONS = frozenset({Action.START_BURN_IN, Action.CHECKUP, Action.RESUME})
 OBSERVE, ENFORCE = "observe", "enforce"
 # Pools' modes are read at most this often (seconds): a first sweep of a large fleet decides
 # for every node. An operator's change, from any process, takes effect within this.
@@ -245,6 +251,8 @@ class Gate:
         self._sizes: dict[tuple[str, str], int] = {}
         self._sizes_at = -math.inf
         self._drains = kept.DrainLog(store)
+        self._over: frozenset[str] = frozenset()
+        self._over_at = -math.inf
 
     def admit(self, node: Node, decision: Decision) -> Decision:
         """``decision`` unchanged, or no action once observe mode or the brake has it."""
@@ -256,6 +264,8 @@ class Gate:
             event = self._would_event(node, decision)
             self._remember(node, would_key(decision), lambda tx, _n: tx.add_event(event))
             return Decision(node.name, Action.NONE, f"observe: would {decision.action.value}")
+        if decision.action in LOAD_ACTIONS and node.rack in self._over_racks():
+            return self._power_hold(node, decision)
         if decision.action is Action.DRAIN and decision.check:
             held = self._brake(node, decision)
             if held is not None:
@@ -271,6 +281,30 @@ class Gate:
             self._pools = {p.name: p for p in self.store.pools()}
             self._pools_at = time.monotonic()
         return self._pools.get(name)
+
+    def _over_racks(self) -> frozenset[str]:
+        """Racks over their power budgets whose standing asks to hold load (read at most
+        every mode_ttl seconds: the judgement is made once per sweep)."""
+        if time.monotonic() - self._over_at > self.mode_ttl:
+            found = racks_kept.over_racks(self.store)
+            self._over = frozenset(r for r, st in found.items() if st.detail.get("hold", True))
+            self._over_at = time.monotonic()
+        return self._over
+
+    def _power_hold(self, node: Node, decision: Decision) -> Decision:
+        reason = f"rack {node.rack} over its power budget"
+        event = Event(
+            at=self.clock.now(),
+            node=node.name,
+            kind=POWER_HELD,
+            reason=reason,
+            actor=AUTOMATION,
+            pool=node.pool,
+            detail={"rack": node.rack, "action": decision.action.value},
+        )
+        key = f"power:{node.rack}:{would_key(decision)}"
+        self._remember(node, key, lambda tx, _n: tx.add_event(event))
+        return Decision(node.name, Action.NONE, reason)
 
     def _size(self, scope: tuple[str, str]) -> int:
         if time.monotonic() - self._sizes_at > SIZE_TTL_SECONDS:

@@ -5,4 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-ROWS: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {}
+V1 = "/api/v1"
+
+# Roles: anonymous, viewer, operator, admin-a, member-a, admin-b, node-x.
+ROWS: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
+    ("GET", f"{V1}/capacity/forecast"): (
+        f"{V1}/capacity/forecast",
+        {},
+        (401, 200, 200, 403, 403, 403, 403),
+    ),
+}
