@@ -22,8 +22,9 @@ from compute.errors import InvalidInput, NotFoundError
 from compute.portal.render import render
 from compute.portal.shaping import tenant_page
 from compute.runtime import Runtime
-from compute.services import tokens
+from compute.services import billing, tokens
 from compute.services.quota_requests import request_view
+from compute.services.usage import window
 from compute.validation import TenantName
 
 portal = APIRouter(include_in_schema=False)
@@ -33,6 +34,7 @@ TokenId = Annotated[int, Path(ge=1, le=2**62)]
 MAX_FORM = 8192
 # A kubeconfig from the portal is short-lived: fetch another when it runs out.
 KUBECONFIG_HOURS = 1.0
+ENERGY_DAYS = 7
 TOKEN_LIFETIMES = {"1d": "1 day", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
 
 
@@ -59,8 +61,12 @@ def landing(request: Request) -> Response:
 
 @portal.get("/portal/t/{tenant}", response_class=HTMLResponse)
 def overview(request: Request, tenant: Tenant) -> HTMLResponse:
-    page = tenant_page(_rt(request), tenant)
-    return render(request, "tenant.html", title=f"{tenant} · overview", t=page)
+    rt = _rt(request)
+    page = tenant_page(rt, tenant)
+    # Energy from the store alone (the page reads the backends once already, for usage).
+    since, until = window(rt.clock.now(), ENERGY_DAYS)
+    energy = billing.as_dict(billing.tenant_energy(rt.store, tenant, since, until))
+    return render(request, "tenant.html", title=f"{tenant} · overview", t=page, energy=energy)
 
 
 # -- quota requests ---------------------------------------------------------------------------

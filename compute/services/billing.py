@@ -21,6 +21,7 @@ from compute.store import energy as kept
 
 if TYPE_CHECKING:
     from compute.runtime import Runtime
+    from compute.store import Store
 
 _MJ_PER_KWH = 3_600_000_000
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -111,6 +112,13 @@ def span(
         raise InvalidInput("give days or from/to, not both")
     end = _day(last, "to") if last is not None else now.astimezone(UTC).date()
     return date_window(now, _day(first, "from"), end)
+
+
+def tenant_energy(store: Store, tenant: str, since: datetime, until: datetime) -> Billing:
+    """The tenant's energy alone, from the store (no backend read: the portal's page)."""
+    gaps = kept.gaps(store, since, until)
+    rows = _merge((), kept.hours(store, since, until, tenant))
+    return Billing(tenant, since, until, rows, [NOTE_ENERGY, *_gap_notes(gaps)], gaps)
 
 
 def fleet_answer(rt: Runtime, first: str, last: str | None) -> dict[str, Any]:

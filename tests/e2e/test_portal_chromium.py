@@ -44,6 +44,8 @@ def world(tmp_path: Path) -> Iterator[tuple[Runtime, str, str]]:
         for name in (A, B):
             assert c.submit(name, "training", 8, 1, hours=5).start is not None
     rt.sweep()
+    dc.advance(120)  # two sweeps with time between: energy for A's job to show
+    rt.sweep()
     a_node = next(a.node for a in rt.store.allocations() if a.tenant == A)
     rt.nodes.drain(a_node, DRAIN_REASON, actor="operator:test")
     port = free_port()
@@ -85,6 +87,8 @@ def test_tenant_asks_operator_approves_other_tenant_sees_nothing(
     assert a_node in page.inner_text("[data-testid=work]")
     incidents = page.inner_text("[data-testid=incidents]")
     assert a_node in incidents and "[another tenant] job wedged the fabric" in incidents
+    energy = page.inner_text("[data-testid=energy]")
+    assert "training" in energy and float(page.inner_text("[data-testid=energy-total]")) > 0
     assert re.search(rf"\b{B}\b", page.content()) is None
     fits(page)
     page.screenshot(path=str(tmp_path / "tenant-overview.png"), full_page=True)

@@ -189,3 +189,11 @@ def test_metrics_count_the_tenants_and_the_fleets_joules(client: TestClient, rt:
         if line.startswith("computectl_fleet_energy_joules_total{")
     )
     assert fleet == pytest.approx(sum(t[4] for t in kept.totals(rt.store)) / 1000)
+
+
+def test_the_tenants_page_shows_its_energy(client: TestClient) -> None:
+    page = client.get(f"/portal/t/{TENANT}")
+    assert page.status_code == 200, page.text
+    bill = client.get(f"/api/v1/tenants/{TENANT}/usage", params={"days": 7}).json()["billing"]
+    assert 'data-testid="energy"' in page.text
+    assert f'data-testid="energy-total">{bill["totals"]["energy_kwh"]:.3f}<' in page.text
