@@ -41,6 +41,7 @@ EXIT_FATAL = 3
 EXIT_REPORT_FAILED = 4
 
 SUITES = ("passive", "burnin", "all")
+IPMITOOL_ENV = "COMPUTECTL_IPMITOOL"
 # A GPU this busy is running someone's work: no burn-in on it.
 BUSY_UTILISATION = 0.05
 
@@ -284,6 +285,10 @@ class CheckRequest:
     token_file: Path | None = None
     expect_gpus: int | None = None
     allow_busy: bool = False
+    # With a report: the BMC's reading through this ipmitool (None: not read), and the
+    # node's power posted, caps applied (health/power.py). $COMPUTECTL_IPMITOOL overrides.
+    ipmitool: str | None = "ipmitool"
+    power: bool = True
 
 
 def run(
@@ -354,4 +359,37 @@ def run(
         except ReportError as exc:
             err(f"report failed: {exc}")
             return code or EXIT_REPORT_FAILED
+        if req.power and not power_round(req, telemetry, token, err):
+            return code or EXIT_REPORT_FAILED
     return code
+
+
+def power_round(
+    req: CheckRequest, telemetry: TelemetrySource, token: str | None, err: Callable[[str], None]
+) -> bool:
+    """Post this node's power and apply the caps the control plane answers with (through
+    the node agent, health/power.py); False when the post failed. A node whose telemetry
+    has no power source (none known) posts nothing."""
+    from health.power import PowerError, exchange
+    from health.reporting import report_power
+
+    make = getattr(telemetry, "power_source", None)
+    if make is None or req.report_url is None:
+        return True
+    url = req.report_url
+    tool = os.environ.get(IPMITOOL_ENV, req.ipmitool or "") or None
+    try:
+        _, notes = exchange(
+            make(req.node),
+            lambda body: report_power(url, req.node, body, token=token),
+            None if tool in (None, "off") else tool,
+        )
+    except ReportError as exc:
+        err(f"power report failed: {exc}")
+        return False
+    except PowerError as exc:
+        err(f"power: {exc}")
+        return True  # the GPUs cannot be read: the passive checks already said so
+    for line in notes:
+        print(f"power: {line}", file=sys.stderr)
+    return True

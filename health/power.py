@@ -87,6 +87,10 @@ class NodePower:
 class PowerSource(Protocol):
     def read_power(self) -> tuple[GpuPower, ...]: ...
 
+    def node_reading(self, ipmitool: str | None) -> NodeReading:
+        """The whole node's draw (its BMC through ``ipmitool``, None: not read)."""
+        ...
+
     def set_limit(self, index: int, watts: float) -> float:
         """Set GPU ``index``'s power limit; returns the limit read back."""
         ...
@@ -218,11 +222,11 @@ def apply_actions(
 def exchange(
     source: PowerSource,
     post: Callable[[dict[str, Any]], Mapping[str, Any]],
-    bmc: Callable[[], NodeReading] = lambda: NodeReading(),
+    ipmitool: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One round of the agent: post the readings, do what the answer asks, post the
     outcomes with the readings after. Returns the outcomes and lines to tell the operator."""
-    node = bmc()
+    node = source.node_reading(ipmitool)
     first = NodePower(source.read_power(), node)
     answer = post(first.body())
     actions, notes = parse_actions(answer.get("actions"))

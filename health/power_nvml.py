@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from health.power import GpuPower, PowerError
+from health.power import GpuPower, NodeReading, PowerError, read_dcmi
 
 
 def _watts(mw: object) -> float:
@@ -66,6 +66,9 @@ class NvmlPower:
                 )
             )
         return tuple(out)
+
+    def node_reading(self, ipmitool: str | None) -> NodeReading:
+        return read_dcmi(ipmitool)
 
     def set_limit(self, index: int, watts: float) -> float:
         nv = self._nv

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from health.result import CheckResult
 from health.telemetry import NodeExpectation
+
+# The control plane's answer is read up to this (a few nodes, a few caps).
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 
 class ReportError(Exception):
@@ -37,12 +40,25 @@ def report(
     timeout: float = 10.0,
 ) -> dict[str, Any]:
     """POST the results to the control plane's /api/v1/nodes/{node}/health."""
-    endpoint = f"{url.rstrip('/')}/api/v1/nodes/{node}/health"
-    body = json.dumps({"results": [r.to_dict() for r in results]}).encode()
+    return _post(f"{url.rstrip('/')}/api/v1/nodes/{node}/health",
+                 {"results": [r.to_dict() for r in results]}, token, timeout)  # fmt: skip
+
+
+def report_power(
+    url: str, node: str, body: Mapping[str, Any], token: str | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
+    """POST the node's power (health/power.py) to /api/v1/nodes/{node}/power; the answer
+    names the caps to apply or restore."""
+    return _post(f"{url.rstrip('/')}/api/v1/nodes/{node}/power", body, token, timeout)
+
+
+def _post(endpoint: str, payload: Any, token: str | None, timeout: float) -> dict[str, Any]:
+    body = json.dumps(payload).encode()
     try:
         with urllib.request.urlopen(_request(endpoint, token, body), timeout=timeout) as resp:
-            answer: dict[str, Any] = json.loads(resp.read() or b"{}")
-            return answer
+            answer = json.loads(resp.read(MAX_ANSWER_BYTES) or b"{}")
+    except ValueError:
+        raise ReportError(f"{endpoint}: the answer is not JSON") from None
     except urllib.error.HTTPError as exc:
         try:
             message = json.loads(exc.read())["error"]["message"]
@@ -52,6 +68,9 @@ def report(
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ReportError(f"{endpoint}: {reason}") from None
+    if not isinstance(answer, dict):
+        raise ReportError(f"{endpoint}: the answer is not a JSON object")
+    return answer
 
 
 def fetch_expectation(

@@ -118,5 +118,5 @@ def _sample_simulated(rt: Runtime, now: datetime, ret: Retention) -> None:
     assert dc is not None
     q = select(NodeRow.name, NodeRow.rack, NodeRow.power_watts)
     with Session(rt.store.engine) as s:
-        rows = [(n, r, w) for n, r, w in s.execute(q).tuples() if n in dc.fleet.nodes and w]
+        rows = [(n, r, w) for n, r, w in s.execute(q).all() if n in dc.fleet.nodes and w]
     readings.add_samples(rt.store, rows, now)

@@ -155,7 +155,7 @@ def totals(store: Store, fresh: datetime) -> list[tuple[str, str, float, float |
         PowerLatestRow.node_watts,
     ).where(PowerLatestRow.at >= fresh)  # fmt: skip
     with Session(store.engine) as s:
-        return [(n, r, g, b) for n, r, g, b in s.execute(q).tuples()]
+        return [(n, r, g, b) for n, r, g, b in s.execute(q).all()]
 
 
 def series(store: Store, kind: str, name: str, since: datetime, limit: int = 500) -> list[Sample]:
@@ -210,7 +210,7 @@ def _cap_rows(s: Session, max_rows: int) -> int:
         select(PowerSampleRow.kind, PowerSampleRow.name, func.count())
         .group_by(PowerSampleRow.kind, PowerSampleRow.name)
         .having(func.count() > max_rows)
-    ).tuples()
+    ).all()
     removed = 0
     for kind, name, count in list(over):
         series_of = and_(PowerSampleRow.kind == kind, PowerSampleRow.name == name)

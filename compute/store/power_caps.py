@@ -210,7 +210,7 @@ def recent_counts(store: Store, nodes: Collection[str], since: datetime) -> dict
         .group_by(PowerCapRow.node)
     )
     with Session(store.engine) as s:
-        return {n: int(c) for n, c in s.execute(q).tuples()}
+        return {n: int(c) for n, c in s.execute(q).all()}
 
 
 def state_counts(store: Store) -> dict[str, int]:
@@ -221,4 +221,4 @@ def state_counts(store: Store) -> dict[str, int]:
         .group_by(PowerCapRow.state)
     )
     with Session(store.engine) as s:
-        return {st: int(c) for st, c in s.execute(q).tuples()}
+        return {st: int(c) for st, c in s.execute(q).all()}

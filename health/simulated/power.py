@@ -4,7 +4,7 @@ set for real in the model: a capped GPU draws no more than its cap."""
 
 from __future__ import annotations
 
-from health.power import GpuPower, PowerError
+from health.power import GpuPower, NodeReading, PowerError
 from health.simulated.hardware import POWER_LIMITS, noise_state
 from health.simulated.telemetry import FleetAccess
 
@@ -40,6 +40,19 @@ class SimulatedPower:
                     )
                 )
             return tuple(out)
+
+    def node_reading(self, ipmitool: str | None) -> NodeReading:
+        """The node's draw as the simulated BMC reads it: host and GPUs (what the sweep's
+        rack sums count); ``ipmitool`` is not run, there is no BMC to ask."""
+        with self._access() as fleet:
+            n = fleet.nodes.get(self._node)
+            if n is None:
+                return NodeReading(error=f"not available: no simulated node {self._node!r}")
+            minute = int(fleet.now // 60)
+            gpus = sum(
+                fleet.gpu_power(n, g, noise_state(g.noise, minute)) for g in n.gpus if g.present
+            )
+            return NodeReading(watts=round(fleet.host_power(n) + gpus, 1), source="simulated")
 
     def set_limit(self, index: int, watts: float) -> float:
         with self._access() as fleet:
