@@ -85,19 +85,24 @@ def request(
     """The request checked: each refusal is one line (InvalidInput)."""
     root = playbooks.resolve()
     if not root.is_dir():
-        raise InvalidInput(f"playbooks: {printable(str(playbooks))} is not a directory")
+        raise InvalidInput(
+            f"playbooks: {printable(str(playbooks))} is not a directory (give --playbooks, "
+            "a checkout's playbooks/)"
+        )
     name = playbook.strip()
     if not name or len(name) > _MAX_NAME or printable(name) != name:
         raise InvalidInput("playbook: give the name of a playbook of playbooks/, e.g. site.yml")
-    candidate = Path(name)
-    if candidate.suffix not in _SUFFIXES:
-        candidate = candidate.with_name(candidate.name + ".yml")
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    resolved = candidate.resolve()
     known = ", ".join(playbooks_in(root))
-    if resolved.parent != root or not resolved.is_file():
-        raise InvalidInput(f"playbook: {name!r} is not a playbook of {root} ({known})")
+    refused = InvalidInput(f"playbook: {name!r} is not a playbook of {root} ({known})")
+    try:
+        candidate = Path(name)
+        if candidate.suffix not in _SUFFIXES:
+            candidate = candidate.with_name(candidate.name + ".yml")
+        resolved = (root / candidate).resolve()  # an absolute candidate stays itself
+        if resolved.parent != root or not resolved.is_file():
+            raise refused
+    except (OSError, ValueError):  # "/", too long a name, a loop of links
+        raise refused from None
     if inventory is not None and not inventory.exists():
         raise InvalidInput(f"inventory: {printable(str(inventory))} does not exist")
     if limit is not None and (not _LIMIT.fullmatch(limit) or limit.startswith("-")):
