@@ -79,3 +79,31 @@ def test_remediation_figures_pass_promtool(tmp_path: Path) -> None:
     assert "computectl_brake_engaged{" in body and "computectl_leader_epoch{" in body
     r = promtool("check", "metrics", stdin=body)
     assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+
+
+def test_a_scrape_of_the_embedded_default_passes_promtool(tmp_path: Path) -> None:
+    """Every family /metrics serves on the embedded default after a sweep (power, racks and
+    energy included), as Prometheus reads it, passes promtool's lint."""
+    from fastapi.testclient import TestClient
+
+    from compute.api import create_app
+    from compute.services.leadership import Leadership
+    from compute.testing import make_runtime
+
+    rt = make_runtime(tmp_path / "data", config={"server": {"metrics_public": True}})
+    rt.leadership = Leadership(rt.store, ttl=30)
+    try:
+        rt.sweep()
+        assert rt.datacenter is not None
+        rt.datacenter.advance(120)
+        rt.sweep()
+        with TestClient(create_app(rt)) as client:
+            r = client.get("/metrics")
+    finally:
+        rt.close()
+    assert r.status_code == 200, r.text
+    assert "computectl_rack_power_watts{" in r.text
+    lint = promtool("check", "metrics", stdin=r.text)
+    assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), (
+        lint.stdout + lint.stderr
+    )
