@@ -10,7 +10,7 @@ a minute on and a second sweep drains them. Then /metrics three ways:
 
 - over HTTP from a real `computectl serve` (no sweep due during the scrapes): the wall time
   of each GET and the CPU time (user + system) serve and its workers spent on it, read from
-  /proc before and after;
+  /proc before and after, less serve's own background rate measured just before;
 - in process: the collector as /metrics runs it (prometheus_client's generate_latest over
   the registry serve builds), wall and CPU;
 - beside them, Prometheus' own parser on the same body: `promtool check metrics` (wall).
@@ -104,20 +104,20 @@ def _scrapes(proc: subprocess.Popen[bytes], port: int, times: int) -> dict[str, 
             break
         except OSError:
             time.sleep(1)
-    # Serve's start-up sweep (if any) is not a scrape's cost: wait until it is idle.
-    while True:
-        before = _cpu(proc.pid)
-        time.sleep(2)
-        if _cpu(proc.pid) - before < 0.1:
-            break
+    # Serve keeps working between scrapes (its loop, the simulated world): that rate,
+    # measured just before each scrape, is taken off the scrape's CPU.
+    time.sleep(5)
     walls, cpus, body = [], [], b""
     for _ in range(times):
+        b0, tb = _cpu(proc.pid), time.perf_counter()
+        time.sleep(3)
         c0, t0 = _cpu(proc.pid), time.perf_counter()
+        rate = (c0 - b0) / (t0 - tb)
         with urllib.request.urlopen(url, timeout=60) as r:
             body = r.read()
         walls.append(round(time.perf_counter() - t0, 3))
         time.sleep(0.2)  # the scrape's CPU is booked when the process is next read
-        cpus.append(round(_cpu(proc.pid) - c0, 3))
+        cpus.append(round(_cpu(proc.pid) - c0 - rate * (time.perf_counter() - t0), 3))
     text = body.decode()
     samples = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
     return {
