@@ -4,12 +4,15 @@ service, in whole millijoules that add up to it (compute/services/energy.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from compute.config_energy import EnergySettings
 from compute.domain import Allocation, Node
-from compute.services.energy import attribute, largest_remainder
+from compute.services.energy import accrue, attribute, largest_remainder
+from compute.store import Store
 from compute.store import energy as kept
 from health.policy import Lifecycle
 
@@ -87,3 +90,50 @@ def test_unmeasured_nodes_and_overcommitted_allocations() -> None:
     # n0 and n1 measured nothing; n2's allocations exceed its GPUs: all to the tenant.
     assert list(parts) == [(kept.TENANT, "acme", "training", "H100", T0.replace(minute=0))]
     assert parts[next(iter(parts))][0] == 100_000
+
+
+def _store(tmp_path: Path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'e.db'}")
+
+
+def test_an_interval_is_counted_once_and_a_long_gap_not_at_all(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    try:
+        with store.transaction() as tx:
+            tx.put_node(node("n1", 1000.0))
+        cfg = EnergySettings(max_gap_seconds=600)
+        assert accrue(store, cfg, T0) == []  # the first sweep marks the start
+        assert accrue(store, cfg, T0 + timedelta(seconds=60)) == []
+        # A replica that read the same mark adds nothing: the mark moved.
+        stale = {(kept.IDLE, "", "training", "H100", T0.replace(minute=0)): (1, 1, 1)}
+        assert not kept.add(store, T0, T0 + timedelta(seconds=60), stale)
+        assert sum(t[4] for t in kept.totals(store)) == 1000 * 60 * 1000
+        # 20 minutes without a sweep: reported, recorded, not counted.
+        errors = accrue(store, cfg, T0 + timedelta(seconds=1260))
+        assert len(errors) == 1 and "not counted" in errors[0]
+        assert [g.start for g in kept.gaps(store, T0, T0 + timedelta(hours=2))] == [
+            T0 + timedelta(seconds=60)
+        ]
+        assert sum(t[4] for t in kept.totals(store)) == 1000 * 60 * 1000
+        # Counting goes on from the gap's end.
+        assert accrue(store, cfg, T0 + timedelta(seconds=1270)) == []
+        assert sum(t[4] for t in kept.totals(store)) == 1000 * 70 * 1000
+    finally:
+        store.close()
+
+
+def test_hours_past_retention_go_and_the_counters_stay(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    try:
+        with store.transaction() as tx:
+            tx.put_node(node("n1", 500.0))
+        cfg = EnergySettings(retention_days=1)
+        accrue(store, cfg, T0)
+        accrue(store, cfg, T0 + timedelta(seconds=10))
+        assert kept.hours(store, T0 - timedelta(days=1), T0 + timedelta(days=3))
+        kept.start(store, T0)  # a mark exists: this does nothing
+        kept.forget(store, T0 + timedelta(days=2))
+        assert kept.hours(store, T0 - timedelta(days=1), T0 + timedelta(days=3)) == []
+        assert sum(t[4] for t in kept.totals(store)) == 500 * 10 * 1000
+    finally:
+        store.close()
