@@ -77,7 +77,7 @@ def _provision(data: Path, playbooks: Path, *args: str) -> subprocess.CompletedP
             "-i",
             str(playbooks / "hosts.yml"),
             *args,
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -154,7 +154,7 @@ def _dry_run(kube: KubeCluster, docs: list[dict[str, Any]]) -> str:
             "--dry-run=server",
             "-f",
             "-",
-        ],  # fmt: skip
+        ],
         input=yaml.safe_dump_all(docs),
         capture_output=True,
         text=True,
