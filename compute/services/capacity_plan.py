@@ -211,7 +211,7 @@ def plan(store: Store, topo: TopologySettings, adds: list[Addition]) -> Any:
             forecast.headroom(room_row["limit_watts"], room_row["watts"]), 1
         )
     return {
-        "at": newest,
+        "at": newest.isoformat() if newest is not None else None,
         "trend_days": topo.capacity_trend_days,
         "free": _free(nodes, trend),
         "racks": racks,
