@@ -131,14 +131,10 @@ class KubeClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int) -> None:
+        what, grace = f"delete pod {namespace}/{name}", grace_period_seconds
         with contextlib.suppress(NotFound):  # gone already
             self._call(
-                f"delete pod {namespace}/{name}",
-                True,
-                "delete_namespaced_pod",
-                name,
-                namespace,
-                grace_period_seconds=grace_period_seconds,
+                what, True, "delete_namespaced_pod", name, namespace, grace_period_seconds=grace
             )
 
     # -- tenants -------------------------------------------------------------------------------
@@ -206,16 +202,23 @@ class KubeClient:
     def list_objects(
         self, kind: str, namespace: str = "", label_selector: str = "", field_selector: str = ""
     ) -> list[dict[str, Any]]:
+        return self._list_kind(kind, namespace, label_selector, field_selector, "")
+
+    def list_cached(
+        self, kind: str, namespace: str = "", label_selector: str = "", field_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """`list_objects` from the API server's watch cache (``resourceVersion=0``), which
+        may be a moment behind: for a snapshot as old as its lists anyway (many tenants at
+        once); the consistent lists took the API server about twice the CPU."""
+        return self._list_kind(kind, namespace, label_selector, field_selector, "0")
+
+    def _list_kind(
+        self, kind: str, namespace: str, labels: str, fields: str, version: str
+    ) -> list[dict[str, Any]]:
         api, method, args = address("list", kind, "", namespace)
-        where = f" in {namespace}" if namespace else ""
-        return self._list(
-            f"list {kind}{where}",
-            method,
-            *args,
-            _on=api,
-            label_selector=label_selector,
-            field_selector=field_selector,
-        )
+        what = f"list {kind}" + (f" in {namespace}" if namespace else "")
+        wanted = {"label_selector": labels, "field_selector": fields, "resource_version": version}
+        return self._list(what, method, *args, _on=api, **wanted)
 
     def delete_collection(self, kind: str, namespace: str, grace_period_seconds: int) -> None:
         api, method, args = address("delete_collection", kind, "", namespace)
@@ -337,6 +340,8 @@ class KubeClient:
                     kwargs: dict[str, Any] = {k: v for k, v in selectors.items() if v}
                     kwargs["limit"] = _PAGE
                     if cont:
+                        # The token carries the list's version; the API server refuses both.
+                        kwargs.pop("resource_version", None)
                         kwargs["_continue"] = cont
                     page_items, cont = list_page(
                         what, self._json(what, True, method, *args, _on=_on, **kwargs)

@@ -199,7 +199,9 @@ class KubernetesTenants:
     def _apply_steps(self, spec: TenantSpec, seen: Snapshot | None = None) -> list[td.Step]:
         """The steps to ``spec``, reading each object (or, for many tenants at once, looking
         it up in ``seen``: `scheduler.kubernetes.tenant_batch`)."""
-        want = to.desired(spec, self.pool_values, self.gpu_resource, self.queues)
+        want = (seen.wanted.get(spec.name) if seen is not None else None) or to.desired(
+            spec, self.pool_values, self.gpu_resource, self.queues
+        )
         ns = to.namespace_of(spec.name)
         ns_obj = (
             self.client.get_object("Namespace", ns)
@@ -220,7 +222,7 @@ class KubernetesTenants:
         bad = td.foreign(live)
         if bad:
             raise Conflict(_foreign(bad))
-        steps = td.apply_steps(live, want)
+        steps = td.apply_steps(live, want, None if seen is None else seen.memo)
         if ns_obj is not None:
             # Last: the objects policy (made first) already stops new ones meanwhile.
             steps += td.token_secret_steps(
