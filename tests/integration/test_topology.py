@@ -1,6 +1,7 @@
 """Where nodes sit, read from the real test clusters as configured: Slurm's topology/tree
 and rack features (testenv/slurm: leaf1 gpu-[001-004], leaf2 gpu-[005-008], two nodes per
-rack as Feature=rack:rack-N), Kubernetes node labels."""
+rack as Feature=rack:rack-N), Kubernetes node labels; and the configuration's [topology]
+placing the nodes no workload manager places."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from compute.config import load_settings
 from compute.runtime import Runtime
+from compute.store import topology as kept
 from scheduler.kubernetes.settings import KubernetesSettings
 from scheduler.protocol import NodeStatus
 from tests.integration.conftest import KubeCluster, SlurmCluster, runtime_over
@@ -84,3 +87,87 @@ def test_kubernetes_nodes_carry_the_rack_and_switch_their_labels_name(
     close.append(other)
     node = listed(other)["kwok-gpu-001"]
     assert (node.rack, node.switch) == ("other", "leaf-3")
+
+
+def runtime_placing(cluster_toml: Path, data_dir: Path, topology: dict[str, Any]) -> Runtime:
+    """As runtime_over, with a [topology] section."""
+    pools = [
+        p.model_dump(mode="json", exclude_none=True)
+        for p in load_settings(cluster_toml, env={}).pools
+    ]
+    for p in pools:
+        p["adopt"] = "enforce"
+    overrides = {
+        "data_dir": str(data_dir),
+        "remediation": {"new_nodes": "in_service", "periodic_burn_in_days": 0},
+        "pools": pools,
+        "topology": topology,
+    }
+    rt = Runtime.build(load_settings(cluster_toml, env={}, overrides=overrides))
+    rt.sweep()
+    return rt
+
+
+def placed(racks: dict[str, str], budget: float = 30_000.0, room: str = "hall-b") -> dict[str, Any]:
+    return {
+        "sites": [{"name": "test-site"}],
+        "rooms": [{"name": room, "site": "test-site", "cooling_limit_watts": 50_000.0}],
+        "rows": [{"name": "row-1", "room": room}],
+        "racks": [
+            {
+                "name": rack,
+                "room": room,
+                "row": "row-1",
+                "power_budget_watts": budget,
+                "pdus": [f"{rack}-pdu-a", f"{rack}-pdu-b"],
+                "nodes": nodes,
+            }
+            for rack, nodes in racks.items()
+        ],
+    }
+
+
+def stored_racks(rt: Runtime) -> dict[str, str]:
+    return {n.name: n.rack for n in rt.store.nodes()}
+
+
+def test_kubernetes_nodes_no_label_places_sit_where_the_configuration_says(
+    kube: KubeCluster, labelled: Any, tmp_path: Path, close: list[Runtime]
+) -> None:
+    k = KubernetesSettings()
+    labelled.patch_node("kwok-gpu-001", {"metadata": {"labels": {k.rack_label: "r12"}}})
+    topo = placed({"r21": "kwok-gpu-[001-002]", "r22": "kwok-gpu-[003-004]"})
+    rt = runtime_placing(kube.computectl_toml, tmp_path, topo)
+    close.append(rt)
+    racks = stored_racks(rt)
+    # The label's word wins; the configuration places the rest it names; others unplaced.
+    assert [racks[f"kwok-gpu-00{i}"] for i in range(1, 5)] == ["r12", "r21", "r22", "r22"]
+    assert {r for n, r in racks.items() if n > "kwok-gpu-004"} == {"unassigned"}
+    # Sites, rooms, rows, racks with their budgets, cooling and PDUs, as configured.
+    infos = {r.name: r for r in kept.racks(rt.store)}
+    assert infos["r21"].budget_watts == 30_000.0 and infos["r21"].row == "row-1"
+    assert infos["r22"].pdus == ("r22-pdu-a", "r22-pdu-b")
+    assert [(r.name, r.site, r.cooling_limit_watts) for r in kept.rooms(rt.store)] == [
+        ("hall-b", "test-site", 50_000.0)
+    ]
+    rt.close()
+    close.remove(rt)
+
+    # The configuration moves a node it placed; the labelled one stays where its label says.
+    moved = placed({"r21": "kwok-gpu-[001-002],kwok-gpu-004", "r22": "kwok-gpu-003"})
+    rt = runtime_placing(kube.computectl_toml, tmp_path, moved)
+    close.append(rt)
+    racks = stored_racks(rt)
+    assert [racks[f"kwok-gpu-00{i}"] for i in range(1, 5)] == ["r12", "r21", "r22", "r21"]
+
+
+def test_slurm_features_win_over_the_configuration(
+    slurm: SlurmCluster, tmp_path: Path, close: list[Runtime]
+) -> None:
+    topo = placed({"rack-1": "gpu-[001-002]", "elsewhere": "gpu-003"}, budget=20_000.0)
+    rt = runtime_placing(slurm.computectl_toml, tmp_path, topo)
+    close.append(rt)
+    racks = stored_racks(rt)
+    # Slurm's Feature=rack:rack-2 for gpu-003 stands; rack-1's budget is the configuration's.
+    assert (racks["gpu-001"], racks["gpu-003"]) == ("rack-1", "rack-2")
+    assert {r.name: r.budget_watts for r in kept.racks(rt.store)}["rack-1"] == 20_000.0
