@@ -41,7 +41,9 @@ EXIT_FATAL = 3
 EXIT_REPORT_FAILED = 4
 
 SUITES = ("passive", "burnin", "all")
-IPMITOOL_ENV = "COMPUTECTL_IPMITOOL"
+# The [power] settings' own variables, read here too: `python -m health` has no settings.
+IPMITOOL_ON_ENV = "COMPUTECTL_POWER__IPMITOOL"
+IPMITOOL_PATH_ENV = "COMPUTECTL_POWER__IPMITOOL_PATH"
 # A GPU this busy is running someone's work: no burn-in on it.
 BUSY_UTILISATION = 0.05
 
@@ -286,7 +288,8 @@ class CheckRequest:
     expect_gpus: int | None = None
     allow_busy: bool = False
     # With a report: the BMC's reading through this ipmitool (None: not read), and the
-    # node's power posted, caps applied (health/power.py). $COMPUTECTL_IPMITOOL overrides.
+    # node's power posted, caps applied (health/power.py). The environment's [power]
+    # ipmitool and ipmitool_path override.
     ipmitool: str | None = "ipmitool"
     power: bool = True
 
@@ -377,12 +380,14 @@ def power_round(
     if make is None or req.report_url is None:
         return True
     url = req.report_url
-    tool = os.environ.get(IPMITOOL_ENV, req.ipmitool or "") or None
+    tool = os.environ.get(IPMITOOL_PATH_ENV, req.ipmitool or "") or None
+    if os.environ.get(IPMITOOL_ON_ENV, "").strip().lower() in ("false", "0", "off", "no"):
+        tool = None
     try:
         _, notes = exchange(
             make(req.node),
             lambda body: report_power(url, req.node, body, token=token),
-            None if tool in (None, "off") else tool,
+            tool,
         )
     except ReportError as exc:
         err(f"power report failed: {exc}")

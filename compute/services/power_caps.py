@@ -198,8 +198,8 @@ def node_exchange(rt: Runtime, node: str, report: PowerReport, actor: str) -> di
     known = rt.store.node(node)
     if known is None:
         raise NotFoundError(f"unknown node {node!r}")
-    if len(report.gpus) > known.gpu_count:
-        raise InvalidInput(f"{node} has {known.gpu_count} GPUs; the report names more")
+    if any(g.index >= known.gpu_count for g in report.gpus):
+        raise InvalidInput(f"{node} has {known.gpu_count} GPUs (indices 0-{known.gpu_count - 1})")
     power_readings.store_report(rt, known, report)
     now = rt.clock.now()
     ignored = 0

@@ -148,14 +148,14 @@ def latest(store: Store, nodes: Sequence[str] | None = None) -> list[Latest]:
         return [_latest(r) for r in s.scalars(q)]
 
 
-def totals(store: Store, fresh: datetime) -> list[tuple[str, str, float, float | None]]:
-    """(node, rack, GPU watts, BMC watts) of every fresh reading: what /metrics exports."""
+def totals(store: Store) -> list[tuple[str, str, float, float | None, datetime]]:
+    """(node, rack, GPU watts, BMC watts, at) of every node's latest reading (/metrics)."""
     q = select(
         PowerLatestRow.node, PowerLatestRow.rack, PowerLatestRow.gpu_watts,
-        PowerLatestRow.node_watts,
-    ).where(PowerLatestRow.at >= fresh)  # fmt: skip
+        PowerLatestRow.node_watts, PowerLatestRow.at,
+    )  # fmt: skip
     with Session(store.engine) as s:
-        return [(n, r, g, b) for n, r, g, b in s.execute(q).all()]
+        return [(n, r, g, b, _aware(a)) for n, r, g, b, a in s.execute(q).all()]
 
 
 def series(store: Store, kind: str, name: str, since: datetime, limit: int = 500) -> list[Sample]:
