@@ -25,18 +25,20 @@ pytestmark = pytest.mark.integration
 ROOM = {"sites": [{"name": "hel1"}], "rooms": [{"name": "hall-a", "site": "hel1"}]}
 
 
-def config(r01_budget: float, **topology: Any) -> dict[str, Any]:
-    racks = [{"name": f"r0{i}", "room": "hall-a", "power_budget_watts": 100_000.0} for i in (2, 3)]
-    racks.append({"name": "r01", "room": "hall-a", "power_budget_watts": r01_budget})
+def config(budget: float, rack: str, **topology: Any) -> dict[str, Any]:
+    racks = [
+        {"name": r, "room": "hall-a", "power_budget_watts": budget if r == rack else 100_000.0}
+        for r in ("r01", "r02", "r03")
+    ]
     return {
         "remediation": {"periodic_burn_in_days": 0, "drain_budget_fraction": 1.0},
         "topology": {**ROOM, "racks": racks, **topology},
     }
 
 
-def runtime(path: Path, r01_budget: float, **topology: Any) -> Runtime:
-    # Three racks with budgets no sweep reaches; r01's as the test sets it.
-    return make_runtime(path, config(r01_budget, **topology), racks=3, inference_racks=1)
+def runtime(path: Path, budget: float, rack: str = "r01", **topology: Any) -> Runtime:
+    # Three racks (r03 the inference pool's) with budgets no sweep reaches but ``rack``'s.
+    return make_runtime(path, config(budget, rack, **topology), racks=3, inference_racks=1)
 
 
 def events(rt: Runtime, kind: str) -> list[Any]:
@@ -107,20 +109,19 @@ def test_the_forecast_and_over_flag_reach_metrics(tmp_path: Path) -> None:
         rt.close()
 
 
-@pytest.mark.skipif(
-    not hasattr(power_caps, "request_caps"), reason="the power-cap service is not here yet"
-)
 def test_policy_caps_the_over_racks_gpus_and_reverts_them_once_under(tmp_path: Path) -> None:
     from compute.store import power_caps as caps_kept
 
-    rt = runtime(tmp_path, 10_000.0, cap_gpus=True, cap_gpu_watts=350.0)
-    operator = next(n.name for n in rt.store.nodes() if n.rack == "r01")
+    rt = runtime(tmp_path, 10_000.0, "r03", cap_gpus=True, cap_gpu_watts=350.0)
+    rt.sweep()
+    operator = next(n.name for n in rt.store.nodes() if n.rack == "r03")
     try:
-        # An operator's own cap in the rack: the policy never reverts it.
+        # An operator's own cap in the rack (after the policy's first): the policy leaves
+        # it alone from then on and never reverts it.
         power_caps.request_caps(rt, [operator], 500.0, actor="operator:alice", reason="test")
         for _ in range(3):
             rt.sweep()  # over; caps requested; the simulated agents apply and read them back
-        (st,) = [s for s in kept.standings(rt.store) if s.rack == "r01"]
+        (st,) = [s for s in kept.standings(rt.store) if s.rack == "r03"]
         assert st.over and st.capped
         ours = [c for c in caps_kept.listed(rt.store, nodes=st.capped) if c.source == "policy"]
         assert {c.node for c in ours} == set(st.capped)
@@ -128,14 +129,20 @@ def test_policy_caps_the_over_racks_gpus_and_reverts_them_once_under(tmp_path: P
         assert applied and all(set(c.after.values()) == {350.0} for c in applied)
     finally:
         rt.close()
-    rt = runtime(tmp_path, 100_000.0, cap_gpus=True)
+    rt = runtime(tmp_path, 100_000.0, "r03", cap_gpus=True)
     try:
         for _ in range(3):
             rt.sweep()
-        (st,) = [s for s in kept.standings(rt.store) if s.rack == "r01"]
+        (st,) = [s for s in kept.standings(rt.store) if s.rack == "r03"]
         assert not st.over and st.capped == ()
         mine = {c.id: c for c in caps_kept.listed(rt.store, ids=[c.id for c in ours])}
-        assert all(c.state in (caps_kept.REVERTED, caps_kept.CANCELLED) for c in mine.values())
+        # The operator's later cap took the place of the policy's on that node (superseded);
+        # every other cap of the policy's is reverted, the limits restored.
+        done = (caps_kept.REVERTED, caps_kept.CANCELLED)
+        assert {c.node: c.state for c in mine.values() if c.state not in done} in (
+            {},
+            {operator: caps_kept.SUPERSEDED},
+        )
         theirs = [c for c in caps_kept.listed(rt.store, nodes=[operator]) if c.source != "policy"]
         assert theirs and all(c.state in caps_kept.ACTIVE for c in theirs)
     finally:
