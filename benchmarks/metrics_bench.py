@@ -10,7 +10,8 @@ a minute on and a second sweep drains them. Then /metrics three ways:
 
 - over HTTP from a real `computectl serve` (no sweep due during the scrapes): the wall time
   of each GET and the CPU time (user + system) serve and its workers spent on it, read from
-  /proc before and after, less serve's own background rate measured just before;
+  /proc before and after (of serve's API worker: serve itself runs the loop and the
+  simulated world beside it);
 - in process: the collector as /metrics runs it (prometheus_client's generate_latest over
   the registry serve builds), wall and CPU;
 - beside them, Prometheus' own parser on the same body: `promtool check metrics` (wall).
@@ -49,8 +50,9 @@ def _free_port() -> int:
 
 
 def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its live children."""
-    total = 0.0
+    """CPU seconds (user + system) of ``pid``'s live descendants: serve's API worker, which
+    answers /metrics (serve itself runs the loop and the simulated world beside it)."""
+    parent, ticks = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -58,9 +60,16 @@ def _cpu(pid: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry) == pid or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
+        parent[int(entry)] = int(fields[1])
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    total = 0
+    for p, t in ticks.items():
+        q = p
+        while q > 1 and q != pid:
+            q = parent.get(q, 0)
+        if q == pid and p != pid:
+            total += t
+    return total / TICK
 
 
 def prepare(config: Path) -> dict[str, Any]:
@@ -104,20 +113,14 @@ def _scrapes(proc: subprocess.Popen[bytes], port: int, times: int) -> dict[str, 
             break
         except OSError:
             time.sleep(1)
-    # Serve keeps working between scrapes (its loop, the simulated world): that rate,
-    # measured just before each scrape, is taken off the scrape's CPU.
-    time.sleep(5)
     walls, cpus, body = [], [], b""
     for _ in range(times):
-        b0, tb = _cpu(proc.pid), time.perf_counter()
-        time.sleep(3)
         c0, t0 = _cpu(proc.pid), time.perf_counter()
-        rate = (c0 - b0) / (t0 - tb)
         with urllib.request.urlopen(url, timeout=60) as r:
             body = r.read()
         walls.append(round(time.perf_counter() - t0, 3))
         time.sleep(0.2)  # the scrape's CPU is booked when the process is next read
-        cpus.append(round(_cpu(proc.pid) - c0 - rate * (time.perf_counter() - t0), 3))
+        cpus.append(round(_cpu(proc.pid) - c0, 3))
     text = body.decode()
     samples = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
     return {
