@@ -3,20 +3,17 @@
 [topology] cap_pools, renewed before they expire while the rack stays over, reverted once it
 is back under. Only the policy's own caps (source "policy") are reverted, and a node an
 operator capped is not capped by the policy at all: an operator's caps stand.
-
-The power-cap service is looked up when used (by name): the rack budget runs without it,
-saying once per sweep that it cannot cap.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from compute.domain import Node
+from compute.services.power_caps import request_caps, revert_caps
+from compute.store import power_caps as caps_kept
 from compute.store.topology import Standing
 from health.policy import Lifecycle
 
@@ -41,29 +38,14 @@ def eligible(nodes: list[Node], rack: str, pools: list[str]) -> list[str]:
 def operator_capped(rt: Runtime, nodes: list[str]) -> set[str]:
     """Nodes with a cap of anyone but the policy still active: the policy leaves them be
     (its cap would supersede theirs)."""
-    try:
-        caps = importlib.import_module("compute.store.power_caps")
-    except ImportError:
-        return set()
-    active = caps.listed(rt.store, nodes=nodes, states=caps.ACTIVE, limit=100_000)
+    active = caps_kept.listed(rt.store, nodes=nodes, states=caps_kept.ACTIVE, limit=100_000)
     return {c.node for c in active if c.source != SOURCE}
-
-
-def _service(name: str) -> Callable[..., Any] | None:
-    """The power-cap service's ``name`` (request_caps, revert_caps), looked up when used."""
-    from compute.services import power_caps
-
-    found = getattr(power_caps, name, None)
-    return found if callable(found) else None
 
 
 def cap_over(rt: Runtime, st: Standing, now: datetime) -> tuple[Standing, list[str]]:
     """Cap the over rack's eligible nodes not capped yet, or all of them once the caps are
     within half their life of expiring. (the standing with what the policy capped, errors)."""
     topo = rt.settings.topology
-    request = _service("request_caps")
-    if request is None:
-        return st, ["rack budgets: the power-cap service cannot set caps here"]
     until = st.detail.get("caps_until")
     renew = until is None or datetime.fromisoformat(str(until)) - now < timedelta(
         minutes=topo.cap_minutes / 2
@@ -77,7 +59,7 @@ def cap_over(rt: Runtime, st: Standing, now: datetime) -> tuple[Standing, list[s
     expires = now + timedelta(minutes=topo.cap_minutes)
     reason = f"rack {st.rack} over its power budget ({st.watts:.0f} W of {st.limit_watts:.0f} W)"
     try:
-        request(
+        request_caps(
             rt,
             todo,
             topo.cap_gpu_watts,
@@ -87,7 +69,7 @@ def cap_over(rt: Runtime, st: Standing, now: datetime) -> tuple[Standing, list[s
             expires_at=expires,
             source=SOURCE,
         )
-    except Exception as exc:  # the service says why; the next sweep tries again
+    except Exception as exc:  # the service says why (rate limit, ...); the next sweep retries
         return st, [f"rack {st.rack}: power caps: {exc}"]
     detail = {**st.detail, "caps_until": expires.isoformat()} if renew else dict(st.detail)
     return replace(st, capped=tuple(sorted(set(st.capped) | set(todo))), detail=detail), []
@@ -95,11 +77,8 @@ def cap_over(rt: Runtime, st: Standing, now: datetime) -> tuple[Standing, list[s
 
 def revert_under(rt: Runtime, st: Standing) -> tuple[Standing, list[str]]:
     """Revert the policy's caps on a rack back under its budget. (the standing, errors)."""
-    revert = _service("revert_caps")
-    if revert is None:
-        return st, ["rack budgets: the power-cap service cannot revert caps here"]
     try:
-        revert(
+        revert_caps(
             rt,
             nodes=list(st.capped),
             actor=ACTOR,
