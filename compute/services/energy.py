@@ -28,10 +28,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from compute.domain import Allocation, Node
 from compute.store import Store
 from compute.store import energy as kept
-from health.policy import Lifecycle
 
 if TYPE_CHECKING:
     from compute.config_energy import EnergySettings
@@ -53,22 +51,22 @@ def largest_remainder(total: int, weights: Iterable[int]) -> list[int]:
     return parts
 
 
-def _holders(node: Node, tenants: Mapping[str, int]) -> list[tuple[str, str, int]]:
+def _holders(node: kept.Metered, tenants: Mapping[str, int]) -> list[tuple[str, str, int]]:
     """(holder, tenant, GPUs) of the node: tenants by their GPUs, the rest idle or out of
     service. Allocations over the node's GPUs (a backend's count ahead of the inventory)
     leave nothing to the rest."""
     out = [(kept.TENANT, t, g) for t, g in sorted(tenants.items()) if g > 0]
     rest = max(0, node.gpu_count - sum(g for _, _, g in out))
     if rest or not out:
-        holder = kept.IDLE if node.state is Lifecycle.IN_SERVICE else kept.OUT_OF_SERVICE
+        holder = kept.IDLE if node.in_service else kept.OUT_OF_SERVICE
         out.append((holder, "", rest if rest else 1))
     return out
 
 
 def attribute(
-    nodes: Iterable[Node],
-    allocations: Iterable[Allocation],
-    pue_of: Callable[[Node], float],
+    nodes: Iterable[kept.Metered],
+    allocations: Iterable[kept.Held],
+    pue_of: Callable[[kept.Metered], float],
     start: datetime,
     end: datetime,
 ) -> dict[kept.Key, tuple[int, int, int]]:
@@ -98,13 +96,13 @@ def attribute(
     return out
 
 
-def site_pue(store: Store, settings: EnergySettings) -> Callable[[Node], float]:
+def site_pue(store: Store, settings: EnergySettings) -> Callable[[kept.Metered], float]:
     """The PUE of a node's site (rack, room, site as the store records them)."""
     site_of_room = {r.name: r.site for r in store.rooms()}
     site_of_rack = {r.name: site_of_room.get(r.room, "") for r in store.racks()}
     cache: dict[str, float] = {}
 
-    def pue(node: Node) -> float:
+    def pue(node: kept.Metered) -> float:
         if node.rack not in cache:
             cache[node.rack] = settings.pue_of(site_of_rack.get(node.rack, ""))
         return cache[node.rack]
@@ -130,7 +128,8 @@ def accrue(store: Store, settings: EnergySettings, now: datetime) -> list[str]:
                 "not counted"
             ]
         return []
-    parts = attribute(store.nodes(), store.allocations(), site_pue(store, settings), prev, now)
+    nodes, held = kept.metered(store)
+    parts = attribute(nodes, held, site_pue(store, settings), prev, now)
     # False: another replica counted this interval (it holds the mark); nothing to add.
     kept.add(store, prev, now, parts)
     kept.forget(store, now - timedelta(days=settings.retention_days))

@@ -18,8 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from compute.store.energy_models import EnergyGapRow, EnergyHourRow, EnergyMarkRow, EnergyTotalRow
+from compute.store.models import AllocationRow, NodeRow
 from compute.store.repository import Store
 from compute.store.rows import table_of
+from health.policy import Lifecycle
 
 FLEET = "fleet"
 TENANT, IDLE, OUT_OF_SERVICE = "tenant", "idle", "out_of_service"
@@ -33,6 +35,9 @@ _HOURS = table_of(EnergyHourRow)
 _MARKS = table_of(EnergyMarkRow)
 _GAPS = table_of(EnergyGapRow)
 _TOTALS = table_of(EnergyTotalRow)
+_NODES = table_of(NodeRow)
+_ALLOCS = table_of(AllocationRow)
+IN_SERVICE = Lifecycle.IN_SERVICE.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,26 @@ class EnergyHour:
 
 
 @dataclass(frozen=True, slots=True)
+class Metered:
+    """What energy needs of a node: where it is, what it holds, what it drew."""
+
+    name: str
+    pool: str
+    rack: str
+    gpu_model: str
+    gpu_count: int
+    in_service: bool
+    power_watts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    tenant: str
+    node: str
+    gpus: int
+
+
+@dataclass(frozen=True, slots=True)
 class Gap:
     start: datetime
     end: datetime
@@ -55,6 +80,24 @@ class Gap:
 
 def _dialect(conn: Connection) -> Any:
     return postgresql if conn.dialect.name == "postgresql" else sqlite
+
+
+def metered(store: Store) -> tuple[list[Metered], list[Held]]:
+    """Every node's power reading and every allocation, as the last sweep stored them: only
+    the columns energy needs (reading whole nodes was most of an accrual's cost)."""
+    n, a = _NODES, _ALLOCS
+    cols = (n.c.name, n.c.pool, n.c.rack, n.c.gpu_model, n.c.gpu_count, n.c.state)
+    with Session(store.engine) as s:
+        nodes = [
+            Metered(name, pool, rack, model, count, state == IN_SERVICE, watts)
+            for name, pool, rack, model, count, state, watts in s.execute(
+                select(*cols, n.c.power_watts).order_by(n.c.name)
+            )
+        ]
+        held = [
+            Held(t, node, g) for t, node, g in s.execute(select(a.c.tenant, a.c.node, a.c.gpus))
+        ]
+    return nodes, held
 
 
 def mark(store: Store) -> datetime | None:

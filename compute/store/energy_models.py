@@ -21,7 +21,7 @@ class EnergyHourRow(Base):
 
     __tablename__ = "energy_hours"
     holder: Mapped[str] = mapped_column(String(16), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     pool: Mapped[str] = mapped_column(String(128), primary_key=True)
     gpu_model: Mapped[str] = mapped_column(String(128), primary_key=True)
     hour: Mapped[datetime] = mapped_column(primary_key=True)
@@ -39,7 +39,7 @@ class EnergyTotalRow(Base):
 
     __tablename__ = "energy_totals"
     holder: Mapped[str] = mapped_column(String(16), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     pool: Mapped[str] = mapped_column(String(128), primary_key=True)
     gpu_model: Mapped[str] = mapped_column(String(128), primary_key=True)
     it_mj: Mapped[int] = mapped_column(BigInteger)

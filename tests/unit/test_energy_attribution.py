@@ -23,6 +23,21 @@ def node(name: str, watts: float, gpus: int = 8, state: Lifecycle = Lifecycle.IN
     return Node(name, "training", "r01", "H100", gpus, state, T0, power_watts=watts)
 
 
+def attr(
+    nodes: list[Node], allocations: list[Allocation], pue: float, start: datetime, end: datetime
+) -> dict[kept.Key, tuple[int, int, int]]:
+    """`attribute` over domain nodes and allocations, as the store reads them."""
+    metered = [
+        kept.Metered(
+            n.name, n.pool, n.rack, n.gpu_model, n.gpu_count,
+            n.state is Lifecycle.IN_SERVICE, n.power_watts,
+        )
+        for n in nodes
+    ]  # fmt: skip
+    held = [kept.Held(a.tenant, a.node, a.gpus) for a in allocations]
+    return attribute(metered, held, lambda _n: pue, start, end)
+
+
 @given(st.integers(0, 10**12), st.lists(st.integers(0, 64), min_size=1).filter(any))
 def test_largest_remainder_adds_up_and_stays_within_one_of_the_share(
     total: int, weights: list[int]
@@ -35,13 +50,13 @@ def test_largest_remainder_adds_up_and_stays_within_one_of_the_share(
 
 def test_tenants_pay_their_gpus_share_host_included_and_the_rest_is_idle() -> None:
     end = T0 + timedelta(minutes=5)  # 09:50 - 09:55, one hour
-    parts = attribute(
+    parts = attr(
         [node("n1", 8000.0)],
         [
             Allocation("acme", "training", "n1", 4, "j1"),
             Allocation("beta", "training", "n1", 2, "j2"),
         ],
-        lambda _n: 1.5,
+        1.5,
         T0,
         end,
     )
@@ -56,10 +71,10 @@ def test_tenants_pay_their_gpus_share_host_included_and_the_rest_is_idle() -> No
 
 
 def test_an_interval_across_an_hour_is_cut_at_the_hour_and_out_of_service_is_kept_apart() -> None:
-    parts = attribute(
+    parts = attr(
         [node("n1", 1000.0, state=Lifecycle.DRAINING)],
         [Allocation("acme", "training", "n1", 8, "j1")],
-        lambda _n: 1.0,
+        1.0,
         T0,
         T0 + timedelta(minutes=20),
     )
@@ -68,10 +83,10 @@ def test_an_interval_across_an_hour_is_cut_at_the_hour_and_out_of_service_is_kep
     assert parts[(kept.TENANT, "acme", "training", "H100", eleven)][0] == 1000 * 600 * 1000
     # Its job holds all 8 GPUs of the draining node: nothing left out of service.
     assert not [k for k in parts if k[0] == kept.OUT_OF_SERVICE]
-    drained = attribute(
+    drained = attr(
         [node("n2", 500.0, state=Lifecycle.DRAINED)],
         [],
-        lambda _n: 1.0,
+        1.0,
         T0,
         T0 + timedelta(seconds=10),
     )
@@ -80,10 +95,10 @@ def test_an_interval_across_an_hour_is_cut_at_the_hour_and_out_of_service_is_kep
 
 
 def test_unmeasured_nodes_and_overcommitted_allocations() -> None:
-    parts = attribute(
+    parts = attr(
         [node("n0", 0.0), node("n1", float("nan")), node("n2", 100.0, gpus=2)],
         [Allocation("acme", "training", "n2", 3, "j1")],
-        lambda _n: 1.0,
+        1.0,
         T0,
         T0 + timedelta(seconds=1),
     )

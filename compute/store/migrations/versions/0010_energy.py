@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "energy_hours",
         sa.Column("holder", sa.String(length=16), nullable=False),
-        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=False),
         sa.Column("pool", sa.String(length=128), nullable=False),
         sa.Column("gpu_model", sa.String(length=128), nullable=False),
         sa.Column("hour", sa.DateTime(), nullable=False),
@@ -35,7 +35,7 @@ def upgrade() -> None:
     op.create_table(
         "energy_totals",
         sa.Column("holder", sa.String(length=16), nullable=False),
-        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=False),
         sa.Column("pool", sa.String(length=128), nullable=False),
         sa.Column("gpu_model", sa.String(length=128), nullable=False),
         sa.Column("it_mj", sa.BigInteger(), nullable=False),
