@@ -15,7 +15,8 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -24,7 +25,7 @@ from compute.client import shapes
 from compute.client.capacity_ops import CapacityRemote
 from compute.client.contexts import Target
 from compute.client.energy_ops import EnergyRemote
-from compute.client.errors import BadAnswer, Unreachable, problem_error
+from compute.client.errors import BadAnswer, Unreachable, error_class, problem_error
 from compute.client.power_ops import PowerRemote
 from compute.client.protocol import View
 from compute.errors import ComputeError, InvalidInput
@@ -36,6 +37,13 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_PROBLEM_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 60.0
 USER_AGENT = "computectl/0.1.0"
+# The server's bounds of one batch of tenant specs (compute.services.tenants_batch.MAX_SPECS,
+# and under compute.validation.MAX_BODY_BYTES with room for the envelope); more are sent in
+# several requests.
+MAX_BATCH_SPECS = 10_000
+BATCH_BYTES = 3 * 1024 * 1024
+# Creating a thousand tenants takes minutes; the server answers once all are done.
+BATCH_TIMEOUT_SECONDS = 1800.0
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -70,8 +78,10 @@ class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote):
         path: str,
         query: Sequence[tuple[str, str | int | bool]] = (),
         body: Any = None,
+        timeout: float | None = None,
     ) -> Any:
-        """The decoded JSON answer of ``method API+path``; a refusal raised as its error."""
+        """The decoded JSON answer of ``method API+path``; a refusal raised as its error.
+        ``timeout``: how long to wait for the answer, if not the client's."""
         what = f"{method} {API}{path}"
         pairs = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in query]
         url = self.target.server + API + path + (f"?{urlencode(pairs)}" if pairs else "")
@@ -84,8 +94,9 @@ class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote):
             headers["Authorization"] = f"Bearer {self.target.token}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         where = self.target.server
+        wait = self.timeout if timeout is None else timeout
         try:
-            with self._opener.open(request, timeout=self.timeout) as answer:
+            with self._opener.open(request, timeout=wait) as answer:
                 raw = answer.read(self.max_answer_bytes + 1)
         except urllib.error.HTTPError as exc:
             with exc:
@@ -103,7 +114,7 @@ class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote):
         except urllib.error.URLError as exc:
             raise Unreachable(f"cannot reach {where}: {_reason(exc.reason)}") from None
         except TimeoutError:
-            raise Unreachable(f"{where} did not answer {what} within {self.timeout:g} s") from None
+            raise Unreachable(f"{where} did not answer {what} within {wait:g} s") from None
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise Unreachable(f"{where} broke off {what}: {_reason(exc)}") from None
         if len(raw) > self.max_answer_bytes:
@@ -224,37 +235,56 @@ class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote):
         return plan
 
     def plan_tenants(self, spec_files: Sequence[Path]) -> View:
-        return self._each_spec(spec_files, self.plan_tenant, "planned")
+        return self._tenant_batch(spec_files, "plan", "planned")
 
     def apply_tenants(self, spec_files: Sequence[Path]) -> View:
-        return self._each_spec(spec_files, self.apply_tenant, "applied")
+        return self._tenant_batch(spec_files, "apply", "applied")
 
-    def _each_spec(
-        self, spec_files: Sequence[Path], one: Callable[[Path], View], verb: str
-    ) -> View:
-        """One API call per spec (the API takes one tenant per call), each file read and
-        checked first; a tenant refused holds back no other. A server that stops answering
-        leaves the rest not done."""
-        names = [str(_spec(f).get("name", f)) for f in spec_files]
+    def _tenant_batch(self, spec_files: Sequence[Path], route: str, verb: str) -> View:
+        """Every spec in one request (``POST /tenants/batch/plan|apply``), or a few when
+        they would not fit one body; each file read and checked first, so a bad file calls
+        nothing. The server checks each spec on its own: a refused one holds back no other.
+        With none done the refusal is raised, as locally."""
+        specs = [_spec(f) for f in spec_files]
+        names = [_name(s, f) for s, f in zip(specs, spec_files, strict=True)]
+        twice = sorted(n for n, c in Counter(names).items() if c > 1)
+        if twice:
+            raise InvalidInput(f"tenant(s) named by two specs: {', '.join(twice)}")
         done: list[View] = []
-        refused: dict[str, ComputeError] = {}
-        for i, (path, name) in enumerate(zip(spec_files, names, strict=True)):
+        refused: list[View] = []
+        errors: dict[str, ComputeError] = {}
+        parts = _parts(specs)
+        for i, part in enumerate(parts):
+            start = sum(len(p) for p in parts[:i])
             try:
-                done.append(one(path))
+                answer = shapes.check(
+                    self.call(
+                        "POST",
+                        f"/tenants/batch/{route}",
+                        body={"specs": part},
+                        timeout=max(self.timeout, BATCH_TIMEOUT_SECONDS),
+                    ),
+                    shapes.TENANT_BATCH,
+                    "answer",
+                )
             except Unreachable as exc:
-                refused.update((n, exc) for n in names[i:])
+                # The server stopped answering: what it did of this part is not known.
+                if not done and not refused:
+                    raise
+                errors.update((n, exc) for n in names[start:])
                 break
             except ComputeError as exc:
-                refused[name] = exc
-        error = batch_error(len(done), refused, verb)
+                if len(parts) == 1:
+                    raise
+                errors.update((n, exc) for n in names[start : start + len(part)])
+                continue
+            done += answer["tenants"]
+            refused += answer["refused"]
+        refused += [{"tenant": t, "code": e.code, "detail": str(e)} for t, e in errors.items()]
+        error = batch_error(0, {r["tenant"]: _refusal(r) for r in refused}, verb)
         if error is not None and not done:
             raise error
-        return {
-            "tenants": done,
-            "refused": [
-                {"tenant": t, "code": e.code, "detail": str(e)} for t, e in refused.items()
-            ],
-        }
+        return {"tenants": done, "refused": refused}
 
     def suspend_tenant(self, name: str) -> View:
         plan: View = self._post(f"/tenants/{_seg(name)}/suspend", shapes.PLAN)
@@ -328,6 +358,32 @@ def _spec(path: Path) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise InvalidInput(f"tenant spec {path}: [tenant] is not a table")
     return spec
+
+
+def _name(spec: dict[str, Any], path: Path) -> str:
+    name = spec.get("name")
+    return name if isinstance(name, str) and name else str(path)
+
+
+def _parts(specs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The specs in request bodies under the server's limits (count and bytes), in order."""
+    envelope = len(json.dumps({"specs": []}))
+    parts: list[list[dict[str, Any]]] = [[]]
+    size = envelope
+    for spec in specs:
+        n = len(json.dumps(spec)) + 2  # and ", " before the next
+        if parts[-1] and (len(parts[-1]) >= MAX_BATCH_SPECS or size + n > BATCH_BYTES):
+            parts.append([])
+            size = envelope
+        parts[-1].append(spec)
+        size += n
+    return parts
+
+
+def _refusal(view: View) -> ComputeError:
+    """A refusal of the answer as the error it stands for (its code picks the class)."""
+    cls = error_class(str(view["code"])) or ComputeError
+    return cls(str(view["detail"]))
 
 
 def _reason(reason: object) -> str:

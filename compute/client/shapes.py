@@ -257,3 +257,7 @@ AUDIT = {
     "source": OPT_STR,
     "result": OPT_STR,
 }
+TENANT_BATCH = {
+    "tenants": [PLAN],
+    "refused": [{"tenant": STR, "code": STR, "detail": STR}],
+}
