@@ -12,7 +12,7 @@ def power() -> Dashboard:
         board(
             "computectl-power",
             "computectl — power",
-            "Rack draw against budget, the forecast, and GPU power caps that failed.",
+            "Rack and room draw against budget, the forecast, nodes' power and GPU power caps.",
         )
         .with_row(Row("Racks"))
         .with_panel(
@@ -69,16 +69,22 @@ def power() -> Dashboard:
                 unit="watt",
             )
         )
-        .with_row(Row("Caps"))
         .with_panel(
             series(
-                "Power caps that failed, per hour",
+                "Rack limit (budget, or cooling limit where lower)",
+                ("max by (rack) (computectl_rack_power_limit_watts)", "{{rack}}"),
+                unit="watt",
+            )
+        )
+        .with_panel(
+            series(
+                "Room draw against limit",
                 (
-                    "sum(max without (instance, job)"
-                    " (increase(computectl_power_cap_failures_total[1h])))",
-                    "failed",
+                    "max by (room) (computectl_room_power_watts)"
+                    " / max by (room) (computectl_room_power_limit_watts)",
+                    "{{room}}",
                 ),
-                description="Caps a node could not apply; computectl events says which and why.",
+                unit="percentunit",
             )
         )
         .with_panel(
@@ -86,6 +92,46 @@ def power() -> Dashboard:
                 "Racks over budget now",
                 "max by (rack) (computectl_rack_power_watts)"
                 " and on (rack) (max by (rack) (computectl_rack_over_budget) == 1)",
-            ).span(12)
+                width=12,
+            )
+        )
+        .with_row(Row("Nodes and caps"))
+        .with_panel(
+            series(
+                "GPU draw per rack, from the nodes' reports",
+                (
+                    "sum by (rack) (max by (node, rack) (computectl_node_gpu_power_watts))",
+                    "{{rack}}",
+                ),
+                unit="watt",
+            )
+        )
+        .with_panel(
+            rows(
+                "Nodes whose GPUs draw most",
+                "topk(10, max by (node, rack) (computectl_node_gpu_power_watts))",
+                width=12,
+            )
+        )
+        .with_panel(
+            series(
+                "GPU power caps by state",
+                ("max by (state) (computectl_gpu_power_caps)", "{{state}}"),
+                description="failed: a node could not apply the cap; revert_failed: nor undo "
+                "it. computectl power caps lists them.",
+            )
+        )
+        .with_panel(
+            figure(
+                "GPU power caps failed",
+                'sum(max by (state) (computectl_gpu_power_caps{state=~"failed|revert_failed"}))',
+            )
+        )
+        .with_panel(
+            figure(
+                "Oldest power report",
+                "time() - min(computectl_node_power_timestamp_seconds)",
+                unit="s",
+            )
         )
     )

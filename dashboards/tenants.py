@@ -52,6 +52,28 @@ def tenants() -> Dashboard:
                 width=12,
             )
         )
+        .with_panel(
+            series(
+                "Fleet power by holder (tenants, idle, out of service)",
+                (
+                    "sum by (holder) (max by (holder, pool, gpu_model)"
+                    " (rate(computectl_fleet_energy_joules_total[5m])))",
+                    "{{holder}}",
+                ),
+                unit="watt",
+                stacked=True,
+                description="The fleet's measured energy rate split by who held the GPUs: "
+                "the tenants' sum plus idle and out of service is the fleet's.",
+            )
+        )
+        .with_panel(
+            rows(
+                "Facility energy per tenant over the last day (kWh, with PUE)",
+                "sum by (tenant, pool, gpu_model) (max by (tenant, pool, gpu_model)"
+                " (increase(computectl_tenant_facility_energy_joules_total[1d]))) / 3.6e6",
+                width=12,
+            )
+        )
         .with_row(Row("Budgets and drift"))
         .with_panel(
             series(
