@@ -39,11 +39,15 @@ from compute.clock import Clock
 from compute.errors import ComputeError
 from compute.services import audit, sessions
 from compute.services import tokens as token_service
+from compute.services.token_cache import VerifiedTokens
 from compute.store import Store
 from compute.validation import first_error
 
 PRINCIPAL_KEY = "computectl.principal"
 ANONYMOUS = "anonymous"
+# Changes that cannot revoke a credential: the front door keeps the tokens it verified a
+# moment ago after these (any other change forgets them: it may have revoked one).
+KEEPS_VERIFIED = frozenset({("POST", "/api/v1/nodes/{name}/health")})
 # A verifier of credentials that are not computectl tokens (the Kubernetes TokenReview of a
 # node's ServiceAccount token): the principal, or None if the credential is not its kind.
 # It raises Unauthenticated for one of its kind that it refuses.
@@ -101,12 +105,15 @@ class Door:
     limiter: FailureLimiter = field(default_factory=FailureLimiter)
     verifiers: list[Verifier] = field(default_factory=list)
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Tokens verified a moment ago (compute/services/token_cache.py: a revocation made
+    # elsewhere reaches this process within its ttl).
+    verified: VerifiedTokens = field(default_factory=VerifiedTokens)
 
     def authenticate(self, credential: str, source: str) -> Principal:
         """The principal of a bearer credential; Unauthenticated if none accepts it."""
         if credential.startswith(f"{fmt.SCHEME}_"):
             return token_service.authenticate(
-                self.store, credential, now=self.wall(), source=source
+                self.store, credential, now=self.wall(), source=source, verified=self.verified
             )
         for verify in self.verifiers:
             principal = verify(credential, source)
@@ -132,6 +139,17 @@ class Door:
 
     def retry_after(self, source: str) -> float:
         return self.limiter.retry_after(source, self.wall().timestamp())
+
+    def verified_principal(self, headers: dict[str, str], source: str) -> Principal | None:
+        """The principal of a bearer token verified a moment ago, without the store (so on
+        the event loop); None: the full path decides (on a worker thread)."""
+        header = headers.get("authorization")
+        credential = fmt.bearer(header) if header is not None else None
+        presented = fmt.parse(credential) if credential is not None else None
+        if presented is None:
+            return None
+        found = self.verified.get(presented.digest, self.wall())
+        return token_service.principal_of(found, source) if found is not None else None
 
 
 def source_of(scope: Scope) -> str:
@@ -180,10 +198,12 @@ async def front_door(request: Request) -> AsyncIterator[None]:
     source = source_of(scope)
     unsafe = method in UNSAFE_METHODS
     headers = _headers(scope)
-    if "authorization" in headers or "cookie" in headers:
+    principal: Principal | None = None
+    csrf_ok = True
+    if "authorization" in headers:
+        principal = door.verified_principal(headers, source)
+    if principal is None and ("authorization" in headers or "cookie" in headers):
         principal, csrf_ok = await run_in_threadpool(_principal, door, headers, source, unsafe)
-    else:
-        principal, csrf_ok = None, True
     verdict = door.policy.authorize(principal, method, template, params)
     if verdict.allowed and not csrf_ok:
         verdict = Verdict(403, "a change from a browser session needs its X-CSRF-Token header")
@@ -203,6 +223,10 @@ async def front_door(request: Request) -> AsyncIterator[None]:
             raise Unauthenticated(verdict.reason)
         raise Forbidden(verdict.reason)
     scope[PRINCIPAL_KEY] = principal
+    if unsafe and (method, template) not in KEEPS_VERIFIED:
+        # A change may revoke a token (a revocation, a tenant deleted): this process
+        # refuses it from the next request on, whatever it verified before.
+        door.verified.forget()
     try:
         yield
     except ComputeError as exc:

@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from compute.api.auth import PRINCIPAL_KEY
+from compute.api.read_cache import Fresh
 from compute.auth.policy import Unauthenticated
 from compute.auth.principal import Actor, Principal
 from compute.runtime import Runtime
@@ -73,6 +74,31 @@ ActorName = Annotated[str, Depends(_actor)]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def on_loop(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """A sync route run on the event loop, no worker thread: for reads of a few rows that
+    never wait for a lock (SQLite in WAL mode: readers never wait for writers). A thread
+    hop costs more than such a read, and under load threads only take turns on one GIL;
+    anything that can wait (a write, a build of many rows) stays on ``one_hop``."""
+
+    @functools.wraps(route)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return route(*args, **kwargs)
+
+    return run
+
+
+def read_cache(request: Request, name: str, ttl: float, share: float = 1.0) -> Fresh:
+    """The app's cache of answer ``name`` (compute/api/read_cache.py), made on first use;
+    call it on the event loop (no two callers at once)."""
+    caches: dict[str, Fresh] | None = getattr(request.app.state, "read_caches", None)
+    if caches is None:
+        caches = request.app.state.read_caches = {}
+    found = caches.get(name)
+    if found is None:
+        found = caches[name] = Fresh(ttl, share)
+    return found
 
 
 def one_hop(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from compute.api.deps import ActorName, Rt, one_hop
+from compute.api.deps import ActorName, Rt, on_loop, one_hop, read_cache
 from compute.api.problems import PROBLEM_RESPONSES
+from compute.api.read_cache import OVERVIEW_SECONDS, OVERVIEW_SHARE
 from compute.api.schemas import (
     DrainManyRequest,
     DrainRequest,
@@ -48,7 +50,7 @@ Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 
 
 @api.get("/nodes", summary="List nodes")
-@one_hop
+@on_loop
 def list_nodes(
     rt: Rt, pool: PoolName | None = None, state: Lifecycle | None = None
 ) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def list_nodes(
 
 
 @api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
-@one_hop
+@on_loop
 def get_node(rt: Rt, name: Node) -> dict[str, Any]:
     return node_detail_view(rt.nodes.detail(name))
 
@@ -128,7 +130,7 @@ def retire_node(rt: Rt, actor: Actor, name: Node) -> dict[str, Any]:
 
 
 @api.get("/events", summary="Drain, resume and lifecycle events, newest first")
-@one_hop
+@on_loop
 def list_events(
     rt: Rt,
     node: NodeName | None = None,
@@ -156,10 +158,23 @@ def run_sweep(rt: Rt) -> dict[str, Any]:
     return sweep_report_view(rt.sweep())
 
 
-@api.get("/overview", summary="Everything the fleet overview page shows")
-@one_hop
-def get_overview(rt: Rt) -> dict[str, Any]:
-    return {**overview_view(fleet.overview(rt.store, rt.clock.now())), "leading": rt.may_act()}
+@api.get(
+    "/overview",
+    summary="Everything the fleet overview page shows (as of a few seconds ago at most)",
+    response_model=dict[str, Any],
+)
+async def get_overview(request: Request, rt: Rt) -> Response:
+    # Built at most once per OVERVIEW_SECONDS in a process (compute/api/read_cache.py).
+    leading = rt.may_act()
+    cache = read_cache(request, "overview", OVERVIEW_SECONDS, OVERVIEW_SHARE)
+    body = cache.peek(leading)
+    if body is None:
+
+        def build() -> dict[str, Any]:
+            return {**overview_view(fleet.overview(rt.store, rt.clock.now())), "leading": leading}
+
+        body = await run_in_threadpool(cache.get, leading, build)
+    return Response(body, media_type="application/json")
 
 
 # -- tenants ------------------------------------------------------------------------------------

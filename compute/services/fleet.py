@@ -11,7 +11,7 @@ from typing import Any
 from compute.domain import Allocation, Event, Node, Rack
 from compute.errors import InvalidInput, NotFoundError
 from compute.services.capacity import Capacity, capacity
-from compute.store import Store, TenantRecord
+from compute.store import Store, TenantRecord, api_reads
 from health.policy import Lifecycle
 from scheduler.protocol import JobInfo
 from scheduler.tenants import TenantSpec
@@ -88,9 +88,10 @@ def events(
     store: Store, node: str | None = None, kinds: Sequence[str] | None = None, limit: int = 100
 ) -> list[Event]:
     """Events, newest first; an unknown node is refused rather than shown as quiet."""
-    if node is not None and store.node(node) is None:
+    found = api_reads.events(store, node, kinds, limit)
+    if found is None:
         raise NotFoundError(f"unknown node {node!r}")
-    return store.events(node=node, kinds=list(kinds) if kinds else None, limit=limit)
+    return found
 
 
 def fleet_capacity(store: Store) -> Capacity:

@@ -12,6 +12,7 @@ from compute.auth.policy import Forbidden, Unauthenticated, may_issue, may_manag
 from compute.auth.principal import TENANT_ROLES, Actor, Principal, Role
 from compute.domain import AuditEntry
 from compute.errors import InvalidInput, NotFoundError
+from compute.services.token_cache import VerifiedTokens
 from compute.store import Store, identities
 from compute.store.identities import NewToken, TokenRecord
 from compute.validation import node_name, short_text, tenant_name
@@ -167,12 +168,25 @@ def revoke(store: Store, by: Principal, id_: int, *, now: datetime, at: datetime
     return revoked
 
 
-def authenticate(store: Store, credential: str, *, now: datetime, source: str) -> Principal:
+def authenticate(
+    store: Store,
+    credential: str,
+    *,
+    now: datetime,
+    source: str,
+    verified: VerifiedTokens | None = None,
+) -> Principal:
     """The principal a presented token names; Unauthenticated (one line, no more said to
-    the client than "not valid") if it is malformed, unknown, expired or revoked."""
+    the client than "not valid") if it is malformed, unknown, expired or revoked. With
+    ``verified``, a token verified there a moment ago is taken from it, and one verified
+    now is put there."""
     presented = fmt.parse(credential)
     if presented is None:
         raise Unauthenticated("not a computectl token")
+    if verified is not None:
+        known = verified.get(presented.digest, now)
+        if known is not None:
+            return principal_of(known, source)
     found = identities.token_by_prefix(store, presented.prefix)
     # Compared even when unknown, so a miss costs what a hit does.
     stored, digest = found if found is not None else (None, "0" * 64)
@@ -183,6 +197,8 @@ def authenticate(store: Store, credential: str, *, now: datetime, source: str) -
     if stored.expires_at is not None and stored.expires_at <= now:
         raise Unauthenticated(f"token {stored.prefix} has expired")
     identities.touch_token(store, stored, now)
+    if verified is not None:
+        verified.put(presented.digest, stored)
     return principal_of(stored, source)
 
 
