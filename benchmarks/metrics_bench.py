@@ -211,7 +211,7 @@ def write(path: Path, r: dict[str, Any], label: str) -> None:
     lint = "clean" if pt and not pt["lint"] else f"{len(pt.get('lint', []))} lint lines"
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {label} | {r['load_average']} | "
-        f"{r['nodes']:,} nodes, {r['gpus']:,} GPUs, {r['drains']} drains | "
+        f"{r['nodes']:,} nodes, {r['gpus']:,} GPUs, {r['drains']} acted on in the second sweep | "
         f"{_span(http['wall_seconds'])} | {_span(http['cpu_seconds'])} | "
         f"{_span(inproc['wall_seconds'])} / {_span(inproc['cpu_seconds'])} | "
         f"{http['bytes']:,} bytes, {http['samples']:,} samples | "
