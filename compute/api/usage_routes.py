@@ -82,7 +82,8 @@ def get_tenant_usage(
     "/usage",
     summary="Every tenant's GPU-hours and energy, and idle and out-of-service energy",
     description="The billing export: per tenant, UTC day, pool and GPU model, GPU-hours, "
-    "energy and facility energy over the days ``from``..``to`` (at most 93); idle and "
+    "energy and facility energy over the days ``from``..``to`` (at most 93; default "
+    "the UTC month so far); idle and "
     "out-of-service GPUs' energy beside, so the energy adds up to the fleet's. CSV with "
     "``format=csv`` or ``Accept: text/csv``.",
     responses={200: {"content": {"text/csv": {}}}},
@@ -91,8 +92,13 @@ def get_fleet_usage(
     rt: Rt,
     request: Request,
     first: Annotated[
-        str, Query(alias="from", pattern=_DAY, description="First UTC day (YYYY-MM-DD).")
-    ],
+        str | None,
+        Query(
+            alias="from",
+            pattern=_DAY,
+            description="First UTC day (YYYY-MM-DD); default the first of to's month.",
+        ),
+    ] = None,
     last: To = None,
     fmt: Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")] = None,
 ) -> Any:

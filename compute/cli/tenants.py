@@ -276,7 +276,8 @@ def _day_text(value: Any) -> str | None:
     "--all",
     "fleet",
     is_flag=True,
-    help="Every tenant, and idle and out-of-service energy (the billing export; needs --from).",
+    help="Every tenant, and idle and out-of-service energy: the billing export (default "
+    "window: the UTC month so far).",
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV for billing, one row per line.")
 @output_option
@@ -301,10 +302,10 @@ def usage(
         raise click.UsageError("--to needs --from")
     if days is not None and first is not None:
         raise click.UsageError("give --days or --from/--to, not both")
-    if fleet and first is None:
-        raise click.UsageError("--all needs --from (the billing period's first day)")
     if fleet:
-        used = obj.client().fleet_billing(str(_day_text(first)), _day_text(last))
+        if days is not None:
+            raise click.UsageError("--all takes --from/--to (default: the UTC month so far)")
+        used = obj.client().fleet_billing(_day_text(first), _day_text(last))
         bill = used
     else:
         assert name is not None

@@ -47,8 +47,9 @@ class EnergyOps(Protocol):
         """GET /tenants/{name}/usage: usage_view with ``billing`` (GPU-hours, energy and
         facility energy per UTC day, pool and GPU model) beside it."""
 
-    def fleet_billing(self, first: str, last: str | None) -> View:
-        """GET /usage?from=&to=: every tenant's, idle and out of service."""
+    def fleet_billing(self, first: str | None, last: str | None) -> View:
+        """GET /usage?from=&to=: every tenant's, idle and out of service (default: the UTC
+        month so far)."""
 
 
 class _Local(Protocol):
@@ -94,7 +95,7 @@ class EnergyLocal:
         b, used = billing.tenant_billing(rt, name, since, until)
         return _plain({**views.usage_view(used), "billing": billing.as_dict(b)})
 
-    def fleet_billing(self: _Local, first: str, last: str | None) -> View:
+    def fleet_billing(self: _Local, first: str | None, last: str | None) -> View:
         return _plain(_server("compute.services.billing").fleet_answer(self.runtime(), first, last))
 
 
@@ -117,7 +118,7 @@ class EnergyRemote:
         )
         return found
 
-    def fleet_billing(self: _Remote, first: str, last: str | None) -> View:
+    def fleet_billing(self: _Remote, first: str | None, last: str | None) -> View:
         found: View = shapes.check(
             self.call("GET", "/usage", _window(None, first, last)), BILLING, "answer"
         )

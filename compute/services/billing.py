@@ -121,9 +121,14 @@ def tenant_energy(store: Store, tenant: str, since: datetime, until: datetime) -
     return Billing(tenant, since, until, rows, [NOTE_ENERGY, *_gap_notes(gaps)], gaps)
 
 
-def fleet_answer(rt: Runtime, first: str, last: str | None) -> dict[str, Any]:
-    """What GET /usage answers: the fleet's billing view."""
-    since, until = span(rt.clock.now(), None, first, last)
+def fleet_answer(rt: Runtime, first: str | None, last: str | None) -> dict[str, Any]:
+    """What GET /usage answers: the fleet's billing view over the days ``first``..``last``;
+    without ``first``, the UTC month so far (up to ``last``, if given)."""
+    now = rt.clock.now()
+    if first is None:
+        end = _day(last, "to") if last is not None else now.astimezone(UTC).date()
+        first = end.replace(day=1).isoformat()
+    since, until = span(now, None, first, last)
     return as_dict(fleet_billing(rt, since, until))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 ROWS: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
     # The fleet's billing export: operators and viewers; no tenant, no node.
     ("GET", "/api/v1/usage"): (
-        "/api/v1/usage?from=2026-01-01&format=csv",
+        "/api/v1/usage?format=csv",
         {},
         (401, 200, 200, 403, 403, 403, 403),
     ),
