@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 from compute.config_topology import TopologySettings
 from compute.domain import AUTOMATION, Event
 from compute.services.capacity_plan import sample
-from compute.services.forecast import ahead, slope, timed
+from compute.services.forecast import ahead
 from compute.services.rack_caps import cap_over, revert_under
 from compute.services.topology import sync
 from compute.store import topology as kept
-from compute.store.topology import RackInfo, Standing
+from compute.store.topology import RackInfo, Standing, Trend
 
 if TYPE_CHECKING:
     from compute.runtime import Runtime
@@ -42,14 +42,13 @@ OVER, UNDER = "rack_over_budget", "rack_under_budget"
 def judge(
     prev: Standing | None,
     rack: RackInfo,
-    series: list[tuple[datetime, float]],
+    trend: Trend,
     now: datetime,
     topo: TopologySettings,
 ) -> Standing:
-    """Pure: the rack's standing from its draw since the trend window began (oldest
-    first, at least one point) and its standing before."""
-    watts = series[-1][1]
-    per_second = slope(timed(series))
+    """Pure: the rack's standing from its draw and trend over the window, and its standing
+    before."""
+    watts, per_second = trend.watts, trend.per_second
     forecast = ahead(watts, per_second, topo.forecast_minutes * 60.0)
     limit = rack.limit_watts
     if prev is not None and prev.over:
@@ -113,16 +112,16 @@ def evaluate(rt: Runtime, now: datetime) -> list[Standing]:
     racks = [r for r in kept.racks(rt.store) if r.limit_watts > 0]
     if not racks:
         return []
-    series = kept.rack_power_since(rt.store, now - timedelta(minutes=topo.trend_minutes))
+    trends = kept.rack_trends(rt.store, now - timedelta(minutes=topo.trend_minutes))
     before = {s.rack: s for s in kept.standings(rt.store)}
     out: list[Standing] = []
     events: list[Event] = []
     for rack in racks:
-        points = series.get(rack.name)
-        if not points:
+        trend = trends.get(rack.name)
+        if trend is None:
             continue  # no reading within the window: judged again once there is one
         prev = before.get(rack.name)
-        st = judge(prev, rack, points, now, topo)
+        st = judge(prev, rack, trend, now, topo)
         if (prev is None and st.over) or (prev is not None and prev.over != st.over):
             events.append(_event(st, now))
             log.warning("%s", events[-1].reason)

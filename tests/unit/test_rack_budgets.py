@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from compute.config_topology import TopologySettings
 from compute.domain import Node
+from compute.services.forecast import slope, timed
 from compute.services.rack_budgets import judge
 from compute.services.rack_caps import eligible
-from compute.store.topology import RackInfo, Standing
+from compute.store.topology import RackInfo, Standing, Trend
 from compute.testing import EPOCH
 from health.policy import Lifecycle
 
@@ -20,8 +21,12 @@ RACK = RackInfo(name="r01", room="hall-a", budget_watts=40_000.0)
 TOPO = TopologySettings(forecast_minutes=30, recover_fraction=0.05)
 
 
-def flat(watts: float, at: datetime = EPOCH) -> list[tuple[datetime, float]]:
-    return [(at, watts)]
+def trend(series: list[tuple[datetime, float]]) -> Trend:
+    return Trend(series[-1][1], slope(timed(series)), len(series))
+
+
+def flat(watts: float, at: datetime = EPOCH) -> Trend:
+    return trend([(at, watts)])
 
 
 def test_over_then_held_over_at_the_line_then_back_under() -> None:
@@ -38,10 +43,10 @@ def test_over_then_held_over_at_the_line_then_back_under() -> None:
 def test_a_rising_trend_is_over_before_the_draw_is() -> None:
     series = [(EPOCH + timedelta(minutes=m), 30_000.0 + 400.0 * m) for m in range(11)]
     now = series[-1][0]
-    st1 = judge(None, RACK, series, now, TOPO)  # 34 kW now, +400 W/min: 46 kW in 30 min
+    st1 = judge(None, RACK, trend(series), now, TOPO)  # 34 kW now, +400 W/min: 46 kW in 30 min
     assert st1.over and not st1.detail["over_now"]
     assert abs(st1.forecast_watts - 46_000.0) < 1.0
-    off = judge(None, RACK, series, now, TopologySettings(forecast_minutes=0))
+    off = judge(None, RACK, trend(series), now, TopologySettings(forecast_minutes=0))
     assert not off.over
 
 
