@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import Float, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import Rack, Room, Site
@@ -116,12 +116,16 @@ def place(store: Store, wanted: Mapping[str, str]) -> dict[str, tuple[str, str]]
                 .where(t.c.name == name, t.c.rack == old)
                 .values(rack=new, version=t.c.version + 1)
             )
-        for name, rack in wanted.items():
-            if placed.get(name) != rack:
-                tx.s.merge(NodePlaceRow(node=name, rack=rack))
-        gone = set(placed) - set(wanted)
-        if gone:
-            tx.s.execute(delete(NodePlaceRow).where(NodePlaceRow.node.in_(sorted(gone))))
+        # What the configuration places now, replacing what it placed before (in batches:
+        # a first start places every node it names).
+        changed = sorted(n for n, r in wanted.items() if placed.get(n) != r)
+        stale = sorted((set(placed) - set(wanted)) | set(changed))
+        for i in range(0, len(stale), 500):
+            tx.s.execute(delete(NodePlaceRow).where(NodePlaceRow.node.in_(stale[i : i + 500])))
+        if changed:
+            tx.s.execute(
+                insert(table_of(NodePlaceRow)), [{"node": n, "rack": wanted[n]} for n in changed]
+            )
     return moved
 
 
@@ -196,8 +200,10 @@ def rack_trends(store: Store, since: datetime) -> dict[str, Trend]:
             else {}
         )
     out = {}
-    for rack, (n, sx, sy, sxx, sxy, _id) in sums.items():
-        out[rack] = Trend(newest[rack], _slope(n, sx, sy, sxx, sxy), n)
+    for rack, (n, *moments, _id) in sums.items():
+        # PostgreSQL sums numerics as Decimal: the arithmetic is in floats either way.
+        sx, sy, sxx, sxy = (float(m) for m in moments)
+        out[rack] = Trend(float(newest[rack]), _slope(int(n), sx, sy, sxx, sxy), int(n))
     return out
 
 
@@ -206,7 +212,7 @@ def _seconds_since(s: Session, at: Any, since: datetime) -> Any:
     naive = since.astimezone(UTC).replace(tzinfo=None)
     if s.get_bind().dialect.name == "sqlite":
         return (func.julianday(at) - func.julianday(literal(naive.isoformat(" ")))) * 86_400.0
-    return func.extract("epoch", at - literal(naive))
+    return cast(func.extract("epoch", at - literal(naive)), Float)
 
 
 def _slope(n: int, sx: float, sy: float, sxx: float, sxy: float) -> float:
