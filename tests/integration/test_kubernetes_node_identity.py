@@ -2,9 +2,10 @@
 API server (testenv/kubernetes; kwok plays the nodes): TokenReview, the configured account and
 audience, the pod's life, and the control plane's front door end to end.
 
-Tokens are requested the way the kubelet requests the projected one of
-deploy/kubernetes/node-check-daemonset.yaml: a TokenRequest for audience computectl, bound
-to the pod (boundObjectRef), which the API server stamps with the pod's node.
+Tokens are requested the way the kubelet requests the projected one of the node check's
+DaemonSet (the kubernetes_health role's node-check-daemonset.yaml.j2): a TokenRequest for
+audience computectl, bound to the pod (boundObjectRef), which the API server stamps with the
+pod's node.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from scheduler.kubernetes.token_review import ReviewedToken
 from tests.integration.conftest import (
     KUBE_NODES,
     KUBE_TEST_LABEL,
-    ROOT,
     KubeCluster,
     runtime_over,
 )
+from tests.playbook_templates import manifests
 
 pytestmark = pytest.mark.integration
 
@@ -183,21 +184,20 @@ def test_without_the_reviews_node_name_the_pod_is_read(
         verifier.close()
 
 
-# -- end to end: the DaemonSet of deploy/, the control plane's front door ---------------------
+# -- end to end: the kubernetes_health role's DaemonSet, the control plane's front door -------
 
 
 def daemonset(api: Any, kube: KubeCluster, ns: str) -> dict[str, Any]:
-    """deploy/kubernetes/node-check-daemonset.yaml in ``ns``: node → its pod."""
+    """The kubernetes_health role's DaemonSet, rendered for ``ns``: node → its pod."""
     from kubernetes import client, utils
 
-    text = (ROOT / "deploy" / "kubernetes" / "node-check-daemonset.yaml").read_text()
     docs = [
         d
-        for d in yaml.safe_load_all(text)
-        if d and d["kind"] not in ("Namespace", "ServiceAccount")  # the fixture made the SA
+        for d in manifests(
+            "kubernetes_health", "node-check-daemonset.yaml", kubernetes_health_namespace=ns
+        )
+        if d["kind"] not in ("Namespace", "ServiceAccount")  # the fixture made the SA
     ]
-    for d in docs:
-        d["metadata"]["namespace"] = ns
     utils.create_from_yaml(api.api_client, yaml_objects=docs)
     apps = client.AppsV1Api(api.api_client)
 

@@ -32,7 +32,8 @@ def test_health_check_program_drains_on_a_fault_and_lifts_only_its_own_drain(
     subprocess.run([*cli, "sweep"], check=True, capture_output=True)  # the simulated GPUs
     log = tmp_path / "healthcheck.log"
     wrapper = tmp_path / "computectl-healthcheck"
-    # As deploy/slurm/computectl-healthcheck, pointed at this cluster and the simulated GPUs.
+    # As the slurm_health role's wrapper (computectl-healthcheck.j2), pointed at this cluster
+    # and the simulated GPUs.
     wrapper.write_text(
         "#!/bin/sh\n"
         f"PATH=/usr/sbin:/usr/bin:/sbin:/bin SLURM_CONF={slurm.slurm_conf}\n"
