@@ -28,10 +28,10 @@ def test_migrations_build_the_tables_the_models_describe(tmp_path: Path) -> None
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from compute.store.models import Base
+    from compute.store.schema import metadata
 
     engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata())
     assert diff == []
