@@ -36,8 +36,8 @@ kueue:
 	testenv/kueue build
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check compute health scheduler tests benchmarks
-	$(BIN)/ruff format --check compute health scheduler tests benchmarks
+	$(BIN)/ruff check compute health scheduler tests benchmarks dashboards
+	$(BIN)/ruff format --check compute health scheduler tests benchmarks dashboards
 	$(BIN)/lint-imports
 
 typecheck: $(DEV_STAMP)
