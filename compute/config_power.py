@@ -45,7 +45,7 @@ class PowerSettings(_Section):
         description="The ipmitool the node check runs (a name looked up on PATH, or a path).",
     )
     sample_interval_seconds: float = Field(
-        60.0,
+        300.0,
         ge=1,
         le=86_400,
         description="Seconds between two stored samples of one node's or rack's power series "
@@ -66,13 +66,13 @@ class PowerSettings(_Section):
         description="The width of the buckets older samples are folded into.",
     )
     retention_days: float = Field(
-        90.0,
+        30.0,
         ge=1,
         le=3650,
         description="Buckets older than this are deleted.",
     )
     max_samples_per_series: int = Field(
-        5000,
+        1500,
         ge=100,
         le=1_000_000,
         description="Rows kept per node or rack series at most (the oldest go first): "

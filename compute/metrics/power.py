@@ -26,16 +26,10 @@ def metrics(store: Store, settings: Settings) -> Iterator[Metric]:
         "absent where it has none.",
         labels=["node", "rack"],
     )
-    at = GaugeMetricFamily(
-        "computectl_node_power_timestamp_seconds",
-        "When the node last reported its power (seconds since the epoch).",
-        labels=["node"],
-    )
-    for node, rack, gpu_watts, node_watts, when in readings.totals(store):
+    for node, rack, gpu_watts, node_watts in readings.totals(store):
         gpus.add_metric([node, rack], gpu_watts)
         if node_watts is not None:
             bmc.add_metric([node, rack], node_watts)
-        at.add_metric([node], when.timestamp())
     caps = GaugeMetricFamily(
         "computectl_gpu_power_caps",
         "GPU power caps by state: pending (not applied yet), applied, failed (the node could "
@@ -47,5 +41,4 @@ def metrics(store: Store, settings: Settings) -> Iterator[Metric]:
         caps.add_metric([state], float(counts.get(state, 0)))
     yield gpus
     yield bmc
-    yield at
     yield caps

@@ -97,39 +97,46 @@ def put_readings(store: Store, readings: Sequence[Latest], ret: Retention) -> No
             s.execute(update(NodeRow).where(NodeRow.name == r.node).values(power_watts=r.watts))
         s.flush()
         at = max(r.at for r in readings)
-        _sample(tx, NODE, {r.node: r.watts for r in readings}, at, ret.every)
-        racks = {r.rack for r in readings if r.rack}
-        _sample(tx, RACK, _rack_sums(s, racks, at - ret.stale), at, ret.every)
+        # Most posts come between two samples: one look-up each for the node and its rack.
+        nodes = set(_due(tx, NODE, [r.node for r in readings], at, ret.every))
+        _add(tx, NODE, {r.node: r.watts for r in readings if r.node in nodes}, at)
+        racks = _due(tx, RACK, [r.rack for r in readings if r.rack], at, ret.every)
+        _add(tx, RACK, _rack_sums(s, racks, at - ret.stale), at)
 
 
 def _rack_sums(s: Session, racks: Iterable[str], fresh: datetime) -> dict[str, float]:
     sums: dict[str, float] = {}
     for rack in sorted(racks):
-        rows = s.scalars(
-            select(PowerLatestRow).where(PowerLatestRow.rack == rack, PowerLatestRow.at >= fresh)
+        q = select(PowerLatestRow.gpu_watts, PowerLatestRow.node_watts).where(
+            PowerLatestRow.rack == rack, PowerLatestRow.at >= fresh
         )
-        sums[rack] = sum(_latest(r).watts for r in rows)
+        sums[rack] = sum(g if b is None else b for g, b in s.execute(q).all())
     return sums
 
 
-def _sample(tx: Tx, kind: str, watts: Mapping[str, float], at: datetime, every: timedelta) -> None:
-    if not watts:
-        return
+def _due(tx: Tx, kind: str, names: Iterable[str], at: datetime, every: timedelta) -> list[str]:
+    """Of ``names``, the series whose last raw sample is older than ``every``."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
     last: dict[str, datetime] = dict(
         tx.s.execute(
             select(PowerSampleRow.name, func.max(PowerSampleRow.at))
             .where(
                 PowerSampleRow.kind == kind,
                 PowerSampleRow.step == 0,
-                PowerSampleRow.name.in_(list(watts)),
+                PowerSampleRow.name.in_(wanted),
             )
             .group_by(PowerSampleRow.name)
         ).all()
     )
-    due = [n for n in watts if last.get(n) is None or at - _aware(last[n]) >= every]
+    return [n for n in wanted if last.get(n) is None or at - _aware(last[n]) >= every]
+
+
+def _add(tx: Tx, kind: str, watts: Mapping[str, float], at: datetime) -> None:
     tx.s.add_all(
-        PowerSampleRow(kind=kind, name=n, step=0, at=at, watts=watts[n], peak_watts=watts[n])
-        for n in due
+        PowerSampleRow(kind=kind, name=n, step=0, at=at, watts=w, peak_watts=w)
+        for n, w in watts.items()
     )
 
 
@@ -148,14 +155,14 @@ def latest(store: Store, nodes: Sequence[str] | None = None) -> list[Latest]:
         return [_latest(r) for r in s.scalars(q)]
 
 
-def totals(store: Store) -> list[tuple[str, str, float, float | None, datetime]]:
-    """(node, rack, GPU watts, BMC watts, at) of every node's latest reading (/metrics)."""
+def totals(store: Store) -> list[tuple[str, str, float, float | None]]:
+    """(node, rack, GPU watts, BMC watts) of every node's latest reading (/metrics)."""
     q = select(
         PowerLatestRow.node, PowerLatestRow.rack, PowerLatestRow.gpu_watts,
-        PowerLatestRow.node_watts, PowerLatestRow.at,
+        PowerLatestRow.node_watts,
     )  # fmt: skip
     with Session(store.engine) as s:
-        return [(n, r, g, b, _aware(a)) for n, r, g, b, a in s.execute(q).all()]
+        return [(n, r, g, b) for n, r, g, b in s.execute(q).all()]
 
 
 def series(store: Store, kind: str, name: str, since: datetime, limit: int = 500) -> list[Sample]:
@@ -172,33 +179,34 @@ def series(store: Store, kind: str, name: str, since: datetime, limit: int = 500
 
 def compact(store: Store, now: datetime, ret: Retention) -> int:
     """Fold raw samples older than the raw retention into buckets, drop buckets older than
-    the retention, cap every series' rows; returns the rows removed."""
-    removed = 0
+    the retention, cap every series' rows; returns the rows removed. Plain rows, not ORM
+    objects: an hour of a 10,000-node fleet's samples is folded at once."""
     cutoff = now - ret.raw
+    old_raw = and_(PowerSampleRow.step == 0, PowerSampleRow.at < cutoff)
     with store.transaction() as tx:
         s = tx.s
-        old = list(
-            s.scalars(
-                select(PowerSampleRow).where(PowerSampleRow.step == 0, PowerSampleRow.at < cutoff)
-            )
-        )
-        folded: dict[tuple[str, str, int], list[PowerSampleRow]] = defaultdict(list)
-        for r in old:
-            start = int(_aware(r.at).timestamp()) // ret.bucket * ret.bucket
-            folded[(r.kind, r.name, start)].append(r)
-        for (kind, name, start), rows in folded.items():
-            n = sum(r.samples for r in rows)
-            s.add(
-                PowerSampleRow(
-                    kind=kind, name=name, step=ret.bucket,
-                    at=datetime.fromtimestamp(start, UTC),
-                    watts=sum(r.watts * r.samples for r in rows) / n,
-                    peak_watts=max(r.peak_watts for r in rows), samples=n,
-                )
+        old = s.execute(
+            select(PowerSampleRow.kind, PowerSampleRow.name, PowerSampleRow.at,
+                   PowerSampleRow.watts, PowerSampleRow.peak_watts, PowerSampleRow.samples)
+            .where(old_raw)
+        ).all()  # fmt: skip
+        # (kind, name, bucket start) -> [weighted sum, peak, samples]
+        folded: dict[tuple[str, str, int], list[float]] = {}
+        for kind, name, at, watts, peak, n in old:
+            start = int(_aware(at).timestamp()) // ret.bucket * ret.bucket
+            acc = folded.setdefault((kind, name, start), [0.0, 0.0, 0])
+            acc[0] += watts * n
+            acc[1] = max(acc[1], peak)
+            acc[2] += n
+        if folded:
+            s.execute(
+                insert(PowerSampleRow),
+                [{"kind": k, "name": n, "step": ret.bucket, "at": datetime.fromtimestamp(t, UTC),
+                  "watts": acc[0] / acc[2], "peak_watts": acc[1], "samples": int(acc[2])}
+                 for (k, n, t), acc in folded.items()],
             )  # fmt: skip
-        if old:
-            s.execute(delete(PowerSampleRow).where(PowerSampleRow.id.in_([r.id for r in old])))
-            removed += len(old) - len(folded)
+            s.execute(delete(PowerSampleRow).where(old_raw))
+        removed = len(old) - len(folded)
         gone = s.execute(delete(PowerSampleRow).where(PowerSampleRow.at < now - ret.keep))
         removed += int(getattr(gone, "rowcount", 0) or 0)
         removed += _cap_rows(s, ret.max_rows)
