@@ -15,7 +15,7 @@ import click
 
 from compute.cli.context import CliContext
 from compute.errors import RefusedError
-from compute.loop import Loop
+from compute.loop import SWEEP_NICENESS, Loop
 from compute.runtime import Runtime
 from compute.serve_workers import Workers, default_count, limit_threads, listening
 from compute.simulation.demo import opening_fault
@@ -74,7 +74,14 @@ def _run(
     if tuning.switch_ms is not None:
         sys.setswitchinterval(tuning.switch_ms / 1000)
     lead = _leadership(rt, acts=sweep_interval > 0)
-    loop = Loop(rt, sweep_interval=sweep_interval, acceleration=acceleration, leadership=lead)
+    # With API workers, their requests come before this process's sweeps (compute/loop.py).
+    loop = Loop(
+        rt,
+        sweep_interval=sweep_interval,
+        acceleration=acceleration,
+        leadership=lead,
+        sweep_niceness=SWEEP_NICENESS if tuning.workers else 0,
+    )
     # Node credentials the workload managers vouch for (a DaemonSet pod's token), asked
     # after computectl's own tokens: docs/deploy-node-identity.md.
     identities = node_identities(rt.settings, pool_in(rt.store))
