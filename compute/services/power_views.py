@@ -120,12 +120,9 @@ def show(rt: Runtime, node: str) -> dict[str, Any]:
     found = readings.latest(rt.store, [node])
     latest = found[0] if found else None
     stale = timedelta(seconds=rt.settings.power.stale_seconds)
-    return {
-        "node": node,
-        "rack": known.rack,
-        "reading": None
-        if latest is None
-        else {
+    reading = None
+    if latest is not None:
+        reading = {
             "at": latest.at,
             "stale": now - latest.at > stale,
             "gpu_watts": round(latest.gpu_watts, 1),
@@ -133,7 +130,13 @@ def show(rt: Runtime, node: str) -> dict[str, Any]:
             "node_source": latest.node_source,
             "node_error": latest.node_error,
             "gpus": [dict(g) for g in latest.gpus],
-        },
+        }
+    elif rt.datacenter is not None and node in rt.datacenter.fleet.nodes:
+        reading = _simulated(rt, node)
+    return {
+        "node": node,
+        "rack": known.rack,
+        "reading": reading,
         "caps": [cap_view(c) for c in kept.listed(rt.store, nodes=[node])][-20:],
         "series": [
             {"at": s.at, "step": s.step, "watts": round(s.watts, 1),
@@ -143,3 +146,23 @@ def show(rt: Runtime, node: str) -> dict[str, Any]:
         ],
         "actions": caps.node_actions(rt, node),
     }  # fmt: skip
+
+
+def _simulated(rt: Runtime, node: str) -> dict[str, Any]:
+    """A simulated node that never posted (its agent runs only for caps): read now, as
+    its agent would post it, without storing anything."""
+    from health.simulated import SimulatedTelemetry
+
+    assert rt.datacenter is not None
+    source = SimulatedTelemetry(rt.datacenter.fleet_access).power_source(node)
+    gpus = source.read_power()
+    bmc = source.node_reading(None)
+    return {
+        "at": rt.clock.now(),
+        "stale": False,
+        "gpu_watts": round(sum(g.power_watts for g in gpus), 1),
+        "node_watts": bmc.watts,
+        "node_source": bmc.source,
+        "node_error": bmc.error,
+        "gpus": [g.body() for g in gpus],
+    }
