@@ -113,10 +113,10 @@ class TopologySettings(_Section):
         le=10_080,
         description="The policy's caps expire after this long unless renewed.",
     )
-    hold: Literal["burn_in_and_resume", "off"] = Field(
-        "burn_in_and_resume",
-        description="While a rack is over budget: no burn-in starts there and nodes "
-        "returning to service wait ('off': only the event and the metric).",
+    hold: Literal["burn_in", "off"] = Field(
+        "burn_in",
+        description="While a rack is over budget: no burn-in starts there, so nodes "
+        "back from repair wait ('off': only the event and the metric).",
     )
     capacity_sample_minutes: float = Field(
         15.0,

@@ -9,8 +9,8 @@ rollout) than many nodes failing at once; draining them all would take the capac
 nothing the nodes did. The brake opens one incident naming the suspected cause, holds further
 automated drains there (``drain_held``; the node stays in service), and lets the drains that
 already happened stand, until an operator releases it. A rack over its power budget
-(compute/services/rack_budgets.py): no burn-in starts in it and no node returns to service
-there (``power_held``, once per node and decision) until it is back under.
+(compute/services/rack_budgets.py): no burn-in starts in it, so nodes back from repair wait
+(``power_held``, once per node and decision), until it is back under.
 
 Operators' own commands never pass here: they act.
 """
@@ -40,8 +40,10 @@ log = logging.getLogger("computectl")
 WOULD_ACT = "would_act"
 DRAIN_HELD = "drain_held"
 POWER_HELD = "power_held"
-# What adds load to a rack: held while it is over its power budget.
-LOAD_ACTIONS = frozenset({Action.START_BURN_IN, Action.CHECKUP, Action.RESUME})
+# What adds load to a rack: held while it is over its power budget. A node back from repair
+# goes through burn-in first, so it waits too; one whose burn-in already passed returns (a
+# node left in burn-in would only stall).
+LOAD_ACTIONS = frozenset({Action.START_BURN_IN, Action.CHECKUP})
 OBSERVE, ENFORCE = "observe", "enforce"
 # Pools' modes are read at most this often (seconds): a first sweep of a large fleet decides
 # for every node. An operator's change, from any process, takes effect within this.

@@ -8,7 +8,7 @@ forecast_minutes. Going over and coming back are one event each (``rack_over_bud
 needs the draw below the limit less recover_fraction, so a rack at the line does not flap.
 
 While a rack is over, computectl adds no load there: the gate (compute/services/gate.py)
-refuses burn-ins and returns to service in it, and with cap_gpus the power-cap service lowers
+refuses burn-ins in it (nodes back from repair wait), and with cap_gpus the power-cap service lowers
 GPU limits on its idle nodes and its nodes in cap_pools; the policy reverts its own caps once
 the rack is back under, and never touches an operator's.
 
