@@ -126,8 +126,8 @@ def _inventory(
     return values
 
 
-def _provision(operator: Path, inventory: Path, playbook: str) -> dict[str, Any]:
-    """Run PLAYBOOK; its audit entry's detail (the summary per host)."""
+def _provision(operator: Path, inventory: Path, playbook: str) -> tuple[dict[str, Any], str]:
+    """Run PLAYBOOK: its audit entry's detail (the summary per host), and its progress lines."""
     proc = subprocess.run(
         [
             str(BIN / "computectl"),
@@ -153,7 +153,7 @@ def _provision(operator: Path, inventory: Path, playbook: str) -> dict[str, Any]
     newest = next(e for e in json.loads(audit.stdout) if e["action"] == "provision.run")
     assert newest["target"] == playbook and newest["result"] == "ok"
     detail: dict[str, Any] = newest["detail"]
-    return detail
+    return detail, proc.stdout
 
 
 def _exec_start(unit: Path) -> list[str]:
@@ -205,7 +205,7 @@ def test_a_site_from_nothing_then_again_with_nothing_to_change(
     first_inv["all"]["vars"]["control_plane_node_tokens"] = []
     first.write_text(yaml.safe_dump(first_inv))
     try:
-        summary = _provision(operator, first, "control_plane.yml")
+        summary, _ = _provision(operator, first, "control_plane.yml")
         assert summary["hosts"]["localhost"]["changed"] > 0
         venv = Path(values["control_plane_venv"])
         installed = subprocess.run(
@@ -225,7 +225,7 @@ def test_a_site_from_nothing_then_again_with_nothing_to_change(
         slurm.wait("the installed control plane to answer /healthz", _healthz, 120)
 
         # The whole site: tokens, GPU nodes, Slurm, Kubernetes.
-        summary = _provision(operator, inventory, "site.yml")
+        summary, _ = _provision(operator, inventory, "site.yml")
         assert summary["hosts"]["localhost"]["changed"] > 0
         for node in NODES:
             token = site / "etc" / f"node-token.{node}"
@@ -273,8 +273,9 @@ def test_a_site_from_nothing_then_again_with_nothing_to_change(
         assert api.read_namespaced_service_account("computectl-node-check", ns)
 
         # Again: nothing changes on any host.
-        again = _provision(operator, inventory, "site.yml")
-        assert {h: s["changed"] for h, s in again["hosts"].items()} == {"localhost": 0}, again
+        again, lines = _provision(operator, inventory, "site.yml")
+        changed = [line for line in lines.splitlines() if line.split()[:1] == ["changed"]]
+        assert {h: s["changed"] for h, s in again["hosts"].items()} == {"localhost": 0}, changed
         assert again["hosts"]["localhost"]["failed"] == 0
     finally:
         if os.environ.get("COMPUTECTL_TEST_KEEP_SITE") is None:
