@@ -122,6 +122,7 @@ def check(
         token_file=token_file,
         expect_gpus=expect_gpus,
         allow_busy=allow_busy,
+        ipmitool=settings.power.ipmitool_path if settings.power.ipmitool else None,
     )
     act = None
     if slurm_mode:
