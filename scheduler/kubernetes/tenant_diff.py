@@ -302,8 +302,9 @@ def token_secret_steps(secrets: Sequence[Mapping[str, Any]]) -> list[Step]:
 
 
 def delete_steps(name: str, live: _Live, pvcs: list[str], purge_data: bool) -> list[Step]:
-    """Remove the tenant's objects (never the shared guard or flavors; its ClusterQueue,
-    cluster-wide but its own, goes), access first and limits last (the reverse of apply).
+    """Remove the tenant's objects (never the shared guard or flavors: a flavor no other
+    tenant uses is `KubernetesTenants`' to find; its ClusterQueue, cluster-wide but its
+    own, goes), access first and limits last (the reverse of apply).
     The namespace stays while it holds PersistentVolumeClaims, unless ``purge_data``:
     then it goes, and they with it."""
     ns = namespace_of(name)

@@ -5,9 +5,10 @@ pool X and 8 in pool Y a tenant's summed quota of 16 would let it run 16 in X. K
 admits a workload only within a quota per flavor, and computectl makes one flavor per
 pool and GPU model:
 
-* ``ResourceFlavor <pool>-<model>`` (cluster-wide, shared by every tenant, never deleted
-  with one): node labels ``computectl.io/pool=<the pool's label value>``, which Kueue
-  also puts in the admitted pods' nodeSelector.
+* ``ResourceFlavor <pool>-<model>`` (cluster-wide, shared by every tenant; deleted with
+  the last tenant whose ClusterQueue names it): node labels
+  ``computectl.io/pool=<the pool's label value>``, which Kueue also puts in the admitted
+  pods' nodeSelector.
 * ``ClusterQueue tenant-<name>``: the tenant's namespace only, nominal quota per flavor
   from the spec. Every tenant's queue is in the cohort ``computectl``. A customer's queue
   may not borrow (``borrowingLimit: 0``: it runs at most what it bought, per pool) and

@@ -27,6 +27,7 @@ from scheduler.errors import Conflict, SchedulerError
 from scheduler.kubernetes import tenant_batch as tb
 from scheduler.kubernetes import tenant_diff as td
 from scheduler.kubernetes import tenant_objects as to
+from scheduler.kubernetes import tenant_queues as tq
 from scheduler.kubernetes.driver import KubeDriver
 from scheduler.kubernetes.objects import TENANT_LABEL, is_active, labels_of, meta, pod_gpus
 from scheduler.kubernetes.tenant_batch import Snapshot
@@ -249,7 +250,37 @@ class KubernetesTenants:
             if live.get(("Namespace", "", ns)) is not None
             else []
         )
-        return td.delete_steps(name, live, pvcs, purge_data)
+        return td.delete_steps(name, live, pvcs, purge_data) + self._flavors_left(name)
+
+    def _flavors_left(self, name: str) -> list[td.Step]:
+        """computectl's ResourceFlavors that no ClusterQueue but the tenant's names: with
+        its last tenant gone, a pool's flavor goes too. Kueue's finalizer keeps a flavor
+        that a queue still names (one made meanwhile) until it is free; an apply that names
+        it again makes it again."""
+        if not self.queues:
+            return []
+        own = tq.cluster_queue_name(name)
+        used = {
+            str(f.get("name"))
+            for cq in self.client.list_objects("ClusterQueue")
+            if meta(cq).get("name") != own
+            for g in (cq.get("spec") or {}).get("resourceGroups") or []
+            for f in g.get("flavors") or []
+        }
+        ours = f"{to.MANAGED_BY}={to.MANAGER}"
+        left = [
+            f | {"kind": "ResourceFlavor"}  # a list's items carry no kind
+            for f in self.client.list_objects("ResourceFlavor", label_selector=ours)
+            if to.is_ours(f) and str(meta(f).get("name")) not in used
+        ]
+        return [
+            td.Step(
+                Change(ChangeKind.DELETE, td.target(f), td.line(f), ""),
+                "ResourceFlavor",
+                str(meta(f).get("name")),
+            )
+            for f in left
+        ]
 
     def _run(self, steps: list[td.Step], done: list[Change] | None = None) -> list[Change]:
         """Run the steps in order after ``done`` (changes made already); the first failure

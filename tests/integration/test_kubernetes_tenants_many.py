@@ -2,10 +2,12 @@
 test API server with Kueue: one read of the cluster (lists from the watch cache), then each
 tenant's steps. The answers are those of one tenant at a time: creates, an unchanged
 re-apply that changes nothing, drift made by hand found and repaired, and a namespace
-made outside computectl refused for its tenant alone, the others applied."""
+made outside computectl refused for its tenant alone, the others applied; and a flavor
+goes with the last tenant whose queue names it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -104,3 +106,59 @@ def test_a_foreign_namespace_holds_back_its_tenant_only(
         core.delete_namespace(foreign)
         core.api_client.close()
         made.pop(1)  # not computectl's to delete
+
+
+def flavor(custom: Any, name: str) -> dict[str, Any] | None:
+    group, version = KUEUE_API.split("/")
+    try:
+        found: dict[str, Any] = custom.get_cluster_custom_object(
+            group, version, "resourceflavors", name
+        )
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return found
+
+
+def gone(custom: Any, name: str) -> bool:
+    """Deleted, or on its way (Kueue's finalizer holds it while a queue names it)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = flavor(custom, name)
+        if found is None or found["metadata"].get("deletionTimestamp"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_the_last_tenant_of_a_flavor_takes_it_along(
+    tenants: KubernetesTenants, kube: KubeCluster
+) -> None:
+    run = uuid.uuid4().hex[:5]
+    model = f"T{run}"  # flavors of this test's own: training-t<run>, inference-t<run>
+    a = TenantSpec(f"kf{run}a", (), (GpuQuota("training", model, 8),))
+    b = TenantSpec(
+        f"kf{run}b", (), (GpuQuota("training", model, 8), GpuQuota("inference", model, 8))
+    )
+    core = kube.core()
+    custom = client.CustomObjectsApi(core.api_client)
+    group, version = KUEUE_API.split("/")
+    foreign = {"apiVersion": KUEUE_API, "kind": "ResourceFlavor", "metadata": {"name": f"x{run}"}}
+    custom.create_cluster_custom_object(group, version, "resourceflavors", foreign)
+    try:
+        assert not any(o.error for o in tenants.apply_many([a, b]))
+        training, inference = f"training-t{run}", f"inference-t{run}"
+        assert flavor(custom, training) and flavor(custom, inference)
+        planned = [c.target for c in tenants.plan_delete(b.name)]
+        assert f"resourceflavor {inference}" in planned
+        assert f"resourceflavor {training}" not in planned
+        tenants.delete(b.name, force=True, grace_seconds=0, purge_data=True)
+        assert gone(custom, inference) and flavor(custom, training)
+        tenants.delete(a.name, force=True, grace_seconds=0, purge_data=True)
+        assert gone(custom, training)
+        # Not computectl's: left alone, though no queue names it.
+        assert flavor(custom, f"x{run}") is not None
+    finally:
+        custom.delete_cluster_custom_object(group, version, "resourceflavors", f"x{run}")
+        core.api_client.close()
