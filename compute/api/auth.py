@@ -223,9 +223,10 @@ async def front_door(request: Request) -> AsyncIterator[None]:
             raise Unauthenticated(verdict.reason)
         raise Forbidden(verdict.reason)
     scope[PRINCIPAL_KEY] = principal
-    if unsafe and (method, template) not in KEEPS_VERIFIED:
+    forgets = unsafe and (method, template) not in KEEPS_VERIFIED
+    if forgets:
         # A change may revoke a token (a revocation, a tenant deleted): this process
-        # refuses it from the next request on, whatever it verified before.
+        # refuses it from the next request on, whatever it verified before or meanwhile.
         door.verified.forget()
     try:
         yield
@@ -246,6 +247,11 @@ async def front_door(request: Request) -> AsyncIterator[None]:
             why = "failed: internal error"
             await run_in_threadpool(_record, door, request, principal, rule, params, why)
         raise
+    finally:
+        if forgets:
+            # And once the change is committed: a verification that read the token before
+            # the commit is not kept (compute/services/token_cache.py).
+            door.verified.forget()
     if unsafe and rule is not None and rule.record:
         await run_in_threadpool(_record, door, request, principal, rule, params, "ok")
 

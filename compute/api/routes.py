@@ -50,7 +50,7 @@ Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 
 
 @api.get("/nodes", summary="List nodes")
-@on_loop
+@one_hop  # as many nodes as a pool or a state holds: not on the event loop
 def list_nodes(
     rt: Rt, pool: PoolName | None = None, state: Lifecycle | None = None
 ) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def list_nodes(
 
 
 @api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
-@on_loop
+@on_loop  # a few rows (its GPUs, a result per check, 20 events)
 def get_node(rt: Rt, name: Node) -> dict[str, Any]:
     return node_detail_view(rt.nodes.detail(name))
 
@@ -130,7 +130,7 @@ def retire_node(rt: Rt, actor: Actor, name: Node) -> dict[str, Any]:
 
 
 @api.get("/events", summary="Drain, resume and lifecycle events, newest first")
-@on_loop
+@one_hop  # up to 1,000 events: not on the event loop
 def list_events(
     rt: Rt,
     node: NodeName | None = None,

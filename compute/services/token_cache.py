@@ -5,8 +5,10 @@ What is cached is the token's record as the store had it, found by the presented
 digest (never the token itself); a failed verification is never cached. A hit is still
 checked against the token's expiry on every request. A revocation reaches a process that
 cached the token within VERIFIED_SECONDS (docs: every replica and API worker refuses a
-revoked token within 5 s); the front door forgets everything at once after any change made
-through it, so a token revoked through one process is refused by that process at once.
+revoked token within 5 s); the front door forgets everything before and after any change
+made through it, so a token revoked through one process is refused by that process at once.
+A verification that read the store before a forget is not kept (``generation``): it may
+have read the token just before its revocation was committed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class VerifiedTokens:
         self.ttl, self.max_tokens, self.clock = ttl, max_tokens, clock
         self._found: dict[str, tuple[TokenRecord, float]] = {}
         self._lock = threading.Lock()
+        # Counts forgets: read before a lookup in the store, compared when it is kept.
+        self.generation = 0
 
     def get(self, digest: str, now: datetime) -> TokenRecord | None:
         """The record of a token verified within the ttl that has not expired by ``now``
@@ -51,10 +55,14 @@ class VerifiedTokens:
             return None
         return record
 
-    def put(self, digest: str, record: TokenRecord) -> None:
+    def put(self, digest: str, record: TokenRecord, generation: int) -> None:
+        """Keep ``record``, read from the store when the cache was at ``generation``
+        (nothing is kept if it has forgotten since)."""
         if record.revoked_at is not None:
             return
         with self._lock:
+            if generation != self.generation:
+                return
             self._found.pop(digest, None)
             while len(self._found) >= self.max_tokens:
                 del self._found[next(iter(self._found))]
@@ -62,4 +70,5 @@ class VerifiedTokens:
 
     def forget(self) -> None:
         with self._lock:
+            self.generation += 1
             self._found.clear()

@@ -183,10 +183,12 @@ def authenticate(
     presented = fmt.parse(credential)
     if presented is None:
         raise Unauthenticated("not a computectl token")
+    generation = 0
     if verified is not None:
         known = verified.get(presented.digest, now)
         if known is not None:
             return principal_of(known, source)
+        generation = verified.generation
     found = identities.token_by_prefix(store, presented.prefix)
     # Compared even when unknown, so a miss costs what a hit does.
     stored, digest = found if found is not None else (None, "0" * 64)
@@ -198,7 +200,7 @@ def authenticate(
         raise Unauthenticated(f"token {stored.prefix} has expired")
     identities.touch_token(store, stored, now)
     if verified is not None:
-        verified.put(presented.digest, stored)
+        verified.put(presented.digest, stored, generation)
     return principal_of(stored, source)
 
 

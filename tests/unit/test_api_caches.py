@@ -37,7 +37,7 @@ def test_a_verified_token_is_taken_for_its_ttl_only() -> None:
     clock = Ticks()
     cache = VerifiedTokens(ttl=5.0, clock=clock)
     assert cache.get("d", NOW) is None
-    cache.put("d", record())
+    cache.put("d", record(), cache.generation)
     assert cache.get("d", NOW) == record()
     clock.t = 4.9
     assert cache.get("d", NOW) is not None
@@ -47,26 +47,36 @@ def test_a_verified_token_is_taken_for_its_ttl_only() -> None:
 
 def test_expiry_is_checked_on_every_hit_and_revoked_ones_are_never_kept() -> None:
     cache = VerifiedTokens(clock=Ticks())
-    cache.put("d", record(expires=NOW + timedelta(seconds=1)))
+    cache.put("d", record(expires=NOW + timedelta(seconds=1)), 0)
     assert cache.get("d", NOW) is not None
     assert cache.get("d", NOW + timedelta(seconds=1)) is None
-    cache.put("r", record(revoked=True))
+    cache.put("r", record(revoked=True), 0)
     assert cache.get("r", NOW) is None
 
 
 def test_forget_drops_everything() -> None:
     cache = VerifiedTokens(clock=Ticks())
-    cache.put("a", record(1))
-    cache.put("b", record(2))
+    cache.put("a", record(1), 0)
+    cache.put("b", record(2), 0)
     cache.forget()
     assert cache.get("a", NOW) is None and cache.get("b", NOW) is None
+
+
+def test_a_verification_read_before_a_forget_is_not_kept() -> None:
+    cache = VerifiedTokens(clock=Ticks())
+    read_at = cache.generation  # a lookup in the store begins...
+    cache.forget()  # ...a revocation is committed meanwhile...
+    cache.put("d", record(), read_at)  # ...and what the lookup read is not kept
+    assert cache.get("d", NOW) is None
+    cache.put("d", record(), cache.generation)
+    assert cache.get("d", NOW) is not None
 
 
 @given(st.lists(st.text(min_size=1, max_size=8), max_size=60), st.integers(1, 10))
 def test_the_cache_is_bounded(digests: list[str], bound: int) -> None:
     cache = VerifiedTokens(max_tokens=bound, clock=Ticks())
     for i, d in enumerate(digests):
-        cache.put(d, record(i))
+        cache.put(d, record(i), 0)
     assert sum(cache.get(d, NOW) is not None for d in set(digests)) <= bound
     if digests:  # the newest is always there
         assert cache.get(digests[-1], NOW) is not None
