@@ -280,11 +280,16 @@ def build_plan(
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time so far of a process and its live children (serve's API
     workers), Linux."""
+    return sum(cpu_by_process(pid).values())
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """User + system CPU seconds so far of a process and of each of its live children."""
 
     def stat(p: str) -> list[str]:
         return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
 
-    total = 0
+    out: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -293,8 +298,8 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         if entry == str(pid) or fields[1] == str(pid):
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            out[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -322,6 +327,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
             plan = build_plan(serve, a, t0, random.Random(a.seed))
             load_before = os.getloadavg()[0]
             cpu_before = cpu_seconds(serve.proc.pid), time.process_time()
+            split_before = cpu_by_process(serve.proc.pid)
             run = Run()
             nxt = iter(range(len(plan) + a.workers))
             threads: list[threading.Thread] = []
@@ -333,6 +339,16 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
             t1 = time.time()
             load_after = os.getloadavg()[0]
             cpu = cpu_seconds(serve.proc.pid) - cpu_before[0], time.process_time() - cpu_before[1]
+            split = {
+                p: c - split_before.get(p, 0.0) for p, c in cpu_by_process(serve.proc.pid).items()
+            }
+            acting = split.pop(serve.proc.pid, 0.0)
+            # Where serve's CPU went: the acting process (sweeps, attention, the world's
+            # time) and each API worker.
+            print(
+                f"serve's CPU: acting {acting:.1f} s, workers",
+                [round(c, 1) for c in split.values()],
+            )
             time.sleep(0.5)
         finally:
             stop.set()
