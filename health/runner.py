@@ -26,18 +26,17 @@ def run_checks(
     floors: Floors | None = None,
 ) -> list[CheckResult]:
     prev = previous or {}
-    out: list[CheckResult] = []
-    for check in checks:
-        ctx = CheckContext(
-            snapshot=snapshot,
-            expectation=expectation,
-            thresholds=thresholds,
-            previous=prev.get(check.name, {}),
-            probe=probe,
-            floors=floors,
+    none: Mapping[str, Value] = {}
+    # Positional, in CheckContext's field order (one context per check, 92,160 a sweep of
+    # 10,240 nodes: keywords cost a third more).
+    return [
+        check.run(
+            CheckContext(
+                snapshot, expectation, thresholds, prev.get(check.name, none), probe, floors
+            )
         )
-        out.append(check.run(ctx))
-    return out
+        for check in checks
+    ]
 
 
 def run_passive(
@@ -45,8 +44,11 @@ def run_passive(
     expectation: NodeExpectation,
     thresholds: Thresholds,
     previous: Mapping[str, Mapping[str, Value]] | None = None,
+    checks: Sequence[Check] | None = None,
 ) -> list[CheckResult]:
-    return run_checks(passive_checks(), snapshot, expectation, thresholds, previous)
+    """``checks``: the passive checks, made once by a caller that runs them on many nodes."""
+    suite = passive_checks() if checks is None else checks
+    return run_checks(suite, snapshot, expectation, thresholds, previous)
 
 
 def run_burn_in(

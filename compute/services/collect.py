@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from compute.domain import Node
+from health.checks.registry import passive_checks
 from health.models import expected_nvlinks
 from health.policy import Lifecycle
 from health.result import CheckResult
@@ -52,11 +53,12 @@ def collect(
     by_name = {n.name: n for n in nodes}
     results: dict[str, list[CheckResult]] = {}
     power: dict[str, float] = {}
+    checks = passive_checks()  # once for the fleet, not once a node
     for snap in source.snapshots({n.name: n.last_checked_at for n in by_name.values()}):
         node = by_name[snap.node]
         power[snap.node] = snap.power_watts
         if node.state in CHECKED_STATES:
             results[snap.node] = run_passive(
-                snap, expectation(node, uuids), thresholds, node.health.last_values
+                snap, expectation(node, uuids), thresholds, node.health.last_values, checks
             )
     return Collected(results=results, power_watts=power)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
@@ -104,11 +103,11 @@ def _put(tx: Tx, nodes: list[Node], read: Mapping[str, Node] | None) -> list[Nod
     """``nodes`` written on the versions they were read at; returns them as stored."""
     if read is None:
         tx.put_nodes(nodes)
-        return [replace(n, version=n.version + 1) for n in nodes]
+        return [n.evolve(version=n.version + 1) for n in nodes]
     pairs = [(read[n.name], n) for n in nodes if read[n.name].version == n.version]
     whole = [n for n in nodes if read[n.name].version != n.version]
     tx.put_nodes(whole)
-    return tx.put_changes(pairs) + [replace(n, version=n.version + 1) for n in whole]
+    return tx.put_changes(pairs) + [n.evolve(version=n.version + 1) for n in whole]
 
 
 def _store_one(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Row, Table
@@ -35,30 +36,33 @@ def gpu_values(g: Gpu) -> dict[str, Any]:
 
 
 def node_from_row(r: NodeRow | Row[Any]) -> Node:
+    # Positional, in Node's field order: a sweep reads every node of the site (twice with
+    # the energy accrual after it), and keywords cost a third more.
+    owner = r.drain_owner
     return Node(
-        name=r.name,
-        pool=r.pool,
-        rack=r.rack,
-        gpu_model=r.gpu_model,
-        gpu_count=r.gpu_count,
-        state=Lifecycle(r.state),
-        state_since=r.state_since,
-        drain_reason=r.drain_reason,
-        drain_owner=DrainOwner(r.drain_owner) if r.drain_owner else None,
-        drain_actor=r.drain_actor,
-        automation_drain=r.automation_drain,
-        deferred_reason=r.deferred_reason,
-        jobs_running=r.jobs_running,
-        gpus_allocated=r.gpus_allocated,
-        backend_state=r.backend_state,
-        power_watts=r.power_watts,
-        last_seen=r.last_seen,
-        last_checked_at=r.last_checked_at,
-        health=NodeHealth.from_json(r.health),
-        version=r.version,
-        attention_at=r.attention_at,
-        would=r.would,
-        switch=r.switch,
+        r.name,
+        r.pool,
+        r.rack,
+        r.gpu_model,
+        r.gpu_count,
+        Lifecycle(r.state),
+        r.state_since,
+        r.drain_reason,
+        DrainOwner(owner) if owner else None,
+        r.drain_actor,
+        r.automation_drain,
+        r.deferred_reason,
+        r.jobs_running,
+        r.gpus_allocated,
+        r.backend_state,
+        r.power_watts,
+        r.last_seen,
+        r.last_checked_at,
+        NodeHealth.from_json(r.health),
+        r.version,
+        r.attention_at,
+        r.would,
+        r.switch,
     )
 
 
@@ -91,11 +95,14 @@ def node_values(n: Node) -> dict[str, Any]:
 
 # A node's columns besides its key and version, as Node names them.
 NODE_COLUMNS = tuple(c for c in NODE_FIELDS if c not in ("name", "version"))
+_read_columns = attrgetter(*NODE_COLUMNS)
 
 
 def changed_columns(before: Node, after: Node) -> tuple[str, ...]:
     """The columns ``after`` changes of ``before`` (the same node), in NODE_COLUMNS order."""
-    out = tuple(c for c in NODE_COLUMNS if getattr(before, c) != getattr(after, c))
+    # Every column of each read at once (one call each, not 21 getattr each).
+    pairs = zip(NODE_COLUMNS, _read_columns(before), _read_columns(after), strict=True)
+    out = tuple(c for c, was, now in pairs if was != now)
     if "health" in out and same_health(before.health, after.health):
         out = tuple(c for c in out if c != "health")
     return out

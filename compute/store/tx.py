@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -93,7 +92,7 @@ class Tx:
             .values(**node_values(node), version=node.version + 1)
         )
         if _rowcount(res) == 1:
-            return replace(node, version=node.version + 1)
+            return node.evolve(version=node.version + 1)
         stored = self.s.execute(select(t.c.version).where(t.c.name == node.name)).scalar()
         if stored is None:
             self.s.execute(insert(t), [{**node_values(node), "version": node.version}])
@@ -139,7 +138,7 @@ class Tx:
             row = {f"v_{c}": column_value(after, c) for c in columns}
             row["b_name"], row["b_v"] = after.name, after.version
             groups.setdefault(columns, []).append(row)
-            out.append(replace(after, version=after.version + 1))
+            out.append(after.evolve(version=after.version + 1))
         multi = self.s.get_bind().dialect.supports_sane_multi_rowcount
         for columns, rows in groups.items():
             stmt = (

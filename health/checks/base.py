@@ -52,17 +52,20 @@ def verdict(
     values: Mapping[str, Value] | None = None,
     gpus: tuple[int, ...] = (),
 ) -> CheckResult:
+    snapshot = ctx.snapshot
+    # Positional, in CheckResult's field order: a sweep of 10,240 nodes makes 92,160 of
+    # these, and keywords cost a third more.
     return CheckResult(
-        node=ctx.node,
-        check=check.name,
-        version=check.version,
-        status=status,
-        at=ctx.at,
-        suite=check.suite,
-        fatal=fatal and status is Status.FAIL,
-        evidence=evidence,
-        values=values if values is not None else {},
-        gpus=gpus,
+        snapshot.node,
+        check.name,
+        check.version,
+        status,
+        snapshot.at,
+        check.suite,
+        fatal and status is Status.FAIL,
+        evidence,
+        values if values is not None else {},
+        gpus,
     )
 
 

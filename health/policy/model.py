@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from health.evolve import evolver
 from health.result import Value
 
 
@@ -108,7 +109,8 @@ class NodeHealth:
     gone_from: str = ""
 
     def evolve(self, **changes: Any) -> NodeHealth:
-        return replace(self, **changes)
+        """``dataclasses.replace(self, **changes)``, at a third of its cost."""
+        return _evolve_health(self, changes)
 
     def to_json(self) -> dict[str, Any]:
         def ts(d: datetime | None) -> str | None:
@@ -150,43 +152,48 @@ class NodeHealth:
     def from_json(cls, raw: Mapping[str, Any] | None) -> NodeHealth:
         if not raw:
             return cls()
+        parse = datetime.fromisoformat
+        get = raw.get
 
         def ts(v: Any) -> datetime | None:
-            return datetime.fromisoformat(v) if v else None
+            return parse(v) if v else None
 
-        f = raw.get("finding")
-        o = raw.get("burn_in_outcome")
+        f = get("finding")
+        o = get("burn_in_outcome")
+        # Positional, in the fields' order: every node read makes one (a sweep of 10,240
+        # nodes reads them twice), and keywords cost a third more.
         return cls(
-            streaks=dict(raw.get("streaks", {})),
-            finding=None
+            dict(get("streaks", {})),
+            None
             if not f
             else Finding(
-                check=f["check"],
-                evidence=f["evidence"],
-                fatal=f["fatal"],
-                at=ts(f["at"]) or datetime.min,
-                gpus=tuple(f.get("gpus", ())),
+                f["check"],
+                f["evidence"],
+                f["fatal"],
+                ts(f["at"]) or datetime.min,
+                tuple(f.get("gpus", ())),
             ),
-            burn_in_started_at=ts(raw.get("burn_in_started_at")),
-            burn_in_outcome=None
+            ts(get("burn_in_started_at")),
+            None
             if not o
-            else BurnInOutcome(
-                passed=o["passed"], evidence=o["evidence"], at=ts(o["at"]) or datetime.min
-            ),
-            burn_in_failures=int(raw.get("burn_in_failures", 0)),
-            last_resumed_at=ts(raw.get("last_resumed_at")),
-            repair_next=bool(raw.get("repair_next", False)),
-            last_values={k: dict(v) for k, v in raw.get("last_values", {}).items()},
-            burn_in_passed_at=ts(raw.get("burn_in_passed_at")),
-            unwell=frozenset(raw.get("unwell", ())),
-            passes_stored_at=ts(raw.get("passes_stored_at")),
-            burn_in_voluntary=bool(raw.get("burn_in_voluntary", False)),
-            burn_in_missed=int(raw.get("burn_in_missed", 0)),
-            checkup_missed_at=ts(raw.get("checkup_missed_at")),
-            burn_in_stalled=bool(raw.get("burn_in_stalled", False)),
-            drain_blocked=tuple(str(x) for x in raw.get("drain_blocked", ())),
-            gone_from=str(raw.get("gone_from", "")),
+            else BurnInOutcome(o["passed"], o["evidence"], ts(o["at"]) or datetime.min),
+            int(get("burn_in_failures", 0)),
+            ts(get("last_resumed_at")),
+            bool(get("repair_next", False)),
+            {k: dict(v) for k, v in get("last_values", {}).items()},
+            ts(get("burn_in_passed_at")),
+            frozenset(get("unwell", ())),
+            ts(get("passes_stored_at")),
+            bool(get("burn_in_voluntary", False)),
+            int(get("burn_in_missed", 0)),
+            ts(get("checkup_missed_at")),
+            bool(get("burn_in_stalled", False)),
+            tuple(str(x) for x in get("drain_blocked", ())),
+            str(get("gone_from", "")),
         )
+
+
+_evolve_health = evolver(NodeHealth)
 
 
 @dataclass(frozen=True, slots=True)
