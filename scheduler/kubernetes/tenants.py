@@ -37,6 +37,7 @@ from scheduler.tenants import Change, ChangeKind, Interrupted, TenantBusy, Tenan
 # How long a forced delete waits for the pods to go after their grace period.
 _POD_WAIT_SECONDS = 60.0
 _POLL_SECONDS = 0.2
+_FLAVOR_WAIT_SECONDS = 60.0
 # A replace that lost the race with another writer is made again from a fresh read.
 _CONFLICT_RETRIES = 3
 _Live = dict[tuple[str, str, str], dict[str, Any] | None]
@@ -112,7 +113,15 @@ class KubernetesTenants:
                 if done:
                     raise Interrupted(exc, done) from exc
                 raise
-        return self._run(self._delete_steps(name, purge_data), done)
+        steps = self._delete_steps(name, purge_data)
+        made = self._run(steps, done)
+        # Kueue lets a flavor go once no queue names it (the tenant's own goes with its
+        # workloads); an apply meanwhile would be refused, so wait for it here (bounded).
+        deadline = time.monotonic() + _FLAVOR_WAIT_SECONDS
+        for s in (s for s in steps if s.kind == "ResourceFlavor"):
+            while self.client.get_object(s.kind, s.name) and time.monotonic() < deadline:
+                self._sleep(_POLL_SECONDS)
+        return made
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -223,6 +232,10 @@ class KubernetesTenants:
         bad = td.foreign(live)
         if bad:
             raise Conflict(_foreign(bad))
+        going = [td.target(o) for o in live.values() if o and meta(o).get("deletionTimestamp")]
+        if going:
+            # A flavor its last tenant left: a queue naming it now would lose it.
+            raise SchedulerError(f"{', '.join(going)} still being deleted; apply again soon")
         steps = td.apply_steps(live, want, None if seen is None else seen.memo)
         if ns_obj is not None:
             # Last: the objects policy (made first) already stops new ones meanwhile.
