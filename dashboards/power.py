@@ -129,9 +129,8 @@ def power() -> Dashboard:
         )
         .with_panel(
             figure(
-                "Oldest power report",
-                "time() - min(computectl_node_power_timestamp_seconds)",
-                unit="s",
+                "Nodes reporting power",
+                "count(computectl_node_gpu_power_watts)",
             )
         )
     )

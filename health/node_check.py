@@ -392,7 +392,7 @@ def power_round(
     except ReportError as exc:
         err(f"power report failed: {exc}")
         return False
-    except PowerError as exc:
+    except (PowerError, TelemetrySourceError) as exc:
         err(f"power: {exc}")
         return True  # the GPUs cannot be read: the passive checks already said so
     for line in notes:

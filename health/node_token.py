@@ -5,7 +5,7 @@ Where it comes from, the first that is there:
 1. ``--token-file PATH``;
 2. ``$COMPUTECTL_NODE_TOKEN``;
 3. the projected ServiceAccount token of the node check's pod (DaemonSet or burn-in Job),
-   mounted at `PROJECTED_TOKEN` (deploy/kubernetes/); the kubelet renews it, so it is read
+   mounted at `PROJECTED_TOKEN` (the kubernetes_health role); the kubelet renews it, so it is read
    afresh on every run;
 4. `NODE_TOKEN_FILE`, a per-node token (``computectl tokens create --role node --node N``),
    mode 0600, owned by root (cron, Slurm's HealthCheckProgram, Slurm burn-in jobs).

@@ -67,7 +67,7 @@ COMMANDS = {
 }
 # Commands that work on this machine's data directory (or GPUs) only: --server or --context
 # refuses them; a current_context in the client configuration leaves them here.
-HERE_ONLY = frozenset({"serve", "demo", "node", "sim", "config"})
+HERE_ONLY = frozenset({"serve", "demo", "node", "sim", "config", "provision"})
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -231,6 +231,9 @@ def demo(
                 "technician_repair_hours": d.technician_repair_hours,
             },
             "sweep": {"interval_seconds": d.sweep_interval_seconds},
+            # The simulated racks draw more than the default budget: the demo shows the
+            # caps that bring them under it.
+            "topology": {"cap_gpus": True},
         }
     )
     rt = obj.runtime()

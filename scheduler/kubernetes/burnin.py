@@ -3,8 +3,8 @@
 The Job is bound with `nodeName` (the node is cordoned, so the scheduler would not place it),
 tolerates computectl's drain taint, and requests every GPU so nothing runs beside it. Its
 results reach the control plane the way every node check's do (POST .../health, to the URL in
-the ConfigMap that deploy/kubernetes/node-check-daemonset.yaml installs), with the pod's
-projected ServiceAccount token for computectl's audience: a credential for this node only
+the ConfigMap the kubernetes_health role installs beside the node-check DaemonSet), with the
+pod's projected ServiceAccount token for computectl's audience: a credential for this node only
 (scheduler/kubernetes/identity.py), not an operator's.
 """
 

@@ -7,7 +7,7 @@ the node it runs on; such a token stops being valid once its pod is gone. Where 
 names no node, the pod is read: same uid, and its spec.nodeName.
 
 Who may create pods as that ServiceAccount in its namespace may report for any node: the
-namespace is computectl's alone (deploy/kubernetes/node-check-daemonset.yaml).
+namespace is computectl's alone (the kubernetes_health role's node-check DaemonSet).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ __all__ = ["PAIR_LABEL", "KubernetesPairs"]
 class KubernetesPairs:
     """PairLauncher on one Kubernetes cluster: Jobs in ``namespace``, which needs the
     ServiceAccount computectl-node-check and must admit host-network pods (see
-    deploy/kubernetes/node-check-daemonset.yaml)."""
+    playbooks/roles/kubernetes_health/templates/node-check-daemonset.yaml.j2)."""
 
     def __init__(
         self,

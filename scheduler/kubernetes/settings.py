@@ -46,8 +46,8 @@ class KubernetesSettings(BaseModel):
     burn_in_image: str | None = Field(
         None,
         description="Image with computectl for the burn-in Job computectl starts on a drained "
-        "node (see deploy/kubernetes/burnin-job.yaml; default: none, so drained nodes wait for "
-        "burn-in results posted from the node itself).",
+        "node (see playbooks/roles/kubernetes_health/files/burnin-job.yaml; default: none, "
+        "so drained nodes wait for burn-in results posted from the node itself).",
     )
     burn_in_namespace: str = Field(
         "computectl-system",
@@ -59,9 +59,9 @@ class KubernetesSettings(BaseModel):
         "computectl-system/computectl-node-check",
         pattern=_SERVICE_ACCOUNT,
         description="namespace/name of the ServiceAccount the node check's pods run as (see "
-        "deploy/kubernetes/node-check-daemonset.yaml): a pod-bound token of it, verified "
-        "through the API server's TokenReview, may report health for the node its pod runs on "
-        'and no other ("": no node identities from this cluster).',
+        "the kubernetes_health role's node-check DaemonSet): a pod-bound token of it, "
+        "verified through the API server's TokenReview, may report health for the node its "
+        'pod runs on and no other ("": no node identities from this cluster).',
     )
     token_audience: str = Field(
         "computectl",

@@ -308,7 +308,7 @@ def kube(kube_cluster: KubeCluster) -> KubeCluster:
 
 @pytest.fixture
 def node_check_ns(api: Any) -> str:
-    """A namespace like deploy/kubernetes' computectl-system, with the node check's
+    """A namespace like the kubernetes_health role's computectl-system, with the node check's
     ServiceAccount in it (without it the Job controller creates no pods)."""
     name = f"kt-nodecheck-{uuid.uuid4().hex[:6]}"
     api.create_namespace({"metadata": {"name": name, "labels": {KUBE_TEST_LABEL: "true"}}})

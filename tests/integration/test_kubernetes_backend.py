@@ -22,7 +22,7 @@ from health.policy import DrainOwner, Lifecycle
 from scheduler.errors import Conflict, NotFound, PermissionDenied
 from scheduler.kubernetes import KubeClient, KubernetesWorkloadManager
 from scheduler.protocol import DrainReport
-from tests.integration.conftest import KUBE_NODES, KUBE_TEST_LABEL, ROOT, KubeCluster, runtime_over
+from tests.integration.conftest import KUBE_NODES, KUBE_TEST_LABEL, KubeCluster, runtime_over
 
 pytestmark = pytest.mark.integration
 
@@ -437,7 +437,15 @@ def kwok_takes_over(kube: KubeCluster) -> None:
 
 
 def _manifests(name: str, ns: str, node: str = "") -> list[dict[str, Any]]:
-    text = (ROOT / "deploy" / "kubernetes" / name).read_text().replace("@NODE@", node)
+    from tests.playbook_templates import ROLES, render
+
+    # What the kubernetes_health role applies: the burn-in Job as a plain file (the control
+    # plane fills in its node), the DaemonSet rendered with the role's defaults.
+    if name == "burnin-job.yaml":
+        text = (ROLES / "kubernetes_health" / "files" / name).read_text()
+    else:
+        text = render("kubernetes_health", name)
+    text = text.replace("@NODE@", node)
     docs = [d for d in yaml.safe_load_all(text) if d and d["kind"] != "Namespace"]
     for d in docs:
         d["metadata"]["namespace"] = ns
