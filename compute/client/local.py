@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from compute.services.batch import Batch
     from compute.services.tenants_batch import TenantBatch
     from compute.store import Store
-    from scheduler.tenants import TenantSpec
 
 
 def plain(view: dict[str, Any]) -> View:
@@ -245,23 +244,25 @@ class LocalClient(PowerLocal, CapacityLocal, EnergyLocal):
         return plain(rt.tenants.apply(spec, actor=self.actor).as_dict())
 
     def plan_tenants(self, spec_files: Sequence[Path]) -> View:
-        from compute.services.tenants_batch import plan_many
-
-        rt = self.runtime()
-        return _tenant_batch(plan_many(rt.tenants, self._specs(spec_files)), "planned")
+        return self._tenant_batch(spec_files, "planned")
 
     def apply_tenants(self, spec_files: Sequence[Path]) -> View:
-        from compute.services.tenants_batch import apply_many
+        return self._tenant_batch(spec_files, "applied")
+
+    def _tenant_batch(self, spec_files: Sequence[Path], verb: str) -> View:
+        """As the batch route does: an unreadable file stops all, a spec that does not hold
+        is refused on its own, the others are planned or applied."""
+        from compute.services.tenants_batch import TenantBatch, apply_many, plan_many
+        from compute.tenants.spec import load_tenants
 
         rt = self.runtime()
-        batch = apply_many(rt.tenants, self._specs(spec_files), actor=self.actor)
-        return _tenant_batch(batch, "applied")
-
-    def _specs(self, spec_files: Sequence[Path]) -> list[TenantSpec]:
-        from compute.tenants.spec import load_tenant
-
-        pools = self.runtime().settings.effective_pools
-        return [load_tenant(f, pools) for f in spec_files]
+        specs, refused = load_tenants(spec_files, rt.settings.effective_pools)
+        batch = TenantBatch()
+        if specs and verb == "applied":
+            batch = apply_many(rt.tenants, specs, actor=self.actor)
+        elif specs:
+            batch = plan_many(rt.tenants, specs)
+        return _tenant_batch(TenantBatch(batch.done, {**refused, **batch.refused}), verb)
 
     def suspend_tenant(self, name: str) -> View:
         return plain(self.runtime().tenants.suspend(name, actor=self.actor).as_dict())

@@ -16,6 +16,7 @@ from compute.validation import (
     MAX_QUOTAS,
     MAX_USERS,
     MAX_WALL_TIME_HOURS,
+    TENANT_NAME,
     TENANT_NAME_HINT,
     USER_NAME,
     USER_NAME_HINT,
@@ -127,6 +128,30 @@ def load_tenant(path: Path, pools: Sequence[PoolSettings]) -> TenantSpec:
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     return parse_tenant(data, pools, str(path))
+
+
+def load_tenants(
+    paths: Sequence[Path], pools: Sequence[PoolSettings]
+) -> tuple[list[TenantSpec], dict[str, InvalidInput]]:
+    """Many spec files, as the batch route takes many specs: a file that cannot be read as
+    TOML stops them all (nothing is asked of any backend), a spec that does not hold against
+    the pools is refused on its own (by its name, or its path) and holds back no other."""
+    datas = []
+    for path in paths:
+        try:
+            datas.append((path, read_toml(path, "tenant spec")))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    specs: list[TenantSpec] = []
+    refused: dict[str, InvalidInput] = {}
+    for path, data in datas:
+        try:
+            specs.append(parse_tenant(data, pools, str(path)))
+        except InvalidInput as exc:
+            name = data.get("name")
+            label = name if isinstance(name, str) and TENANT_NAME.fullmatch(name) else str(path)
+            refused[label] = exc
+    return specs, refused
 
 
 def spec_to_json(spec: TenantSpec) -> dict[str, Any]:

@@ -72,3 +72,26 @@ def test_the_remote_batch_prints_what_the_local_one_does(
         )
     listed = local("tenants", "list", "-o", "json").stdout
     assert all(f"{p}-lab-{i}" in listed for p in ("xx", "yy") for i in range(3))
+
+
+def test_a_spec_that_does_not_hold_is_refused_on_its_own_here_and_there(
+    env: dict[str, str], served: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """A spec naming a pool that does not exist is refused by name; the others are planned,
+    on the data directory as through the API (exit 4: some done, some refused)."""
+    url, token = served
+    local = runner(env)
+    remote = runner(env, "--server", url, extra={"COMPUTECTL_TOKEN": token} if token else {})
+    specs = spec_dir(tmp_path / "z", "zz")
+    bad = SPEC.format(name="zz-bad", budget=1, gpus=8).replace('"training"', '"no-such-pool"')
+    (specs / "zz-bad.toml").write_text(bad)
+    for side in (local, remote):
+        out = side("tenants", "plan", str(specs), "-o", "json")
+        assert out.returncode == 4, out.stderr
+        assert all(f"zz-lab-{i}" in out.stdout for i in range(3)), out.stdout
+        assert "zz-bad" in out.stdout + out.stderr and "no-such-pool" in out.stdout + out.stderr
+    # A file that is not TOML stops the batch before anything is asked, on both sides.
+    (specs / "zz-broken.toml").write_text("[tenant\n")
+    for side in (local, remote):
+        out = side("tenants", "plan", str(specs))
+        assert out.returncode == 2 and "zz-broken.toml" in out.stderr, out.stderr
