@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from compute.cli.context import CliContext
+from compute.cli.job_impact import incidents as _incidents
 from compute.cli.output import emit_json, error_line, output_option, say, stamp, table
 from compute.cli.params import TENANT
 from compute.errors import InvalidInput, PartialError
@@ -375,3 +376,6 @@ def kubeconfig(obj: CliContext, name: str, output_file: Path | None, hours: floa
     with os.fdopen(fd, "w") as f:
         f.write(text)
     say(f"wrote {output_file} (tenant {name}, valid {hours:g} h)")
+
+
+tenants.add_command(_incidents)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from scheduler.kubernetes.objects import (
     resume_patch,
     selector,
 )
+from scheduler.kubernetes.work import pods_work
 from scheduler.protocol import (
     Allocation,
     BatchResult,
@@ -39,6 +41,7 @@ from scheduler.protocol import (
     NodeStatus,
 )
 from scheduler.topology import topology_name
+from scheduler.work import WorkRead
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # What `kubectl delete pod` gives a pod by default; "down" ends work, but politely.
@@ -152,6 +155,18 @@ class KubernetesWorkloadManager:
             for pod, n in self._gpu_pods()
             if (node := pod["spec"]["nodeName"]) in pool_of
         ]
+
+    # -- what ran where (scheduler.work.WorkHistory) ---------------------------------------
+
+    def work_on(self, node: str, since: datetime, until: datetime) -> WorkRead:
+        """The GPU pods bound to ``node`` that ran in the window (those still present)."""
+        pods = self.client.list_pods(f"spec.nodeName={node}")
+        return pods_work(pods, self.gpu_resource, since, until, node=node)
+
+    def failed_work(self, since: datetime, until: datetime) -> WorkRead:
+        """GPU pods that ended Failed in the window, on the node they were bound to."""
+        pods = self.client.list_pods("status.phase=Failed")
+        return pods_work(pods, self.gpu_resource, since, until, failed_only=True)
 
     # -- acting --------------------------------------------------------------------------------
 

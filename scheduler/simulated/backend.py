@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 
 from scheduler.errors import NotFound, SchedulerError
 from scheduler.protocol import Allocation, BatchResult, DrainMode, JobInfo, NodeStatus
-from scheduler.simulated.cluster import SimulatedCluster
+from scheduler.simulated.cluster import SimJob, SimulatedCluster
+from scheduler.work import NODE_FAIL, RUNNING, NodeWork, WorkRead
 
 ClusterAccess = Callable[[], AbstractContextManager[SimulatedCluster]]
 
@@ -98,3 +100,42 @@ class SimulatedWorkloadManager:
                 if j.start is not None
                 for node in j.nodes
             ]
+
+    # -- what ran where (scheduler.work.WorkHistory) ---------------------------------------
+    # Running jobs, and those their node ended (a crash or a drain with ``down``) as this
+    # process saw them: the simulation forgets every other ended job.
+
+    def work_on(self, node: str, since: datetime, until: datetime) -> WorkRead:
+        with self._access() as c:
+            if node not in c.nodes:
+                raise NotFound(f"node {node} is not in the simulated cluster")
+            running = [_work(j, node, None) for j in c.running_on(node) if j.start is not None]
+            ended = [
+                _work(j, where, at)
+                for j, at, where in c.ended_on_node
+                if where == node and since.timestamp() <= at <= until.timestamp()
+            ]
+        return WorkRead(running + ended)
+
+    def failed_work(self, since: datetime, until: datetime) -> WorkRead:
+        """Jobs a node's crash ended in the window, on the node that crashed."""
+        with self._access() as c:
+            return WorkRead(
+                [
+                    _work(j, where, at)
+                    for j, at, where in c.ended_on_node
+                    if since.timestamp() <= at <= until.timestamp()
+                ]
+            )
+
+
+def _work(job: SimJob, node: str, ended: float | None) -> NodeWork:
+    return NodeWork(
+        str(job.id),
+        job.tenant,
+        node,
+        job.gpus_per_node * len(job.nodes),
+        datetime.fromtimestamp(job.start or 0.0, UTC),
+        datetime.fromtimestamp(ended, UTC) if ended is not None else None,
+        RUNNING if ended is None else NODE_FAIL,
+    )

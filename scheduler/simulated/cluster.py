@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -18,6 +19,8 @@ from scheduler.protocol import DrainMode
 
 TENANTS = ("aurora-labs", "fjord-ai", "helix-bio", "nordlys-ml", "sisu-robotics")
 MAX_PENDING_SECONDS = 12 * 3600.0
+# How many jobs ended by their node the cluster remembers (scheduler.work's history).
+_ENDED_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,9 @@ class SimulatedCluster:
         self.changed_nodes: set[str] = set()
         self.changed_jobs: set[int] = set()
         self.changed_tenants: set[str] = set()
+        # Jobs their node ended (a crash, a drain with ``down``), newest last, with when and
+        # where: this process's memory only (the world file keeps running jobs alone).
+        self.ended_on_node: deque[tuple[SimJob, float, str]] = deque(maxlen=_ENDED_KEPT)
         if warm:
             self._warm_start()
 
@@ -313,6 +319,7 @@ class SimulatedCluster:
         for job in self.running_on(node):
             del self.jobs[job.id]
             self.changed_jobs.add(job.id)
+            self.ended_on_node.append((job, self.now, node))
 
     def utilisation(
         self, node: str, minute: int, running: list[SimJob] | None = None

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from scheduler.slurm.parse import (
     parse_topology,
     running_jobs,
 )
+from scheduler.slurm.work import SacctDriver, merge, node_fail_args, sacct_work, squeue_work
+from scheduler.slurm.work import work_on_args as _work_on_args
+from scheduler.work import WorkRead
 
 _log = logging.getLogger("computectl.scheduler.slurm")
 
@@ -118,6 +122,25 @@ class SlurmWorkloadManager:
             for node, gpus in j.gpus_by_node.items()
             if node in pool_of
         ]
+
+    # -- what ran where (scheduler.work.WorkHistory) ---------------------------------------
+
+    def work_on(self, node: str, since: datetime, until: datetime) -> WorkRead:
+        """The jobs squeue runs on ``node`` now, and those sacct saw on it in the window."""
+        running = squeue_work(self.commands.squeue_json(), node)
+        if not isinstance(self.commands, SacctDriver):
+            return running
+        tz = datetime.now().astimezone().tzinfo  # sacct reads and prints local time
+        text = self.commands.sacct(*_work_on_args(node, since, until, tz))
+        return merge(running, sacct_work(text, tz, node))
+
+    def failed_work(self, since: datetime, until: datetime) -> WorkRead:
+        """Jobs that ended NODE_FAIL in the window, one entry per node they ran on."""
+        if not isinstance(self.commands, SacctDriver):
+            return WorkRead([])
+        tz = datetime.now().astimezone().tzinfo
+        read = sacct_work(self.commands.sacct(*node_fail_args(since, until, tz)), tz)
+        return WorkRead([w for w in read.work if w.state == "node_fail"], read.skipped)
 
     # -- acting --------------------------------------------------------------------------------
 

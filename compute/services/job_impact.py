@@ -1,0 +1,227 @@
+"""Which fault hit which job: the jobs and pods on a node computectl drained for a fault,
+and work that ended because its node failed, per tenant with the GPU-hours lost.
+
+After each sweep, by the acting control plane: the fault drains recorded since the mark
+(events carry the node, time and reason) are looked up in the node's workload manager —
+what ran on the node at the drain (Slurm: squeue now, and sacct over the node and the
+window, which catches jobs already ended) — and work that ended because its node failed
+(Slurm NODE_FAIL, a pod Failed) on a node with a finding near its end is linked to that
+finding. Lost GPU-hours are the work's GPUs from its start to the drain (or to its end).
+The mark moves with the hits in one conditional write, so two sweeps never record twice.
+A backend that cannot be read holds the mark before its drain; the next sweep tries again.
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from compute.domain import Event
+from compute.errors import InvalidInput, NotFoundError
+from compute.store import Store
+from compute.store import impact as kept
+from scheduler.errors import SchedulerError
+from scheduler.protocol import WorkloadManager
+from scheduler.work import NodeWork, WorkHistory
+
+if TYPE_CHECKING:
+    from compute.runtime import Runtime
+
+# How far back the first look goes (a new install's recent drains), and how many drains
+# one sweep looks up (the rest wait for the next).
+FIRST_LOOK = timedelta(days=1)
+DRAINS_PER_SWEEP = 200
+# A finding links a node failure when it came this long before the work ended, or shortly
+# after (a check posted right after the node came back).
+FINDING_BEFORE, FINDING_AFTER = timedelta(hours=24), timedelta(minutes=30)
+# Work that started this much after the drain's time (clock skew between computectl and
+# the workload manager aside) was not on the node when it was drained.
+SKEW = timedelta(seconds=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    hits: list[kept.JobHit]
+    last_event_id: int
+    errors: list[str]
+
+
+def drain_hits(event: Event, work: Iterable[NodeWork]) -> list[kept.JobHit]:
+    """The work on the node when ``event`` drained it, with the GPU-hours it lost."""
+    out = []
+    for w in work:
+        if w.start > event.at + SKEW or (w.end is not None and w.end < event.at - SKEW):
+            continue
+        out.append(
+            kept.JobHit(
+                event.pool,
+                w.id,
+                w.tenant,
+                event.node,
+                kept.DRAIN,
+                event.at,
+                w.gpus,
+                w.start,
+                w.end,
+                w.state,
+                round(w.gpu_hours_until(event.at), 6),
+                str(event.detail.get("check") or ""),
+                event.reason,
+                event.id,
+            )
+        )
+    return out
+
+
+def look_at_drains(
+    store: Store, managers: dict[str, WorkloadManager], after_id: int, since: datetime,
+    now: datetime,
+) -> Look:  # fmt: skip
+    """The hits of fault drains after ``after_id``; stops at the first drain whose backend
+    could not be read (the mark stays before it)."""
+    events = kept.fault_drains(store, after_id, since, DRAINS_PER_SWEEP)
+    hits: list[kept.JobHit] = []
+    last = after_id
+    for e in events:
+        manager = managers.get(e.pool)
+        if isinstance(manager, WorkHistory):
+            try:
+                read = manager.work_on(e.node, e.at - SKEW, now)
+            except SchedulerError as exc:
+                return Look(hits, last, [f"job impact: {e.node}: what ran there: {exc}"])
+            hits += drain_hits(e, read.work)
+        last = e.id if e.id is not None else last
+    # Past the drains looked at: events of other kinds up to here need no second look.
+    if len(events) < DRAINS_PER_SWEEP:
+        last = max(last, kept.last_event_id(store))
+    return Look(hits, last, [])
+
+
+def look_at_failures(
+    store: Store, rt_groups: Iterable[tuple[WorkloadManager, set[str]]], since: datetime,
+    until: datetime,
+) -> tuple[list[kept.JobHit], list[str]]:  # fmt: skip
+    """Work that ended because its node failed in [since, until], on a node of ours with a
+    finding near its end."""
+    hits: list[kept.JobHit] = []
+    errors: list[str] = []
+    for manager, _pools in rt_groups:
+        if not isinstance(manager, WorkHistory):
+            continue
+        try:
+            read = manager.failed_work(since, until)
+        except SchedulerError as exc:
+            errors.append(f"job impact: failed work of {manager.kind}: {exc}")
+            continue
+        pool_of = kept.pools_of(store, {w.node for w in read.work})
+        for w in read.work:
+            pool = pool_of.get(w.node)
+            if pool is None or w.end is None or not since <= w.end <= until:
+                continue
+            found = kept.finding(store, w.node, w.end - FINDING_BEFORE, w.end + FINDING_AFTER)
+            if found is None:
+                continue
+            hits.append(
+                kept.JobHit(
+                    pool,
+                    w.id,
+                    w.tenant,
+                    w.node,
+                    kept.NODE_FAIL,
+                    w.end,
+                    w.gpus,
+                    w.start,
+                    w.end,
+                    w.state,
+                    round(w.gpu_hours_until(w.end), 6),
+                    found[0],
+                    found[1][:2000],
+                    None,
+                )
+            )
+    return hits, errors
+
+
+def after_sweep(rt: Runtime) -> list[str]:
+    """After each sweep, by the acting control plane: what could not be looked up, one line
+    each (the next sweep tries again)."""
+    now = rt.clock.now()
+    was = kept.mark(rt.store)
+    if was is None:
+        kept.start(rt.store, kept.Mark(0, now - FIRST_LOOK))
+        was = kept.mark(rt.store)
+        if was is None:
+            return []
+    drains = look_at_drains(rt.store, rt.backends.by_pool, was.last_event_id, now - FIRST_LOOK, now)
+    failed, errors = look_at_failures(rt.store, rt.backends.groups(), was.failed_until, now)
+    # A failure look that could not read a backend keeps its window for the next sweep.
+    failed_until = now if not errors else was.failed_until
+    kept.record(rt.store, was, kept.Mark(drains.last_event_id, failed_until), drains.hits + failed)
+    return drains.errors + errors
+
+
+# -- reads for the front ends --------------------------------------------------------------------
+
+
+def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """``YYYY-MM`` (None: this month) → [first instant, first of the next) in UTC.
+    ValueError for anything else."""
+    if month is None:
+        year, mon = now.astimezone(UTC).year, now.astimezone(UTC).month
+    else:
+        parts = month.split("-")
+        if len(parts) != 2 or len(parts[0]) != 4 or len(parts[1]) != 2:
+            raise ValueError(f"month {month[:20]!r} is not YYYY-MM")
+        if not (parts[0].isdigit() and parts[1].isdigit()):
+            raise ValueError(f"month {month[:20]!r} is not YYYY-MM")
+        year, mon = int(parts[0]), int(parts[1])
+        if not 1 <= mon <= 12 or year < 1970:
+            raise ValueError(f"month {month!r} is not YYYY-MM")
+    first = datetime(year, mon, 1, tzinfo=UTC)
+    return first, first + timedelta(days=monthrange(year, mon)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class TenantImpact:
+    tenant: str
+    month: str  # YYYY-MM
+    gpu_hours_lost: float
+    hits: list[kept.JobHit]
+
+
+def tenant_impact(store: Store, tenant: str, month: str | None, now: datetime) -> TenantImpact:
+    """The tenant's hits in ``month`` (None: this month) and the GPU-hours they lost.
+    NotFoundError for a tenant the store does not know; InvalidInput for a month that is
+    not YYYY-MM."""
+    if store.tenant(tenant) is None:
+        raise NotFoundError(f"no tenant {tenant}")
+    try:
+        since, until = month_bounds(month, now)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    found = kept.hits(store, tenant, since, until)
+    return TenantImpact(
+        tenant, since.strftime("%Y-%m"), round(sum(h.gpu_hours for h in found), 6), found
+    )
+
+
+def hit_view(h: kept.JobHit) -> dict[str, object]:
+    return {
+        "work": h.work, "pool": h.pool, "node": h.node, "tenant": h.tenant, "cause": h.cause,
+        "at": h.at.isoformat(), "gpus": h.gpus, "start": h.start.isoformat(),
+        "end": h.end.isoformat() if h.end is not None else None, "state": h.state,
+        "gpu_hours_lost": h.gpu_hours, "check": h.check, "reason": h.reason,
+    }  # fmt: skip
+
+
+def impact_view(ti: TenantImpact) -> dict[str, object]:
+    """What the API, the CLI and the portal show of a tenant's month."""
+    return {
+        "tenant": ti.tenant,
+        "month": ti.month,
+        "gpu_hours_lost": ti.gpu_hours_lost,
+        "incidents": [hit_view(h) for h in ti.hits],
+    }
