@@ -34,6 +34,16 @@ _ROOT_KEYS = ("DCGM GPU Diagnostic", "DCGM Diagnostic")
 # Seconds each level may take (level 1 is seconds, 3 is tens of minutes, 4 hours).
 _TIMEOUT_SECONDS = {1: 300.0, 2: 1200.0, 3: 3600.0, 4: 4 * 3600.0}
 
+# The level burn-in runs unless told otherwise. Level 1 checks only the deployment
+# (software, persistence, blacklisted drivers); level 2 adds the memory test, PCIe bandwidth
+# and the short diagnostic: a couple of minutes that find faults our GEMM/HBM workloads do
+# not look for (bad memory cells, a slow PCIe link to the host). Level 3's half hour of
+# stress overlaps what our burn-in already does; a tranche's acceptance asks for it.
+DEFAULT_LEVEL = 2
+# The node check's setting, read from the environment by `python -m health` (which has no
+# settings file) and from [node_check] dcgm_level by computectl. 0: do not run DCGM.
+LEVEL_ENV = "COMPUTECTL_NODE_CHECK__DCGM_LEVEL"
+
 
 class DcgmError(ValueError):
     """The output is not a DCGM diagnostic document."""
@@ -247,3 +257,48 @@ def run_dcgm_diag(
         why = tail[-1] if tail else f"exit status {proc.returncode}"
         return _result(node, at, suite, Status.WARN, f"dcgmi diag did not run: {why} ({exc})", {})
     return diag_result(doc, node, at, level, suite)
+
+
+def level_from_env(environ: Mapping[str, str]) -> int:
+    """The DCGM level the environment asks for (DEFAULT_LEVEL where unset)."""
+    raw = environ.get(LEVEL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_LEVEL
+    if raw not in ("0", "1", "2", "3", "4"):
+        raise ValueError(f"{LEVEL_ENV} must be 0 (off) to 4, not {raw[:20]!a}")
+    return int(raw)
+
+
+def burnin_diag(
+    node: str,
+    level: int,
+    *,
+    which: Callable[[str], str | None] = shutil.which,
+    run: Runner = _run,
+) -> CheckResult:
+    """The burn-in's ``dcgm_diag`` result. Where DCGM is off (level 0) or not installed the
+    diagnostic did not run: that is no evidence against the node, so the result passes,
+    says it was skipped and carries ``ran`` False (a WARN on every node without DCGM would
+    only teach operators to ignore warnings). Installed but unable to run (no host engine,
+    a timeout) it warns: someone should look, but the node is not judged by it."""
+    at = datetime.now(UTC)
+    if level == 0:
+        why = f"skipped: DCGM diagnostics are off ({LEVEL_ENV}=0)"
+        return _result(node, at, Suite.BURNIN, Status.PASS, why, {"level": 0, "ran": False})
+    result = run_dcgm_diag(node, level, which=which, run=run)
+    if result is None:
+        why = "skipped: dcgmi is not installed on this node"
+        return _result(node, at, Suite.BURNIN, Status.PASS, why, {"level": level, "ran": False})
+    ran = result.status is not Status.WARN or "results" in result.values
+    return CheckResult(
+        node=result.node,
+        check=result.check,
+        version=result.version,
+        status=result.status,
+        at=result.at,
+        suite=result.suite,
+        fatal=result.fatal,
+        evidence=result.evidence,
+        values={**result.values, "level": level, "ran": ran},
+        gpus=result.gpus,
+    )

@@ -20,24 +20,27 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from health import node_check_formats as formats
+from health.checks.sdc import CHECK_NAME as SDC_CHECK
+from health.checks.sdc import ReferenceLookup, SdcCheck
+from health.dcgm import burnin_diag, level_from_env
 from health.floors import Floors, load_floors
 from health.models import expected_nvlinks
+from health.node_check_formats import exit_code, format_json, format_prom, format_text
 from health.node_token import TokenFileError, node_token
 from health.probe import ActiveProbe
-from health.reporting import ReportError, fetch_expectation, report
+from health.reporting import ReportError, fetch_expectation, fetch_sdc_reference, report
 from health.result import CheckResult, Status, Suite, Value
 from health.runner import run_burn_in, run_passive
 from health.telemetry import NodeExpectation, TelemetrySource, TelemetrySourceError
 from health.thresholds import Thresholds
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+EXIT_OK, EXIT_FAILED, EXIT_FATAL = formats.EXIT_OK, formats.EXIT_FAILED, formats.EXIT_FATAL
 EXIT_USAGE = 2
-EXIT_FATAL = 3
 EXIT_REPORT_FAILED = 4
 
 SUITES = ("passive", "burnin", "all")
@@ -46,6 +49,8 @@ IPMITOOL_ON_ENV = "COMPUTECTL_POWER__IPMITOOL"
 IPMITOOL_PATH_ENV = "COMPUTECTL_POWER__IPMITOOL_PATH"
 # A GPU this busy is running someone's work: no burn-in on it.
 BUSY_UTILISATION = 0.05
+# Software stacks whose SDC checksum a node remembers (an upgrade and its rollback fit).
+SDC_STACKS_KEPT = 8
 
 
 class NodeCheckError(Exception):
@@ -54,10 +59,12 @@ class NodeCheckError(Exception):
 
 @dataclass(frozen=True)
 class NodeState:
-    """What the node check remembers between runs (XID cursor, counters that must grow)."""
+    """What the node check remembers between runs (XID cursor, counters that must grow,
+    the last passing SDC checksum per software stack key)."""
 
     last_run: datetime | None
     previous: Mapping[str, Mapping[str, Value]]
+    sdc: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None) -> NodeState:
@@ -66,7 +73,8 @@ class NodeState:
         try:
             raw = json.loads(path.read_text())
             last = datetime.fromisoformat(raw["last_run"]) if raw.get("last_run") else None
-            return cls(last, {k: dict(v) for k, v in raw.get("previous", {}).items()})
+            sdc = {str(k): str(v) for k, v in raw.get("sdc", {}).items()}
+            return cls(last, {k: dict(v) for k, v in raw.get("previous", {}).items()}, sdc)
         except (OSError, ValueError, KeyError, TypeError):
             return cls(None, {})  # a damaged state file only costs one cursor
 
@@ -77,8 +85,21 @@ class NodeState:
         data = {
             "last_run": max((r.at for r in results), default=datetime.now(UTC)).isoformat(),
             "previous": previous,
+            "sdc": sdc_memory(self.sdc, results),
         }
         atomic_write(path, json.dumps(data))
+
+
+def sdc_memory(known: Mapping[str, str], results: Sequence[CheckResult]) -> dict[str, str]:
+    """The SDC checksums to remember: a passing run's, under its stack key (a failing one
+    is never learnt as the right answer); the newest SDC_STACKS_KEPT stacks."""
+    out = dict(known)
+    for r in results:
+        stack, checksum = r.values.get("stack"), r.values.get("checksum")
+        if r.check == SDC_CHECK and r.status is Status.PASS and stack and checksum:
+            out.pop(str(stack), None)
+            out[str(stack)] = str(checksum)
+    return dict(list(out.items())[-SDC_STACKS_KEPT:])
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -118,8 +139,12 @@ def check_node(
     probe: Callable[[], ActiveProbe] | None = None,
     floors: Floors | None = None,
     allow_busy: bool = False,
+    *,
+    dcgm: Callable[[], CheckResult] | None = None,
+    sdc: SdcCheck | None = None,
 ) -> list[CheckResult]:
-    """Run ``suite``; burn-in is refused on busy GPUs unless ``allow_busy``."""
+    """Run ``suite``; burn-in is refused on busy GPUs unless ``allow_busy``. ``dcgm`` and
+    ``sdc``: the burn-in's DCGM diagnostic and SDC check (health/runner.py)."""
     if suite not in SUITES:
         raise NodeCheckError(f"unknown suite {suite!r}; one of {', '.join(SUITES)}")
     try:
@@ -138,83 +163,12 @@ def check_node(
             )
         if probe is None:
             raise NodeCheckError("the burn-in suite needs a probe (PyTorch) on this node")
-        results += run_burn_in(snap, expectation, thresholds, probe(), floors)
+        results += run_burn_in(snap, expectation, thresholds, probe(), floors, dcgm=dcgm, sdc=sdc)
     return results
-
-
-def exit_code(results: Sequence[CheckResult]) -> int:
-    if any(r.fatal for r in results):
-        return EXIT_FATAL
-    if any(r.status is Status.FAIL for r in results):
-        return EXIT_FAILED
-    return EXIT_OK
 
 
 def worst_fatal(results: Sequence[CheckResult]) -> CheckResult | None:
     return next((r for r in results if r.fatal), None)
-
-
-# -- formats --------------------------------------------------------------------------------
-
-
-def format_text(results: Sequence[CheckResult]) -> str:
-    lines = []
-    for r in results:
-        mark = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL"}[r.status.value]
-        fatal = " (fatal)" if r.fatal else ""
-        lines.append(f"{mark} {r.check:<16} {r.suite.value:<8}{fatal} {r.evidence}".rstrip())
-    return "\n".join(lines)
-
-
-def format_json(node: str, results: Sequence[CheckResult], duration: float) -> str:
-    return json.dumps(
-        {
-            "node": node,
-            "duration_seconds": round(duration, 4),
-            "exit_code": exit_code(results),
-            "results": [r.to_dict() for r in results],
-        },
-        indent=2,
-    )
-
-
-_STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
-
-
-def _label(v: str) -> str:
-    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def format_prom(node: str, results: Sequence[CheckResult], duration: float) -> str:
-    """Prometheus text format for node_exporter's textfile collector."""
-    out = [
-        "# HELP computectl_node_check_status Latest result per check: 0 pass, 1 warn, 2 fail.",
-        "# TYPE computectl_node_check_status gauge",
-    ]
-    for r in results:
-        out.append(
-            f'computectl_node_check_status{{node="{_label(node)}",check="{_label(r.check)}",'
-            f'suite="{r.suite.value}"}} {_STATUS_VALUE[r.status]}'
-        )
-    out += [
-        "# HELP computectl_node_check_fatal Whether the check failed fatally (1) or not (0).",
-        "# TYPE computectl_node_check_fatal gauge",
-    ]
-    for r in results:
-        out.append(
-            f'computectl_node_check_fatal{{node="{_label(node)}",check="{_label(r.check)}",'
-            f'suite="{r.suite.value}"}} {int(r.fatal)}'
-        )
-    at = max((r.at for r in results), default=datetime.now(UTC))
-    out += [
-        "# HELP computectl_node_check_timestamp_seconds When the node check last ran.",
-        "# TYPE computectl_node_check_timestamp_seconds gauge",
-        f'computectl_node_check_timestamp_seconds{{node="{_label(node)}"}} {at.timestamp():.3f}',
-        "# HELP computectl_node_check_duration_seconds How long the node check took.",
-        "# TYPE computectl_node_check_duration_seconds gauge",
-        f'computectl_node_check_duration_seconds{{node="{_label(node)}"}} {duration:.4f}',
-    ]
-    return "\n".join(out) + "\n"
 
 
 def timed(fn: Callable[[], list[CheckResult]]) -> tuple[list[CheckResult], float]:
@@ -292,6 +246,9 @@ class CheckRequest:
     # ipmitool and ipmitool_path override.
     ipmitool: str | None = "ipmitool"
     power: bool = True
+    # Burn-in: `dcgmi diag -r LEVEL` where DCGM is installed (0: off); None: from
+    # $COMPUTECTL_NODE_CHECK__DCGM_LEVEL, else health.dcgm.DEFAULT_LEVEL.
+    dcgm_level: int | None = None
 
 
 def run(
@@ -324,6 +281,11 @@ def run(
     floors = load_floors().get(expectation.gpu_model)
     state = NodeState.load(req.state_file)
     try:
+        dcgm, sdc = burnin_parts(req, state, token)
+    except ValueError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    try:
         results, duration = timed(
             lambda: check_node(
                 req.node,
@@ -335,6 +297,8 @@ def run(
                 probe,
                 floors,
                 req.allow_busy,
+                dcgm=dcgm,
+                sdc=sdc,
             )
         )
     except NodeCheckError as exc:
@@ -365,6 +329,21 @@ def run(
         if req.power and not power_round(req, telemetry, token, err):
             return code or EXIT_REPORT_FAILED
     return code
+
+
+def burnin_parts(
+    req: CheckRequest, state: NodeState, token: str | None
+) -> tuple[Callable[[], CheckResult], SdcCheck]:
+    """The burn-in's DCGM diagnostic at the asked level, and the SDC check with this node's
+    memory and (reporting to a control plane) the fleet's reference."""
+    level = req.dcgm_level if req.dcgm_level is not None else level_from_env(os.environ)
+    if not 0 <= level <= 4:
+        raise ValueError(f"the DCGM level must be 0 (off) to 4, not {level}")
+    url = req.report_url
+    reference: ReferenceLookup | None = None
+    if url is not None:
+        reference = lambda model, stack: fetch_sdc_reference(url, model, stack, token)  # noqa: E731
+    return (lambda: burnin_diag(req.node, level)), SdcCheck(state.sdc, reference)
 
 
 def power_round(

@@ -7,11 +7,14 @@ it the control plane lets the node read its own record and report for itself, no
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from health.checks.sdc import SdcReference
 from health.result import CheckResult
 from health.telemetry import NodeExpectation
 
@@ -92,3 +95,32 @@ def fetch_expectation(
         )
     except (KeyError, TypeError, ValueError):
         return None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def fetch_sdc_reference(
+    url: str, model: str, stack: str, token: str | None = None, timeout: float = 10.0
+) -> SdcReference | None:
+    """The fleet's SDC reference for (model, stack) from /api/v1/sdc/reference; None where
+    the fleet has none yet. LookupError when it could not be asked or answered oddly: the
+    check then skips this comparison (a control plane out of reach is no evidence)."""
+    query = urllib.parse.urlencode({"model": model, "stack": stack})
+    endpoint = f"{url.rstrip('/')}/api/v1/sdc/reference?{query}"
+    try:
+        with urllib.request.urlopen(_request(endpoint, token), timeout=timeout) as resp:
+            raw = json.loads(resp.read(MAX_ANSWER_BYTES))
+    except urllib.error.HTTPError as exc:
+        raise LookupError(f"HTTP {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        raise LookupError(str(getattr(exc, "reason", exc))[:200]) from None
+    checksum = raw.get("checksum") if isinstance(raw, dict) else None
+    if checksum is None and isinstance(raw, dict):
+        return None
+    nodes = raw.get("nodes")
+    if not (isinstance(checksum, str) and _SHA256.fullmatch(checksum)) or not (
+        isinstance(nodes, int) and not isinstance(nodes, bool) and nodes >= 1
+    ):
+        raise LookupError("the answer is not an SDC reference")
+    return SdcReference(checksum=checksum, nodes=nodes)

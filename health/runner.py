@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from health.checks.base import Check, CheckContext
 from health.checks.registry import burnin_checks, passive_checks
+from health.checks.sdc import SdcCheck
 from health.floors import Floors
 from health.probe import ActiveProbe
 from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite, Value
@@ -57,21 +58,32 @@ def run_burn_in(
     thresholds: Thresholds,
     probe: ActiveProbe,
     floors: Floors | None,
+    *,
+    dcgm: Callable[[], CheckResult] | None = None,
+    sdc: SdcCheck | None = None,
 ) -> list[CheckResult]:
-    """The whole burn-in: passive checks, the workloads, and one summary result.
+    """The whole burn-in: passive checks, DCGM's diagnostic (``dcgm``, where the node check
+    runs it), the workloads, and one summary result. ``sdc``: the SDC check with the node's
+    memory and the fleet's reference.
 
     The summary (check ``burnin``) is what the control plane waits for: it
     passes only if no check of the suite failed.
     """
     results = [_as_burnin(r) for r in run_passive(snapshot, expectation, thresholds)]
+    if dcgm is not None:
+        # Before our workloads: DCGM's memory and stress tests want the GPUs to themselves,
+        # and after them this process would still hold a CUDA context on every GPU.
+        results.append(dcgm())
     results += run_checks(
-        burnin_checks(), snapshot, expectation, thresholds, probe=probe, floors=floors
+        burnin_checks(sdc), snapshot, expectation, thresholds, probe=probe, floors=floors
     )
     results.append(summarise(snapshot.node, results, snapshot.at))
     return results
 
 
 def summarise(node: str, results: Sequence[CheckResult], at: datetime) -> CheckResult:
+    """Fails when any check failed; fatal when any failure was (a GPU that corrupts data
+    silently needs no second burn-in to be believed)."""
     failed = [r for r in results if r.status is Status.FAIL]
     evidence = "; ".join(f"{r.check}: {r.evidence}" for r in failed)
     return CheckResult(
@@ -81,6 +93,7 @@ def summarise(node: str, results: Sequence[CheckResult], at: datetime) -> CheckR
         status=Status.FAIL if failed else Status.PASS,
         at=at,
         suite=Suite.BURNIN,
+        fatal=any(r.fatal for r in failed),
         evidence=evidence,
         values={"checks": len(results), "checks_failed": len(failed)},
         gpus=tuple(sorted({g for r in failed for g in r.gpus})),

@@ -24,7 +24,8 @@ from health.burnin.allreduce import (
     load_torch,
     run_allreduce,
 )
-from health.probe import ProbeError
+from health.burnin.sdc import CPU_KERNEL, GPU_KERNEL, SdcKernel, make_inputs, run_sdc
+from health.probe import ProbeError, SdcRun
 
 # The all-reduce's helpers, where the burn-in tests have always found them.
 __all__ = ["TorchProbe", "bus_bandwidth", "free_port", "gemm_flops"]
@@ -55,6 +56,7 @@ class TorchProbe:
         allreduce_bytes: int | None = None,
         allreduce_ranks: int | None = None,
         allreduce_timeout_seconds: float = 300.0,
+        sdc_kernel: SdcKernel | None = None,
     ) -> None:
         torch = load_torch()
         if device is None:
@@ -73,6 +75,9 @@ class TorchProbe:
         self.allreduce_bytes = allreduce_bytes or (GIB if gpu else 16 * MIB)
         self.allreduce_ranks = allreduce_ranks or (torch.cuda.device_count() if gpu else 2)
         self.allreduce_timeout_seconds = allreduce_timeout_seconds
+        self.sdc_kernel = sdc_kernel or (GPU_KERNEL if gpu else CPU_KERNEL)
+        # The SDC inputs, made once on the CPU and copied to each GPU in turn.
+        self._sdc_inputs: tuple[Any, Any] | None = None
 
     # -- helpers -----------------------------------------------------------
 
@@ -234,6 +239,22 @@ class TorchProbe:
         if not rates:
             raise ProbeError("HBM copy timing returned no elapsed time")
         return statistics.median(rates)
+
+    def sdc_run(self, gpu: int) -> SdcRun:
+        """The known-answer GEMM chain on ``gpu`` (health/burnin/sdc.py): its checksums."""
+        torch = load_torch()
+        dev = self._dev(torch, gpu)
+        if self._sdc_inputs is None:
+            self._sdc_inputs = make_inputs(torch, self.sdc_kernel)
+        with self._on(torch, dev):
+            try:
+                return run_sdc(torch, dev, self.sdc_kernel, self._sdc_inputs)
+            except RuntimeError as exc:
+                if isinstance(exc, ProbeError):
+                    raise
+                raise ProbeError(f"SDC chain on GPU {gpu} failed: {exc}") from exc
+            finally:
+                self._release(torch)
 
     def nccl_busbw_gbps(self) -> float:
         """All-reduce bus bandwidth across the node's GPUs (GB/s), as nccl-tests computes it.

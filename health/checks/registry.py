@@ -9,6 +9,7 @@ from health.checks.gpu_count import GpuCountCheck
 from health.checks.infiniband import InfinibandCheck
 from health.checks.nvlink import NvlinkCheck
 from health.checks.pcie import PcieCheck
+from health.checks.sdc import SdcCheck
 from health.checks.temperature import TemperatureCheck
 from health.checks.throttle import ThrottleCheck
 from health.checks.versions import VersionsCheck
@@ -29,5 +30,7 @@ def passive_checks() -> tuple[Check, ...]:
     )
 
 
-def burnin_checks() -> tuple[Check, ...]:
-    return (GemmCheck(), HbmCheck(), NcclCheck())
+def burnin_checks(sdc: SdcCheck | None = None) -> tuple[Check, ...]:
+    """``sdc``: the SDC check with this node's memory and the fleet's reference (the node
+    check makes it); without, it compares across the node's GPUs only."""
+    return (GemmCheck(), HbmCheck(), NcclCheck(), sdc or SdcCheck())

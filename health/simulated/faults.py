@@ -20,6 +20,8 @@ class FaultKind(StrEnum):
     SLOW_GEMM = "slow_gemm"
     LOW_NCCL = "low_nccl"
     IB_PORT_DOWN = "ib_port_down"
+    # A GPU that computes a wrong bit without any error: only a known-answer check sees it.
+    SDC_BITFLIP = "sdc_bitflip"
 
 
 class Clears(StrEnum):
@@ -61,5 +63,9 @@ FAULTS: dict[FaultKind, FaultSpec] = {
         FaultSpec(FaultKind.SLOW_GEMM, 0.08, Clears.REPAIR, kills_jobs=False),
         FaultSpec(FaultKind.LOW_NCCL, 0.08, Clears.REPAIR, kills_jobs=False),
         FaultSpec(FaultKind.IB_PORT_DOWN, 0.06, Clears.REPAIR, kills_jobs=False),
+        # Weight 0: never drawn at random unless [simulation] fault_weights names it (fleets
+        # report it at rates far below the others), so seeded fleets keep their histories;
+        # injected on purpose (`computectl fleet inject`, tests, acceptance runs).
+        FaultSpec(FaultKind.SDC_BITFLIP, 0.0, Clears.REPAIR, kills_jobs=False),
     )
 }

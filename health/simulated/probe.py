@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from health.probe import ProbeError
+import hashlib
+
+from health.probe import ProbeError, SdcRun
+from health.simulated.faults import FaultKind
 from health.simulated.fleet import SimulatedFleet
 from health.simulated.hardware import unit_noise
 from health.simulated.telemetry import FleetAccess
@@ -52,3 +55,22 @@ class SimulatedProbe:
                 * n.nccl_factor
                 * (1.0 + 0.02 * unit_noise(n.index, 13))
             )
+
+    def sdc_run(self, gpu: int) -> SdcRun:
+        """The known-answer computation as a healthy GPU of the model answers it (one fixed
+        output per model), with one bit flipped where the GPU has an SDC fault."""
+        with self._access() as fleet:
+            self._gpu_factor(fleet, gpu)  # raises for a GPU that is not there
+            n = fleet.nodes[self._node]
+            flipped = any(
+                f["kind"] == FaultKind.SDC_BITFLIP.value and f["gpu"] == gpu for f in n.faults
+            )
+            model = n.model
+        output = bytearray(hashlib.shake_256(f"{SIM_KERNEL}|{model}".encode()).digest(4096))
+        if flipped:
+            output[1234] ^= 0x08  # one bit, deep in the output: as an SDC GPU would
+        checksum = hashlib.sha256(output).hexdigest()
+        return SdcRun((checksum, checksum), "simulated", SIM_KERNEL, 0.0)
+
+
+SIM_KERNEL = "simulated-gemm-chain.v1"
