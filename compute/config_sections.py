@@ -308,7 +308,7 @@ class SimulationSettings(_Section):
     racks: int = Field(4, ge=1, le=2000, description="Racks in the simulated room.")
     nodes_per_rack: int = Field(8, ge=1, le=64, description="GPU nodes per rack.")
     gpus_per_node: int = Field(8, ge=1, le=16, description="GPUs per node.")
-    gpu_model: Literal["H100-SXM", "H200", "A100-SXM", "B200"] = Field(
+    gpu_model: Literal["H100-SXM", "H200", "A100-SXM", "B200", "GB200"] = Field(
         "H100-SXM", description="GPU model of every simulated node."
     )
     rack_power_budget_watts: float = Field(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from health.infiniband import SYSFS_INFINIBAND, read_ib_ports
 from health.kernel_log import KernelLog, LogSource, normalise_bus_id
+from health.nvlink_domain import FabricSnapshot, GpuFabric, gpu_fabric
 from health.telemetry import (
     THROTTLE_GPU_IDLE,
     THROTTLE_HW_POWER_BRAKE,
@@ -51,6 +52,7 @@ _MODELS = {
     "A100-SXM4-80GB": "A100-SXM",
     "A100-SXM4-40GB": "A100-SXM",
     "NVIDIA B200": "B200",
+    "NVIDIA GB200": "GB200",
 }
 
 # nvmlClocksEventReason* bits (the same values as the older nvmlClocksThrottleReason*);
@@ -180,7 +182,9 @@ class NvmlTelemetry:
             log.warning("cannot read %s: %s", self._ib_root, exc)
             ib_ports = ()
         cuda = self._call(nv, nv.nvmlSystemGetCudaDriverVersion, default=0)
-        return NodeSnapshot(
+        fabric = tuple(f for f in (self._fabric(nv, g.index) for g in gpus) if f is not None)
+        return FabricSnapshot(
+            fabric=fabric,
             node=node,
             at=at,
             gpus=tuple(gpus),
@@ -335,6 +339,30 @@ class NvmlTelemetry:
                 self._call(nv, nv.nvmlDeviceGetNvLinkErrorCounter, h, link, replay_kind, default=0)
             )
         return total, tuple(down), crc, replay
+
+    @staticmethod
+    def _fabric(nv: Any, index: int) -> GpuFabric | None:
+        """The GPU's NVLink domain (cluster UUID, clique, registration state and status);
+        None where the GPU, driver or nvidia-ml-py has none: H100/H200 and B200 answer
+        NotSupported, drivers before R550 lack the call, older modules lack the structure.
+        The versioned call (with the health mask) first, then the original one."""
+        from ctypes import byref
+
+        for fn_name, struct_name in (
+            ("nvmlDeviceGetGpuFabricInfoV", "c_nvmlGpuFabricInfoV_t"),
+            ("nvmlDeviceGetGpuFabricInfo", "c_nvmlGpuFabricInfo_t"),
+        ):
+            fn, struct = getattr(nv, fn_name, None), getattr(nv, struct_name, None)
+            if fn is None or struct is None:
+                continue
+            try:
+                info = struct()
+                fn(nv.nvmlDeviceGetHandleByIndex(index), byref(info))
+            except nv.NVMLError as exc:
+                log.debug("%s: %s", fn_name, exc)
+                continue
+            return gpu_fabric(index, info)
+        return None
 
     def _clock_events(self, nv: Any, h: object) -> int:
         """The clock event reasons mask, from the pre-12.2 "throttle reasons" call if need be."""

@@ -35,6 +35,7 @@ from compute.services.sweep_gc import full_collections_held
 from compute.simulation import codec
 from compute.simulation.worldfile import WorldFile
 from health.simulated import FAULTS, FaultKind, FleetSpec, SimulatedFleet
+from health.simulated.nvl72 import fail_switch_tray
 from scheduler.simulated import ClusterSpec, SimulatedCluster
 
 STEP_SECONDS = 60.0
@@ -302,3 +303,9 @@ class SimulatedDatacenter:
             self.fleet.inject(node, fault, gpu)
             if FAULTS[fault].kills_jobs:
                 self.cluster.kill_jobs_on(node)
+
+    def fail_switch_tray(self, rack: str, tray: int = 0) -> list[str]:
+        """An NVL72 rack's NVLink switch tray fails: its whole NVLink domain is degraded
+        (health/simulated/nvl72.py). Jobs keep running, slower: returns the rack's nodes."""
+        with self.session():
+            return fail_switch_tray(self.fleet, rack, tray)

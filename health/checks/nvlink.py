@@ -1,21 +1,33 @@
-"""NVLink: every link up, and error counters not growing fast."""
+"""NVLink: every link up, the GPUs' NVLink fabric (Grace Blackwell) registered and healthy,
+and error counters not growing fast.
+
+The node's NVLink domain (health/nvlink_domain.py) goes into the values, so the node's
+record keeps it (the policy keeps this check's last values) and the control plane can see
+a domain's nodes together (compute/services/nvlink_domains.py).
+"""
 
 from __future__ import annotations
 
 from health.checks.base import CheckContext, verdict
+from health.nvlink_domain import fabric_of, node_domain
 from health.result import CheckResult, Status, Suite
 
 
 class NvlinkCheck:
     name = "nvlink"
-    version = "1"
+    version = "2"
     suite = Suite.PASSIVE
 
     def run(self, ctx: CheckContext) -> CheckResult:
         gpus = ctx.snapshot.gpus
         crc = sum(g.nvlink_crc_errors for g in gpus)
         replay = sum(g.nvlink_replay_errors for g in gpus)
-        values = {"nvlink_crc_errors": crc, "nvlink_replay_errors": replay}
+        values: dict[str, int | str] = {"nvlink_crc_errors": crc, "nvlink_replay_errors": replay}
+        fabric = fabric_of(ctx.snapshot)
+        domain = node_domain(fabric)
+        if fabric:
+            values["nvlink_domain"] = domain
+            values["fabric_unhealthy_gpus"] = sum(1 for f in fabric if not f.healthy)
         expected = ctx.expectation.nvlinks_per_gpu
         down: list[str] = []
         bad: set[int] = set()
@@ -26,10 +38,24 @@ class NvlinkCheck:
             elif expected is not None and g.nvlink_links_total < expected:
                 down.append(f"GPU {g.index}: {g.nvlink_links_total} of {expected} links present")
                 bad.add(g.index)
+        # Registration still under way (a GPU reset, the fabric manager starting) is not a
+        # fault yet: it warns below, and fails only once it completed badly.
+        settling: list[str] = []
+        for f in fabric:
+            if f.state == "completed" and not f.healthy:
+                down.append(f.problem())
+                bad.add(f.index)
+            elif not f.healthy:
+                settling.append(f.problem())
+            elif f.domain and f.domain != domain:
+                down.append(f"GPU {f.index}: in NVLink domain {f.domain}, the node's is {domain}")
+                bad.add(f.index)
         if down:
             return verdict(
                 self, ctx, Status.FAIL, "; ".join(down), values=values, gpus=tuple(sorted(bad))
             )
+        if settling:
+            return verdict(self, ctx, Status.WARN, "; ".join(settling), values=values)
         growth = 0
         prev_crc, prev_replay = (
             ctx.previous.get("nvlink_crc_errors"),

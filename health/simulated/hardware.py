@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-NVLINKS_PER_GPU = 18  # NVLink 4 on H100/H200 SXM
+NVLINKS_PER_GPU = 18  # NVLink 4 on H100/H200 SXM, NVLink 5 on B200/GB200
+# An NVL72 rack: 18 compute trays of 4 GB200 GPUs in one NVLink domain through 9 NVLink
+# switch trays; each GPU has 2 of its 18 links on every switch tray.
+NVL72_SWITCH_TRAYS = 9
+LINKS_PER_SWITCH_TRAY = NVLINKS_PER_GPU // NVL72_SWITCH_TRAYS
+# Models whose racks form one NVLink domain (as health/models.py RACK_NVLINK_MODELS).
+RACK_DOMAIN_MODELS = frozenset({"GB200"})
 
 # Per-model electrical figures: (idle low, idle high, busy low, busy high, power limit, slowdown C)
 MODELS: dict[str, tuple[float, float, float, float, float, float]] = {
@@ -18,6 +24,7 @@ MODELS: dict[str, tuple[float, float, float, float, float, float]] = {
     "H200": (75.0, 95.0, 560.0, 690.0, 700.0, 87.0),
     "A100-SXM": (55.0, 70.0, 300.0, 390.0, 400.0, 85.0),
     "B200": (110.0, 140.0, 820.0, 990.0, 1000.0, 87.0),
+    "GB200": (130.0, 170.0, 980.0, 1190.0, 1200.0, 87.0),
 }
 # Per-model power limits a GPU takes (NVML's constraints and default): (min, max, default).
 POWER_LIMITS: dict[str, tuple[float, float, float]] = {
@@ -25,6 +32,7 @@ POWER_LIMITS: dict[str, tuple[float, float, float]] = {
     "H200": (200.0, 700.0, 700.0),
     "A100-SXM": (100.0, 400.0, 400.0),
     "B200": (200.0, 1000.0, 1000.0),
+    "GB200": (200.0, 1200.0, 1200.0),
 }
 # Burn-in figures of a healthy GPU under sustained load: (bf16 TFLOP/s, HBM GB/s, NCCL busbw)
 PERF: dict[str, tuple[float, float, float]] = {
@@ -32,6 +40,7 @@ PERF: dict[str, tuple[float, float, float]] = {
     "H200": (680.0, 4240.0, 460.0),
     "A100-SXM": (280.0, 1700.0, 230.0),
     "B200": (1600.0, 6500.0, 700.0),
+    "GB200": (1700.0, 7000.0, 800.0),
 }
 
 
@@ -76,6 +85,17 @@ class GpuIdentity:
     # Its power at idle and at full load (from ``spread``), before noise.
     idle_watts: float
     busy_watts: float
+
+
+def rack_domain(seed: int, model: str, rack: str) -> str:
+    """The NVLink domain (``<cluster uuid>/<clique>``) of a rack whose model forms one, as
+    NVML would name it: a pure function of the seed and the rack; "" for other models."""
+    if model not in RACK_DOMAIN_MODELS:
+        return ""
+    h = noise_state(NOISE_START, seed, *rack.encode())
+    g = noise_state(h, 1)
+    x = f"{h:016x}{g:016x}"
+    return f"{x[:8]}-{x[8:12]}-4{x[13:16]}-8{x[17:20]}-{x[20:32]}/1"
 
 
 def gpu_identities(seed: int, node_idx: int, model: str, count: int) -> tuple[GpuIdentity, ...]:

@@ -8,16 +8,19 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from health.nvlink_domain import FabricSnapshot, GpuFabric
 from health.simulated.fleet import SimulatedFleet
 from health.simulated.hardware import (
     _MASK,
     _MIX,
     _MUL,
     NVLINKS_PER_GPU,
+    RACK_DOMAIN_MODELS,
     SimGpu,
     SimulatedNode,
     noise_state,
     noise_value,
+    rack_domain,
 )
 from health.telemetry import (
     THROTTLE_GPU_IDLE,
@@ -70,7 +73,8 @@ def read_node(
             for e in n.events
             if e["at"] > cutoff
         )
-    return NodeSnapshot(
+    return FabricSnapshot(
+        fabric=_fabric(fleet, n, gpus),
         node=n.name,
         at=fleet.now_datetime() if at is None else at,
         gpus=gpus,
@@ -79,6 +83,21 @@ def read_node(
         ib_ports=_ports(n.gpu_count, tuple(n.ib_down), {} if ports is None else ports),
         driver_version="550.90.07",
         cuda_version="12.4",
+    )
+
+
+def _fabric(
+    fleet: SimulatedFleet, n: SimulatedNode, gpus: tuple[GpuReading, ...]
+) -> tuple[GpuFabric, ...]:
+    """The GPUs' NVLink fabric on a model whose rack is one domain (none on others, as NVML
+    answers NotSupported there): registered, with its bandwidth degraded where links are
+    down (a failed switch tray takes 2 links of every GPU in the rack)."""
+    if n.model not in RACK_DOMAIN_MODELS:
+        return ()
+    cluster, _, clique = rack_domain(fleet.seed, n.model, n.rack).partition("/")
+    return tuple(
+        GpuFabric(g.index, cluster, int(clique), "completed", 0, bool(g.nvlink_links_down))
+        for g in gpus
     )
 
 

@@ -13,7 +13,7 @@ T0 = 1_767_600_000.0
 LOADS = (0.0, 0.01, 0.049, 0.05, 0.3, 0.5, 0.97, 0.975, 0.99, 1.0)
 
 
-@pytest.mark.parametrize("model", ["H100-SXM", "H200", "A100-SXM", "B200"])
+@pytest.mark.parametrize("model", ["H100-SXM", "H200", "A100-SXM", "B200", "GB200"])
 def test_a_pristine_node_reads_as_one_whose_gpus_were_made(model: str) -> None:
     f = SimulatedFleet(FleetSpec(racks=1, nodes_per_rack=len(LOADS), gpu_model=model), 9, T0)
     for minute in range(40):
