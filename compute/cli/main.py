@@ -31,6 +31,10 @@ COMMANDS = {
         "Run the embedded default: a simulated datacenter kept healthy, faster than real time.",
     ),
     "events": ("compute.cli.fleet:events", "Drain, resume and lifecycle events, newest first."),
+    "floors": (
+        "compute.cli.floors:floors",
+        "Burn-in floors: fixed, learned from the fleet, and how they moved.",
+    ),
     "incidents": (
         "compute.cli.incidents:incidents",
         "Incidents of the brake for shared causes: list, show, release.",

@@ -10,6 +10,7 @@ from compute.clock import Clock
 from compute.domain import Node
 from compute.errors import InvalidInput, NotFoundError
 from compute.services.acting import wants_attention
+from compute.services.learned_floors import FloorJudge
 from compute.store import Store
 from compute.store.hot import HotPaths
 from compute.validation import MAX_RESULTS_PER_REPORT
@@ -51,7 +52,11 @@ def parse_report(
 
 class Ingest:
     """``notify(node)``: told when a node's results ask the acting control plane to decide
-    on it now (its ``attention_at`` is set, in the same write as the results)."""
+    on it now (its ``attention_at`` is set, in the same write as the results).
+
+    Burn-in figures are judged against the floors learned from the fleet (``floors``,
+    compute/services/learned_floors.py) before they are stored: a figure the node passed
+    against its fixed floor may fail the learned one, and its burn-in with it."""
 
     def __init__(
         self,
@@ -59,18 +64,26 @@ class Ingest:
         clock: Clock,
         policy: PolicyConfig,
         notify: Callable[[str], None] | None = None,
+        floors: FloorJudge | None = None,
     ) -> None:
         self.store = store
         self.hot = HotPaths(store)
         self.clock = clock
         self.policy = policy
         self.notify = notify
+        self.floors = floors if floors is not None else FloorJudge(store, clock)
 
     def ingest(self, node_name: str, results: Sequence[CheckResult]) -> Node:
         """Store a node's results and fold them into it as stored now, in one transaction;
         results naming GPUs the node does not have are refused (InvalidInput), nothing
         written."""
         now = self.clock.now()
+        if FloorJudge.wanted(results):
+            # Burn-ins are rare: the model read apart from the write costs no report else.
+            known = self.store.node(node_name)
+            if known is None:
+                raise NotFoundError(f"unknown node {node_name!r}")
+            results = self.floors.judge(known.gpu_model, results)
 
         def folded(node: Node) -> Node:
             _check_gpus(node, results)
@@ -90,12 +103,18 @@ class Ingest:
             if len(nodes) != len(reports):
                 unknown = sorted(set(reports) - {n.name for n in nodes})
                 raise NotFoundError(f"unknown node {unknown[0]!r}")
+            judged = {
+                n.name: self.floors.judge(n.gpu_model, reports[n.name])
+                if FloorJudge.wanted(reports[n.name])
+                else reports[n.name]
+                for n in nodes
+            }
             for node in nodes:
-                _check_gpus(node, reports[node.name])
-            folded = [self._folded(n, reports[n.name], now) for n in nodes]
+                _check_gpus(node, judged[node.name])
+            folded = [self._folded(n, judged[n.name], now) for n in nodes]
             tx.put_nodes(folded)  # one statement: the rows are locked as read just now
             attention = [n.name for n in folded if n.attention_at is not None]
-            tx.add_results([r for results in reports.values() for r in results])
+            tx.add_results([r for results in judged.values() for r in results])
         if self.notify is not None:
             for name in attention:
                 self.notify(name)

@@ -3,11 +3,17 @@
 Each result reports the measured figure, the floor and their ratio. A GPU is
 also judged against its node's median, which finds one slow GPU even where
 no floor is known for the model.
+
+Each result also carries every GPU's figure (``gpu<i>_<unit>``) and the software stack it
+was measured on (driver, CUDA, torch): the control plane learns floors from the fleet's
+passing figures per model and stack, and judges new ones against them at ingest
+(health/floor_learning.py, compute/services/learned_floors.py).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 
 from health.checks.base import CheckContext, verdict
 from health.probe import ActiveProbe, ProbeError
@@ -18,6 +24,24 @@ def _no_probe(check: object, ctx: CheckContext) -> CheckResult | None:
     if ctx.probe is None:
         return verdict(check, ctx, Status.FAIL, "no burn-in probe on this node")  # type: ignore[arg-type]
     return None
+
+
+def stack_values(ctx: CheckContext, probe: ActiveProbe) -> dict[str, float | int | str | bool]:
+    """The software a burn-in figure was measured on, as the values name it."""
+    return {
+        "driver": ctx.snapshot.driver_version,
+        "cuda": ctx.snapshot.cuda_version,
+        "torch": _torch_version(probe),
+    }
+
+
+def _torch_version(probe: ActiveProbe) -> str:
+    # The PyTorch probe (health/burnin/) ran its kernels with the torch this process loaded;
+    # a stand-in elsewhere (the simulated probe) ran none, and says so with "".
+    if not type(probe).__module__.startswith("health.burnin."):
+        return ""
+    torch = sys.modules.get("torch")
+    return str(getattr(torch, "__version__", "")) if torch is not None else ""
 
 
 class _PerGpuCheck:
@@ -60,7 +84,10 @@ class _PerGpuCheck:
             f"min_{self.unit_key}": round(worst, 2),
             f"median_{self.unit_key}": round(median, 2),
             "floors_judged": probe.judges_floors,
+            **stack_values(ctx, probe),
         }
+        for gpu, fig in sorted(figures.items()):
+            values[f"gpu{gpu}_{self.unit_key}"] = round(fig, 2)
         if floor is not None:
             values[f"floor_{self.unit_key}"] = floor
             values["min_to_floor_ratio"] = round(worst / floor, 4)
@@ -108,6 +135,7 @@ class NcclCheck:
         values: dict[str, float | int | str | bool] = {
             "busbw_gbps": round(busbw, 2),
             "floors_judged": judged,
+            **stack_values(ctx, ctx.probe),
         }
         floor = ctx.floors.nccl_busbw_gbps if ctx.floors is not None else None
         if floor is not None:

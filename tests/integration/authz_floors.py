@@ -1,0 +1,17 @@
+"""Rows of the authorization matrix (tests/integration/test_authz_matrix.py) for learned
+floors' routes: (method, template) -> (path, request kwargs, status per role)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+V1 = "/api/v1"
+
+# Roles: anonymous, viewer, operator, admin-a, member-a, admin-b, node-x.
+ROWS: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
+    ("GET", f"{V1}/floors"): (
+        f"{V1}/floors?model=H200",
+        {},
+        (401, 200, 200, 403, 403, 403, 403),
+    ),
+}
