@@ -22,7 +22,7 @@ from compute.errors import InvalidInput, NotFoundError
 from compute.portal.render import render
 from compute.portal.shaping import tenant_page
 from compute.runtime import Runtime
-from compute.services import billing, tokens
+from compute.services import billing, job_impact, tokens
 from compute.services.quota_requests import request_view
 from compute.services.usage import window
 from compute.validation import TenantName
@@ -66,7 +66,11 @@ def overview(request: Request, tenant: Tenant) -> HTMLResponse:
     # Energy from the store alone (the page reads the backends once already, for usage).
     since, until = window(rt.clock.now(), ENERGY_DAYS)
     energy = billing.as_dict(billing.tenant_energy(rt.store, tenant, since, until))
-    return render(request, "tenant.html", title=f"{tenant} · overview", t=page, energy=energy)
+    # Jobs and pods infrastructure faults hit this UTC month, from the store alone.
+    hits = job_impact.impact_view(job_impact.tenant_impact(rt.store, tenant, None, rt.clock.now()))
+    return render(
+        request, "tenant.html", title=f"{tenant} · overview", t=page, energy=energy, hits=hits
+    )
 
 
 # -- quota requests ---------------------------------------------------------------------------
