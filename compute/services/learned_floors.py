@@ -11,6 +11,7 @@ the fixed floor and its node median stands; the learned floor can only fail more
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -201,10 +202,26 @@ def after_sweep(rt: Runtime) -> list[str]:
 def learned_index(value: Mapping[str, Any] | None) -> dict[Key, Mapping[str, Any]]:
     """The stored table's learned rows by model, stack and check."""
     out: dict[Key, Mapping[str, Any]] = {}
-    for row in (value or {}).get("rows") or []:
-        if isinstance(row, Mapping) and row.get("learned") is True:
-            out[(str(row["model"]), str(row["stack"]), str(row["check"]))] = row
+    rows = (value or {}).get("rows")
+    for row in rows if isinstance(rows, list) else []:
+        # One malformed row (a hand edit of the store) is left out, never fails an ingest.
+        if _sound(row):
+            out[(row["model"], row["stack"], row["check"])] = row
     return out
+
+
+def _sound(row: object) -> bool:
+    if not isinstance(row, Mapping) or row.get("learned") is not True:
+        return False
+    texts = all(isinstance(row.get(k), str) for k in ("model", "stack", "check"))
+    numbers = all(
+        isinstance(row.get(k), int | float) and not isinstance(row.get(k), bool)
+        for k in ("learned_floor", "fixed_floor", "samples")
+    )
+    if not (texts and numbers and row.get("check") in CHECKS):
+        return False
+    floor, fixed = float(row["learned_floor"]), float(row["fixed_floor"])
+    return math.isfinite(floor) and math.isfinite(fixed) and 0.0 < fixed <= floor
 
 
 def judge(

@@ -159,3 +159,41 @@ def test_history_and_the_report() -> None:
     assert row["median_month_ago"] == 690.0
     assert report_view(value, "H200")["floors"] == []
     assert report_view(None)["note"]
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                ["model", "stack", "check", "learned", "learned_floor", "fixed_floor", "samples"]
+            ),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(),
+                st.floats(),
+                st.text(max_size=5),
+                st.sampled_from(["gemm_bf16"]),
+            ),
+        )
+    )
+)
+def test_a_malformed_stored_table_never_fails_an_ingest(rows: list[dict[str, Any]]) -> None:
+    index = learned_index({"rows": rows})
+    r = result("gemm_bf16", "pass", gemm_values([600.0] * 8))
+    judge("H100-SXM", [r], index)
+    assert learned_index({"rows": "nonsense"}) == {}
+
+
+@given(st.text(max_size=80))
+def test_the_cli_takes_only_a_model_name(text: str) -> None:
+    from click.testing import CliRunner
+
+    from compute.cli.floors import MODEL
+    from compute.cli.main import cli
+
+    if MODEL.fullmatch(text):
+        return  # a name: the command runs (tests/integration)
+    out = CliRunner().invoke(cli, ["floors", "report", "--model", text])
+    assert out.exit_code == 2, out.output
+    assert "Traceback" not in out.output
