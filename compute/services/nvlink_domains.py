@@ -36,8 +36,9 @@ from compute.errors import BackendError, NotLeading, RefusedError
 from compute.services import incidents
 from compute.services.gate import observed, scopes_of
 from compute.store import incidents as kept
+from compute.store import nvlink_domains as domain_members
 from compute.store.incidents import OPEN
-from health.nvlink_domain import recorded_domain
+from health.nvlink_domain import believable_domain, recorded_domain
 from health.policy import Action, Decision, DrainMode, Lifecycle, owned_reason
 from health.policy.budget import drain_budget
 from health.policy.model import NodeView, PolicyConfig
@@ -63,6 +64,26 @@ def failing(node: Node, since: datetime) -> bool:
     return fresh and node.health.streaks.get(CHECK, 0) > 0
 
 
+def suspects(found: Iterable[domain_members.Member]) -> list[str]:
+    """Pure: the members of every domain enough of whose nodes fail, as recorded (freshness
+    is judged on their whole records); the nodes of all other domains need no closer look."""
+    groups: dict[str, list[domain_members.Member]] = defaultdict(list)
+    for m in found:
+        d = believable_domain(m.domain)
+        if d:
+            groups[d].append(m)
+    return sorted(
+        m.node
+        for group in groups.values()
+        if sum(m.failing for m in group) >= _needed(len(group))
+        for m in group
+    )
+
+
+def _needed(size: int) -> int:
+    return max(FAULT_MIN_NODES, math.ceil(FAULT_FRACTION * size - 1e-9))
+
+
 @dataclass(frozen=True, slots=True)
 class DomainFault:
     domain: str
@@ -80,8 +101,7 @@ def domain_faults(nodes: Iterable[Node], since: datetime) -> list[DomainFault]:
     out = []
     for d, members in sorted(groups.items()):
         bad = tuple(sorted(n.name for n in members if failing(n, since)))
-        needed = max(FAULT_MIN_NODES, math.ceil(FAULT_FRACTION * len(members) - 1e-9))
-        if len(bad) >= needed:
+        if len(bad) >= _needed(len(members)):
             out.append(DomainFault(d, tuple(sorted(n.name for n in members)), bad))
     return out
 
@@ -127,7 +147,11 @@ def after_sweep(rt: Runtime) -> list[str]:
         return []
     now = rt.clock.now()
     window = timedelta(minutes=rt.settings.remediation.brake.window_minutes)
-    nodes = {n.name: n for n in rt.store.nodes()}
+    nodes = {}
+    for name in suspects(domain_members.members(rt.store)):
+        node = rt.store.node(name)
+        if node is not None:
+            nodes[name] = node
     errors: list[str] = []
     for fault in domain_faults(nodes.values(), now - window):
         try:

@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from compute.domain import Node
-from compute.services.nvlink_domains import domain_faults, plan
+from compute.services.nvlink_domains import domain_faults, plan, suspects
+from compute.store.nvlink_domains import Member
 from health.checks.nvlink import NvlinkCheck
 from health.floors import load_floors
 from health.models import NVLINKS_PER_GPU, expected_nvlinks
@@ -255,6 +256,17 @@ def test_stale_or_missing_results_are_no_evidence() -> None:
     forged = tray(18, domain="gpu-001; rm -rf /")
     assert domain_faults(forged, NOW) == []
     assert recorded_domain({"nvlink": {"nvlink_domain": 7}}) == ""
+
+
+def test_only_domains_failing_enough_as_recorded_are_read_closer() -> None:
+    other = DOMAIN.replace("/7", "/8")
+    found = [
+        *(Member(f"a{i:02d}", DOMAIN, i < 9) for i in range(18)),
+        *(Member(f"b{i:02d}", other, i < 8) for i in range(18)),
+        *(Member(f"c{i:02d}", "not a domain", True) for i in range(18)),
+    ]
+    assert suspects(found) == [f"a{i:02d}" for i in range(18)]
+    assert suspects([]) == []
 
 
 def views(n: int, out: int = 0) -> list[NodeView]:
