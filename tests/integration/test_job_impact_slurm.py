@@ -1,10 +1,12 @@
 """Which fault hit which job, on the real Slurm test cluster (testenv/slurm): a tenant's job
 running on a node computectl drains for a fault appears in the tenant's incident list with
-the GPU-hours it lost (its GPUs from its start to the drain); two looks record it once."""
+the GPU-hours it lost (its GPUs from its start to the drain); two looks record it once. A
+job that ends NODE_FAIL (its node's slurmd dies) is linked to the node's finding."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from compute.runtime import Runtime
 from compute.services import job_impact
 from compute.store import impact as kept
 from compute.tenants.spec import parse_tenant
+from compute.testing import result
 from scheduler.slurm.commands import SlurmCommands
 from scheduler.slurm.tenants import SlurmTenants
 from tests.integration.conftest import SlurmCluster, runtime_over
@@ -96,3 +99,33 @@ def test_a_job_on_a_node_drained_for_a_fault_is_its_tenants_incident(
     assert [h.work for h in kept.hits(rt.store)] == [hit]
     totals = kept.lost_totals(rt.store)
     assert totals == [(T, "drain", float(one["gpu_hours_lost"]), 1)]
+
+
+def test_a_job_that_ended_node_fail_is_linked_to_its_nodes_finding(
+    rt: Runtime, slurm: SlurmCluster
+) -> None:
+    node = "gpu-005"
+    job = sbatch(slurm, node, 2)
+    slurm.wait("the job to run", lambda: job in slurm.running_jobs(node), 30)
+    # A finding on the node that is no reason to drain it (one failure of a check).
+    rt.ingest.ingest(node, [result(node, "gpu_count", at=rt.clock.now(), evidence="7 of 8")])
+    # The node's slurmd dies: slurmctld marks the node DOWN after SlurmdTimeout (30 s) and
+    # the job ends NODE_FAIL. reset() (the fixture's) starts it again.
+    pid = int((slurm.state_dir / "pids" / f"slurmd-{node}.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+
+    def state() -> str:
+        return slurm.run("sacct", "-n", "-P", "-X", "-j", job, "-o", "State").strip()
+
+    slurm.wait("the job to end NODE_FAIL", lambda: state() == "NODE_FAIL", 150)
+    assert job_impact.after_sweep(rt) == []
+    (hit,) = kept.hits(rt.store, T)
+    assert (hit.work, hit.node, hit.cause, hit.state, hit.check) == (
+        job, node, "node_fail", "node_fail", "gpu_count",
+    )  # fmt: skip
+    ended = datetime.fromisoformat(
+        slurm.run("sacct", "-n", "-P", "-X", "-j", job, "-o", "End").strip()
+    ).astimezone()
+    assert hit.end == ended
+    assert abs(hit.gpu_hours - 2 * (ended - started(slurm, job)).total_seconds() / 3600) < 1e-6
+    assert job_impact.after_sweep(rt) == [] and len(kept.hits(rt.store)) == 1
