@@ -27,11 +27,11 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from compute.domain import AUTOMATION, Node, Pool
+from compute.domain import AUTOMATION, EventKind, Node, Pool
 from compute.errors import BackendError, NotLeading, RefusedError
 from compute.services import incidents
 from compute.services.gate import observed, scopes_of
@@ -42,6 +42,7 @@ from health.nvlink_domain import believable_domain, recorded_domain
 from health.policy import Action, Decision, DrainMode, Lifecycle, owned_reason
 from health.policy.budget import drain_budget
 from health.policy.model import NodeView, PolicyConfig
+from scheduler.errors import SchedulerError
 
 if TYPE_CHECKING:
     from compute.runtime import Runtime
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("computectl")
 
 CHECK = "nvlink"
+CAUSE = "nvlink_domain"  # the drain events' cause
 FAULT_FRACTION = 0.5
 FAULT_MIN_NODES = 2
 
@@ -193,10 +195,8 @@ def act_on(rt: Runtime, fault: DomainFault, members: list[Node], now: datetime) 
     errors: list[str] = []
     done: list[str] = []
     for name in p.drain:
-        node = by_name[name]
-        d = Decision(name, Action.DRAIN, reason, DrainMode.DRAIN, fatal=False, check=None)
         try:
-            rt.remediator.apply(node, d, AUTOMATION, {"incident": inc.id, "domain": fault.domain})
+            _drain(rt, by_name[name], reason, {"incident": inc.id, "domain": fault.domain})
             done.append(name)
         except (BackendError, RefusedError) as exc:
             errors.append(f"{name}: {exc}")
@@ -208,6 +208,25 @@ def act_on(rt: Runtime, fault: DomainFault, members: list[Node], now: datetime) 
         inc.id,
     )
     return errors
+
+
+def _drain(rt: Runtime, node: Node, reason: str, about: dict[str, Any]) -> None:
+    """Drain ``node`` for its domain, as Remediator.apply drains, with its drain event saying
+    why: cause ``nvlink_domain`` (the domain's fault, not the node's: lemons do not count it,
+    metrics label it), the incident and the domain."""
+    d = Decision(node.name, Action.DRAIN, reason, DrainMode.DRAIN, fatal=False, check=None)
+    rem = rt.remediator
+    rem.require_acting(AUTOMATION)
+    try:
+        report = rt.backends.for_pool(node.pool).drain(node.name, reason, d.mode.value)
+    except SchedulerError as exc:
+        raise rem.failed(node, d, AUTOMATION, exc) from exc
+    new, events = rem.recorded(node, d, AUTOMATION, report.blocked if report is not None else ())
+    told = [
+        replace(e, detail={**e.detail, "cause": CAUSE, **about}) if e.kind == EventKind.DRAIN else e
+        for e in events
+    ]
+    rem.finish(node, d, AUTOMATION, new, told, about)
 
 
 def _braked(rt: Runtime, members: Sequence[Node], now: datetime) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from compute.domain import Node
+from compute.domain import EventKind, Node
 from compute.runtime import Runtime
 from compute.services import incidents
 from compute.services.nvlink_domains import domain_of
@@ -92,6 +92,12 @@ def test_switch_tray_fault_drains_the_domain_as_one_unit(roomy: Runtime) -> None
     assert inc.evidence["waiting"] == [] and inc.held == 0
     backend = {s.name: s for s in roomy.backends.for_pool("training").list_nodes()}
     assert all(backend[n].drain for n in hit)
+    drains = roomy.store.events(kinds=[EventKind.DRAIN], limit=100)
+    assert sorted(e.node for e in drains) == sorted(hit)
+    # The domain's fault, not each node's: lemons do not count it; the brake does not either.
+    assert {(e.detail["cause"], e.detail["incident"], e.detail["check"]) for e in drains} == {
+        ("nvlink_domain", inc.id, None)
+    }
     # Later sweeps: still one incident, nothing else taken out, no brake opened.
     for _ in range(3):
         roomy.sweep()
