@@ -6,6 +6,7 @@ and never the other rack's domain."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 
 from compute.domain import EventKind, Node
 from compute.runtime import Runtime
-from compute.services import incidents
+from compute.services import incidents, pools
+from compute.services.gate import MODE_TTL_SECONDS
 from compute.services.nvlink_domains import domain_of
 from compute.testing import make_runtime
 from health.policy import Lifecycle
@@ -125,3 +127,23 @@ def test_a_domain_larger_than_the_budget_is_held_whole(tight: Runtime) -> None:
     assert len(out(rack(tight, "r02"))) <= budget
     domains = [i for i in incidents.list_incidents(tight.store) if i.scope_kind == "domain"]
     assert [i.id for i in domains] == [inc.id]
+
+
+def test_an_observed_pool_records_what_it_would_do(roomy: Runtime) -> None:
+    assert roomy.datacenter is not None
+    pools.set_mode(roomy.store, roomy.clock, "training", "observe", None, "operator:test")
+    time.sleep(MODE_TTL_SECONDS)
+    roomy.datacenter.fail_switch_tray("r01")
+    roomy.sweep()
+    assert out(rack(roomy, "r01")) == []
+    backend = roomy.backends.for_pool("training").list_nodes()
+    assert not any(s.drain for s in backend)
+    (inc,) = incidents.list_incidents(roomy.store)
+    assert inc.scope_kind == "domain" and inc.evidence["drained"] == []
+    assert "observe mode in pool training: would drain the domain" in inc.evidence["last_held"]
+    # Enforced again: the domain goes out whole at the next sweep, on the same incident.
+    pools.set_mode(roomy.store, roomy.clock, "training", "enforce", None, "operator:test")
+    time.sleep(MODE_TTL_SECONDS)
+    roomy.sweep()
+    assert len(out(rack(roomy, "r01"))) == 18
+    assert [i.id for i in incidents.list_incidents(roomy.store)] == [inc.id]
