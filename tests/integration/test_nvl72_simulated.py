@@ -147,3 +147,24 @@ def test_an_observed_pool_records_what_it_would_do(roomy: Runtime) -> None:
     roomy.sweep()
     assert len(out(rack(roomy, "r01"))) == 18
     assert [i.id for i in incidents.list_incidents(roomy.store)] == [inc.id]
+
+
+def test_the_domain_comes_back_through_burn_in_and_repair(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path, config(0.5), **NVL72, technician_repair_hours=4)
+    try:
+        assert rt.datacenter is not None
+        rt.sweep()
+        rt.datacenter.fail_switch_tray("r01")
+        seen: list[set[str]] = []
+        for _ in range(14):
+            rt.sweep()
+            seen.append({n.state.value for n in rack(rt, "r01")})
+            rt.datacenter.advance(1800)
+        # Out together, through burn-in (links still down: failed) and repair, back together.
+        assert seen[0] == {"drained"} and {"burn_in"} in seen and {"repair"} in seen
+        assert seen[-1] == {"in_service"}
+        assert all(len(states) == 1 for states in seen)
+        (inc,) = incidents.list_incidents(rt.store)
+        assert len(inc.evidence["drained"]) == 18
+    finally:
+        rt.close()
