@@ -40,6 +40,9 @@ FINDING_BEFORE, FINDING_AFTER = timedelta(hours=24), timedelta(minutes=30)
 # Work that started this much after the drain's time (clock skew between computectl and
 # the workload manager aside) was not on the node when it was drained.
 SKEW = timedelta(seconds=2)
+# Drains recorded, and work ended, this long before the last look are looked at again
+# (recorded once).
+OVERLAP = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +80,20 @@ def drain_hits(event: Event, work: Iterable[NodeWork]) -> list[kept.JobHit]:
 
 
 def look_at_drains(
-    store: Store, managers: dict[str, WorkloadManager], after_id: int, since: datetime,
+    store: Store,
+    managers: dict[str, WorkloadManager],
+    was: kept.Mark,
     now: datetime,
-) -> Look:  # fmt: skip
-    """The hits of fault drains after ``after_id``; stops at the first drain whose backend
+) -> Look:
+    """The hits of fault drains since the mark; stops at the first drain whose backend
     could not be read (the mark stays before it)."""
-    events = kept.fault_drains(store, after_id, since, DRAINS_PER_SWEEP)
+    top = kept.last_event_id(store)  # before the read: an event after it waits for the next
+    again = was.failed_until - OVERLAP
+    events = kept.fault_drains(
+        store, was.last_event_id, top, now - FIRST_LOOK, again, DRAINS_PER_SWEEP
+    )
     hits: list[kept.JobHit] = []
-    last = after_id
+    last = was.last_event_id
     for e in events:
         manager = managers.get(e.pool)
         if isinstance(manager, WorkHistory):
@@ -93,11 +102,9 @@ def look_at_drains(
             except SchedulerError as exc:
                 return Look(hits, last, [f"job impact: {e.node}: what ran there: {exc}"])
             hits += drain_hits(e, read.work)
-        last = e.id if e.id is not None else last
-    # Past the drains looked at: events of other kinds up to here need no second look.
-    if len(events) < DRAINS_PER_SWEEP:
-        last = max(last, kept.last_event_id(store))
-    return Look(hits, last, [])
+        last = max(last, e.id or 0)
+    # Every drain up to ``top`` looked at: the events of other kinds need no look.
+    return Look(hits, top if len(events) < DRAINS_PER_SWEEP else last, [])
 
 
 def look_at_failures(
@@ -155,8 +162,10 @@ def after_sweep(rt: Runtime) -> list[str]:
         was = kept.mark(rt.store)
         if was is None:
             return []
-    drains = look_at_drains(rt.store, rt.backends.by_pool, was.last_event_id, now - FIRST_LOOK, now)
-    failed, errors = look_at_failures(rt.store, rt.backends.groups(), was.failed_until, now)
+    drains = look_at_drains(rt.store, rt.backends.by_pool, was, now)
+    # Again from a little before the last look: the accounting hears of an end late.
+    since = was.failed_until - OVERLAP
+    failed, errors = look_at_failures(rt.store, rt.backends.groups(), since, now)
     # A failure look that could not read a backend keeps its window for the next sweep.
     failed_until = now if not errors else was.failed_until
     kept.record(rt.store, was, kept.Mark(drains.last_event_id, failed_until), drains.hits + failed)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -130,12 +130,21 @@ def pools_of(store: Store, names: set[str]) -> dict[str, str]:
         return {str(n): str(p) for n, p in s.execute(q)}
 
 
-def fault_drains(store: Store, after_id: int, since: datetime, limit: int) -> list[Event]:
-    """Drains computectl made for a node's fault, with an id past ``after_id`` and at or
-    after ``since``, oldest first (at most ``limit``)."""
+def fault_drains(
+    store: Store, after_id: int, up_to_id: int, since: datetime, again_since: datetime, limit: int
+) -> list[Event]:
+    """Drains computectl made for a node's fault, at or after ``since``, with an id in
+    (``after_id``, ``up_to_id``] or recorded at or after ``again_since`` (a transaction that
+    took its id before others committed after them: looked at again, recorded once),
+    oldest first (at most ``limit``)."""
     q = (
         select(EventRow)
-        .where(EventRow.id > after_id, EventRow.kind == EventKind.DRAIN, EventRow.at >= since)
+        .where(
+            EventRow.kind == EventKind.DRAIN,
+            EventRow.at >= since,
+            EventRow.id <= up_to_id,
+            or_(EventRow.id > after_id, EventRow.at >= again_since),
+        )
         .order_by(EventRow.id)
         .limit(limit)
     )

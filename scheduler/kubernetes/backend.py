@@ -7,10 +7,10 @@ made safe to run twice and to undo exactly: computectl marks what it adds
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from scheduler.kubernetes.objects import (
     resume_patch,
     selector,
 )
-from scheduler.kubernetes.work import pods_work
+from scheduler.kubernetes.work import evicted_work, pods_work
 from scheduler.protocol import (
     Allocation,
     BatchResult,
@@ -41,7 +41,7 @@ from scheduler.protocol import (
     NodeStatus,
 )
 from scheduler.topology import topology_name
-from scheduler.work import WorkRead
+from scheduler.work import NodeWork, WorkRead
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # What `kubectl delete pod` gives a pod by default; "down" ends work, but politely.
@@ -49,6 +49,8 @@ DOWN_GRACE_SECONDS = 30
 # Read-modify-write of a node: another writer (kubelet, an operator) can win the race.
 _CONFLICT_RETRIES = 5
 _ACTIVE = "status.phase!=Succeeded,status.phase!=Failed"
+# How many evicted pods the backend remembers (see `evicted`).
+EVICTED_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,9 @@ class KubernetesWorkloadManager:
         self.pools = {p: dict(sel) for p, sel in pools.items()}
         self.gpu_resource = gpu_resource
         self.topology = dict(topology or {})
+        # GPU pods this backend evicted or deleted, as they were: the API forgets a pod once
+        # it is gone, and which work a drain hit is asked after the drain (WorkHistory).
+        self.evicted: deque[NodeWork] = deque(maxlen=EVICTED_KEPT)
 
     def close(self) -> None:
         self.client.close()
@@ -161,7 +166,14 @@ class KubernetesWorkloadManager:
     def work_on(self, node: str, since: datetime, until: datetime) -> WorkRead:
         """The GPU pods bound to ``node`` that ran in the window (those still present)."""
         pods = self.client.list_pods(f"spec.nodeName={node}")
-        return pods_work(pods, self.gpu_resource, since, until, node=node)
+        read = pods_work(pods, self.gpu_resource, since, until, node=node)
+        present = {w.id for w in read.work}
+        gone = [
+            w
+            for w in self.evicted
+            if w.node == node and w.id not in present and w.end and since <= w.end <= until
+        ]
+        return WorkRead(read.work + gone, read.skipped)
 
     def failed_work(self, since: datetime, until: datetime) -> WorkRead:
         """GPU pods that ended Failed in the window, on the node they were bound to."""
@@ -186,7 +198,7 @@ class KubernetesWorkloadManager:
             node,
             lambda raw: None if drained_as(raw, reason, mode) else drain_patch(raw, reason, mode),
         )
-        blocked = []
+        blocked, gone = [], []
         for pod, _ in self._gpu_pods(node):
             namespace, name = meta(pod).get("namespace", ""), meta(pod).get("name", "")
             if meta(pod).get("deletionTimestamp"):
@@ -195,6 +207,9 @@ class KubernetesWorkloadManager:
                 self.client.delete_pod(namespace, name, DOWN_GRACE_SECONDS)
             elif (why := self.client.evict_pod(namespace, name)) is not None:
                 blocked.append(f"{namespace}/{name}: {why}")
+                continue
+            gone.append(pod)
+        self.evicted.extend(evicted_work(gone, self.gpu_resource, datetime.now(UTC)))
         return DrainReport(tuple(blocked))
 
     def resume(self, node: str) -> None:

@@ -11,6 +11,7 @@ outside input (a tenant writes them): one that cannot be read is skipped and cou
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -33,10 +34,11 @@ def pod_work(pod: Mapping[str, Any], resource: str, until: datetime) -> NodeWork
     Raises Malformed."""
     if not isinstance(pod, Mapping):
         raise Malformed("a pod that is not an object")
-    metadata, spec, status = pod.get("metadata"), pod.get("spec"), pod.get("status")
-    if not all(isinstance(x, Mapping) for x in (metadata, spec, status or {})):
+    metadata, spec, status = pod.get("metadata"), pod.get("spec"), pod.get("status") or {}
+    if not (
+        isinstance(metadata, Mapping) and isinstance(spec, Mapping) and isinstance(status, Mapping)
+    ):
         raise Malformed("metadata, spec or status is not an object")
-    assert isinstance(metadata, Mapping) and isinstance(spec, Mapping)  # for mypy
     node, name, namespace = spec.get("nodeName"), metadata.get("name"), metadata.get("namespace")
     if node is None:
         return None
@@ -46,7 +48,7 @@ def pod_work(pod: Mapping[str, Any], resource: str, until: datetime) -> NodeWork
     span = lifetime(pod, until)
     if span is None or gpus == 0:
         return None
-    phase = str((status or {}).get("phase") or "")
+    phase = str(status.get("phase") or "")
     state = _ENDED_PHASES.get(phase, RUNNING)
     end = None if state == RUNNING else span[1]
     return NodeWork(
@@ -81,3 +83,17 @@ def pods_work(
             continue
         out.append(w)
     return WorkRead(out, skipped)
+
+
+def evicted_work(pods: Iterable[Any], resource: str, at: datetime) -> list[NodeWork]:
+    """Pods a drain evicted or deleted ``at``, as they were: ended then (a pod that cannot
+    be read is left out)."""
+    out = []
+    for pod in pods:
+        try:
+            w = pod_work(pod, resource, at)
+        except Malformed:
+            continue
+        if w is not None:
+            out.append(replace(w, end=max(at, w.start), state=ENDED))
+    return out
