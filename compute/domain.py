@@ -159,3 +159,5 @@ class EventKind:
     WOULD_ACT = "would_act"
     # A drain the shared-cause brake held (detail: incident, action, check).
     DRAIN_HELD = "drain_held"
+    # A node that failed again after repair [lemons] failures times (detail: action, failures).
+    LEMON = "lemon"

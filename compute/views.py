@@ -37,7 +37,8 @@ OUT_OF_SERVICE = (
 # -- nodes --------------------------------------------------------------------------------------
 
 
-def node_view(n: Node) -> dict[str, Any]:
+def node_view(n: Node, lemon: Event | None = None) -> dict[str, Any]:
+    """``lemon``: the node's newest lemon mark (compute/services/lemons.py marks), if any."""
     return {
         "name": n.name,
         "pool": n.pool,
@@ -58,6 +59,19 @@ def node_view(n: Node) -> dict[str, Any]:
         "last_checked_at": n.last_checked_at.isoformat() if n.last_checked_at else None,
         "finding": finding_view(n),
         "burn_in_failures": n.health.burn_in_failures,
+        "lemon": lemon_view(lemon),
+    }
+
+
+def lemon_view(e: Event | None) -> dict[str, Any] | None:
+    """A lemon mark as shown beside its node; None for a node never marked."""
+    if e is None:
+        return None
+    return {
+        "at": e.at.isoformat(),
+        "reason": e.reason,
+        "action": e.detail.get("action"),
+        "failures": list(e.detail.get("failures", [])),
     }
 
 
@@ -85,9 +99,9 @@ def result_view(r: CheckResult) -> dict[str, Any]:
     return r.to_dict()
 
 
-def node_detail_view(d: NodeDetail) -> dict[str, Any]:
+def node_detail_view(d: NodeDetail, lemon: Event | None = None) -> dict[str, Any]:
     return {
-        **node_view(d.node),
+        **node_view(d.node, lemon),
         "gpus": [gpu_view(g) for g in d.gpus],
         "results": [result_view(r) for r in d.results],
         "events": [event_view(e) for e in d.events],
@@ -233,6 +247,7 @@ def rma_report_view(r: RmaReport) -> dict[str, Any]:
         "drain_reason": n.drain_reason,
         "suspect_gpus": suspect,
         "xid_codes": r.xid_codes,
+        "lemon": lemon_view(r.lemon),
         "gpus": [{**_gpu_rma(g), "suspect": g.index in suspect} for g in r.gpus],
         "failures": [result_view(x) for x in r.failures],
         "burn_in": [result_view(x) for x in r.burn_in],
@@ -277,6 +292,18 @@ def pair_test_view(run: PairTestRun) -> dict[str, Any]:
         "drained": list(run.drained),
         "drain_errors": run.drain_errors,
         "drain_refused": run.drain_refused,
+        "rechecks": [
+            {
+                "node": c.node,
+                "partner": c.partner,
+                "busbw_gbps": c.busbw_gbps,
+                "ratio": c.ratio,
+                "outcome": c.outcome.value,
+                "error": c.error,
+                "job": c.job,
+            }
+            for c in run.rechecks
+        ],
     }
 
 

@@ -9,6 +9,10 @@ would drain them (they stay out until an operator resumes them, through
 burn-in); never more than the pool's drain budget allows. A suspect link drains
 nothing (it is not a node's fault), it is reported; so is a pair that produced
 no figure, which is no evidence against either node.
+
+Before the verdict stands, every suspect (and inconclusive) node runs once more
+with a node that passed every pair (health.fabric_recheck): slow again, it is
+confirmed; fast, it is cleared and its slow pair is the link's or the partner's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from compute.services.nodes import NodeService
 from compute.store import Store
 from health.burnin.pair import parse_result
 from health.fabric import FabricReport, PairFigure, PairVerdict, judge, ring_rounds
+from health.fabric_recheck import Outcome, Recheck, plan, rejudge
+from health.inputs import MAX_REASON
 from health.policy import Lifecycle, PolicyConfig, drain_budget
 from health.result import CheckResult, Status, Suite
 from scheduler.errors import SchedulerError
@@ -41,6 +47,7 @@ class PairTestOptions:
     probe_timeout_seconds: float = 300.0  # a probe waiting for its peer and the collective
     port: int = DEFAULT_PORT
     device: str = "auto"
+    recheck: bool = True  # re-pair suspects with a known-good partner before the verdict
 
     def probe_timeout(self) -> float:
         """The probe gives up before the round does, so its own one-line error is what the
@@ -57,6 +64,8 @@ class PairTestRun:
     drained: tuple[str, ...] = ()
     drain_errors: dict[str, str] = field(default_factory=dict)
     drain_refused: str = ""  # why --drain drained nothing (the pool's drain budget)
+    rechecks: tuple[Recheck, ...] = ()  # each re-paired suspect's outcome
+    recheck_rounds: int = 0
 
 
 class FabricService:
@@ -94,22 +103,13 @@ class FabricService:
         extra = ["--timeout", f"{options.probe_timeout():g}", "--device", options.device]
         if options.nbytes:
             extra += ["--bytes", str(options.nbytes)]
-        figures: list[PairFigure] = []
-        for pairs in rounds:
-            runs = [PairRun(p, options.port + i) for i, p in enumerate(pairs)]
-            try:
-                outcomes = launcher.run_pairs(runs, extra, options.timeout_seconds)
-            except SchedulerError as exc:
-                # Kept as this round's outcome: the rounds measured so far are not lost.
-                outcomes = [PairOutcome(r.nodes, "", "", f"launcher failed: {exc}") for r in runs]
-            for o in outcomes:
-                busbw = _busbw(parse_result(o.output))
-                error = o.error
-                if busbw is None and not error:
-                    error = "the job finished without a result line"
-                figures.append(PairFigure(o.nodes, busbw, error, o.job))
+        figures = _measure(launcher, rounds, options, extra)
         report = judge(figures, options.slow_ratio, options.floor_gbps)
-        self._record(pool, chosen, report, actor, len(rounds))
+        rechecks: tuple[Recheck, ...] = ()
+        again = plan(report) if options.recheck else []
+        if options.recheck and (report.suspect_nodes or report.inconclusive) and report.judged:
+            report, rechecks = rejudge(report, _measure(launcher, again, options, extra))
+        self._record(pool, chosen, report, actor, len(rounds), rechecks)
         drained: list[str] = []
         drain_errors: dict[str, str] = {}
         refused = ""
@@ -123,7 +123,7 @@ class FabricService:
             else:
                 for name, evidence in report.suspect_nodes.items():
                     try:
-                        self.nodes.drain(name, f"NCCL pair test: {evidence}", actor)
+                        self.nodes.drain(name, _drain_reason(evidence), actor)
                         drained.append(name)
                     except ComputeError as exc:
                         drain_errors[name] = str(exc)
@@ -135,6 +135,8 @@ class FabricService:
             tuple(drained),
             drain_errors,
             refused,
+            rechecks,
+            len(again),
         )
 
     def _drain_room(self, pool: str) -> int:
@@ -174,7 +176,13 @@ class FabricService:
         return chosen
 
     def _record(
-        self, pool: str, nodes: list[Node], report: FabricReport, actor: str, rounds: int
+        self,
+        pool: str,
+        nodes: list[Node],
+        report: FabricReport,
+        actor: str,
+        rounds: int,
+        rechecks: tuple[Recheck, ...] = (),
     ) -> None:
         now = self.clock.now()
         results = []
@@ -182,8 +190,12 @@ class FabricService:
             mine = [v for v in report.pairs if node.name in v.nodes]
             if not mine:
                 continue
+            mine_again = [c for c in rechecks if node.name in (c.node, c.partner)]
             measured = [v.busbw_gbps for v in mine if v.busbw_gbps is not None]
-            values: dict[str, float | int | str | bool] = {"pairs": len(mine)}
+            measured += [c.busbw_gbps for c in mine_again if c.busbw_gbps is not None]
+            values: dict[str, float | int | str | bool] = {
+                "pairs": len(mine) + sum(1 for c in mine_again if c.partner)
+            }
             if measured:
                 values["min_busbw_gbps"] = round(min(measured), 3)
             if report.reference_gbps is not None:
@@ -195,6 +207,9 @@ class FabricService:
                 evidence = "; ".join(_note(v, node.name) for v in mine if v.slow or v.failed)
                 if node.name in report.inconclusive:
                     evidence += " (no other partner clears it: node or link)"
+                cleared = [c for c in mine_again if c.node == node.name]
+                if cleared and cleared[0].outcome is Outcome.CLEARED:
+                    evidence += f"; cleared by re-pairing: {_recheck_note(cleared[0])}"
             else:
                 status, evidence = Status.PASS, ""
             results.append(
@@ -225,9 +240,52 @@ class FabricService:
                         "slow_pairs": [list(v.nodes) for v in report.pairs if v.slow],
                         "suspect_nodes": sorted(report.suspect_nodes),
                         "suspect_links": [list(link) for link in report.suspect_links],
+                        "rechecks": [
+                            {
+                                "node": c.node,
+                                "partner": c.partner,
+                                "busbw_gbps": c.busbw_gbps,
+                                "outcome": c.outcome.value,
+                            }
+                            for c in rechecks
+                        ],
                     },
                 )
             )
+
+
+def _measure(
+    launcher: PairLauncher,
+    rounds: Sequence[Sequence[tuple[str, str]]],
+    options: PairTestOptions,
+    extra: Sequence[str],
+) -> list[PairFigure]:
+    """Every round's pairs through the launcher, one figure (or why none) per pair."""
+    figures: list[PairFigure] = []
+    for pairs in rounds:
+        runs = [PairRun(p, options.port + i) for i, p in enumerate(pairs)]
+        try:
+            outcomes = launcher.run_pairs(runs, extra, options.timeout_seconds)
+        except SchedulerError as exc:
+            # Kept as this round's outcome: the rounds measured so far are not lost.
+            outcomes = [PairOutcome(r.nodes, "", "", f"launcher failed: {exc}") for r in runs]
+        for o in outcomes:
+            busbw = _busbw(parse_result(o.output))
+            error = o.error
+            if busbw is None and not error:
+                error = "the job finished without a result line"
+            figures.append(PairFigure(o.nodes, busbw, error, o.job))
+    return figures
+
+
+def _drain_reason(evidence: str) -> str:
+    """The evidence as a drain reason, cut to fit (the node's nccl_pair result keeps it whole)."""
+    text = f"NCCL pair test: {evidence}"
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
+
+
+def _recheck_note(c: Recheck) -> str:
+    return f"{c.busbw_gbps:.1f} GB/s with known-good {c.partner}"
 
 
 def _busbw(result: Mapping[str, object] | None) -> float | None:

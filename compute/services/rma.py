@@ -18,7 +18,13 @@ HISTORY_KINDS = (
     EventKind.REPAIR,
     EventKind.RESUME,
     EventKind.EXTERNAL_DRAIN,
+    EventKind.EXTERNAL_RESUME,
+    EventKind.LEMON,
+    EventKind.RETIRE,
 )
+# A lemon's report is its escalation: the vendor gets every repair and failure it had.
+_HISTORY = 200
+_LEMON_HISTORY = 100_000
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class RmaReport:
     failures: list[CheckResult]  # failed or warning results, newest first
     burn_in: list[CheckResult]  # the latest burn-in run's results
     history: list[Event]
+    lemon: Event | None = None  # the node's newest lemon mark (compute/services/lemons.py)
 
     @property
     def suspect_gpus(self) -> list[int]:
@@ -51,9 +58,10 @@ class RmaReport:
             f"reason: {n.drain_reason or '-'}",
             f"suspect GPUs: {', '.join(map(str, self.suspect_gpus)) or 'none named'}",
             f"XID codes seen: {', '.join(map(str, self.xid_codes)) or 'none'}",
-            "",
-            "GPUs (index, serial, UUID):",
         ]
+        if self.lemon is not None:
+            lines.append(f"LEMON since {self.lemon.at:%Y-%m-%d %H:%M:%S} UTC: {self.lemon.reason}")
+        lines += ["", "GPUs (index, serial, UUID):"]
         lines += [
             f"  {'*' if g.index in self.suspect_gpus else ' '} {g.index}  {g.serial:<16} {g.uuid}"
             for g in self.gpus
@@ -90,11 +98,17 @@ def rma_report(store: Store, node: Node, limit: int = 500) -> RmaReport:
             break
         latest_run.append(r)
     latest_run.sort(key=lambda r: r.check)
-    history = [e for e in store.events(node=node.name, limit=200) if e.kind in HISTORY_KINDS]
+    lemon = next(iter(store.events(node=node.name, kinds=[EventKind.LEMON], limit=1)), None)
+    history = store.events(
+        node=node.name,
+        kinds=HISTORY_KINDS,
+        limit=_HISTORY if lemon is None else _LEMON_HISTORY,
+    )
     return RmaReport(
         node=node,
         gpus=store.gpus(node.name),
         failures=failures,
         burn_in=latest_run,
         history=history,
+        lemon=lemon,
     )
