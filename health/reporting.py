@@ -115,10 +115,11 @@ def fetch_sdc_reference(
         raise LookupError(f"HTTP {exc.code}") from None
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         raise LookupError(str(getattr(exc, "reason", exc))[:200]) from None
-    checksum = raw.get("checksum") if isinstance(raw, dict) else None
-    if checksum is None and isinstance(raw, dict):
+    if not isinstance(raw, dict) or "checksum" not in raw:
+        raise LookupError("the answer is not an SDC reference")
+    checksum, nodes = raw["checksum"], raw.get("nodes")
+    if checksum is None:
         return None
-    nodes = raw.get("nodes")
     if not (isinstance(checksum, str) and _SHA256.fullmatch(checksum)) or not (
         isinstance(nodes, int) and not isinstance(nodes, bool) and nodes >= 1
     ):
