@@ -26,6 +26,8 @@ DEFAULT_NODE_WATTS = {
     "H200": 10_200.0,
     "A100-SXM": 6_500.0,
     "B200": 14_300.0,
+    # 8 GPUs' worth of an NVL72 rack (~130 kW over 72 GPUs, switch trays and Grace CPUs).
+    "GB200": 14_000.0,
 }
 
 

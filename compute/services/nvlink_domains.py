@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 from compute.domain import AUTOMATION, EventKind, Node, Pool
 from compute.errors import BackendError, NotLeading, RefusedError
 from compute.services import incidents
-from compute.services.gate import observed, scopes_of
+from compute.services.brake import scopes_of
+from compute.services.gate import observed
 from compute.store import incidents as kept
 from compute.store import nvlink_domains as domain_members
 from compute.store.incidents import OPEN

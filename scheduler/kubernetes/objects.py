@@ -33,6 +33,7 @@ GPU_MODELS = {
     "NVIDIA-H200": "H200",
     "NVIDIA-A100-SXM4-80GB": "A100-SXM",
     "NVIDIA-B200": "B200",
+    "NVIDIA-GB200": "GB200",
 }
 
 _TERMINATED = ("Succeeded", "Failed")

@@ -23,6 +23,7 @@ GPU_MODELS: Mapping[str, str] = {
     "h200": "H200",
     "a100": "A100-SXM",
     "b200": "B200",
+    "gb200": "GB200",
 }
 
 # Node names one topology listing may expand to in all: more than any site has, few enough

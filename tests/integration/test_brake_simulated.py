@@ -13,7 +13,8 @@ import pytest
 from compute.domain import EventKind, Node
 from compute.runtime import Runtime
 from compute.services import incidents, pools
-from compute.services.gate import DRAIN_HELD, MODE_TTL_SECONDS, WOULD_ACT, threshold
+from compute.services.brake import threshold
+from compute.services.gate import DRAIN_HELD, MODE_TTL_SECONDS, WOULD_ACT
 from compute.testing import make_runtime
 from health.policy import Lifecycle
 

@@ -11,16 +11,8 @@ import pytest
 from compute.config_sections import BrakeSettings
 from compute.domain import AUTOMATION, Event, EventKind, Node, Pool
 from compute.services import incidents, pools
-from compute.services.gate import (
-    DRAIN_HELD,
-    WOULD_ACT,
-    Gate,
-    Verdict,
-    brake_verdict,
-    observed,
-    suspected_cause,
-    threshold,
-)
+from compute.services.brake import Verdict, brake_verdict, suspected_cause, threshold
+from compute.services.gate import DRAIN_HELD, WOULD_ACT, Gate, observed
 from compute.store import Store
 from compute.store import incidents as kept
 from compute.store.incidents import DrainSeen, Incident
