@@ -13,6 +13,7 @@ A backend that cannot be read holds the mark before its drain; the next sweep tr
 
 from __future__ import annotations
 
+import logging
 from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from compute.store import Store
 from compute.store import impact as kept
 from scheduler.errors import SchedulerError
 from scheduler.protocol import WorkloadManager
-from scheduler.work import NodeWork, WorkHistory
+from scheduler.work import NodeWork, WorkHistory, WorkRead
 
 if TYPE_CHECKING:
     from compute.runtime import Runtime
+
+_log = logging.getLogger("computectl")
 
 # How far back the first look goes (a new install's recent drains), and how many drains
 # one sweep looks up (the rest wait for the next).
@@ -50,6 +53,11 @@ class Look:
     hits: list[kept.JobHit]
     last_event_id: int
     errors: list[str]
+
+
+def _skipped(read: WorkRead, what: str) -> None:
+    if read.skipped:
+        _log.warning("job impact: %s: %d entries could not be read, skipped", what, read.skipped)
 
 
 def drain_hits(event: Event, work: Iterable[NodeWork]) -> list[kept.JobHit]:
@@ -101,6 +109,7 @@ def look_at_drains(
                 read = manager.work_on(e.node, e.at - SKEW, now)
             except SchedulerError as exc:
                 return Look(hits, last, [f"job impact: {e.node}: what ran there: {exc}"])
+            _skipped(read, f"what ran on {e.node}")
             hits += drain_hits(e, read.work)
         last = max(last, e.id or 0)
     # Every drain up to ``top`` looked at: the events of other kinds need no look.
@@ -123,6 +132,7 @@ def look_at_failures(
         except SchedulerError as exc:
             errors.append(f"job impact: failed work of {manager.kind}: {exc}")
             continue
+        _skipped(read, f"failed work of {manager.kind}")
         pool_of = kept.pools_of(store, {w.node for w in read.work})
         for w in read.work:
             pool = pool_of.get(w.node)
