@@ -4,7 +4,9 @@ process's matmul settings as it found them."""
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,3 +77,15 @@ def test_kernel_parameters_are_bounded() -> None:
         SdcKernel(size=4)
     with pytest.raises(ValueError, match="weights"):
         SdcKernel(chain=2, weights=3)
+
+
+def test_the_device_script_runs_on_the_cpu_and_sees_a_flipped_gpu(
+    torch: Any, tmp_path: Path
+) -> None:
+    from benchmarks.gpu_sdc import main
+
+    assert main(["--cpu", "--out", str(tmp_path), "--runs", "1"]) == 0
+    report = json.loads((tmp_path / "gpu_sdc.json").read_text())
+    assert report["measure"]["bitwise_equal_everywhere"] is True
+    assert report["check"]["status"] == "pass"
+    assert (report["flip"]["status"], report["flip"]["gpus"]) == ("fail", [2])
