@@ -26,11 +26,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from health.checks.base import CheckContext, gpu_list, verdict
+from health.inputs import MAX_EVIDENCE
 from health.probe import ProbeError, SdcRun
 from health.result import CheckResult, Status, Suite, Value
 
 CHECK_NAME = "sdc"
 STACK_KEY_CHARS = 16
+MAX_SUSPECT_CHECKSUMS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,8 @@ def _judge(
     sums = {g: r.checksums[0] for g, r in runs.items()}
 
     consensus = _across_gpus(sums, models, values, mismatch, suspects)
-    for g in sorted(suspects):
+    # A result holds 64 values at most (health/inputs.py): the first suspects' checksums.
+    for g in sorted(suspects)[:MAX_SUSPECT_CHECKSUMS]:
         values[f"gpu{g}_checksum"] = sums[g]
     if consensus is not None:
         values["checksum"] = consensus
@@ -141,6 +144,8 @@ def _judge(
         values["previous_run"] = values["fleet_reference"] = "skipped: no node consensus"
     if problems:
         evidence = "; ".join(problems)
+        if len(evidence) > MAX_EVIDENCE:  # what a posted result may carry
+            evidence = evidence[: MAX_EVIDENCE - 1] + "…"
         return verdict(
             check,
             ctx,

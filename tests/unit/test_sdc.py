@@ -243,3 +243,19 @@ def test_the_state_remembers_passing_checksums_per_stack(tmp_path: Path) -> None
 
 def test_sdc_is_never_drawn_at_random_by_default() -> None:
     assert FAULTS[FaultKind.SDC_BITFLIP].weight == 0.0
+
+
+def test_a_wide_node_with_every_gpu_suspect_still_posts_a_valid_result() -> None:
+    f = fleet()
+    snap = SimulatedTelemetry(lambda: nullcontext(f)).snapshot(NODE, None)
+    g = snap.gpus[0]
+    wide = dataclasses.replace(snap, gpus=tuple(dataclasses.replace(g, index=i) for i in range(32)))
+    # 17 GPUs agree, 15 each answer otherwise, twice: the longest evidence a node makes.
+    answers = {i: (A, A) if i < 17 else (f"{i:064x}", A) for i in range(32)}
+    r = SdcCheck(reference=lambda m, s: SdcReference(C, 3)).run(
+        CheckContext(wide, expect(f), probe=FakeProbe(answers))
+    )
+    assert r.status is Status.FAIL and len(r.gpus) == 32
+    assert len(r.evidence) == 2000 and r.evidence.endswith("…")
+    back = CheckResult.from_dict(r.to_dict(), node=NODE)
+    assert back.values == r.values
