@@ -93,7 +93,7 @@ def test_a_pod_on_a_node_drained_for_a_fault_is_its_tenants_incident(
         try:
             read()
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     kube.wait("the pod to be gone", gone, 60)
