@@ -117,7 +117,7 @@ def test_gpu_hours_run_from_the_start_to_the_drain_or_the_end() -> None:
     assert ended.gpu_hours_until(NOW) == 2.0
 
 
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 _FIELD = st.one_of(
     _TEXT, st.sampled_from(["Unknown", "None", "", "2026-12-01T10:00:00", "RUNNING",
                             "NODE_FAIL", "gres/gpu=4", "gpu-[001-999999999]", "123", "123.0"]),
