@@ -169,6 +169,11 @@ def marks(store: Store) -> dict[str, Event]:
     return kept.marked(store, EventKind.LEMON)
 
 
+def mark_of(store: Store, node: str) -> Event | None:
+    """The node's newest lemon mark, or None (one narrow read: `nodes show`)."""
+    return next(iter(store.events(node=node, kinds=[EventKind.LEMON], limit=1)), None)
+
+
 def after_sweep(rt: Runtime) -> list[str]:
     """After each sweep, by the acting control plane; what could not be done, one line each."""
     return scan(rt.store, rt.nodes, rt.settings.lemons, rt.clock.now()).errors

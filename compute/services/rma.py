@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from compute.domain import Event, EventKind, Gpu, Node
 from compute.services.fabric import PAIR_CHECK
+from compute.services.lemons import mark_of
 from compute.store import Store
 from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
 
@@ -98,7 +99,7 @@ def rma_report(store: Store, node: Node, limit: int = 500) -> RmaReport:
             break
         latest_run.append(r)
     latest_run.sort(key=lambda r: r.check)
-    lemon = next(iter(store.events(node=node.name, kinds=[EventKind.LEMON], limit=1)), None)
+    lemon = mark_of(store, node.name)
     history = store.events(
         node=node.name,
         kinds=HISTORY_KINDS,

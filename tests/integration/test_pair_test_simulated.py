@@ -84,3 +84,26 @@ def test_refusals(rt: Runtime) -> None:
         rt.fabric.pair_test(pool, PairTestOptions(), actor="t", names=names[:1])
     with pytest.raises(NotFoundError, match="unknown node"):
         rt.fabric.pair_test(pool, PairTestOptions(), actor="t", names=[names[0], "gpu-999"])
+
+
+def test_a_healthy_node_between_two_bad_ones_is_cleared_by_re_pairing(rt: Runtime) -> None:
+    """On the ring the healthy node between two nodes with a rail down is slow with both
+    partners; re-paired with a node that passed everywhere it is fast, so only the two bad
+    nodes stay suspects, and --drain drains only them."""
+    pool, names = _pool(rt)
+    bad = [names[2], names[4]]
+    for name in bad:
+        rt.datacenter.inject(name, "ib_port_down", gpu=3)  # type: ignore[union-attr]
+    ring = rt.fabric.pair_test(pool, PairTestOptions(recheck=False), actor="ops", names=names[:8])
+    assert set(ring.report.suspect_nodes) == {names[2], names[3], names[4]}
+    run = rt.fabric.pair_test(pool, PairTestOptions(), actor="ops", names=names[:8], drain=True)
+    assert set(run.report.suspect_nodes) == set(bad)
+    outcomes = {c.node: c.outcome.value for c in run.rechecks}
+    assert outcomes == {names[2]: "confirmed", names[3]: "cleared", names[4]: "confirmed"}
+    assert all(c.partner not in (*bad, names[3]) for c in run.rechecks)
+    assert run.report.suspect_links == ()
+    assert sorted(run.drained) == sorted(bad)
+    healthy = rt.store.node(names[3])
+    assert healthy is not None and healthy.state is Lifecycle.IN_SERVICE
+    latest = {r.check: r for r in rt.store.latest_results(names[3])}[PAIR_CHECK]
+    assert latest.status is Status.WARN and "cleared by re-pairing" in latest.evidence
