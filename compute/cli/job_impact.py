@@ -37,7 +37,9 @@ def incidents(obj: CliContext, name: str, month: str | None, output: str) -> Non
         say(f"tenant {name}: no incidents in {view['month']}")
         return
     table(
-        f"tenant {name}: {len(rows)} incident(s) in {view['month']}, "
+        f"tenant {name}: {view['count']} incident(s) in {view['month']}"
+        + (f" (the newest {len(rows)} shown)" if len(rows) < view["count"] else "")
+        + ", "
         f"{view['gpu_hours_lost']:.2f} GPU-hours lost",
         ["when (UTC)", "job/pod", "node", "cause", "check", "GPUs", "GPU-hours lost", "state"],
         [

@@ -34,6 +34,7 @@ TENANT_INCIDENTS = {
     "tenant": shapes.STR,
     "month": shapes.STR,
     "gpu_hours_lost": shapes.NUM,
+    "count": shapes.INT,
     "incidents": [INCIDENT],
 }
 

@@ -203,11 +203,16 @@ def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:
     return first, first + timedelta(days=monthrange(year, mon)[1])
 
 
+# Incidents a month's list shows, newest first (the month's figure counts them all).
+SHOWN = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class TenantImpact:
     tenant: str
     month: str  # YYYY-MM
     gpu_hours_lost: float
+    count: int  # hits in the month; ``hits`` holds the newest `SHOWN` of them
     hits: list[kept.JobHit]
 
 
@@ -221,10 +226,9 @@ def tenant_impact(store: Store, tenant: str, month: str | None, now: datetime) -
         since, until = month_bounds(month, now)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    found = kept.hits(store, tenant, since, until)
-    return TenantImpact(
-        tenant, since.strftime("%Y-%m"), round(sum(h.gpu_hours for h in found), 6), found
-    )
+    count, hours = kept.tally(store, tenant, since, until)
+    found = kept.hits(store, tenant, since, until, limit=SHOWN)
+    return TenantImpact(tenant, since.strftime("%Y-%m"), round(hours, 6), count, found)
 
 
 def hit_view(h: kept.JobHit) -> dict[str, object]:
@@ -242,5 +246,6 @@ def impact_view(ti: TenantImpact) -> dict[str, object]:
         "tenant": ti.tenant,
         "month": ti.month,
         "gpu_hours_lost": ti.gpu_hours_lost,
+        "count": ti.count,
         "incidents": [hit_view(h) for h in ti.hits],
     }

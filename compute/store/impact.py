@@ -214,6 +214,16 @@ def _hit(r: JobHitRow) -> JobHit:
     )  # fmt: skip
 
 
+def tally(store: Store, tenant: str, since: datetime, until: datetime) -> tuple[int, float]:
+    """How many hits ``tenant`` had in [since, until), and the GPU-hours they lost."""
+    q = select(func.count(), func.sum(JobHitRow.gpu_hours)).where(
+        JobHitRow.tenant == tenant, JobHitRow.at >= since, JobHitRow.at < until
+    )
+    with Session(store.engine) as s:
+        row = s.execute(q).one()
+    return int(row[0] or 0), float(row[1] or 0.0)
+
+
 def lost_totals(store: Store) -> list[tuple[str, str, float, int]]:
     """(tenant, cause, GPU-hours, hits) over every hit kept: the counters of /metrics."""
     q = (

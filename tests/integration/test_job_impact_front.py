@@ -75,6 +75,7 @@ def test_the_tenants_incident_everywhere(client: TestClient, rt: Runtime) -> Non
     assert (hit["check"], hit["reason"]) == (drain.detail["check"], drain.reason)
     # Submitted at EPOCH, drained a little over 30 minutes later: 8 GPUs x ~0.5 h.
     assert 4.0 < hit["gpu_hours_lost"] < 4.3 and got["gpu_hours_lost"] == hit["gpu_hours_lost"]
+    assert got["count"] == 1
     other = client.get(f"/api/v1/tenants/{OTHER}/incidents", params={"month": MONTH}).json()
     assert other["incidents"] == [] and other["gpu_hours_lost"] == 0
     assert client.get("/api/v1/tenants/nobody/incidents").status_code == 404
