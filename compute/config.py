@@ -18,6 +18,9 @@ from compute.auth.oidc_settings import OidcSettings
 from compute.config_base import Section as _Section
 from compute.config_defaults import ENV_CONFIG, default_data_dir, setting_path, sqlite_url
 from compute.config_energy import EnergySettings
+from compute.config_floors import FloorsSettings
+from compute.config_lemons import LemonSettings
+from compute.config_node_check import NodeCheckSettings
 from compute.config_pools import (
     BACKENDS,
     KubernetesPool,
@@ -85,6 +88,9 @@ class Settings(_Section):
     power: PowerSettings = Field(default_factory=PowerSettings)
     topology: TopologySettings = Field(default_factory=TopologySettings)
     energy: EnergySettings = Field(default_factory=EnergySettings)
+    floors: FloorsSettings = Field(default_factory=FloorsSettings)
+    lemons: LemonSettings = Field(default_factory=LemonSettings)
+    node_check: NodeCheckSettings = Field(default_factory=NodeCheckSettings)
     oidc: OidcSettings | None = Field(
         None,
         description="Single sign-on for people through an OpenID Connect provider "

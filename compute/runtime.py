@@ -15,7 +15,17 @@ from typing import Protocol
 from compute.backends import Backends, Wired, WiringContext
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import KubernetesPool, PoolSettings, Settings, SlurmPool
-from compute.services import budget, drift, energy, power_caps, rack_budgets
+from compute.services import (
+    budget,
+    drift,
+    energy,
+    job_impact,
+    learned_floors,
+    lemons,
+    nvlink_domains,
+    power_caps,
+    rack_budgets,
+)
 from compute.services.acting import Acting
 from compute.services.fabric import FabricService
 from compute.services.gate import Gate
@@ -193,6 +203,10 @@ class Runtime:
             report.errors += power_caps.after_sweep(self)
             report.errors += rack_budgets.after_sweep(self)
             report.errors += energy.after_sweep(self)
+            report.errors += nvlink_domains.after_sweep(self)
+            report.errors += learned_floors.after_sweep(self)
+            report.errors += lemons.after_sweep(self)
+            report.errors += job_impact.after_sweep(self)
             if self.datacenter is not None:
                 repair_due(
                     self.store,

@@ -13,7 +13,18 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from compute.config import Settings
-from compute.metrics import budgets, drift, energy, fleet, power, racks, remediation
+from compute.metrics import (
+    budgets,
+    drift,
+    energy,
+    fleet,
+    floors,
+    job_impact,
+    lemons,
+    power,
+    racks,
+    remediation,
+)
 from compute.metrics.tally import EventTally
 from compute.store import Store
 from health.policy import PolicyConfig
@@ -49,6 +60,9 @@ class StoreCollector(Collector):
         yield from power.metrics(store, self.settings)
         yield from racks.metrics(store, self.settings)
         yield from energy.metrics(store, self.settings)
+        yield from floors.metrics(store)
+        yield from lemons.metrics(store)
+        yield from job_impact.metrics(store)
         figures = self.tally.figures(store)
         yield from fleet.events(figures)
         yield from remediation.latency(figures)
