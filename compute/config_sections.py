@@ -334,7 +334,8 @@ class SimulationSettings(_Section):
         default_factory=dict,
         description="Relative weight per fault kind (xid79, xid48, xid94, "
         "xid95, row_remap_pending, row_remap_failure, nvlink_down, pcie_x8, thermal_throttle, "
-        "power_brake, slow_gemm, low_nccl, ib_port_down); unnamed kinds keep their default weight.",
+        "power_brake, slow_gemm, low_nccl, ib_port_down, sdc_bitflip); unnamed kinds keep their "
+        "default weight (sdc_bitflip's is 0: only injected).",
     )
     technician_repair_hours: float = Field(
         4.0,

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--expect-gpus", type=int, choices=range(1, 65), metavar="1-64")
     c.add_argument("--state-file", type=Path)
     c.add_argument("--allow-busy", action="store_true")
+    # Default: COMPUTECTL_NODE_CHECK__DCGM_LEVEL, else 2 (health/node_check.py).
+    c.add_argument("--dcgm-level", type=int, choices=range(5), metavar="0-4")
     a = p.parse_args(argv)
 
     from health.nvml import NvmlTelemetry
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         token_file=a.token_file,
         expect_gpus=a.expect_gpus,
         allow_busy=a.allow_busy,
+        dcgm_level=a.dcgm_level,
     )
     return nc.run(request, NvmlTelemetry(), Thresholds())
 

@@ -17,12 +17,15 @@ from compute.api.auth import Door, FailureLimiter, Verifier, front_door
 from compute.api.capacity_routes import capacity_api
 from compute.api.deps import principal
 from compute.api.docs_assets import docs_assets
+from compute.api.floors_routes import floors_api
+from compute.api.job_impact_routes import job_impact_api
 from compute.api.oidc_routes import build_oidc_client, oidc_pages
 from compute.api.pages import pages
 from compute.api.power_routes import power_api
 from compute.api.problems import BodyLimit, install_problem_handlers
 from compute.api.quota_routes import quota
 from compute.api.routes import api
+from compute.api.sdc_routes import sdc_api
 from compute.api.tenant_batch_routes import tenant_batch_api
 from compute.api.usage_routes import usage_api
 from compute.auth.policy import Policy
@@ -78,6 +81,9 @@ def create_app(
     app.include_router(usage_api)
     app.include_router(power_api)
     app.include_router(capacity_api)
+    app.include_router(floors_api)
+    app.include_router(job_impact_api)
+    app.include_router(sdc_api)
     app.include_router(tenant_batch_api)
     app.include_router(access)
     app.include_router(quota)

@@ -54,14 +54,19 @@ Tenant = Annotated[TenantName, Path(description="Tenant name.")]
 def list_nodes(
     rt: Rt, pool: PoolName | None = None, state: Lifecycle | None = None
 ) -> dict[str, Any]:
+    from compute.services import lemons
+
     found = rt.nodes.list(pool=pool, state=state.value if state is not None else None)
-    return {"nodes": [node_view(n) for n in found]}
+    marks = lemons.marks(rt.store)
+    return {"nodes": [node_view(n, marks.get(n.name)) for n in found]}
 
 
 @api.get("/nodes/{name}", summary="One node: state, GPUs, latest results, events")
 @on_loop  # a few rows (its GPUs, a result per check, 20 events)
 def get_node(rt: Rt, name: Node) -> dict[str, Any]:
-    return node_detail_view(rt.nodes.detail(name))
+    from compute.services import lemons
+
+    return node_detail_view(rt.nodes.detail(name), lemons.mark_of(rt.store, name))
 
 
 @api.get("/nodes/{name}/rma-report", summary="Evidence for an RMA ticket: serials, UUIDs, XIDs")

@@ -165,9 +165,20 @@ def _table(metrics_public: bool) -> dict[tuple[str, str], Rule]:
 def _features(v1: str) -> dict[tuple[str, str], Rule]:
     """Rows kept beside each feature's routes (imported here, not at the top: they import
     this module's Rule)."""
-    from compute.auth import rules_capacity, rules_energy, rules_power, rules_tenants_batch
+    from compute.auth import (
+        rules_capacity,
+        rules_energy,
+        rules_floors,
+        rules_job_impact,
+        rules_power,
+        rules_sdc,
+        rules_tenants_batch,
+    )
 
-    parts = (rules_power, rules_capacity, rules_energy, rules_tenants_batch)
+    parts = (
+        rules_power, rules_capacity, rules_energy, rules_tenants_batch, rules_floors,
+        rules_job_impact, rules_sdc,
+    )  # fmt: skip
     table: dict[tuple[str, str], Rule] = {}
     for part in parts:
         rows = part.rules(v1)

@@ -87,6 +87,13 @@ def node() -> None:
 )
 @click.option("--allow-busy", is_flag=True, help="Run burn-in even though the GPUs are busy.")
 @click.option(
+    "--dcgm-level",
+    type=click.IntRange(0, 4),
+    default=None,
+    help="Burn-in: dcgmi diag -r LEVEL where DCGM is installed; 0 off "
+    "(default: [node_check] dcgm_level).",
+)
+@click.option(
     "--slurm",
     "slurm_mode",
     is_flag=True,
@@ -106,6 +113,7 @@ def check(
     token_file: Path | None,
     state_file: Path | None,
     allow_busy: bool,
+    dcgm_level: int | None,
     slurm_mode: bool,
 ) -> None:
     """Check this node's GPUs; exit 0 ok, 1 failed, 3 fatal, 2 usage, 4 report failed."""
@@ -123,6 +131,7 @@ def check(
         expect_gpus=expect_gpus,
         allow_busy=allow_busy,
         ipmitool=settings.power.ipmitool_path if settings.power.ipmitool else None,
+        dcgm_level=settings.node_check.dcgm_level if dcgm_level is None else dcgm_level,
     )
     act = None
     if slurm_mode:

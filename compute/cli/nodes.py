@@ -58,7 +58,7 @@ def list_nodes(obj: CliContext, pool: str | None, state: str | None, output: str
                 n["pool"],
                 n["rack"],
                 f"{n['gpus_allocated']}/{n['gpu_count']} {n['gpu_model']}",
-                n["state"],
+                n["state"] + (" (lemon)" if n.get("lemon") else ""),
                 n["jobs_running"],
                 n["drain_reason"]
                 or (f"waiting: {n['deferred_reason']}" if n["deferred_reason"] else ""),
@@ -118,6 +118,8 @@ def show(obj: CliContext, name: str, output: str) -> None:
         rows.append(("finding", f"{f.get('check')}{fatal}: {f.get('evidence')}"))
     if n["burn_in_failures"]:
         rows.append(("burn-in failures", n["burn_in_failures"]))
+    if n.get("lemon"):
+        rows.append(("lemon", n["lemon"]["reason"]))
     table(None, ["", ""], rows)
     if n["results"]:
         table(
@@ -339,6 +341,8 @@ def pair_test(
                 "not judged: fewer than three nodes measured and no pair_test_floor_gbps "
                 "for the pool"
             )
+        for c in run.rechecks:
+            say(f"re-paired {c.node} with {c.partner or 'no known-good node'}: {c.outcome.value}")
         for node, evidence in report.suspect_nodes.items():
             say(f"suspect node {node}: {evidence}")
         for a, b in report.suspect_links:

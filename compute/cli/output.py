@@ -143,7 +143,7 @@ def plain_table(
 
 
 def state_style(v: Any) -> str:
-    return STATE_STYLE.get(str(v), "")
+    return STATE_STYLE.get(str(v).split(" ", 1)[0], "")  # "drained (lemon)": as drained
 
 
 def say(message: str) -> None:

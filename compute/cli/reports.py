@@ -19,6 +19,11 @@ def rma_text(r: dict[str, Any]) -> str:
         f"reason: {r['drain_reason'] or '-'}",
         f"suspect GPUs: {', '.join(map(str, suspect)) or 'none named'}",
         f"XID codes seen: {', '.join(map(str, r['xid_codes'])) or 'none'}",
+    ]
+    if r.get("lemon"):
+        lemon = r["lemon"]
+        lines.append(f"LEMON since {stamp(lemon['at'])} UTC: {lemon['reason']}")
+    lines += [
         "",
         "GPUs (index, serial, UUID):",
     ]

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from compute.client.capacity_ops import CapacityLocal
 from compute.client.energy_ops import EnergyLocal
+from compute.client.floors_ops import FloorsLocal
+from compute.client.job_impact_ops import JobImpactLocal
 from compute.client.power_ops import PowerLocal
 from compute.client.protocol import View
 from compute.errors import ConfigError
@@ -61,7 +63,7 @@ def usable_data_dir(path: Path) -> None:
         raise ConfigError(f"data directory {path} is not writable")
 
 
-class LocalClient(PowerLocal, CapacityLocal, EnergyLocal):
+class LocalClient(PowerLocal, CapacityLocal, EnergyLocal, FloorsLocal, JobImpactLocal):
     """Settings built once at start-up; the runtime (or the store alone) built on first use."""
 
     def __init__(self, config_path: Path | None, overrides: dict[str, Any], actor: str) -> None:
@@ -119,15 +121,20 @@ class LocalClient(PowerLocal, CapacityLocal, EnergyLocal):
     # -- nodes ----------------------------------------------------------------------------
 
     def nodes(self, pool: str | None, state: str | None) -> list[View]:
-        from compute.services import fleet
+        from compute.services import fleet, lemons
         from compute.views import node_view
 
-        return [plain(node_view(n)) for n in fleet.nodes(self.store(), pool=pool, state=state)]
+        store = self.store()
+        marks = lemons.marks(store)
+        found = fleet.nodes(store, pool=pool, state=state)
+        return [plain(node_view(n, marks.get(n.name))) for n in found]
 
     def node(self, name: str) -> View:
+        from compute.services import lemons
         from compute.views import node_detail_view
 
-        return plain(node_detail_view(self.runtime().nodes.detail(name)))
+        rt = self.runtime()
+        return plain(node_detail_view(rt.nodes.detail(name), lemons.mark_of(rt.store, name)))
 
     def rma_report(self, name: str) -> View:
         from compute.services.rma import rma_report

@@ -1,11 +1,9 @@
 """The CLI through a control plane's HTTP API: the standard library only (urllib, json),
 so `computectl --server URL nodes list` starts without pydantic, SQLAlchemy or FastAPI.
 
-Every answer is checked against the shape the CLI reads (compute.client.shapes) before
-anything is printed; a refusal (a problem document) becomes the ComputeError it stands for
-(compute.client.errors). A token is sent to the server it was given for and nowhere else:
-redirects are not followed.
-"""
+Every answer is checked against its shape (compute.client.shapes) before anything is printed;
+a refusal becomes its ComputeError (compute.client.errors). A token goes to the server it was
+given for and nowhere else: redirects are not followed. Features' calls: *_ops mixins."""
 
 from __future__ import annotations
 
@@ -26,6 +24,8 @@ from compute.client.capacity_ops import CapacityRemote
 from compute.client.contexts import Target
 from compute.client.energy_ops import EnergyRemote
 from compute.client.errors import BadAnswer, Unreachable, error_class, problem_error
+from compute.client.floors_ops import FloorsRemote
+from compute.client.job_impact_ops import JobImpactRemote
 from compute.client.power_ops import PowerRemote
 from compute.client.protocol import View
 from compute.errors import ComputeError, InvalidInput
@@ -55,7 +55,7 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote):
+class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote, FloorsRemote, JobImpactRemote):
     def __init__(
         self,
         target: Target,

@@ -37,7 +37,7 @@ from compute.config_defaults import (
     setting_path,
     sqlite_url,
 )
-from compute.domain import NODE_FIELDS, Node
+from compute.domain import NODE_FIELDS, Event, EventKind, Node
 from compute.views import node_view
 from health.inputs import InputError
 from health.inputs import text as valid_text
@@ -121,7 +121,8 @@ def nodes(db: Path, pool: str | None, state: str | None) -> list[View] | None:
             if pool is not None and known is None:
                 return None
             rows = conn.execute(query + " ORDER BY name", [arg for _, arg in where]).fetchall()
-        return [plain(node_view(_node(r))) for r in rows]
+            marks = _lemon_marks(conn)
+        return [plain(node_view(n, marks.get(n.name))) for n in map(_node, rows)]
     except (CannotVouch, ValueError, TypeError, KeyError, AttributeError):
         # A row that does not convert: the full path says what it says of it.
         return None
@@ -162,6 +163,16 @@ def _snapshot(db: Path) -> Iterator[sqlite3.Connection]:
         raise CannotVouch(str(exc)) from None
     finally:
         conn.close()
+
+
+def _lemon_marks(conn: sqlite3.Connection) -> dict[str, Event]:
+    """The newest lemon mark of each node, as compute/store/lemons.py's ``marked`` reads it."""
+    query = "SELECT at, node, reason, actor, pool, detail, id FROM events WHERE kind = ?"
+    query += " ORDER BY id"
+    return {
+        node: Event(_utc(at), node, EventKind.LEMON, reason, actor, pool, json.loads(detail), i)
+        for at, node, reason, actor, pool, detail, i in conn.execute(query, (EventKind.LEMON,))
+    }
 
 
 def _node(r: tuple[Any, ...]) -> Node:

@@ -26,7 +26,7 @@ DRAIN, NODE_FAIL = "drain", "node_fail"
 _HITS = table_of(JobHitRow)
 _MARKS = table_of(JobHitMarkRow)
 # Drain causes that are a fault of the node (an operator's drain is not).
-FAULT_CAUSES = frozenset({"fatal", "consecutive"})
+FAULT_CAUSES = frozenset({"fatal", "consecutive", "nvlink_domain"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,15 @@ from compute.auth.testing import bearer, token_for
 from compute.runtime import Runtime
 from compute.tenants.spec import parse_tenant
 from compute.testing import make_runtime
-from tests.integration import authz_capacity, authz_energy, authz_power, authz_tenants_batch
+from tests.integration import (
+    authz_capacity,
+    authz_energy,
+    authz_floors,
+    authz_job_impact,
+    authz_power,
+    authz_sdc,
+    authz_tenants_batch,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -258,7 +266,10 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
         (401, 403, 404, 403, 403, 403, 403),
     ),
 }
-for _part in (authz_power, authz_capacity, authz_energy, authz_tenants_batch):
+for _part in (
+    authz_power, authz_capacity, authz_energy, authz_tenants_batch, authz_floors,
+    authz_job_impact, authz_sdc,
+):  # fmt: skip
     assert not MATRIX.keys() & _part.ROWS.keys(), "a route with two rows"
     MATRIX.update(_part.ROWS)
 

@@ -22,7 +22,7 @@ from compute.client import sqlite_reads
 from compute.client.local import LocalClient
 from compute.client.protocol import View
 from compute.config_defaults import STORE_FILE, sqlite_url
-from compute.domain import Node, Pool
+from compute.domain import Event, EventKind, Node, Pool
 from compute.store import Store
 from compute.store.engine import HEAD_REVISION
 from compute.store.models import NodeRow
@@ -66,6 +66,19 @@ def data_dir(tmp_path: Path) -> Path:
                 ),
             ]
         )
+        # gpu-003 failed again after repairs: marked twice, the newer mark shown.
+        tx.add_events(
+            [
+                Event(
+                    T0 - timedelta(days=40 - d),
+                    "gpu-003",
+                    EventKind.LEMON,
+                    f"mark {d}",
+                    detail={"action": "rma", "failures": [f"{T0.isoformat()} xid"]},
+                )
+                for d in (0, 1)
+            ]
+        )
     store.close()
     return tmp_path
 
@@ -98,6 +111,9 @@ def test_the_fast_read_reads_the_schema_the_store_writes() -> None:
 def test_the_fast_read_is_the_full_one(data_dir: Path, pool: str | None, state: str | None) -> None:
     got = fast(data_dir, pool, state)
     assert got is not None and got == full(data_dir, pool, state)
+    lemons = {n["name"]: n["lemon"] for n in got}
+    if "gpu-003" in lemons:
+        assert lemons["gpu-003"]["reason"] == "mark 1" and lemons.get("gpu-001") is None
 
 
 NAMES = st.from_regex(r"gpu-[a-z0-9]{1,6}", fullmatch=True)
