@@ -4,15 +4,14 @@ RemoteClient), each answering the same view."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compute.client import shapes
+from compute.client.ops_support import LocalHost, plain, server
 
 if TYPE_CHECKING:
-    from compute.config import Settings
-    from compute.store import Store
+    pass
 
 View = dict[str, Any]
 
@@ -89,16 +88,10 @@ class CapacityOps(Protocol):
 class CapacityLocal:
     """On the data directory."""
 
-    def capacity_forecast(self, add: Sequence[str]) -> View:
-        # Loaded by name when called: this module is shared with RemoteClient, which must
-        # start without the server's libraries (pyproject's import contracts).
-        local = importlib.import_module("compute.client.local")
-        planning = importlib.import_module("compute.services.capacity_plan")
+    def capacity_forecast(self: LocalHost, add: Sequence[str]) -> View:
+        planning = server("compute.services.capacity_plan")
         adds = [planning.parse_addition(a) for a in add]
-        store: Store = self.store()  # type: ignore[attr-defined]
-        settings: Settings = self.settings()  # type: ignore[attr-defined]
-        view: View = local.plain(planning.plan(store, settings.topology, adds))
-        return view
+        return plain(planning.plan(self.store(), self.settings().topology, adds))
 
 
 class CapacityRemote:

@@ -5,13 +5,13 @@ RemoteClient), each answering the same view."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compute.client import shapes
+from compute.client.ops_support import LocalHost, RemoteHost, plain, server
 
 if TYPE_CHECKING:
-    from compute.runtime import Runtime
+    pass
 
 # compute.client.protocol's View (it imports this module: not imported from it here).
 View = dict[str, Any]
@@ -52,51 +52,20 @@ class EnergyOps(Protocol):
         month so far)."""
 
 
-class _Local(Protocol):
-    def runtime(self, extra: dict[str, Any] | None = None) -> Runtime: ...
-
-
-class _Remote(Protocol):
-    def call(
-        self,
-        method: str,
-        path: str,
-        query: Sequence[tuple[str, str | int | bool]] = (),
-        body: Any = None,
-    ) -> Any: ...
-
-
-def _server(module: str) -> Any:
-    """A server-side module, loaded when a local operation runs. By name, so that the remote
-    CLI, which imports this module for `EnergyRemote`, never reaches the store's libraries
-    (the "remote CLI starts without the server's libraries" contract in pyproject.toml)."""
-    import importlib
-
-    return importlib.import_module(module)
-
-
-def _plain(view: dict[str, Any]) -> View:
-    """A view as JSON gives it back (what the API's encoder makes of it)."""
-    import json
-
-    found: View = json.loads(json.dumps(view))
-    return found
-
-
 class EnergyLocal:
     """On the data directory."""
 
     def tenant_billing(
-        self: _Local, name: str, days: int | None, first: str | None, last: str | None
+        self: LocalHost, name: str, days: int | None, first: str | None, last: str | None
     ) -> View:
-        billing, views = _server("compute.services.billing"), _server("compute.views")
+        billing, views = server("compute.services.billing"), server("compute.views")
         rt = self.runtime()
         since, until = billing.span(rt.clock.now(), days, first, last)
         b, used = billing.tenant_billing(rt, name, since, until)
-        return _plain({**views.usage_view(used), "billing": billing.as_dict(b)})
+        return plain({**views.usage_view(used), "billing": billing.as_dict(b)})
 
-    def fleet_billing(self: _Local, first: str | None, last: str | None) -> View:
-        return _plain(_server("compute.services.billing").fleet_answer(self.runtime(), first, last))
+    def fleet_billing(self: LocalHost, first: str | None, last: str | None) -> View:
+        return plain(server("compute.services.billing").fleet_answer(self.runtime(), first, last))
 
 
 def _window(days: int | None, first: str | None, last: str | None) -> list[tuple[str, str | int]]:
@@ -108,7 +77,7 @@ class EnergyRemote:
     """Through the API."""
 
     def tenant_billing(
-        self: _Remote, name: str, days: int | None, first: str | None, last: str | None
+        self: RemoteHost, name: str, days: int | None, first: str | None, last: str | None
     ) -> View:
         from urllib.parse import quote
 
@@ -118,7 +87,7 @@ class EnergyRemote:
         )
         return found
 
-    def fleet_billing(self: _Remote, first: str | None, last: str | None) -> View:
+    def fleet_billing(self: RemoteHost, first: str | None, last: str | None) -> View:
         found: View = shapes.check(
             self.call("GET", "/usage", _window(None, first, last)), BILLING, "answer"
         )

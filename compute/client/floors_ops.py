@@ -4,13 +4,13 @@ RemoteClient), each answering the same view."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compute.client import shapes
+from compute.client.ops_support import LocalHost, plain, server
 
 if TYPE_CHECKING:
-    from compute.store import Store
+    pass
 
 View = dict[str, Any]
 
@@ -51,14 +51,9 @@ class FloorsOps(Protocol):
 class FloorsLocal:
     """On the data directory."""
 
-    def floors_report(self, model: str | None) -> View:
-        # Loaded by name when called: this module is shared with RemoteClient, which must
-        # start without the server's libraries (pyproject's import contracts).
-        local = importlib.import_module("compute.client.local")
-        floors = importlib.import_module("compute.services.floors_report")
-        store: Store = self.store()  # type: ignore[attr-defined]
-        view: View = local.plain(floors.report(store, model))
-        return view
+    def floors_report(self: LocalHost, model: str | None) -> View:
+        floors = server("compute.services.floors_report")
+        return plain(floors.report(self.store(), model))
 
 
 class FloorsRemote:

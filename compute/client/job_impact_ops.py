@@ -4,13 +4,13 @@ mixed into RemoteClient), each answering the same view."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compute.client import shapes
+from compute.client.ops_support import LocalHost, RemoteHost, server
 
 if TYPE_CHECKING:
-    from compute.runtime import Runtime
+    pass
 
 # compute.client.protocol's View (it imports this module: not imported from it here).
 View = dict[str, Any]
@@ -47,28 +47,11 @@ class JobImpactOps(Protocol):
         the UTC month (default this one), and the GPU-hours they lost."""
 
 
-class _Local(Protocol):
-    def runtime(self, extra: dict[str, Any] | None = None) -> Runtime: ...
-
-
-class _Remote(Protocol):
-    def call(
-        self,
-        method: str,
-        path: str,
-        query: Sequence[tuple[str, str | int | bool]] = (),
-        body: Any = None,
-    ) -> Any: ...
-
-
 class JobImpactLocal:
     """On the data directory."""
 
-    def tenant_incidents(self: _Local, name: str, month: str | None) -> View:
-        import importlib
-
-        # By name: the remote CLI imports this module and never reaches the store's libraries.
-        svc = importlib.import_module("compute.services.job_impact")
+    def tenant_incidents(self: LocalHost, name: str, month: str | None) -> View:
+        svc = server("compute.services.job_impact")
         rt = self.runtime()
         view: View = svc.impact_view(svc.tenant_impact(rt.store, name, month, rt.clock.now()))
         return view
@@ -77,7 +60,7 @@ class JobImpactLocal:
 class JobImpactRemote:
     """Through the API."""
 
-    def tenant_incidents(self: _Remote, name: str, month: str | None) -> View:
+    def tenant_incidents(self: RemoteHost, name: str, month: str | None) -> View:
         from urllib.parse import quote
 
         query: list[tuple[str, str | int | bool]] = [("month", month)] if month else []

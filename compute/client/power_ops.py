@@ -5,16 +5,13 @@ RemoteClient), each answering the same view."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from compute.client import shapes
+from compute.client.ops_support import LocalHost, plain, plain_all, server
 from compute.client.shapes import NUM, OPT_NUM, OPT_STR, STR, Map, OptTime, Time
-
-if TYPE_CHECKING:
-    from compute.runtime import Runtime
 
 View = dict[str, Any]
 
@@ -90,36 +87,17 @@ class PowerOps(Protocol):
     def power_show(self, node: str) -> View: ...
 
 
-def _local(module: str) -> Any:
-    """A module of the full path, loaded when a command on the data directory runs. By
-    name: this module is imported by the remote client and the fast reads too, which must
-    start without the server's libraries (pyproject's import contracts), and a function-level
-    import would still be an edge there (as local.py is for compute/client/sqlite_reads.py,
-    whose contract ignores it)."""
-    return importlib.import_module(module)
-
-
-def _plain(view: Any) -> Any:
-    plain = _local("compute.client.local").plain
-    return [plain(v) for v in view] if isinstance(view, list) else plain(view)
-
-
 class PowerLocal:
     """On the data directory."""
 
-    if TYPE_CHECKING:
-        actor: str
-
-        def runtime(self, extra: dict[str, Any] | None = None) -> Runtime: ...
-
-    def power_caps(self, active: bool, node: str | None) -> list[View]:
-        power_views = _local("compute.services.power_views")
-        found: list[View] = _plain(power_views.listed(self.runtime(), active=active, node=node,
+    def power_caps(self: LocalHost, active: bool, node: str | None) -> list[View]:
+        power_views = server("compute.services.power_views")
+        found: list[View] = plain_all(power_views.listed(self.runtime(), active=active, node=node,
                                                       limit=10_000))  # fmt: skip
         return found
 
     def power_cap(
-        self,
+        self: LocalHost,
         nodes: Sequence[str] | None,
         rack: str | None,
         watts: float,
@@ -127,8 +105,8 @@ class PowerLocal:
         reason: str,
         duration_seconds: float | None,
     ) -> list[View]:
-        power_views = _local("compute.services.power_views")
-        made: list[View] = _plain(
+        power_views = server("compute.services.power_views")
+        made: list[View] = plain_all(
             power_views.cap(
                 self.runtime(), nodes=nodes, rack=rack, watts=watts, gpus=gpus, reason=reason,
                 duration_seconds=duration_seconds, actor=self.actor,
@@ -137,14 +115,14 @@ class PowerLocal:
         return made
 
     def power_revert(
-        self,
+        self: LocalHost,
         nodes: Sequence[str] | None,
         rack: str | None,
         caps: Sequence[int] | None,
         reason: str,
     ) -> list[View]:
-        power_views = _local("compute.services.power_views")
-        done: list[View] = _plain(
+        power_views = server("compute.services.power_views")
+        done: list[View] = plain_all(
             power_views.revert(
                 self.runtime(), nodes=nodes, rack=rack, cap_ids=caps, reason=reason,
                 actor=self.actor,
@@ -152,9 +130,9 @@ class PowerLocal:
         )  # fmt: skip
         return done
 
-    def power_show(self, node: str) -> View:
-        power_views = _local("compute.services.power_views")
-        shown: View = _plain(power_views.show(self.runtime(), node))
+    def power_show(self: LocalHost, node: str) -> View:
+        power_views = server("compute.services.power_views")
+        shown: View = plain(power_views.show(self.runtime(), node))
         return shown
 
 
