@@ -16,6 +16,7 @@ from compute.backends import Backends, Wired, WiringContext
 from compute.clock import Clock, FuncClock, SystemClock
 from compute.config import KubernetesPool, PoolSettings, Settings, SlurmPool
 from compute.services import (
+    acceptance,
     budget,
     drift,
     energy,
@@ -207,6 +208,7 @@ class Runtime:
             report.errors += learned_floors.after_sweep(self)
             report.errors += lemons.after_sweep(self)
             report.errors += job_impact.after_sweep(self)
+            report.errors += acceptance.after_sweep(self)
             if self.datacenter is not None:
                 repair_due(
                     self.store,

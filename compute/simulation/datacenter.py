@@ -82,6 +82,10 @@ class SimulatedDatacenter:
         )
         self._lock = threading.RLock()
         self._depth = 0
+        # Slow links (a cable or a switch port between two nodes): the pair between the two
+        # runs at this share of the fabric's figure. Held by this process only (the pair
+        # test runs in the process that injected them: tests, the demo).
+        self._slow_links: dict[frozenset[str], float] = {}
         self._gen = -1  # the file's generation this process's world reflects
         self._saved_head: codec.HeadKey | None = None
         self._t0 = float(int(start if start is not None else datetime.now(UTC).timestamp()))
@@ -303,6 +307,24 @@ class SimulatedDatacenter:
             self.fleet.inject(node, fault, gpu)
             if FAULTS[fault].kills_jobs:
                 self.cluster.kill_jobs_on(node)
+
+    def inject_link(self, a: str, b: str, factor: float = 0.3) -> None:
+        """The link between nodes ``a`` and ``b`` runs at ``factor`` of its speed: every
+        other pair of either node is healthy, so only a pair test that pairs these two
+        sees it."""
+        with self.session():
+            if a == b or a not in self.fleet.nodes or b not in self.fleet.nodes:
+                raise KeyError(f"{a} - {b}")
+            if not 0 < factor < 1:
+                raise ValueError("a slow link's factor is above 0 and below 1")
+            self._slow_links[frozenset((a, b))] = factor
+
+    def repair_link(self, a: str, b: str) -> None:
+        self._slow_links.pop(frozenset((a, b)), None)
+
+    def link_factor(self, a: str, b: str) -> float:
+        """The share of its speed the link between ``a`` and ``b`` runs at (1.0: healthy)."""
+        return self._slow_links.get(frozenset((a, b)), 1.0)
 
     def fail_switch_tray(self, rack: str, tray: int = 0) -> list[str]:
         """An NVL72 rack's NVLink switch tray fails: its whole NVLink domain is degraded

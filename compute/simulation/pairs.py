@@ -58,6 +58,7 @@ class SimulatedPairs:
         busbw = (
             _FABRIC_BUSBW.get(first.model, 370.0)
             * min(factors)
+            * self.dc.link_factor(run.nodes[0], run.nodes[1])
             * (1.0 + 0.02 * unit_noise(first.index, second.index, 17))
         )
         result = {

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from compute.store import energy_models, impact_models, power_models, topology_models
+from compute.store import (
+    acceptance_models,
+    energy_models,
+    impact_models,
+    power_models,
+    topology_models,
+)
 from compute.store.models import Base
 
 # The feature modules register their tables on Base.metadata when imported.
-FEATURE_MODELS = (power_models, topology_models, energy_models, impact_models)
+FEATURE_MODELS = (power_models, topology_models, energy_models, impact_models, acceptance_models)
 
 
 def metadata() -> MetaData:
