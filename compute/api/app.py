@@ -12,6 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from compute.api.acceptance_routes import acceptance_api
 from compute.api.access import access
 from compute.api.auth import Door, FailureLimiter, Verifier, front_door
 from compute.api.capacity_routes import capacity_api
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(floors_api)
     app.include_router(job_impact_api)
     app.include_router(sdc_api)
+    app.include_router(acceptance_api)
     app.include_router(tenant_batch_api)
     app.include_router(access)
     app.include_router(quota)

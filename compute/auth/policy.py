@@ -166,6 +166,7 @@ def _features(v1: str) -> dict[tuple[str, str], Rule]:
     """Rows kept beside each feature's routes (imported here, not at the top: they import
     this module's Rule)."""
     from compute.auth import (
+        rules_acceptance,
         rules_capacity,
         rules_energy,
         rules_floors,
@@ -177,7 +178,7 @@ def _features(v1: str) -> dict[tuple[str, str], Rule]:
 
     parts = (
         rules_power, rules_capacity, rules_energy, rules_tenants_batch, rules_floors,
-        rules_job_impact, rules_sdc,
+        rules_job_impact, rules_sdc, rules_acceptance,
     )  # fmt: skip
     table: dict[tuple[str, str], Rule] = {}
     for part in parts:

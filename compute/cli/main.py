@@ -17,6 +17,10 @@ from compute.errors import ComputeError, InvalidInput
 
 # Each command's module loads when that command runs; the help line is its docstring's.
 COMMANDS = {
+    "acceptance": (
+        "compute.cli.acceptance:acceptance",
+        "Tranches of new capacity: burn-in, pair test, report, into service.",
+    ),
     "capacity": (
         "compute.cli.capacity:capacity",
         "GPUs by state x pool x model (summing to the installed count), and by tenant.",

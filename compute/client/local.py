@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compute.client.acceptance_ops import AcceptanceLocal
 from compute.client.capacity_ops import CapacityLocal
 from compute.client.energy_ops import EnergyLocal
 from compute.client.floors_ops import FloorsLocal
@@ -63,7 +64,9 @@ def usable_data_dir(path: Path) -> None:
         raise ConfigError(f"data directory {path} is not writable")
 
 
-class LocalClient(PowerLocal, CapacityLocal, EnergyLocal, FloorsLocal, JobImpactLocal):
+class LocalClient(
+    PowerLocal, CapacityLocal, EnergyLocal, FloorsLocal, JobImpactLocal, AcceptanceLocal
+):
     """Settings built once at start-up; the runtime (or the store alone) built on first use."""
 
     def __init__(self, config_path: Path | None, overrides: dict[str, Any], actor: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from compute.client.acceptance_ops import AcceptanceOps
 from compute.client.capacity_ops import CapacityOps
 from compute.client.energy_ops import EnergyOps
 from compute.client.floors_ops import FloorsOps
@@ -21,7 +22,7 @@ from compute.client.power_ops import PowerOps
 View = dict[str, Any]
 
 
-class Client(PowerOps, CapacityOps, EnergyOps, FloorsOps, JobImpactOps, Protocol):
+class Client(PowerOps, CapacityOps, EnergyOps, FloorsOps, JobImpactOps, AcceptanceOps, Protocol):
     # -- nodes ----------------------------------------------------------------------------
     def nodes(self, pool: str | None, state: str | None) -> list[View]:
         """node_view of each node (GET /nodes)."""

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from compute.client import shapes
+from compute.client.acceptance_ops import AcceptanceRemote
 from compute.client.capacity_ops import CapacityRemote
 from compute.client.contexts import Target
 from compute.client.energy_ops import EnergyRemote
@@ -55,7 +56,9 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class RemoteClient(PowerRemote, CapacityRemote, EnergyRemote, FloorsRemote, JobImpactRemote):
+class RemoteClient(
+    PowerRemote, CapacityRemote, EnergyRemote, FloorsRemote, JobImpactRemote, AcceptanceRemote
+):
     def __init__(
         self,
         target: Target,

@@ -22,6 +22,7 @@ from compute.runtime import Runtime
 from compute.tenants.spec import parse_tenant
 from compute.testing import make_runtime
 from tests.integration import (
+    authz_acceptance,
     authz_capacity,
     authz_energy,
     authz_floors,
@@ -268,7 +269,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
 }
 for _part in (
     authz_power, authz_capacity, authz_energy, authz_tenants_batch, authz_floors,
-    authz_job_impact, authz_sdc,
+    authz_job_impact, authz_sdc, authz_acceptance,
 ):  # fmt: skip
     assert not MATRIX.keys() & _part.ROWS.keys(), "a route with two rows"
     MATRIX.update(_part.ROWS)
