@@ -175,7 +175,7 @@ def _pool_test(rt: Runtime, t: Tranche, pool: str, names: list[str]) -> dict[str
         out["note"] = f"pool {pool} has no pair-test launcher: no pair test"
         return out
     try:
-        run = rt.fabric.pair_test(pool, PairTestOptions(), AUTOMATION, names=names)
+        run = rt.fabric.pair_test(pool, _options(rt, pool), AUTOMATION, names=names)
     except ComputeError as exc:
         # A test that could not run is no evidence against the nodes.
         out["note"] = f"the pair test could not run: {exc}"
@@ -195,6 +195,22 @@ def _pool_test(rt: Runtime, t: Tranche, pool: str, names: list[str]) -> dict[str
     )  # fmt: skip
     out["repaired"], out["repair_errors"] = _to_repair(rt, t, report.suspect_nodes.items())
     return out
+
+
+def _options(rt: Runtime, pool: str) -> PairTestOptions:
+    """The [pair_test] settings and the pool's floor, as `nodes pair-test` takes them."""
+    cfg = rt.settings.pair_test
+    floor = next(
+        (p.pair_test_floor_gbps for p in rt.settings.effective_pools if p.name == pool), None
+    )
+    return PairTestOptions(
+        slow_ratio=cfg.slow_ratio,
+        floor_gbps=floor,
+        nbytes=cfg.bytes,
+        timeout_seconds=cfg.timeout_seconds,
+        probe_timeout_seconds=cfg.probe_timeout_seconds,
+        port=cfg.port,
+    )
 
 
 def _to_repair(
