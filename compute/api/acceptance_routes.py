@@ -82,6 +82,14 @@ def get_tranche(rt: Rt, name: Name) -> dict[str, Any]:
     summary="The tranche's report: per node pass or fail with evidence, the RMA list, fabric "
     "suspects, the share accepted (JSON; format=html for the page)",
     response_model=None,
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+            }
+        }
+    },
 )
 @one_hop
 def get_report(

@@ -11,9 +11,10 @@ acting control plane advances every running tranche after each sweep (``after_sw
 2. the pair test over the nodes that passed, suspects re-paired with known-good partners
    (compute/services/fabric.py); a node slow with every partner goes to repair too;
 3. the verdict (compute/services/acceptance_report.py): per node pass/fail with evidence,
-   the RMA list, the fabric's suspect nodes and links, the share accepted. The tranche is
-   ``live`` when that share reaches its threshold, ``judged`` otherwise (run it again once
-   its failed nodes are back from repair).
+   the RMA list, the fabric's suspect nodes and links, the share accepted: the tranche is
+   ``judged``; at the next sweep, its nodes placed (the accepted in service, the rest in
+   repair), it is ``live`` when that share reaches its threshold, ``failed`` otherwise (run
+   it again once its failed nodes are back from repair).
 
 Each step is written only if the tranche is still as the step read it (compute/store/
 acceptance.py): a second control plane or a second sweep never does a step twice.
@@ -143,7 +144,7 @@ def after_sweep(rt: Runtime) -> list[str]:
     if not rt.may_act():
         return []
     errors: list[str] = []
-    for tranche in kept.listed(rt.store, (RUNNING,)):
+    for tranche in kept.listed(rt.store, (RUNNING, JUDGED)):
         try:
             advance(rt, tranche)
         except ComputeError as exc:
@@ -163,19 +164,34 @@ def advance(rt: Runtime, tranche: Tranche) -> Tranche:
     elif tranche.phase == PAIR_TEST:
         progress = pair_test_step(rt, tranche, now)
         new = replace(tranche, progress=progress, phase=DONE)
-    else:
+    elif tranche.state == RUNNING:
         report = build_report(rt.store, tranche, now)
-        report["state"] = LIVE if report["live"] else JUDGED
-        new = replace(
-            tranche,
-            state=report["state"],
-            judged_at=now,
-            report=report,
-        )
+        report["state"] = JUDGED
+        new = replace(tranche, state=JUDGED, judged_at=now, report=report)
+    else:
+        new = _placed(rt, tranche)
     if new != tranche and not kept.save(rt.store, tranche, new):
         log.info("acceptance %s: moved by someone else meanwhile; read again next sweep", new.name)
         return tranche
     return new
+
+
+def _placed(rt: Runtime, t: Tranche) -> Tranche:
+    """A judged tranche once its nodes are where the verdict put them (the accepted in
+    service, the failed in repair, by the policy's own path): live when the accepted share
+    reaches the threshold, failed otherwise. An accepted node out of service again since
+    (a fault after the verdict) is said in the report; it does not undo the verdict."""
+    report = dict(t.report or {})
+    out = []
+    for row in report.get("nodes", []):
+        node = rt.store.node(row["node"])
+        if row["verdict"] == "accepted" and (
+            node is None or node.state is not Lifecycle.IN_SERVICE
+        ):
+            out.append(row["node"])
+    report["accepted_out_of_service"] = out
+    report["state"] = LIVE if report.get("live") else FAILED
+    return replace(t, state=report["state"], report=report)
 
 
 def view(t: Tranche) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def test_a_small_tranche_is_accepted_end_to_end(cluster: SlurmCluster, tmp_path:
         acceptance.create(rt.store, rt.clock, "slurm-1", "operator:test", names, threshold=0.75)
         acceptance.run(rt.store, rt.clock, "slurm-1")
         began = time.monotonic()
-        while acceptance.get(rt.store, "slurm-1").state == acceptance.RUNNING:
+        while acceptance.get(rt.store, "slurm-1").state not in (acceptance.LIVE, acceptance.FAILED):
             assert time.monotonic() - began < 540, acceptance.view(
                 acceptance.get(rt.store, "slurm-1")
             )
