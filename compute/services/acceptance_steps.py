@@ -103,7 +103,9 @@ def _start(
         # Burn-in needs an empty node: work finishes first under the drain.
         if node.state is Lifecycle.IN_SERVICE:
             try:
-                rt.nodes.drain(node.name, reason, AUTOMATION)
+                # As an operator's drain (the tranche's): not a fault of the node, so job
+                # impact and lemons do not count it.
+                rt.nodes.drain(node.name, reason, f"acceptance:{t.name}")
             except ComputeError as exc:
                 return {**_mark(WAITING, now, f"drain failed: {exc}"), **_since(mine)}
         return {**_mark(WAITING, now, "draining: work on it finishes first"), **_since(mine)}

@@ -152,3 +152,29 @@ def test_cli_refusals_are_one_line(
         out = capsys.readouterr()
         assert done.value.code in (2, 3, 4), (bad, done.value.code, out)
         assert len(out.err.strip().splitlines()) == 1 and not out.out, (bad, out)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.text(min_size=1, max_size=70),
+    hostlist=st.text(min_size=1, max_size=40),
+    threshold=st.text(min_size=1, max_size=8),
+)
+def test_any_cli_input_is_refused_in_one_line_or_taken(
+    rt: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    hostlist: str,
+    threshold: str,
+) -> None:
+    monkeypatch.setenv("COMPUTECTL_DATA_DIR", str(rt.settings.data_dir))
+    argv = ["acceptance", "create", name, "--nodes", hostlist, "--threshold", threshold]
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out = capsys.readouterr()
+    assert done.value.code in (0, 2, 3, 4), (argv, done.value.code, out)
+    if done.value.code:
+        assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err, out

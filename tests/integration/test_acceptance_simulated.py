@@ -110,3 +110,39 @@ def test_a_pool_tranche_and_refusals(rt: Runtime) -> None:
     # While it runs, the report says what is known so far and nothing is live.
     partial = acceptance.report(rt.store, "all")
     assert partial["final"] is False and partial["live"] is False
+
+
+def test_nodes_with_work_are_drained_first_and_burnt_in_when_it_ends(tmp_path: Path) -> None:
+    """A node running tenants' jobs is drained (as the tranche's own, not a fault: job
+    impact and lemons do not count it) and burnt in once its work has finished."""
+    rt = make_runtime(
+        tmp_path,
+        fault_rate_per_node_hour=0.0,
+        racks=1,
+        nodes_per_rack=4,
+        config={"remediation": {"periodic_burn_in_days": 0, "new_nodes": "in_service"}},
+    )
+    try:
+        rt.sweep()
+        assert rt.datacenter is not None
+        names = sorted(n.name for n in rt.store.nodes())
+        busy = [n.name for n in rt.store.nodes() if n.jobs_running]
+        assert busy
+        acceptance.create(rt.store, rt.clock, "t", "op", nodes=names, threshold=1.0)
+        acceptance.run(rt.store, rt.clock, "t")
+        rt.sweep()
+        for name in busy:
+            node = rt.store.node(name)
+            assert node is not None and node.state is Lifecycle.DRAINING
+            (drain,) = rt.store.events(node=name, kinds=["drain"], limit=1)
+            assert (drain.actor, drain.detail["cause"]) == ("acceptance:t", "operator")
+        for _ in range(30):
+            if acceptance.get(rt.store, "t").state in (acceptance.LIVE, acceptance.FAILED):
+                break
+            rt.datacenter.advance(1800)
+            rt.sweep()
+        report = acceptance.report(rt.store, "t")
+        assert (report["state"], report["accepted"]) == ("live", 4), report
+        assert all(n.state is Lifecycle.IN_SERVICE for n in rt.store.nodes())
+    finally:
+        rt.close()
