@@ -1,4 +1,4 @@
-"""/metrics: GPU-hours tenants lost to infrastructure faults (compute/services/job_impact.py).
+"""/metrics: GPU time tenants lost to infrastructure faults (compute/services/job_impact.py).
 
 Counters read from the kept hits (never deleted, so a counter only goes up): the GPUs of
 each job or pod a fault hit, from its start to the drain or to its end."""
@@ -15,8 +15,9 @@ from compute.store import impact as kept
 
 def metrics(store: Store) -> Iterator[Metric]:
     lost = CounterMetricFamily(
-        "computectl_tenant_gpu_hours_lost",
-        "GPU-hours of the tenant's jobs and pods hit by infrastructure faults, by cause "
+        "computectl_tenant_lost_gpu_seconds",
+        "GPU-seconds (Prometheus' base unit; / 3600 for GPU-hours) of the tenant's jobs and "
+        "pods hit by infrastructure faults, by cause "
         "(drain: on a node computectl drained for a fault; node_fail: ended by its node's "
         "failure on a node with a finding)",
         labels=["tenant", "cause"],
@@ -27,6 +28,6 @@ def metrics(store: Store) -> Iterator[Metric]:
         labels=["tenant", "cause"],
     )
     for tenant, cause, hours, count in kept.lost_totals(store):
-        lost.add_metric([tenant, cause], hours)
+        lost.add_metric([tenant, cause], hours * 3600.0)
         hit.add_metric([tenant, cause], count)
     yield from (lost, hit)

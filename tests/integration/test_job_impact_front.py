@@ -92,7 +92,7 @@ def test_the_tenants_incident_everywhere(client: TestClient, rt: Runtime) -> Non
     assert api.get(f"/api/v1/tenants/{TENANT}/incidents", headers=theirs).status_code == 403
 
     metrics = client.get("/metrics").text
-    line = f'computectl_tenant_gpu_hours_lost_total{{cause="drain",tenant="{TENANT}"}}'
+    line = f'computectl_tenant_lost_gpu_seconds_total{{cause="drain",tenant="{TENANT}"}}'
     assert line in metrics
 
     rt.close()
