@@ -4,15 +4,15 @@ mixed into RemoteClient), each answering the same view."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from compute.client import shapes
+from compute.client.ops_support import LocalHost, RemoteHost, plain, server
 
 if TYPE_CHECKING:
-    from compute.runtime import Runtime
+    pass
 
 View = dict[str, Any]
 
@@ -91,57 +91,35 @@ class AcceptanceOps(Protocol):
         ...
 
 
-class _Local(Protocol):
-    actor: str
-
-    def runtime(self, extra: dict[str, Any] | None = None) -> Runtime: ...
-
-
-class _Remote(Protocol):
-    def call(
-        self,
-        method: str,
-        path: str,
-        query: Sequence[tuple[str, str | int | bool]] = (),
-        body: Any = None,
-    ) -> Any: ...
-
-
 def _svc() -> Any:
-    # By name: the remote CLI imports this module and never reaches the store's libraries.
-    return importlib.import_module("compute.services.acceptance")
-
-
-def _plain(view: View) -> View:
-    found: View = importlib.import_module("compute.client.local").plain(view)
-    return found
+    return server("compute.services.acceptance")
 
 
 class AcceptanceLocal:
     """On the data directory."""
 
     def acceptance_create(
-        self: _Local, name: str, nodes: Sequence[str], pool: str | None, threshold: float
+        self: LocalHost, name: str, nodes: Sequence[str], pool: str | None, threshold: float
     ) -> View:
         rt = self.runtime()
         svc = _svc()
         made = svc.create(
             rt.store, rt.clock, name, self.actor, nodes=nodes, pool=pool, threshold=threshold
         )
-        return _plain(svc.view(made))
+        return plain(svc.view(made))
 
-    def acceptance_run(self: _Local, name: str) -> View:
+    def acceptance_run(self: LocalHost, name: str) -> View:
         rt = self.runtime()
-        return _plain(_svc().view(_svc().run(rt.store, rt.clock, name)))
+        return plain(_svc().view(_svc().run(rt.store, rt.clock, name)))
 
-    def acceptance_status(self: _Local, name: str) -> View:
-        return _plain(_svc().view(_svc().get(self.runtime().store, name)))
+    def acceptance_status(self: LocalHost, name: str) -> View:
+        return plain(_svc().view(_svc().get(self.runtime().store, name)))
 
-    def acceptance_list(self: _Local) -> View:
-        return _plain(_svc().listing(self.runtime().store))
+    def acceptance_list(self: LocalHost) -> View:
+        return plain(_svc().listing(self.runtime().store))
 
-    def acceptance_report(self: _Local, name: str) -> View:
-        return _plain(_svc().report(self.runtime().store, name))
+    def acceptance_report(self: LocalHost, name: str) -> View:
+        return plain(_svc().report(self.runtime().store, name))
 
 
 def _path(name: str, tail: str = "") -> str:
@@ -152,25 +130,25 @@ class AcceptanceRemote:
     """Through the API."""
 
     def acceptance_create(
-        self: _Remote, name: str, nodes: Sequence[str], pool: str | None, threshold: float
+        self: RemoteHost, name: str, nodes: Sequence[str], pool: str | None, threshold: float
     ) -> View:
         body: View = {"name": name, "threshold": threshold}
         body.update({"pool": pool} if pool is not None else {"nodes": list(nodes)})
         found: View = shapes.check(self.call("POST", "/acceptance", body=body), TRANCHE, "answer")
         return found
 
-    def acceptance_run(self: _Remote, name: str) -> View:
+    def acceptance_run(self: RemoteHost, name: str) -> View:
         found: View = shapes.check(self.call("POST", _path(name, "/run")), TRANCHE, "answer")
         return found
 
-    def acceptance_status(self: _Remote, name: str) -> View:
+    def acceptance_status(self: RemoteHost, name: str) -> View:
         found: View = shapes.check(self.call("GET", _path(name)), TRANCHE, "answer")
         return found
 
-    def acceptance_list(self: _Remote) -> View:
+    def acceptance_list(self: RemoteHost) -> View:
         found: View = shapes.check(self.call("GET", "/acceptance"), TRANCHES, "answer")
         return found
 
-    def acceptance_report(self: _Remote, name: str) -> View:
+    def acceptance_report(self: RemoteHost, name: str) -> View:
         found: View = shapes.check(self.call("GET", _path(name, "/report")), REPORT, "answer")
         return found
