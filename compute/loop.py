@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from compute import gc_pauses
+
 if TYPE_CHECKING:
     from compute.runtime import Runtime
     from compute.services.leadership import Leadership
@@ -46,8 +48,11 @@ class Loop:
         acceleration: float,
         leadership: Leadership | None = None,
         sweep_niceness: int = 0,
+        settle_gc: bool = False,
     ) -> None:
         self.rt = rt
+        # Once the first sweep has loaded the world: compute/gc_pauses.py.
+        self.settle_gc = settle_gc
         self.sweep_niceness = sweep_niceness
         self.sweep_interval = sweep_interval
         self.acceleration = acceleration
@@ -112,6 +117,8 @@ class Loop:
                 self.last_error = _attempt("sweep", self._sweep)
                 if self.last_error is None:
                     self.sweeps += 1
+                    if self.sweeps == 1 and self.settle_gc:
+                        gc_pauses.settle()
                 # Even a failed sweep: attention must not wait for every backend to answer.
                 self._synced = epoch
                 next_sweep = now + self.sweep_interval

@@ -27,6 +27,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from compute import gc_pauses
 from compute.simulation.datacenter import SimulatedDatacenter
 
 if TYPE_CHECKING:
@@ -237,6 +238,7 @@ def main() -> None:
     verifiers = [identities.resolve] if identities else []
     app = limit_threads(create_app(rt, loop, verifiers=verifiers), int(sys.argv[2]))
     config = uvicorn.Config(app, log_level="warning", access_log=False)
+    gc_pauses.settle()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

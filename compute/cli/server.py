@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from compute import gc_pauses
 from compute.cli.context import CliContext
 from compute.errors import RefusedError
 from compute.loop import SWEEP_NICENESS, Loop
@@ -81,6 +82,7 @@ def _run(
         acceleration=acceleration,
         leadership=lead,
         sweep_niceness=SWEEP_NICENESS if tuning.workers else 0,
+        settle_gc=True,
     )
     # Node credentials the workload managers vouch for (a DaemonSet pod's token), asked
     # after computectl's own tokens: docs/deploy-node-identity.md.
@@ -99,6 +101,8 @@ def _run(
         sock = listening(host, port) if tuning.workers else None
     except OSError as exc:
         raise RefusedError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    # What start-up made lives as long as the process: out of the collector's way.
+    gc_pauses.settle()
     loop.start()
     timer = None
     if after_start is not None:

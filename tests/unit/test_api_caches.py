@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -85,34 +87,100 @@ def test_the_cache_is_bounded(digests: list[str], bound: int) -> None:
 def test_an_answer_is_built_once_per_ttl() -> None:
     clock = Ticks()
     built: list[int] = []
+    started: list[Callable[[], None]] = []
 
     def build() -> dict[str, Any]:
         built.append(1)
         return {"n": len(built), "x": float("nan")}
 
-    fresh = Fresh(2.0, clock=clock)
+    fresh = Fresh(2.0, clock=clock, spawn=started.append)
     assert fresh.peek("k") is None
     assert fresh.get("k", build) == b'{"n":1,"x":null}'  # NaN as FastAPI sends it
     assert fresh.peek("k") == fresh.get("k", build) == b'{"n":1,"x":null}'
     clock.t = 2.0
-    assert fresh.peek("k") is None
-    assert fresh.get("k", build) == b'{"n":2,"x":null}'
+    # Stale: the copy kept is sent while one build runs off the askers' path.
+    assert fresh.peek("k") == fresh.get("k", build) == b'{"n":1,"x":null}'
+    assert len(started) == 1 and len(built) == 1
+    started.pop()()
+    assert fresh.peek("k") == b'{"n":2,"x":null}'
     assert fresh.get("other", build) == b'{"n":3,"x":null}'  # another key, built anew
+
+
+def test_a_copy_too_stale_is_not_sent() -> None:
+    clock = Ticks()
+    built: list[int] = []
+    started: list[Callable[[], None]] = []
+
+    def build() -> dict[str, Any]:
+        built.append(1)
+        return {"n": len(built)}
+
+    fresh = Fresh(2.0, clock=clock, stale=10.0, spawn=started.append)
+    fresh.get("k", build)
+    clock.t = 11.9
+    assert fresh.peek("k") == b'{"n":1}'  # a build started, not finished
+    clock.t = 12.0
+    assert fresh.peek("k") is None
+    assert fresh.get("k", build) == b'{"n":2}'  # the asker builds it
+
+
+def test_a_failed_refresh_keeps_the_copy_and_waits_before_trying_again() -> None:
+    clock = Ticks()
+    started: list[Callable[[], None]] = []
+    fail = [False]
+
+    def build() -> dict[str, Any]:
+        if fail[0]:
+            raise RuntimeError("store away")
+        return {"ok": True}
+
+    fresh = Fresh(2.0, clock=clock, spawn=started.append)
+    fresh.get("k", build)
+    fail[0] = True
+    clock.t = 2.0
+    assert fresh.peek("k") == b'{"ok":true}'
+    started.pop()()  # fails, logged
+    clock.t = 3.0
+    assert fresh.peek("k") == b'{"ok":true}' and not started  # no retry within the ttl
+    clock.t = 4.0
+    assert fresh.peek("k") == b'{"ok":true}' and len(started) == 1
+    clock.t = 12.0
+    with pytest.raises(RuntimeError):
+        fresh.get("k", build)  # too stale: the asker builds it, and sees why it fails
+
+
+def test_a_refresh_on_a_thread_replaces_the_copy() -> None:
+    clock = Ticks()
+    built: list[int] = []
+
+    def build() -> dict[str, Any]:
+        built.append(1)
+        return {"n": len(built)}
+
+    fresh = Fresh(2.0, clock=clock)
+    fresh.get("k", build)
+    clock.t = 2.0
+    assert fresh.peek("k") == b'{"n":1}'
+    deadline = time.monotonic() + 5
+    while fresh.peek("k") != b'{"n":2}' and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fresh.peek("k") == b'{"n":2}'
 
 
 def test_a_slow_build_is_kept_longer() -> None:
     clock = Ticks()
+    started: list[Callable[[], None]] = []
 
     def build() -> dict[str, Any]:
         clock.t += 1.0  # a build of 1 s, at most a tenth of the time: kept 10 s
         return {}
 
-    fresh = Fresh(2.0, share=0.1, clock=clock)
+    fresh = Fresh(2.0, share=0.1, clock=clock, spawn=started.append)
     fresh.get("k", build)
     clock.t = 9.9
-    assert fresh.peek("k") is not None
+    assert fresh.peek("k") is not None and not started
     clock.t = 10.0
-    assert fresh.peek("k") is None
+    assert fresh.peek("k") is not None and len(started) == 1  # stale: built anew
 
 
 def test_askers_at_once_wait_for_one_build() -> None:
