@@ -3,10 +3,10 @@
 CPython's full collection walks every tracked object the process holds: after start-up
 that is the framework, SQLAlchemy's and pydantic's schemas, the routes (and in the acting
 process the simulated world), hundreds of thousands of objects that live as long as the
-process. Under load (benchmarks/api_load_bench.py, 200 requests/s, 2 API workers on
-1,024 nodes) each worker ran 3-4 full collections a minute of 126-192 ms, and the acting
-process 2 of 745 ms, during which no request of that process moved (a sweep's write
-transaction held the write lock meanwhile): the requests due then were the tail.
+process. Under load (benchmarks/api_load_bench.py --probe, 200 requests/s, 2 API workers on
+1,024 nodes) each worker ran 3-6 full collections a minute of 109-380 ms, and the acting
+process 2 of 150-745 ms (one inside a sweep's write transaction, the reports queued behind
+it), during which no request of that process moved: the requests due then were the tail.
 
 ``settle()`` moves what the process holds after start-up out of the collector's reach
 (gc.freeze: still freed by reference counting, never scanned again) and collects the
@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 
 # Allocations (less deallocations) of tracked objects between young collections: CPython's
-# 700 ran one every few requests; at 10,000 one every ~40 requests, each still ~1 ms.
+# 700 ran one every ~12 requests; at 10,000 one every few hundred, ~3-4 ms each under load.
 YOUNG_THRESHOLD = 10_000
 
 

@@ -9,7 +9,8 @@ passed, the next asker starts a build on a thread of its own and is answered the
 as are all askers until the new one is ready: no request waits for a build but the first
 (and one whose copy is more than STALE_SECONDS past its time, should builds fail or lag).
 The request that found the copy stale used to build it itself: at 200 requests/s with two
-API workers that was the overview's p99 (219-455 ms) and a tenth of the requests over 50 ms.
+API workers (benchmarks/api_load_bench.py) the overview's p50 was 3-94 ms and its p99
+219-861 ms; with the copy kept sent, 2.2-2.7 and 86-143 ms.
 
 So a page shows the fleet as it was at most OVERVIEW_SECONDS (or the build's time over
 OVERVIEW_SHARE) plus one build ago, and never more than STALE_SECONDS more than that (its
