@@ -15,6 +15,10 @@ HTTP stack on this machine. Sweeps that ran during the load come from the store'
 record. Requests carry ``--token`` (or COMPUTECTL_TOKEN), else an operator token made with
 `computectl tokens create`. ``--workers-api N``: `serve --workers N` (serve's CPU counts its
 workers'). ``--profile``: serve under benchmarks/serve_sampler.py (the acting process only).
+``--probe DIR``: where each process of serve spent its time, and what the requests over
+50 ms overlapped (benchmarks/api_load_probe.py). ``--code DIR``: serve runs that tree's code
+(a copy of another commit: ``git archive COMMIT | tar -x -C DIR``), for an A/B under the
+same bench. Serve itself: benchmarks/api_load_serve.py.
 """
 
 from __future__ import annotations
@@ -24,14 +28,10 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,9 +41,10 @@ from typing import Any, NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.api_load_probe import gc_pauses, tail_report  # noqa: E402
+from benchmarks.api_load_serve import Serve, cpu_by_process, cpu_seconds, watch_sweeps  # noqa: E402
 from benchmarks.results import add_row, machine  # noqa: E402
 
-CLI = Path(sys.executable).parent / "computectl"
 LATE = 0.005
 # Kind, share. Reports dominate (every node posts its checks); people and tools read nodes,
 # lists, events; the overview (every node, 130 kB at 1,024) 1/s, as a few open pages poll.
@@ -109,101 +110,6 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class Serve:
-    """`computectl serve` as a process on the embedded default."""
-
-    def __init__(self, data_dir: Path, a: argparse.Namespace) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTECTL_")}
-        env.update(
-            COMPUTECTL_DATA_DIR=str(data_dir),
-            COMPUTECTL_SIMULATION__RACKS=str(a.racks),
-            COMPUTECTL_SIMULATION__NODES_PER_RACK=str(a.nodes_per_rack),
-            COMPUTECTL_SWEEP__INTERVAL_SECONDS=str(a.sweep_interval),
-        )
-        self.url = a.postgres or f"sqlite:///{data_dir / 'computectl.db'}"
-        if a.postgres:
-            empty(a.postgres)
-            env["COMPUTECTL_DATABASE_URL"] = a.postgres
-        self.token = a.token or mint_token(env)
-        self.log = data_dir / "serve.log"
-        argv = [str(CLI), "serve", "--port", str(self.port), "--threads", str(a.threads)]
-        argv += ["--workers", str(a.workers_api)]
-        if a.switch_ms:
-            argv += ["--switch-ms", str(a.switch_ms)]
-        if a.profile:
-            argv = [sys.executable, str(Path(__file__).with_name("serve_sampler.py")), *argv[1:]]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    def get(self, path: str) -> Any:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read())
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"serve exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if self.get("/readyz").get("status") == "ready":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise SystemExit("timed out waiting for serve's first sweep")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def empty(url: str) -> None:
-    """A throw-away PostgreSQL database, emptied: serve migrates it from nothing."""
-    from sqlalchemy import create_engine, text
-
-    with create_engine(url).begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-
-
-def mint_token(env: dict[str, str]) -> str:
-    """An operator token made on the data directory, as an operator would make one."""
-    argv = [str(CLI), "tokens", "create", "--role", "operator", "--name", "api-load-bench"]
-    made = subprocess.run([*argv, "-o", "json"], env=env, capture_output=True, text=True)
-    if made.returncode:
-        raise SystemExit(f"computectl tokens create: {made.stderr.strip()[-2000:]}")
-    return str(json.loads(made.stdout)["token"])
-
-
-def watch_sweeps(url: str, stop: threading.Event, seen: dict[float, float]) -> None:
-    """Every sweep's (end wall time: duration), from the store's last_sweep record."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    engine = create_engine(url)
-    query = text("SELECT value FROM meta WHERE key = 'last_sweep'")
-    try:
-        while not stop.wait(0.2):
-            try:
-                with engine.connect() as conn:
-                    value = conn.execute(query).scalar()
-            except SQLAlchemyError:
-                continue
-            if value:
-                v = json.loads(value) if isinstance(value, str) else value
-                seen[float(v["wall_at"])] = float(v["duration_seconds"])
-    finally:
-        engine.dispose()
 
 
 def worker(serve: Serve, plan: list[tuple[float, str, str, str, Any]], nxt: Any, run: Run) -> None:
@@ -277,31 +183,6 @@ def build_plan(
     return plan
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its live children (serve's API
-    workers), Linux."""
-    return sum(cpu_by_process(pid).values())
-
-
-def cpu_by_process(pid: int) -> dict[int, float]:
-    """User + system CPU seconds so far of a process and of each of its live children."""
-
-    def stat(p: str) -> list[str]:
-        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-
-    out: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = stat(entry)
-        except OSError:
-            continue
-        if entry == str(pid) or fields[1] == str(pid):
-            out[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return out
-
-
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, max(0, round(q * len(s) + 0.5) - 1))] if s else float("nan")
@@ -353,7 +234,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         finally:
             stop.set()
             serve.stop()
-        if a.profile:
+        if a.profile or a.probe:
             print(serve.log.read_text()[-12000:])
     during = sorted((end - d, end) for end, d in sweeps.items() if end > t0 and end - d < t1)
     load = (load_before, load_after)
@@ -425,10 +306,17 @@ def main() -> None:
     p.add_argument("--postgres", help="a throw-away PostgreSQL database URL: emptied first")
     p.add_argument("--token", default=os.environ.get("COMPUTECTL_TOKEN"))
     p.add_argument("--profile", action="store_true", help="serve under serve_sampler.py")
+    p.add_argument("--probe", type=Path, help="a directory: where serve's time went")
+    p.add_argument("--code", type=Path, help="serve runs this tree's code (a checkout)")
     p.add_argument("--note", default="")
     p.add_argument("--write", type=Path)
     a = p.parse_args()
-    row = summarise(a, bench(a))
+    generator_gc = gc_pauses() if a.probe else []
+    out = bench(a)
+    row = summarise(a, out)
+    if a.probe:
+        samples = [(s.due, s.latency) for s in out["run"].samples]
+        tail_report(a.probe, samples, out["t0"], out["t1"], generator_gc)
     if a.write:
         add_row(a.write, MARKER, SECTION, row)
 
