@@ -8,8 +8,9 @@ out among them. They never act: each holds a Leadership it never claims (the sam
 replica that follows), so a posted result that must drain is flagged in the store and the
 acting process's attention loop, which looks there every 0.25 s, acts on it.
 
-A worker is ``python -m compute.serve_workers FD THREADS PARENT``: the listening socket
-inherited as FD, its API threads, the pid of the `serve` it belongs to, and the parent's
+A worker is ``python -m compute.serve_workers FD THREADS PARENT [SWITCH_MS]``: the
+listening socket inherited as FD, its API threads, the pid of the `serve` it belongs to, its
+GIL switch interval (``serve --switch-ms``; Python's 5 ms if absent), and the parent's
 settings, as JSON, on its standard input: it builds its own runtime from exactly what the
 parent runs with.
 """
@@ -86,9 +87,17 @@ class Workers:
     stopped (SIGTERM: uvicorn's graceful shutdown, then SIGKILL) before the acting process
     lets its lease go."""
 
-    def __init__(self, count: int, sock: socket.socket, settings: Settings, threads: int) -> None:
+    def __init__(
+        self,
+        count: int,
+        sock: socket.socket,
+        settings: Settings,
+        threads: int,
+        switch_ms: float | None = None,
+    ) -> None:
         self.count = count
         self.threads = threads
+        self.switch_ms = switch_ms
         self.sock = sock
         self.settings_json = settings.model_dump_json()
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -98,6 +107,8 @@ class Workers:
         fd = self.sock.fileno()
         argv = [sys.executable, "-m", "compute.serve_workers", str(fd), str(self.threads)]
         argv.append(str(os.getpid()))
+        if self.switch_ms is not None:
+            argv.append(repr(self.switch_ms))
         proc = subprocess.Popen(argv, pass_fds=(fd,), stdin=subprocess.PIPE)
         assert proc.stdin is not None
         proc.stdin.write(self.settings_json.encode())
@@ -210,8 +221,8 @@ def worker_runtime(settings: Settings, stop: threading.Event) -> tuple[Runtime, 
 
 
 def main() -> None:
-    """One API worker (``python -m compute.serve_workers FD THREADS PARENT``; settings
-    JSON on stdin)."""
+    """One API worker (``python -m compute.serve_workers FD THREADS PARENT [SWITCH_MS]``;
+    settings JSON on stdin)."""
     import uvicorn
 
     from compute.api import create_app
@@ -220,6 +231,10 @@ def main() -> None:
     from compute.loop import Loop
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if len(sys.argv) > 4:
+        # The loop gets the GIL back sooner from a thread that runs Python (a report's
+        # write, the overview's build): it waits up to this long each time.
+        sys.setswitchinterval(float(sys.argv[4]) / 1000)
     sock = socket.socket(fileno=int(sys.argv[1]))
     settings = Settings.model_validate_json(sys.stdin.read())
     stop = threading.Event()

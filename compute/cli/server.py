@@ -35,7 +35,8 @@ def _free_port(host: str) -> int:
 
 @dataclass(frozen=True)
 class Tuning:
-    """How the serving process shares its one interpreter (``serve --threads/--switch-ms``)."""
+    """How each serving process shares its one interpreter (``serve --threads/--switch-ms``:
+    the API workers' too)."""
 
     # Threads that run the API's routes at once (anyio's default is 40). Routes are Python
     # holding one GIL, and on SQLite writes queue anyway: past a few threads more only
@@ -127,7 +128,7 @@ def _serve_workers(rt: Runtime, sock: socket.socket, tuning: Tuning) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    workers = Workers(tuning.workers, sock, rt.settings, tuning.threads)
+    workers = Workers(tuning.workers, sock, rt.settings, tuning.threads, tuning.switch_ms)
     workers.start()
     try:
         workers.watch(stop)
@@ -163,7 +164,7 @@ def tuning_options(f: Any) -> Any:
         "--switch-ms",
         type=click.FloatRange(0.1, 100.0),
         default=None,
-        help="GIL switch interval in ms (default: Python's, 5).",
+        help="GIL switch interval in ms, in every process of serve (default: Python's, 5).",
     )(f)
     return click.option(
         "--threads",
