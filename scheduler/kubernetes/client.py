@@ -1,12 +1,10 @@
 """The one place computectl talks to a Kubernetes API server (the official client).
 
-Everything the Kubernetes backend learns or changes goes through a
-`KubeDriver` (`scheduler.kubernetes.driver`); `KubeClient` is the driver built on
-the ``kubernetes`` package. It returns objects as the API server sends them (plain
-JSON dicts): the client's model classes are slow to build for a thousand nodes and
-would only be turned back into dicts. Its failures become `scheduler.errors` types
-(`scheduler.kubernetes.responses`).
-"""
+Everything the Kubernetes backend learns or changes goes through a `KubeDriver`
+(`scheduler.kubernetes.driver`); `KubeClient` is the driver built on the ``kubernetes``
+package. It returns objects as the API server sends them (plain JSON dicts: the model
+classes are slow to build for a thousand nodes and would only be turned back into dicts).
+Its failures become `scheduler.errors` types (`scheduler.kubernetes.responses`)."""
 
 from __future__ import annotations
 
@@ -32,6 +30,7 @@ from scheduler.kubernetes.responses import (
     Expired,
     Refused,
     backoff,
+    close_pool,
     is_pdb_refusal,
     list_page,
     translate,
@@ -394,6 +393,7 @@ class KubeClient:
         except ApiException as exc:
             raise translate(what, exc) from None
         except HTTPError as exc:
+            close_pool(api)
             host = getattr(getattr(self._api, "configuration", None), "host", "the API server")
             raise Unreachable(
                 f"{what}: cannot reach {host}: {urllib3_cause(exc, self.timeout_seconds)}"

@@ -130,3 +130,13 @@ def urllib3_cause(exc: Exception, timeout_seconds: float) -> str:
     if "timed out" in text.lower():
         return f"no answer within {timeout_seconds:g} s"
     return text
+
+
+def close_pool(api: Any) -> None:
+    """Close a client's pooled connections (after the server went away they are dead), so
+    their sockets are closed now rather than left to the garbage collector."""
+    pool = getattr(
+        getattr(getattr(api, "api_client", None), "rest_client", None), "pool_manager", None
+    )
+    if pool is not None:
+        pool.clear()
