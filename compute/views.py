@@ -9,12 +9,13 @@ where its JSON has long differed (tenants list and show), it reshapes the API's 
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from health.policy import Lifecycle
 
 if TYPE_CHECKING:
-    from compute.domain import Event, Gpu, Node
+    from compute.domain import Counted, Event, Gpu, Node
     from compute.services.capacity import Capacity
     from compute.services.fabric import PairTestRun
     from compute.services.fleet import Overview, RackPowerNow, TenantDetail, TenantHolding
@@ -108,7 +109,7 @@ def node_detail_view(d: NodeDetail, lemon: Event | None = None) -> dict[str, Any
     }
 
 
-def node_tile_view(n: Node) -> dict[str, Any]:
+def node_tile_view(n: Counted) -> dict[str, Any]:
     """A node as the overview page draws it in its rack."""
     return {
         "name": n.name,
@@ -122,7 +123,7 @@ def node_tile_view(n: Node) -> dict[str, Any]:
     }
 
 
-def drain_view(n: Node) -> dict[str, Any]:
+def drain_view(n: Counted) -> dict[str, Any]:
     """A node out of service: the page's drain list and /metrics' drain info."""
     return {
         "node": n.name,
@@ -309,20 +310,21 @@ def pair_test_view(run: PairTestRun) -> dict[str, Any]:
 
 def overview_view(o: Overview) -> dict[str, Any]:
     """Everything the fleet overview page draws."""
-    racks = []
-    racked = set()
-    for r in o.racks:
-        racked.add(r.rack.name)
-        racks.append(
-            {
-                "name": r.rack.name,
-                "room": r.rack.room,
-                "power_watts": r.power_watts,
-                "power_budget_watts": r.rack.power_budget_watts,
-                "nodes": [node_tile_view(n) for n in o.nodes if n.rack == r.rack.name],
-            }
-        )
-    unracked = [n for n in o.nodes if n.rack not in racked]
+    # Grouped once: a rack's tiles picked from every node was 0.14 s at 10,240 nodes.
+    tiles: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for n in o.nodes:
+        tiles[n.rack].append(node_tile_view(n))
+    racks = [
+        {
+            "name": r.rack.name,
+            "room": r.rack.room,
+            "power_watts": r.power_watts,
+            "power_budget_watts": r.rack.power_budget_watts,
+            "nodes": tiles.pop(r.rack.name, []),
+        }
+        for r in o.racks
+    ]
+    unracked = sorted((t for rack in tiles.values() for t in rack), key=lambda t: t["name"])
     if unracked:
         racks.append(
             {
@@ -330,7 +332,7 @@ def overview_view(o: Overview) -> dict[str, Any]:
                 "room": "",
                 "power_watts": None,
                 "power_budget_watts": None,
-                "nodes": [node_tile_view(n) for n in unracked],
+                "nodes": unracked,
             }
         )
     return {

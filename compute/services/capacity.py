@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from compute.domain import Allocation, Node
+from compute.domain import Allocation, Counted
 from health.policy import Lifecycle
 
 # GPU states: a node in service splits into allocated and idle GPUs; otherwise its
@@ -49,14 +50,14 @@ class Capacity:
         return sum(r.gpus for r in self.rows)
 
 
-def gpu_states(node: Node) -> dict[str, int]:
+def gpu_states(node: Counted) -> dict[str, int]:
     if node.state is Lifecycle.IN_SERVICE:
         allocated = max(0, min(node.gpus_allocated, node.gpu_count))
         return {"allocated": allocated, "idle": node.gpu_count - allocated}
     return {node.state.value: node.gpu_count}
 
 
-def capacity(nodes: list[Node], allocations: list[Allocation]) -> Capacity:
+def capacity(nodes: Sequence[Counted], allocations: list[Allocation]) -> Capacity:
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
     for n in nodes:
         for state, gpus in gpu_states(n).items():

@@ -57,7 +57,7 @@ def sample(rt: Runtime) -> list[str]:
     if last is not None and now - last < timedelta(minutes=topo.capacity_sample_minutes):
         return []
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
-    for n in rt.store.nodes():
+    for n in rt.store.summaries():
         for state, gpus in gpu_states(n).items():
             counts[(n.pool, n.gpu_model, state)] += gpus
     kept.add_samples(rt.store, now, counts, now - timedelta(days=topo.capacity_history_days))

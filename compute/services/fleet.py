@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from compute.domain import Allocation, Event, Node, Rack
+from compute.domain import Allocation, Event, Node, NodeSummary, Rack
 from compute.errors import InvalidInput, NotFoundError
 from compute.services.capacity import Capacity, capacity
 from compute.store import Store, TenantRecord, api_reads
@@ -56,7 +56,7 @@ class TenantDetail:
 class Overview:
     now: datetime
     last_sweep: dict[str, Any] | None
-    nodes: list[Node]
+    nodes: list[NodeSummary]
     racks: list[RackPowerNow]
     capacity: Capacity
     events: list[Event]
@@ -95,7 +95,7 @@ def events(
 
 
 def fleet_capacity(store: Store) -> Capacity:
-    return capacity(store.nodes(), store.allocations())
+    return capacity(store.summaries(), store.allocations())
 
 
 def racks(store: Store) -> list[RackPowerNow]:
@@ -127,7 +127,7 @@ def tenant_detail(store: Store, jobs: Callable[[str], list[JobInfo]], name: str)
 
 
 def overview(store: Store, now: datetime, events_shown: int = 15) -> Overview:
-    nodes = store.nodes()
+    nodes = store.summaries()
     return Overview(
         now=now,
         last_sweep=store.meta("last_sweep"),

@@ -11,7 +11,18 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from compute.domain import Allocation, AuditEntry, Event, Gpu, Node, Pool, Rack, RackPower, Room
+from compute.domain import (
+    Allocation,
+    AuditEntry,
+    Event,
+    Gpu,
+    Node,
+    NodeSummary,
+    Pool,
+    Rack,
+    RackPower,
+    Room,
+)
 from compute.errors import NotFoundError, StaleWrite
 from compute.store.engine import WRITES, open_engine, upgrade
 from compute.store.models import (
@@ -33,6 +44,8 @@ from compute.store.rows import (
     event_from_row,
     node_from_row,
     result_from_row,
+    summary_columns,
+    summary_from_row,
     table_of,
 )
 from compute.store.tx import Tx
@@ -115,6 +128,13 @@ class Store:
             q = q.where(t.c.state == state.value)
         with self.engine.connect() as conn:
             return [node_from_row(r) for r in conn.execute(q)]
+
+    def summaries(self) -> list[NodeSummary]:
+        """Every node without its health (what counting GPUs and the overview read)."""
+        t = table_of(NodeRow)
+        q = select(*summary_columns(t)).order_by(t.c.name)
+        with self.engine.connect() as conn:
+            return [summary_from_row(r) for r in conn.execute(q)]
 
     def node(self, name: str) -> Node | None:
         t = table_of(NodeRow)

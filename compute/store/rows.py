@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Row, Table
 
-from compute.domain import NODE_FIELDS, AuditEntry, Event, Gpu, Node
+from compute.domain import NODE_FIELDS, SUMMARY_FIELDS, AuditEntry, Event, Gpu, Node, NodeSummary
 from compute.store.models import Base, CheckResultRow, EventRow, NodeRow
 from health.policy import DrainOwner, Lifecycle, NodeHealth
 from health.result import CheckResult, Status, Suite
@@ -63,6 +63,29 @@ def node_from_row(r: NodeRow | Row[Any]) -> Node:
         r.attention_at,
         r.would,
         r.switch,
+    )
+
+
+def summary_columns(t: Table) -> list[Any]:
+    """The nodes table's columns a NodeSummary is made of, in its field order."""
+    return [t.c[name] for name in SUMMARY_FIELDS]
+
+
+def summary_from_row(r: Sequence[Any]) -> NodeSummary:
+    (name, pool, rack, model, count, state, since, reason, owner, deferred, jobs, alloc) = r
+    return NodeSummary(
+        name,
+        pool,
+        rack,
+        model,
+        count,
+        Lifecycle(state),
+        since,
+        reason,
+        DrainOwner(owner) if owner else None,
+        deferred,
+        jobs,
+        alloc,
     )
 
 
