@@ -1,8 +1,8 @@
 """Storing what a sweep learnt so that one node's bad data never stops the others.
 
-The fast path is one transaction for the whole fleet. If the store refuses it,
-each node is stored on its own; a node refused again is stored with its text made
-safe (compute.services.safe_text); a node refused even then is skipped this sweep
+The fast path is one transaction per CHUNK nodes (in name order). If the store refuses
+one, each of its nodes is stored on its own; a node refused again is stored with its text
+made safe (compute.services.safe_text); a node refused even then is skipped this sweep
 and reported (event, metric, log), and every other node is still stored and acted on.
 """
 
@@ -20,6 +20,13 @@ from compute.store.repository import Tx
 from health.result import CheckResult
 
 log = logging.getLogger("computectl")
+
+# Nodes stored per transaction. SQLite has one writer at a time: a node's report waited for
+# the whole fleet's write (0.25-0.57 s of the lock at 10,240 nodes on a quiet machine, more
+# under load); a chunk of 512 holds it a twentieth of that, for ~0.05 s more in all (256:
+# ~0.2 s more). Each chunk's writes are conditional on the versions read in it, so nothing
+# is written over what another writer stored meanwhile.
+CHUNK = 512
 
 
 def store_learnt(
@@ -44,30 +51,6 @@ def store_learnt(
     sweep learnt of it to the node as stored now, and the sweep's events about it are
     dropped (they were judged on what was read; the next sweep judges again). ``nodes`` ends
     as stored."""
-    try:
-        with store.transaction() as tx:
-            tx.add_nodes([nodes[name] for name in sorted(added)])
-            tx.add_results(results)
-            fleet(tx)
-            # Last, so that the rows stay locked (PostgreSQL) only as long as they are written.
-            versions = tx.versions()
-            same: list[Node] = []
-            stale: set[str] = set()
-            for name, node in nodes.items():
-                if name not in added:
-                    if versions.get(name) == node.version:
-                        same.append(node)
-                    else:
-                        stale.add(name)
-            written = _put(tx, same, read)
-            redone = {fresh.name: tx.put_node(redo(fresh)) for fresh in tx.nodes(stale)}
-            tx.add_events([ev for ev in events if ev.node not in stale])
-        for node in written:
-            nodes[node.name] = node
-        nodes.update(redone)
-        return len(results)
-    except Exception as exc:  # one bad row fails the batch: find it, keep the rest
-        log.warning("storing the sweep in one transaction failed (%s); node by node", exc)
     with store.transaction() as tx:
         fleet(tx)
     by_node: dict[str, list[CheckResult]] = defaultdict(list)
@@ -76,8 +59,76 @@ def store_learnt(
     events_of: dict[str, list[Event]] = defaultdict(list)
     for ev in events:
         events_of[ev.node].append(ev)
+    names = sorted(nodes)
     stored = 0
-    for name in sorted(nodes):
+    for i in range(0, len(names), CHUNK):
+        part = names[i : i + CHUNK]
+        try:
+            stored += _store_chunk(store, nodes, part, added, by_node, events_of, redo, read)
+        except Exception as exc:  # one bad row fails the chunk: find it, keep the rest
+            log.warning(
+                "storing %d nodes in one transaction failed (%s); one by one", len(part), exc
+            )
+            stored += _store_each(store, nodes, part, added, by_node, events_of, redo, skipped)
+    # Results and events of nodes the sweep does not hold (none, today): as one node.
+    rest = sorted((set(by_node) | set(events_of)) - set(nodes))
+    if rest:
+        try:
+            with store.transaction() as tx:
+                tx.add_results([r for name in rest for r in by_node.get(name, [])])
+                tx.add_events([ev for name in rest for ev in events_of.get(name, [])])
+            stored += sum(len(by_node.get(name, [])) for name in rest)
+        except Exception:
+            log.exception("results and events of %d unknown nodes could not be stored", len(rest))
+    return stored
+
+
+def _store_chunk(
+    store: Store,
+    nodes: dict[str, Node],
+    part: list[str],
+    added: set[str],
+    by_node: Mapping[str, list[CheckResult]],
+    events_of: Mapping[str, list[Event]],
+    redo: Callable[[Node], Node],
+    read: Mapping[str, Node] | None,
+) -> int:
+    results = [r for name in part for r in by_node.get(name, [])]
+    with store.transaction() as tx:
+        tx.add_nodes([nodes[name] for name in part if name in added])
+        tx.add_results(results)
+        # Last, so that the rows stay locked (PostgreSQL) only as long as they are written.
+        versions = tx.versions([name for name in part if name not in added])
+        same: list[Node] = []
+        stale: set[str] = set()
+        for name in part:
+            if name not in added:
+                node = nodes[name]
+                if versions.get(name) == node.version:
+                    same.append(node)
+                else:
+                    stale.add(name)
+        written = _put(tx, same, read)
+        redone = {fresh.name: tx.put_node(redo(fresh)) for fresh in tx.nodes(stale)}
+        tx.add_events([ev for name in part if name not in stale for ev in events_of.get(name, [])])
+    for node in written:
+        nodes[node.name] = node
+    nodes.update(redone)
+    return len(results)
+
+
+def _store_each(
+    store: Store,
+    nodes: dict[str, Node],
+    part: list[str],
+    added: set[str],
+    by_node: Mapping[str, list[CheckResult]],
+    events_of: Mapping[str, list[Event]],
+    redo: Callable[[Node], Node],
+    skipped: dict[str, str],
+) -> int:
+    stored = 0
+    for name in part:
         node, rs, evs = nodes[name], by_node.get(name, []), events_of.get(name, [])
         try:
             nodes[name] = _store_one(store, node, name in added, rs, evs, redo)

@@ -74,12 +74,18 @@ class Tx:
             out += [node_from_row(r) for r in self.s.execute(q)]
         return out
 
-    def versions(self) -> dict[str, int]:
-        """Every node's stored version, the rows locked until this transaction ends."""
+    def versions(self, names: Collection[str] | None = None) -> dict[str, int]:
+        """Every node's stored version (or those of ``names``), the rows locked until this
+        transaction ends."""
         t = table_of(NodeRow)
         # In name order, as every other writer of many nodes: two never wait on each other.
         q = select(t.c.name, t.c.version).order_by(t.c.name).with_for_update()
-        return {name: version for name, version in self.s.execute(q)}
+        if names is None:
+            return {name: version for name, version in self.s.execute(q)}
+        out: dict[str, int] = {}
+        for chunk in _chunks(sorted(names)):
+            out.update({name: v for name, v in self.s.execute(q.where(t.c.name.in_(chunk)))})
+        return out
 
     def put_node(self, node: Node) -> Node:
         """Write ``node`` if the stored row is still the version it was read at (a node not

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from compute.clock import FuncClock
-from compute.domain import Node
+from compute.domain import Event, EventKind, Node
 from compute.errors import NotFoundError, StaleWrite
 from compute.services.ingest import Ingest
 from compute.services.inventory import GONE, reconcile
@@ -188,3 +188,48 @@ def test_the_budget_reads_of_a_pool_what_it_counts(store: Store) -> None:
     assert views["n0"].voluntary and views["n0"].state is Lifecycle.BURN_IN
     assert views["n1"].automation_drain and not views["n1"].voluntary
     assert store.budget_views("other") == []
+
+
+def test_the_sweep_stores_in_chunks_and_a_bad_node_costs_only_its_own(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("compute.services.sweep_store.CHUNK", 2)
+    with store.transaction() as tx:
+        tx.add_nodes([node(f"n{i}") for i in range(3, 7)])
+    read = {n.name: n for n in store.nodes()}
+    # Written meanwhile, in the third chunk: redone on what is stored, its event dropped.
+    Ingest(store, FuncClock(lambda: T0), PolicyConfig()).ingest(
+        "n5", [result("n5", "xid", fatal=True)]
+    )
+    learnt = {name: n.evolve(jobs_running=1) for name, n in read.items()}
+    # A reason no store takes (a lone surrogate): its chunk goes node by node.
+    learnt["n2"] = learnt["n2"].evolve(drain_reason="bad\udcff")
+    learnt["n7"] = node("n7")
+    results = [result(name, "ecc", "pass") for name in sorted(learnt)]
+    events = [Event(at=T0, node=name, kind=EventKind.DRAIN, reason="seen") for name in ("n1", "n5")]
+    skipped: dict[str, str] = {}
+    count = store_learnt(
+        store,
+        learnt,
+        {"n7"},
+        results,
+        events,
+        skipped,
+        lambda tx: None,
+        lambda fresh: fresh.evolve(jobs_running=1),
+    )
+    assert count == 8 and skipped == {}
+    # Only the bad node's chunk was stored node by node.
+    fallbacks = [r.getMessage() for r in caplog.records if "one by one" in r.getMessage()]
+    assert len(fallbacks) == 1 and "surrogates not allowed" in fallbacks[0]
+    assert {n.name: n.jobs_running for n in store.nodes()} == {
+        **{f"n{i}": 1 for i in range(7)},
+        "n7": 0,
+    }
+    assert (
+        stored(store, "n2").drain_reason.startswith("bad")
+        and "\udcff" not in stored(store, "n2").drain_reason
+    )
+    assert stored(store, "n5").attention_at == T0 and learnt["n5"] == stored(store, "n5")
+    assert [e.node for e in store.events(limit=10) if e.reason == "seen"] == ["n1"]
+    assert len(store.latest_results("n6")) == 1
