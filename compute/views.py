@@ -16,7 +16,7 @@ from health.policy import Lifecycle
 
 if TYPE_CHECKING:
     from compute.domain import Counted, Event, Gpu, Node
-    from compute.services.capacity import Capacity
+    from compute.services.capacity import Capacity, CapacityRow
     from compute.services.fabric import PairTestRun
     from compute.services.fleet import Overview, RackPowerNow, TenantDetail, TenantHolding
     from compute.services.nodes import NodeDetail
@@ -166,9 +166,9 @@ def capacity_view(c: Capacity) -> dict[str, Any]:
     }
 
 
-def gpus_by_state(c: Capacity) -> dict[str, int]:
+def gpus_by_state(rows: list[CapacityRow]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for row in c.rows:
+    for row in rows:
         out[row.state] = out.get(row.state, 0) + row.gpus
     return out
 
@@ -349,7 +349,7 @@ def overview_view(o: Overview) -> dict[str, Any]:
             for n in o.nodes
             if n.deferred_reason
         ],
-        "gpus": {"installed": o.capacity.installed, "by_state": gpus_by_state(o.capacity)},
+        "gpus": {"installed": o.installed, "by_state": gpus_by_state(o.gpus)},
         "events": [
             {k: event_view(e)[k] for k in ("at", "node", "kind", "reason")} for e in o.events
         ],

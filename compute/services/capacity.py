@@ -58,24 +58,28 @@ def gpu_states(node: Counted) -> dict[str, int]:
 
 
 def capacity(nodes: Sequence[Counted], allocations: list[Allocation]) -> Capacity:
+    model_of = {n.name: n.gpu_model for n in nodes}
+    tenants: dict[tuple[str, str, str], int] = defaultdict(int)
+    for a in allocations:
+        tenants[(a.tenant, a.pool, model_of.get(a.node, "?"))] += a.gpus
+    return Capacity(
+        rows=gpu_rows(nodes),
+        tenants=[TenantRow(t, p, m, g) for (t, p, m), g in sorted(tenants.items())],
+        installed=sum(n.gpu_count for n in nodes),
+    )
+
+
+def gpu_rows(nodes: Sequence[Counted]) -> list[CapacityRow]:
+    """GPUs by pool, model and state (those with any)."""
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
     for n in nodes:
         for state, gpus in gpu_states(n).items():
             counts[(n.pool, n.gpu_model, state)] += gpus
     order = {s: i for i, s in enumerate(GPU_STATES)}
-    rows = [
+    return [
         CapacityRow(pool, model, state, gpus)
         for (pool, model, state), gpus in sorted(
             counts.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99))
         )
         if gpus
     ]
-    model_of = {n.name: n.gpu_model for n in nodes}
-    tenants: dict[tuple[str, str, str], int] = defaultdict(int)
-    for a in allocations:
-        tenants[(a.tenant, a.pool, model_of.get(a.node, "?"))] += a.gpus
-    return Capacity(
-        rows=rows,
-        tenants=[TenantRow(t, p, m, g) for (t, p, m), g in sorted(tenants.items())],
-        installed=sum(n.gpu_count for n in nodes),
-    )

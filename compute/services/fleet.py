@@ -10,7 +10,7 @@ from typing import Any
 
 from compute.domain import Allocation, Event, Node, NodeSummary, Rack
 from compute.errors import InvalidInput, NotFoundError
-from compute.services.capacity import Capacity, capacity
+from compute.services.capacity import Capacity, CapacityRow, capacity, gpu_rows
 from compute.store import Store, TenantRecord, api_reads
 from health.policy import Lifecycle
 from scheduler.protocol import JobInfo
@@ -58,7 +58,8 @@ class Overview:
     last_sweep: dict[str, Any] | None
     nodes: list[NodeSummary]
     racks: list[RackPowerNow]
-    capacity: Capacity
+    gpus: list[CapacityRow]  # by pool, model and state (no tenant's: the page shows none)
+    installed: int
     events: list[Event]
 
 
@@ -133,6 +134,7 @@ def overview(store: Store, now: datetime, events_shown: int = 15) -> Overview:
         last_sweep=store.meta("last_sweep"),
         nodes=nodes,
         racks=racks(store),
-        capacity=capacity(nodes, store.allocations()),
+        gpus=gpu_rows(nodes),
+        installed=sum(n.gpu_count for n in nodes),
         events=store.events(limit=events_shown),
     )
