@@ -94,8 +94,9 @@ def pool_share(nodes: list[NodeShape], partition: str) -> PoolShare:
     empty = sorted(n.name for n in gpu_nodes if n.cpus <= 0 or n.memory_mb <= 0)
     if empty:
         raise InvalidRequest(
-            f"node(s) {', '.join(empty)} of partition {partition} report no CPUs or memory "
-            "(sinfo), so the CPUs and memory a tenant may hold there cannot be sized"
+            # Names as Slurm gave them, quoted and escaped: one line whatever they hold.
+            f"node(s) {', '.join(map(repr, empty))} of partition {partition} report no CPUs or "
+            "memory (sinfo), so the CPUs and memory a tenant may hold there cannot be sized"
         )
     cpus = [Fraction(n.cpus, n.gpus) for n in gpu_nodes]
     memory = [Fraction(n.memory_mb, n.gpus) for n in gpu_nodes]

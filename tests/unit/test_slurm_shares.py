@@ -72,7 +72,7 @@ def test_a_share_that_is_no_whole_number_is_floored_never_rounded_up() -> None:
     [
         ([], "has no node with GPUs"),
         ([NodeShape("c", 64, 512000, 0)], "has no node with GPUs"),
-        ([NodeShape("a", 0, 512000, 8)], r"node\(s\) a of partition p report no CPUs"),
+        ([NodeShape("a", 0, 512000, 8)], r"node\(s\) 'a' of partition p report no CPUs"),
     ],
 )
 def test_a_partition_whose_share_cannot_be_sized_is_refused(
