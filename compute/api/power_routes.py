@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compute.api.deps import ActorName, Rt, one_hop
+from compute.api.deps import ActorName, Rt, one_hop, report_hop
 from compute.api.problems import PROBLEM_RESPONSES
 from compute.services import power_caps, power_views
 from compute.services.power_report import MAX_GPU_WATTS, MAX_GPUS, PowerReport
@@ -72,7 +72,7 @@ class RevertBody(_Body):
     summary="A node's power (per GPU draw and limits, the BMC's reading) and the outcomes "
     "of the caps it applied; answered with the caps to apply or restore now",
 )
-@one_hop
+@report_hop
 def post_power(rt: Rt, actor: ActorName, name: Node, body: PowerReport) -> dict[str, Any]:
     return power_caps.node_exchange(rt, name, body, actor)
 

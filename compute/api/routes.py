@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from compute.api.deps import ActorName, Rt, on_loop, one_hop, read_cache
+from compute.api.deps import ActorName, Rt, on_loop, one_hop, read_cache, report_hop
 from compute.api.problems import PROBLEM_RESPONSES
 from compute.api.read_cache import OVERVIEW_SECONDS, OVERVIEW_SHARE
 from compute.api.schemas import (
@@ -79,7 +79,7 @@ def get_rma_report(rt: Rt, name: Node) -> dict[str, Any]:
     status_code=202,
     summary="Report check results from a node (what `computectl node check` posts)",
 )
-@one_hop
+@report_hop
 def post_health(
     rt: Rt,
     name: Node,

@@ -58,3 +58,39 @@ def test_a_store_in_memory_has_no_lock_file(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_writer_of_many_transactions_lets_a_waiting_one_in_between_them(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    a, b = open_engine(url), open_engine(url)
+    try:
+        with a.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        wa = a.execution_options(**{WRITES: True})
+        wb = b.execution_options(**{WRITES: True})
+        bulk_done = threading.Event()
+        written: list[int] = []
+
+        def bulk() -> None:  # a sweep's chunks, one transaction after another
+            for i in range(40):
+                with wa.begin() as conn:
+                    conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": i})
+                    time.sleep(0.01)
+                written.append(i)
+            bulk_done.set()
+
+        writer = threading.Thread(target=bulk)
+        writer.start()
+        while len(written) < 3:
+            time.sleep(0.001)
+        with wb.begin() as conn:  # a report, arriving while the bulk writer writes
+            conn.execute(text("INSERT INTO t VALUES (-1)"))
+            behind = len(written)
+        writer.join(10)
+        assert bulk_done.is_set()
+        assert behind <= 6, f"waited for {behind - 3} of the other writer's transactions"
+    finally:
+        a.dispose()
+        b.dispose()
