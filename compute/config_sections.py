@@ -149,7 +149,8 @@ class RemediationSettings(_Section):
         _POLICY.burn_in_max_attempts,
         ge=1,
         le=100,
-        description="Failed burn-ins before a node goes to repair.",
+        description="Failed burn-ins before a node goes to repair. A burn-in failed on a "
+        "fatal check (SDC, a GPU gone, a fatal XID) sends it to repair at once.",
     )
     burn_in_timeout_minutes: float = Field(
         _POLICY.burn_in_timeout / _MINUTE,

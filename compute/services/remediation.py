@@ -365,7 +365,8 @@ class Remediator:
         """The event for a failed burn-in the next step leaves behind (none if none)."""
         outcome = node.health.burn_in_outcome
         if node.state is Lifecycle.BURN_IN and outcome is not None and not outcome.passed:
-            return [self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor)]
+            fatal = {"fatal": True, "checks": list(outcome.fatal_checks)} if outcome.fatal else {}
+            return [self._event(node, EventKind.BURN_IN_FAILED, outcome.evidence, actor, **fatal)]
         return []
 
     def require_owned_or_undrained(self, node: Node) -> None:

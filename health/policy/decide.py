@@ -42,12 +42,11 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
     failures = health.burn_in_failures
     unwell = set(health.unwell)
     passed_at = health.burn_in_passed_at
-    for r in sorted(results, key=lambda r: r.at):
+    ordered = sorted(results, key=lambda r: r.at)
+    for r in ordered:
         if r.check == BURNIN_SUMMARY:
             if started is not None and r.at >= started and outcome is None:
-                outcome = BurnInOutcome(
-                    passed=r.status is Status.PASS, evidence=r.evidence, at=r.at
-                )
+                outcome = _outcome(r, ordered, started)
                 if not outcome.passed:
                     failures += 1
                 else:
@@ -85,6 +84,29 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
         burn_in_failures=failures,
         unwell=frozenset(unwell),
         burn_in_passed_at=passed_at,
+    )
+
+
+def _outcome(
+    summary: CheckResult, results: Iterable[CheckResult], started: datetime
+) -> BurnInOutcome:
+    """The burn-in's verdict from its summary and the results reported with it: fatal when
+    the summary says so or any of the run's failures was (a node's older summary may not)."""
+    if summary.status is Status.PASS:
+        return BurnInOutcome(True, summary.evidence, summary.at)
+    fatal = sorted(
+        {
+            r.check
+            for r in results
+            if r.suite is Suite.BURNIN
+            and r.fatal
+            and r.status is Status.FAIL
+            and r.check != BURNIN_SUMMARY
+            and r.at >= started
+        }
+    )
+    return BurnInOutcome(
+        False, summary.evidence, summary.at, summary.fatal or bool(fatal), tuple(fatal)
     )
 
 
@@ -161,6 +183,8 @@ def _burn_in_step(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: da
             return _fault_drain(view.name, f, cfg)  # out only voluntarily: now for a fault
         failures = health.burn_in_failures + 1
         why = f"{f.check} during burn-in: {f.evidence}"
+        if f.fatal:
+            return _fatal_repair(view.name, (f.check,), why)
         if failures >= cfg.burn_in_max_attempts:
             return Decision(
                 view.name,
@@ -178,6 +202,8 @@ def _burn_in_step(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: da
         return Decision(view.name, Action.RESUME, "burn-in passed")
     failures = health.burn_in_failures
     why = outcome.evidence
+    if outcome.fatal:
+        return _fatal_repair(view.name, outcome.fatal_checks, why)
     if failures >= cfg.burn_in_max_attempts:
         return Decision(
             view.name, Action.REPAIR, owned_reason("repair", f"burn-in failed {failures}x: {why}")
@@ -185,6 +211,14 @@ def _burn_in_step(view: NodeView, health: NodeHealth, cfg: PolicyConfig, now: da
     return Decision(
         view.name, Action.START_BURN_IN, owned_reason("burn-in", f"retry after failure: {why}")
     )
+
+
+def _fatal_repair(node: str, checks: tuple[str, ...], why: str) -> Decision:
+    """A fatal failure in burn-in goes to repair at once: a second run that passes would not
+    clear it (silent data corruption comes and goes; a pass proves nothing once seen)."""
+    which = f" ({', '.join(checks)})" if checks else ""
+    reason = owned_reason("repair", f"burn-in failed on a fatal check{which}, no retry: {why}")
+    return Decision(node, Action.REPAIR, reason, fatal=True, check=checks[0] if checks else None)
 
 
 def _no_result(

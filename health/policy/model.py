@@ -76,6 +76,9 @@ class BurnInOutcome:
     passed: bool
     evidence: str
     at: datetime
+    # A failure of a fatal check (silent data corruption, a GPU gone): no second burn-in.
+    fatal: bool = False
+    fatal_checks: tuple[str, ...] = ()  # which (empty when only the summary said so)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,13 @@ class NodeHealth:
             "burn_in_started_at": ts(self.burn_in_started_at),
             "burn_in_outcome": None
             if o is None
-            else {"passed": o.passed, "evidence": o.evidence, "at": ts(o.at)},
+            else {
+                "passed": o.passed,
+                "evidence": o.evidence,
+                "at": ts(o.at),
+                "fatal": o.fatal,
+                "fatal_checks": list(o.fatal_checks),
+            },
             "burn_in_failures": self.burn_in_failures,
             "last_resumed_at": ts(self.last_resumed_at),
             "repair_next": self.repair_next,
@@ -176,7 +185,14 @@ class NodeHealth:
             ts(get("burn_in_started_at")),
             None
             if not o
-            else BurnInOutcome(o["passed"], o["evidence"], ts(o["at"]) or datetime.min),
+            else BurnInOutcome(
+                o["passed"],
+                o["evidence"],
+                ts(o["at"]) or datetime.min,
+                # Rows stored before burn-in knew fatal failures read as not fatal.
+                bool(o.get("fatal", False)),
+                tuple(str(c) for c in o.get("fatal_checks", ())),
+            ),
             int(get("burn_in_failures", 0)),
             ts(get("last_resumed_at")),
             bool(get("repair_next", False)),

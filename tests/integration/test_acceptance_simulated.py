@@ -78,6 +78,9 @@ def test_the_report_names_exactly_the_injected_nodes_and_link(
     by_node = {n["node"]: n for n in report["nodes"]}  # type: ignore[union-attr]
     assert {n for n, r in by_node.items() if r["verdict"] == "failed"} == {slow_gemm, bitflip}
     assert {e["check"] for e in by_node[bitflip]["evidence"]} >= {"sdc"}
+    # SDC is fatal: repair after one burn-in; the slow GEMM was retried first.
+    assert "fatal check (sdc), no retry" in by_node[bitflip]["note"]
+    assert "burn-in failed 2x" in by_node[slow_gemm]["note"]
     gemm = [e for e in by_node[slow_gemm]["evidence"] if e["check"].startswith("gemm")]
     assert gemm and "floor" in gemm[0]["evidence"]  # the figure against its floor
     # The rest went into service, the bad ones to repair, through the policy's own path.

@@ -212,14 +212,16 @@ def test_a_fault_seen_during_a_periodic_burn_in_is_drained_for_not_resumed() -> 
 
 
 def test_a_fault_seen_during_a_remediation_burn_in_counts_as_a_failed_attempt() -> None:
+    """A non-fatal one (a fatal one goes to repair at once: test_policy_fatal_burn_in.py)."""
     v, h = _burning(NodeHealth())
-    h = observe(h, [result("n1", "pcie", fatal=True, at=at(2), evidence="x8")], CFG)
+    pcie = [result("n1", "pcie", at=at(m), evidence="x8") for m in (1, 2, 2)]
+    h = observe(h, pcie, CFG)
     h = observe(h, [result("n1", "burnin", "pass", at=at(3), suite="burnin")], CFG)
     d = decide(v, h, CFG, at(4))
     assert d.action is Action.START_BURN_IN and "pcie during burn-in" in d.reason
     h = after(d, h, CFG, at(4))
     assert h.burn_in_failures == 1 and h.finding is None
-    h = observe(h, [result("n1", "pcie", fatal=True, at=at(6), evidence="x8")], CFG)
+    h = observe(h, [result("n1", "pcie", at=at(m), evidence="x8") for m in (5, 6, 6)], CFG)
     assert decide(v, h, CFG, at(7)).action is Action.REPAIR
 
 
