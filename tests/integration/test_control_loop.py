@@ -55,13 +55,13 @@ def test_fatal_fault_is_drained_with_an_owned_reason_and_comes_back_after_repair
     assert node.drain_reason.startswith("computectl: gpu_count: 1 of 8 GPUs missing")
     with rt.datacenter.cluster_access() as c:
         assert c.nodes["gpu-003"].reason == node.drain_reason
-    # Burn-in fails twice (the GPU is still gone), then the node goes to repair.
+    # Burn-in fails on a fatal check (the GPU is still gone): repair at once, no retry.
     for _ in range(4):
         rt.sweep()
     node = rt.store.node("gpu-003")
     assert node is not None and node.state is Lifecycle.REPAIR
     kinds = [e.kind for e in rt.store.events(node="gpu-003", limit=50)]
-    assert kinds.count(EventKind.BURN_IN_FAILED) == 2
+    assert kinds.count(EventKind.BURN_IN_FAILED) == 1 and kinds.count(EventKind.REPAIR) == 1
     # What the RMA ticket needs: the lost GPU named with its serial, the XID, the figures.
     report = rma_report(rt.store, node)
     assert report.suspect_gpus == [2] and report.xid_codes == [79]
