@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from compute.config import Settings
 from compute.metrics import (
+    acceptance,
     budgets,
     drift,
     energy,
@@ -49,6 +50,7 @@ class StoreCollector(Collector):
         self.loop = loop
         self.leading = leading
         self.tally = EventTally()
+        self.acceptance = acceptance.AcceptanceFigures()
 
     def collect(self) -> Iterator[Metric]:
         store = self.store
@@ -63,6 +65,7 @@ class StoreCollector(Collector):
         yield from floors.metrics(store)
         yield from lemons.metrics(store)
         yield from job_impact.metrics(store)
+        yield from self.acceptance.metrics(store)
         figures = self.tally.figures(store)
         yield from fleet.events(figures)
         yield from remediation.latency(figures)

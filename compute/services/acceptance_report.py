@@ -10,6 +10,8 @@ nodes: it is reported for the cabling, not the vendor.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,38 +35,70 @@ def _evidence(r: CheckResult) -> dict[str, Any]:
     }
 
 
+ACCEPTED, REJECTED, NOT_TESTED, PENDING = "accepted", "failed", "not_tested", "pending"
+VERDICTS = (ACCEPTED, REJECTED, NOT_TESTED, PENDING)
+
+
+@dataclass(frozen=True)
+class Fabric:
+    """What the pair test said of the tranche so far (nothing before it ran)."""
+
+    pools: list[dict[str, Any]]
+    suspects: dict[str, str]
+    tested: set[str]
+    links: list[list[str]]
+
+    @classmethod
+    def of(cls, progress: dict[str, Any]) -> Fabric:
+        pools = progress.get("fabric", [])
+        pools = pools if isinstance(pools, list) else []
+        suspects: dict[str, str] = {}
+        tested: set[str] = set()
+        links: list[list[str]] = []
+        for pool in pools:
+            suspects.update(pool.get("suspect_nodes", {}))
+            if pool.get("run"):
+                tested.update(pool.get("nodes", []))
+            links += [list(link) for link in pool.get("suspect_links", [])]
+        return cls(pools, suspects, tested, links)
+
+    def outcome(self, name: str) -> str:
+        return "suspect" if name in self.suspects else "pass" if name in self.tested else "not_run"
+
+
+def verdict(burn: str, fab: str, final: bool) -> str:
+    if burn == PASSED and fab != "suspect":
+        return ACCEPTED
+    if burn == FAILED or fab == "suspect":
+        return REJECTED
+    return NOT_TESTED if final else PENDING
+
+
+def verdicts(nodes: Sequence[str], progress: dict[str, Any], final: bool) -> dict[str, str]:
+    """Each node's verdict from the run's progress alone, without reading the store (what
+    /metrics counts at every scrape); ``final``: the tranche is judged."""
+    mine, fabric = nodes_of(progress), Fabric.of(progress)
+    return {
+        n: verdict(str(mine.get(n, {}).get("burn_in", "waiting")), fabric.outcome(n), final)
+        for n in nodes
+    }
+
+
 def build_report(store: Store, t: Tranche, judged_at: datetime | None) -> dict[str, Any]:
     """The report as things stand; ``judged_at``: the verdict's time (None: still running,
     so nothing is live yet)."""
     progress = nodes_of(t.progress)
-    fabric = t.progress.get("fabric", [])
-    fabric = fabric if isinstance(fabric, list) else []
-    suspects: dict[str, str] = {}
-    tested: set[str] = set()
-    links: list[list[str]] = []
-    for pool in fabric:
-        suspects.update(pool.get("suspect_nodes", {}))
-        if pool.get("run"):
-            tested.update(pool.get("nodes", []))
-        links += [list(link) for link in pool.get("suspect_links", [])]
+    fabric = Fabric.of(t.progress)
+    suspects, links = fabric.suspects, fabric.links
     rows: list[dict[str, Any]] = []
     rma: list[dict[str, Any]] = []
     for name in t.nodes:
         mine = progress.get(name, {})
         burn = str(mine.get("burn_in", "waiting"))
-        fab = "suspect" if name in suspects else "pass" if name in tested else "not_run"
-        verdict = (
-            "accepted"
-            if burn == PASSED and fab != "suspect"
-            else "failed"
-            if burn == FAILED or fab == "suspect"
-            else "not_tested"
-            if judged_at is not None
-            else "pending"
-        )
+        fab = fabric.outcome(name)
         row: dict[str, Any] = {
             "node": name,
-            "verdict": verdict,
+            "verdict": verdict(burn, fab, judged_at is not None),
             "burn_in": burn,
             "note": str(mine.get("note", "")),
             "fabric": fab,
@@ -76,7 +110,7 @@ def build_report(store: Store, t: Tranche, judged_at: datetime | None) -> dict[s
         node = store.node(name)
         if node is not None:
             row.update(pool=node.pool, state=node.state.value)
-        if verdict == "failed" and node is not None:
+        if row["verdict"] == REJECTED and node is not None:
             kept = rma_report(store, node)
             failing = [r for r in kept.burn_in if r.status is Status.FAIL]
             if name in suspects:
@@ -96,7 +130,7 @@ def build_report(store: Store, t: Tranche, judged_at: datetime | None) -> dict[s
                 }
             )
         rows.append(row)
-    accepted = sum(1 for r in rows if r["verdict"] == "accepted")
+    accepted = sum(1 for r in rows if r["verdict"] == ACCEPTED)
     share = accepted / len(rows) if rows else 0.0
     return {
         "name": t.name,
@@ -108,13 +142,13 @@ def build_report(store: Store, t: Tranche, judged_at: datetime | None) -> dict[s
         "judged_at": judged_at.isoformat() if judged_at else None,
         "total": len(rows),
         "accepted": accepted,
-        "failed": sum(1 for r in rows if r["verdict"] == "failed"),
-        "not_tested": sum(1 for r in rows if r["verdict"] in ("not_tested", "pending")),
+        "failed": sum(1 for r in rows if r["verdict"] == REJECTED),
+        "not_tested": sum(1 for r in rows if r["verdict"] in (NOT_TESTED, PENDING)),
         "share": round(share, 6),
         "live": judged_at is not None and share >= t.threshold,
         "rma": rma,
         "suspect_nodes": dict(sorted(suspects.items())),
         "suspect_links": sorted(links),
-        "fabric": fabric,
+        "fabric": fabric.pools,
         "nodes": rows,
     }

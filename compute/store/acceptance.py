@@ -112,3 +112,64 @@ def save(store: Store, read: Tranche, new: Tranche) -> bool:
             )
         )
         return bool(done.rowcount)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What /metrics reads of each tranche it shows at every scrape: no JSON column."""
+
+    name: str
+    state: str
+    threshold: float
+    started_at: datetime | None
+    judged_at: datetime | None
+    version: int
+
+
+def heads(
+    store: Store, open_states: tuple[str, ...], closed: tuple[str, ...], keep: int
+) -> list[Head]:
+    """The tranches in ``open_states``, and the ``keep`` last judged of those ``closed``."""
+    cols = (
+        TrancheRow.name,
+        TrancheRow.state,
+        TrancheRow.threshold,
+        TrancheRow.started_at,
+        TrancheRow.judged_at,
+        TrancheRow.version,
+    )
+    opened = select(*cols).where(TrancheRow.state.in_(open_states))
+    last = (
+        select(*cols)
+        .where(TrancheRow.state.in_(closed))
+        .order_by(TrancheRow.judged_at.desc(), TrancheRow.name)
+        .limit(keep)
+    )
+    with Session(store.engine) as s:
+        rows = [*s.execute(opened), *s.execute(last)]
+    return sorted((Head(*r) for r in rows), key=lambda h: h.name)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A tranche's nodes and its run's progress, as of ``version``."""
+
+    name: str
+    version: int
+    state: str
+    nodes: tuple[str, ...]
+    progress: dict[str, Any]
+
+
+def runs(store: Store, names: list[str]) -> list[Run]:
+    """The named tranches' nodes and progress (the report, the largest column, is not read)."""
+    if not names:
+        return []
+    q = select(
+        TrancheRow.name, TrancheRow.version, TrancheRow.state, TrancheRow.nodes, TrancheRow.progress
+    ).where(TrancheRow.name.in_(names))
+    with Session(store.engine) as s:
+        return [
+            Run(name, version, state, tuple(json.loads(nodes)), json.loads(progress or "{}"))
+            for name, version, state, nodes, progress in s.execute(q)
+        ]
