@@ -186,3 +186,5 @@ class EventKind:
     DRAIN_HELD = "drain_held"
     # A node that failed again after repair [lemons] failures times (detail: action, failures).
     LEMON = "lemon"
+    # An operator cleared a node's lemon mark (detail: reason, mark_at): counting starts again.
+    LEMON_CLEARED = "lemon_cleared"

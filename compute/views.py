@@ -39,7 +39,7 @@ OUT_OF_SERVICE = (
 
 
 def node_view(n: Node, lemon: Event | None = None) -> dict[str, Any]:
-    """``lemon``: the node's newest lemon mark (compute/services/lemons.py marks), if any."""
+    """``lemon``: the node's lemon mark in force (compute/services/lemons.py marks), if any."""
     return {
         "name": n.name,
         "pool": n.pool,
@@ -65,7 +65,7 @@ def node_view(n: Node, lemon: Event | None = None) -> dict[str, Any]:
 
 
 def lemon_view(e: Event | None) -> dict[str, Any] | None:
-    """A lemon mark as shown beside its node; None for a node never marked."""
+    """A lemon mark as shown beside its node; None for a node never marked or cleared."""
     if e is None:
         return None
     return {

@@ -20,6 +20,7 @@ from compute.api.deps import principal
 from compute.api.docs_assets import docs_assets
 from compute.api.floors_routes import floors_api
 from compute.api.job_impact_routes import job_impact_api
+from compute.api.lemon_routes import lemon_api
 from compute.api.oidc_routes import build_oidc_client, oidc_pages
 from compute.api.pages import pages
 from compute.api.power_routes import power_api
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(floors_api)
     app.include_router(job_impact_api)
     app.include_router(sdc_api)
+    app.include_router(lemon_api)
     app.include_router(acceptance_api)
     app.include_router(tenant_batch_api)
     app.include_router(access)

@@ -171,6 +171,7 @@ def _features(v1: str) -> dict[tuple[str, str], Rule]:
         rules_energy,
         rules_floors,
         rules_job_impact,
+        rules_lemons,
         rules_power,
         rules_sdc,
         rules_tenants_batch,
@@ -178,7 +179,7 @@ def _features(v1: str) -> dict[tuple[str, str], Rule]:
 
     parts = (
         rules_power, rules_capacity, rules_energy, rules_tenants_batch, rules_floors,
-        rules_job_impact, rules_sdc, rules_acceptance,
+        rules_job_impact, rules_sdc, rules_acceptance, rules_lemons,
     )  # fmt: skip
     table: dict[tuple[str, str], Rule] = {}
     for part in parts:

@@ -46,7 +46,7 @@ COMMANDS = {
     "node": ("compute.cli.node:node", "Commands that run on a GPU node."),
     "nodes": (
         "compute.cli.nodes:nodes",
-        "GPU nodes: list, show, drain, resume, retire, pair-test.",
+        "GPU nodes: list, show, drain, resume, retire, clear-lemon, pair-test.",
     ),
     "pools": ("compute.cli.pools:pools", "Pools: list, observe, enable, report."),
     "power": (

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def nodes() -> None:
-    """GPU nodes: list, show, drain, resume, retire, pair-test."""
+    """GPU nodes: list, show, drain, resume, retire, clear-lemon, pair-test."""
 
 
 @nodes.command("list")
@@ -232,6 +232,25 @@ def retire(obj: CliContext, name: str) -> None:
     """Retire NAME for good (it must be drained or in repair)."""
     node = obj.client().retire(name)
     say(f"{node['name']}: {node['state']}")
+
+
+@nodes.command("clear-lemon")
+@click.argument("name", type=NODE)
+@click.option(
+    "--reason",
+    type=REASON,
+    required=True,
+    help=f"Why, e.g. the board replaced (recorded; {MAX_REASON} characters at most).",
+)
+@output_option
+@click.pass_obj
+def clear_lemon(obj: CliContext, name: str, reason: str, output: str) -> None:
+    """Clear NAME's lemon mark: only repeats after now count toward a new one (docs/lemons.md)."""
+    done = obj.client().clear_lemon(name, reason)
+    if output == "json":
+        emit_json(done)
+    else:
+        say(f"{done['node']}: lemon mark of {stamp(done['mark']['at'])} UTC cleared")
 
 
 @nodes.command("rma-report")

@@ -20,6 +20,7 @@ from compute.client.capacity_ops import CapacityLocal
 from compute.client.energy_ops import EnergyLocal
 from compute.client.floors_ops import FloorsLocal
 from compute.client.job_impact_ops import JobImpactLocal
+from compute.client.lemon_ops import LemonLocal
 from compute.client.power_ops import PowerLocal
 from compute.client.protocol import View
 from compute.errors import ConfigError
@@ -65,7 +66,13 @@ def usable_data_dir(path: Path) -> None:
 
 
 class LocalClient(
-    PowerLocal, CapacityLocal, EnergyLocal, FloorsLocal, JobImpactLocal, AcceptanceLocal
+    PowerLocal,
+    CapacityLocal,
+    EnergyLocal,
+    FloorsLocal,
+    JobImpactLocal,
+    AcceptanceLocal,
+    LemonLocal,
 ):
     """Settings built once at start-up; the runtime (or the store alone) built on first use."""
 

@@ -17,12 +17,15 @@ from compute.client.capacity_ops import CapacityOps
 from compute.client.energy_ops import EnergyOps
 from compute.client.floors_ops import FloorsOps
 from compute.client.job_impact_ops import JobImpactOps
+from compute.client.lemon_ops import LemonOps
 from compute.client.power_ops import PowerOps
 
 View = dict[str, Any]
 
 
-class Client(PowerOps, CapacityOps, EnergyOps, FloorsOps, JobImpactOps, AcceptanceOps, Protocol):
+class Client(
+    PowerOps, CapacityOps, EnergyOps, FloorsOps, JobImpactOps, AcceptanceOps, LemonOps, Protocol
+):
     # -- nodes ----------------------------------------------------------------------------
     def nodes(self, pool: str | None, state: str | None) -> list[View]:
         """node_view of each node (GET /nodes)."""

@@ -27,6 +27,7 @@ from compute.client.energy_ops import EnergyRemote
 from compute.client.errors import BadAnswer, Unreachable, error_class, problem_error
 from compute.client.floors_ops import FloorsRemote
 from compute.client.job_impact_ops import JobImpactRemote
+from compute.client.lemon_ops import LemonRemote
 from compute.client.power_ops import PowerRemote
 from compute.client.protocol import View
 from compute.errors import ComputeError, InvalidInput
@@ -57,7 +58,13 @@ def _seg(value: str | int) -> str:
 
 
 class RemoteClient(
-    PowerRemote, CapacityRemote, EnergyRemote, FloorsRemote, JobImpactRemote, AcceptanceRemote
+    PowerRemote,
+    CapacityRemote,
+    EnergyRemote,
+    FloorsRemote,
+    JobImpactRemote,
+    AcceptanceRemote,
+    LemonRemote,
 ):
     def __init__(
         self,

@@ -166,13 +166,16 @@ def _snapshot(db: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _lemon_marks(conn: sqlite3.Connection) -> dict[str, Event]:
-    """The newest lemon mark of each node, as compute/store/lemons.py's ``marked`` reads it."""
-    query = "SELECT at, node, reason, actor, pool, detail, id FROM events WHERE kind = ?"
-    query += " ORDER BY id"
-    return {
-        node: Event(_utc(at), node, EventKind.LEMON, reason, actor, pool, json.loads(detail), i)
-        for at, node, reason, actor, pool, detail, i in conn.execute(query, (EventKind.LEMON,))
+    """Each lemon's mark, as compute/services/lemons.py's ``marks`` reads it: the newest
+    mark or clear of each node, kept where it is a mark."""
+    query = "SELECT at, node, kind, reason, actor, pool, detail, id FROM events"
+    query += " WHERE kind IN (?, ?) ORDER BY id"
+    kinds = (EventKind.LEMON, EventKind.LEMON_CLEARED)
+    newest = {
+        node: Event(_utc(at), node, kind, reason, actor, pool, json.loads(detail), i)
+        for at, node, kind, reason, actor, pool, detail, i in conn.execute(query, kinds)
     }
+    return {node: e for node, e in newest.items() if e.kind == EventKind.LEMON}
 
 
 def _node(r: tuple[Any, ...]) -> Node:

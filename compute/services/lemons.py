@@ -9,9 +9,12 @@ Judged from the node's events alone, oldest first:
   operator's drain is not a failure: maintenance drains would make lemons of healthy
   nodes. A failure without a repair before it is an ordinary fault, not a repeat;
 * [lemons] failures such repeats within window_days, counted since the node's last lemon
-  mark, make it a lemon: one ``lemon`` event (the mark: what `nodes list|show`, the RMA
-  report and /metrics read) and one audit entry. Marked once per episode: the repeats a
-  mark counted are not counted again.
+  mark or its clear, make it a lemon: one ``lemon`` event (the mark: what `nodes
+  list|show`, the RMA report and /metrics read) and one audit entry. Marked once per
+  episode: the repeats a mark counted are not counted again;
+* an operator may clear the mark (compute/services/lemon_clear.py): a ``lemon_cleared``
+  event after it ends the mark and, as a mark does, the count: only repeats after it count
+  toward the next mark. Both events stay in the node's history.
 
 By [lemons] action, a lemon is flagged, escalated (its RMA report then carries its whole
 history), or also retired through the existing retire transition once it is drained or in
@@ -36,11 +39,14 @@ from health.policy import DrainOwner, Lifecycle
 if TYPE_CHECKING:
     from compute.runtime import Runtime
     from compute.services.nodes import NodeService
+    from compute.store.repository import Tx
 
 FAILURE_KINDS = (EventKind.DRAIN, EventKind.BURN_IN_FAILED)
 RETURN_KINDS = (EventKind.RESUME, EventKind.EXTERNAL_RESUME)
+# A mark and its clear: the newest of a node's says whether it is a lemon now.
+MARK_KINDS = (EventKind.LEMON, EventKind.LEMON_CLEARED)
 # Every kind the judgement reads; the rest of a node's history does not change it.
-JUDGED_KINDS = (*FAILURE_KINDS, *RETURN_KINDS, EventKind.REPAIR, EventKind.LEMON)
+JUDGED_KINDS = (*FAILURE_KINDS, *RETURN_KINDS, EventKind.REPAIR, *MARK_KINDS)
 # Drains for a check; an operator's drain ("operator") or a drain that only moved work on
 # (no cause) is not a failure.
 _FAILING_CAUSES = ("fatal", "consecutive")
@@ -55,12 +61,12 @@ def is_failure(e: Event) -> bool:
 
 
 def repeat_failures(events: Iterable[Event]) -> list[Event]:
-    """The failures after a return from repair, since the last lemon mark (events oldest
-    first): one per return, however many failures the episode that follows has."""
+    """The failures after a return from repair, since the last lemon mark or clear (events
+    oldest first): one per return, however many failures the episode that follows has."""
     repaired = returned = False
     found: list[Event] = []
     for e in events:
-        if e.kind == EventKind.LEMON:
+        if e.kind in MARK_KINDS:
             found = []
         elif e.kind == EventKind.REPAIR:
             repaired, returned = True, False
@@ -124,11 +130,18 @@ def scan(store: Store, nodes: NodeService, cfg: LemonSettings, now: datetime) ->
         node = store.node(name)
         if node is None or node.state is Lifecycle.RETIRED:
             continue
-        case = judge(name, kept.history(store, name, JUDGED_KINDS), now, cfg)
+        events = kept.history(store, name, JUDGED_KINDS)
+        case = judge(name, events, now, cfg)
         if case is None:
             continue
         event = mark(case, node.pool, now, cfg)
+        seen = next((e.id for e in reversed(events) if e.kind in MARK_KINDS), None)
         with store.transaction() as tx:
+            # The node's row locked, as an operator's clear locks it: a clear written since
+            # the history was read starts the count again, so this judgement is void.
+            tx.node(name)
+            if _newest_mark_id(tx, name) != seen:
+                continue
             tx.add_event(event)
             tx.add_audit(
                 AuditEntry(
@@ -145,10 +158,15 @@ def scan(store: Store, nodes: NodeService, cfg: LemonSettings, now: datetime) ->
     return out
 
 
+def _newest_mark_id(tx: Tx, name: str) -> int | None:
+    newest = kept.newest(tx.s, name, MARK_KINDS)
+    return None if newest is None else newest.id
+
+
 def _retire_due(store: Store, nodes: NodeService, out: LemonScan) -> None:
     """Retire every lemon marked for it that is out of service by computectl's own drain;
     one still serving or draining waits for that (it is retired at a later sweep)."""
-    for name, e in kept.marked(store, EventKind.LEMON).items():
+    for name, e in marks(store).items():
         if e.detail.get("action") != LemonAction.RETIRE.value:
             continue
         node = store.node(name)
@@ -165,13 +183,20 @@ def _retire_due(store: Store, nodes: NodeService, out: LemonScan) -> None:
 
 
 def marks(store: Store) -> dict[str, Event]:
-    """The newest lemon mark of each node ever marked."""
-    return kept.marked(store, EventKind.LEMON)
+    """Each lemon's mark: the newest mark of each node marked and not cleared since."""
+    newest = kept.marked(store, MARK_KINDS)
+    return {name: e for name, e in newest.items() if e.kind == EventKind.LEMON}
 
 
 def mark_of(store: Store, node: str) -> Event | None:
-    """The node's newest lemon mark, or None (one narrow read: `nodes show`)."""
-    return next(iter(store.events(node=node, kinds=[EventKind.LEMON], limit=1)), None)
+    """The node's mark if it is a lemon now, or None (one narrow read: `nodes show`)."""
+    return current(store.events(node=node, kinds=MARK_KINDS, limit=1))
+
+
+def current(newest_first: Sequence[Event]) -> Event | None:
+    """The mark in force among a node's marks and clears (newest first), or None."""
+    head = next(iter(newest_first), None)
+    return head if head is not None and head.kind == EventKind.LEMON else None
 
 
 def after_sweep(rt: Runtime) -> list[str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from compute.domain import Event, EventKind, Gpu, Node
 from compute.services.fabric import PAIR_CHECK
-from compute.services.lemons import mark_of
+from compute.services.lemons import MARK_KINDS, current
 from compute.store import Store
 from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
 
@@ -21,9 +21,11 @@ HISTORY_KINDS = (
     EventKind.EXTERNAL_DRAIN,
     EventKind.EXTERNAL_RESUME,
     EventKind.LEMON,
+    EventKind.LEMON_CLEARED,
     EventKind.RETIRE,
 )
-# A lemon's report is its escalation: the vendor gets every repair and failure it had.
+# A lemon's report is its escalation: the vendor gets every repair and failure it had; so
+# does a node whose mark was cleared (the board the vendor swapped has that history).
 _HISTORY = 200
 _LEMON_HISTORY = 100_000
 
@@ -35,7 +37,7 @@ class RmaReport:
     failures: list[CheckResult]  # failed or warning results, newest first
     burn_in: list[CheckResult]  # the latest burn-in run's results
     history: list[Event]
-    lemon: Event | None = None  # the node's newest lemon mark (compute/services/lemons.py)
+    lemon: Event | None = None  # the node's lemon mark in force (compute/services/lemons.py)
 
     @property
     def suspect_gpus(self) -> list[int]:
@@ -99,11 +101,11 @@ def rma_report(store: Store, node: Node, limit: int = 500) -> RmaReport:
             break
         latest_run.append(r)
     latest_run.sort(key=lambda r: r.check)
-    lemon = mark_of(store, node.name)
+    marks = store.events(node=node.name, kinds=MARK_KINDS, limit=1)
     history = store.events(
         node=node.name,
         kinds=HISTORY_KINDS,
-        limit=_HISTORY if lemon is None else _LEMON_HISTORY,
+        limit=_HISTORY if not marks else _LEMON_HISTORY,
     )
     return RmaReport(
         node=node,
@@ -111,5 +113,5 @@ def rma_report(store: Store, node: Node, limit: int = 500) -> RmaReport:
         failures=failures,
         burn_in=latest_run,
         history=history,
-        lemon=lemon,
+        lemon=current(marks),
     )

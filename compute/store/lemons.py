@@ -40,8 +40,22 @@ def history(store: Store, node: str, kinds: Sequence[str]) -> list[Event]:
         return [event_from_row(r) for r in s.scalars(q)]
 
 
-def marked(store: Store, kind: str) -> dict[str, Event]:
-    """The newest event of ``kind`` per node (the lemon marks: rare, read whole)."""
+def marked(store: Store, kinds: Sequence[str]) -> dict[str, Event]:
+    """The newest event of ``kinds`` per node (lemon marks and their clears: rare, read
+    whole)."""
+    q = select(EventRow).where(EventRow.kind.in_(list(kinds))).order_by(EventRow.id)
     with Session(store.engine) as s:
-        rows = s.scalars(select(EventRow).where(EventRow.kind == kind).order_by(EventRow.id))
-        return {r.node: event_from_row(r) for r in rows}
+        return {r.node: event_from_row(r) for r in s.scalars(q)}
+
+
+def newest(session: Session, node: str, kinds: Sequence[str]) -> Event | None:
+    """The node's newest event of ``kinds``, read in ``session`` (a writer's, so that what
+    is written next is judged on what it read)."""
+    q = (
+        select(EventRow)
+        .where(EventRow.node == node, EventRow.kind.in_(list(kinds)))
+        .order_by(EventRow.id.desc())
+        .limit(1)
+    )
+    row = session.scalars(q).first()
+    return None if row is None else event_from_row(row)

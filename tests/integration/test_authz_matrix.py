@@ -27,6 +27,7 @@ from tests.integration import (
     authz_energy,
     authz_floors,
     authz_job_impact,
+    authz_lemons,
     authz_power,
     authz_sdc,
     authz_tenants_batch,
@@ -269,7 +270,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
 }
 for _part in (
     authz_power, authz_capacity, authz_energy, authz_tenants_batch, authz_floors,
-    authz_job_impact, authz_sdc, authz_acceptance,
+    authz_job_impact, authz_sdc, authz_acceptance, authz_lemons,
 ):  # fmt: skip
     assert not MATRIX.keys() & _part.ROWS.keys(), "a route with two rows"
     MATRIX.update(_part.ROWS)
