@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
 from compute.services.safe_text import safe, safe_event, safe_node, safe_result
 from compute.store import Store
 from compute.store.repository import Tx
+from compute.store.rows import Changes, diff_changes
 from health.result import CheckResult
 
 log = logging.getLogger("computectl")
@@ -94,21 +96,20 @@ def _store_chunk(
     read: Mapping[str, Node] | None,
 ) -> int:
     results = [r for name in part for r in by_node.get(name, [])]
+    known = [nodes[name] for name in part if name not in added]
+    # Compared before the transaction, as if nobody wrote these nodes meanwhile (compared
+    # again inside for the rest where someone did): the comparison was most of the time a
+    # chunk held SQLite's one write lock, while the API's reports waited for it.
+    plan = _plan(known, read)
     with store.transaction() as tx:
         tx.add_nodes([nodes[name] for name in part if name in added])
         tx.add_results(results)
         # Last, so that the rows stay locked (PostgreSQL) only as long as they are written.
-        versions = tx.versions([name for name in part if name not in added])
-        same: list[Node] = []
-        stale: set[str] = set()
-        for name in part:
-            if name not in added:
-                node = nodes[name]
-                if versions.get(name) == node.version:
-                    same.append(node)
-                else:
-                    stale.add(name)
-        written = _put(tx, same, read)
+        versions = tx.versions([n.name for n in known])
+        stale = {n.name for n in known if versions.get(n.name) != n.version}
+        if stale:
+            plan = _plan([n for n in known if n.name not in stale], read)
+        written = _write(tx, plan)
         redone = {fresh.name: tx.put_node(redo(fresh)) for fresh in tx.nodes(stale)}
         tx.add_events([ev for name in part if name not in stale for ev in events_of.get(name, [])])
     for node in written:
@@ -150,15 +151,28 @@ def _store_each(
     return stored
 
 
-def _put(tx: Tx, nodes: list[Node], read: Mapping[str, Node] | None) -> list[Node]:
-    """``nodes`` written on the versions they were read at; returns them as stored."""
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How a chunk's nodes are written: as changed from how the sweep read them
+    (``changes``), or whole (no copy read at their version, or no copies at all)."""
+
+    changes: Changes | None
+    whole: list[Node]
+
+
+def _plan(nodes: list[Node], read: Mapping[str, Node] | None) -> _Plan:
     if read is None:
-        tx.put_nodes(nodes)
-        return [n.evolve(version=n.version + 1) for n in nodes]
+        return _Plan(None, nodes)
     pairs = [(read[n.name], n) for n in nodes if read[n.name].version == n.version]
     whole = [n for n in nodes if read[n.name].version != n.version]
-    tx.put_nodes(whole)
-    return tx.put_changes(pairs) + [n.evolve(version=n.version + 1) for n in whole]
+    return _Plan(diff_changes(pairs), whole)
+
+
+def _write(tx: Tx, plan: _Plan) -> list[Node]:
+    """``plan``'s nodes written on the versions they were read at; returns them as stored."""
+    tx.put_nodes(plan.whole)
+    diffed = tx.put_diffed(plan.changes) if plan.changes is not None else []
+    return diffed + [n.evolve(version=n.version + 1) for n in plan.whole]
 
 
 def _store_one(

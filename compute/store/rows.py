@@ -131,6 +131,33 @@ def changed_columns(before: Node, after: Node) -> tuple[str, ...]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Nodes' changed columns, worked out before the transaction that writes them: the
+    comparison held SQLite's write lock for most of a sweep chunk's time (Tx.put_diffed).
+    ``groups``: per set of changed columns, each node's new values and the version it was
+    read at; ``stored``: every node as it will be once written."""
+
+    groups: dict[tuple[str, ...], list[dict[str, Any]]]
+    stored: list[Node]
+
+
+def diff_changes(pairs: Sequence[tuple[Node, Node]]) -> Changes:
+    """Each ``after`` against ``before`` (the same node as read): what Tx.put_diffed writes."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    stored: list[Node] = []
+    for before, after in pairs:
+        columns = changed_columns(before, after)
+        if not columns:
+            stored.append(after)
+            continue
+        row = {f"v_{c}": column_value(after, c) for c in columns}
+        row["b_name"], row["b_v"] = after.name, after.version
+        groups.setdefault(columns, []).append(row)
+        stored.append(after.evolve(version=after.version + 1))
+    return Changes(groups, stored)
+
+
 def same_health(a: NodeHealth, b: NodeHealth) -> bool:
     """Whether the two store the same: streaks of zero are not stored (NodeHealth.to_json),
     and folding passing results sets each to zero, so only the rest is compared then."""

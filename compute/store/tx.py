@@ -39,9 +39,9 @@ from compute.store.models import (
     UtcDateTime,
 )
 from compute.store.rows import (
+    Changes,
     audit_values,
-    changed_columns,
-    column_value,
+    diff_changes,
     event_values,
     gpu_values,
     node_from_row,
@@ -133,19 +133,13 @@ class Tx:
         not at all, each on the condition ``put_node`` sets; nodes changing the same columns
         go in one statement batch. Returns every ``after`` as stored. One written meanwhile
         fails them all (StaleWrite): lock them first (``versions``), as ``put_nodes``."""
+        return self.put_diffed(diff_changes(pairs))
+
+    def put_diffed(self, changes: Changes) -> list[Node]:
+        """``put_changes`` of pairs compared beforehand (rows.diff_changes), on the same
+        conditions; returns the nodes as stored."""
         t = table_of(NodeRow)
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        out: list[Node] = []
-        for before, after in pairs:
-            columns = changed_columns(before, after)
-            if not columns:
-                out.append(after)
-                continue
-            row = {f"v_{c}": column_value(after, c) for c in columns}
-            row["b_name"], row["b_v"] = after.name, after.version
-            groups.setdefault(columns, []).append(row)
-            out.append(after.evolve(version=after.version + 1))
-        for columns, rows in groups.items():
+        for columns, rows in changes.groups.items():
             stmt = (
                 update(t)
                 .where(t.c.name == bindparam("b_name"), t.c.version == bindparam("b_v"))
@@ -159,7 +153,7 @@ class Tx:
             done = self._update_many(t, stmt, rows)
             if done is not None and done != len(rows):
                 raise StaleWrite(f"{len(rows) - done} of {len(rows)} nodes changed meanwhile")
-        return out
+        return changes.stored
 
     def _update_many(self, table: Table, stmt: Any, rows: list[dict[str, Any]]) -> int | None:
         """``stmt`` (an UPDATE of ``table``) once per row in one statement batch; how many
