@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from compute.config_base import Section as _Section
-from health.floor_learning import LearningRule
+from health.floor_learning import MAX_RAISE_LIMIT, LearningRule
 
 
 class FloorsSettings(_Section):
@@ -35,7 +35,7 @@ class FloorsSettings(_Section):
     max_raise: float = Field(
         1.25,
         ge=1.0,
-        le=3.0,
+        le=MAX_RAISE_LIMIT,
         description="The learned floor is at most the fixed floor times this.",
     )
     min_samples: int = Field(

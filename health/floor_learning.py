@@ -25,6 +25,9 @@ from dataclasses import dataclass
 
 # The standard deviation of a normal distribution per unit of its median absolute deviation.
 MAD_TO_SIGMA = 1.4826
+# The most [floors] max_raise may be: a node takes no learned floor above its fixed floor
+# times this, whatever the control plane answers (health/floor_judging.py).
+MAX_RAISE_LIMIT = 3.0
 
 
 @dataclass(frozen=True, slots=True)

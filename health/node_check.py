@@ -28,12 +28,19 @@ from health import node_check_formats as formats
 from health.checks.sdc import CHECK_NAME as SDC_CHECK
 from health.checks.sdc import ReferenceLookup, SdcCheck
 from health.dcgm import burnin_diag, level_from_env
+from health.floor_judging import node_verdict
 from health.floors import Floors, load_floors
 from health.models import expected_nvlinks
 from health.node_check_formats import exit_code, format_json, format_prom, format_text
 from health.node_token import TokenFileError, node_token
 from health.probe import ActiveProbe
-from health.reporting import ReportError, fetch_expectation, fetch_sdc_reference, report
+from health.reporting import (
+    ReportError,
+    fetch_expectation,
+    fetch_learned_floors,
+    fetch_sdc_reference,
+    report,
+)
 from health.result import CheckResult, Status, Suite, Value
 from health.runner import run_burn_in, run_passive
 from health.telemetry import NodeExpectation, TelemetrySource, TelemetrySourceError
@@ -304,6 +311,12 @@ def run(
     except NodeCheckError as exc:
         err(str(exc))
         return EXIT_USAGE
+    if req.report_url:
+        # The fleet's learned floors, so the node's exit code is the control plane's verdict.
+        url, model = req.report_url, expectation.gpu_model
+        results = node_verdict(
+            model, results, floors, lambda m, s: fetch_learned_floors(url, m, s, token)
+        )
     state.save(req.state_file, results)
     out(
         {

@@ -125,3 +125,22 @@ def fetch_sdc_reference(
     ):
         raise LookupError("the answer is not an SDC reference")
     return SdcReference(checksum=checksum, nodes=nodes)
+
+
+def fetch_learned_floors(
+    url: str, model: str, stack: str, token: str | None = None, timeout: float = 10.0
+) -> object:
+    """The control plane's learned floors for (model, stack) from /api/v1/floors/learned, as
+    answered (health.floor_judging.parse_node_view checks it). LookupError when it could not
+    be asked: the node then judges with its fixed floors."""
+    query = urllib.parse.urlencode({"model": model, "stack": stack})
+    endpoint = f"{url.rstrip('/')}/api/v1/floors/learned?{query}"
+    try:
+        with urllib.request.urlopen(_request(endpoint, token), timeout=timeout) as resp:
+            return json.loads(resp.read(MAX_ANSWER_BYTES))
+    except urllib.error.HTTPError as exc:
+        raise LookupError(f"HTTP {exc.code}") from None
+    except ValueError:
+        raise LookupError("the answer is not JSON") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise LookupError(str(getattr(exc, "reason", exc))[:200]) from None

@@ -1,20 +1,18 @@
 """Learned burn-in floors in the control plane: learned after a sweep (at most once per
-[floors] refresh_seconds) from the stored burn-in results, kept in the store, and applied to
-the burn-in figures a node posts, at ingest.
+[floors] refresh_seconds) from the stored burn-in results, kept in the store, applied to the
+burn-in figures posted at ingest, and served to the nodes (``FloorJudge.for_node``).
 
-Why at ingest and not on the node: a node knows its own GPUs, not the fleet's; judging where
-the figures arrive covers every way they come (a node's own report, a Slurm or Kubernetes
-burn-in job, the simulated site) with no new round trip, nodes running an older agent
-included, and the stored result says which floor judged it. The node's own verdict against
-the fixed floor and its node median stands; the learned floor can only fail more.
+Both judges, the node's own check and ingest, apply one rule (health/floor_judging.py) to
+the same table: a node that got the floors fails a slow GPU itself (its exit code, Slurm's
+health check); ingest judges again, which covers every other way figures come (a Slurm or
+Kubernetes burn-in job, the simulated site, an older agent, a node that could not ask).
+The node's own verdict against the fixed floor and its node median stands; the learned
+floor can only fail more.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,57 +20,19 @@ from compute.clock import Clock
 from compute.config_floors import FloorsSettings
 from compute.store import Store
 from compute.store import floors as kept
-from health.floor_learning import LearnedFloor, LearningRule, learn, stack_key
+from health import floor_judging as judging
+from health.floor_judging import CHECKS, Key, figures_of, learned_index, result_stack
+from health.floor_learning import MAX_RAISE_LIMIT, LearnedFloor, LearningRule, learn
 from health.floors import Floors, load_floors
-from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
+from health.result import CheckResult, Status
 
 if TYPE_CHECKING:
     from compute.runtime import Runtime
 
 
-@dataclass(frozen=True, slots=True)
-class Floored:
-    """A check floors are learned for: the unit its figures are in, the key of each GPU's
-    figure (None: one figure for the node, ``node_key``), the fixed floor's attribute."""
-
-    unit: str
-    gpu_key: re.Pattern[str] | None
-    node_key: str
-    fixed_attr: str
-
-
-CHECKS: dict[str, Floored] = {
-    "gemm_bf16": Floored("TFLOP/s", re.compile(r"gpu(\d+)_tflops"), "", "gemm_bf16_tflops"),
-    "hbm_bandwidth": Floored("GB/s", re.compile(r"gpu(\d+)_gbps"), "", "hbm_gbps"),
-    "nccl_allreduce": Floored("GB/s", None, "busbw_gbps", "nccl_busbw_gbps"),
-}
 HISTORY_DAYS = 40
 # A process re-reads the stored table at most this often (the table changes hourly).
 READ_EVERY = timedelta(seconds=60)
-
-Key = tuple[str, str, str]  # model, stack, check
-
-
-def result_stack(values: Mapping[str, Any]) -> str:
-    return stack_key(
-        str(values.get("driver", "")), str(values.get("cuda", "")), str(values.get("torch", ""))
-    )
-
-
-def figures_of(check: str, values: Mapping[str, Any]) -> dict[int, float]:
-    """Each GPU's figure (or the node's, as GPU -1) in a result's values."""
-    spec = CHECKS[check]
-    out: dict[int, float] = {}
-    if spec.gpu_key is None:
-        v = values.get(spec.node_key)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            out[-1] = float(v)
-        return out
-    for k, v in values.items():
-        m = spec.gpu_key.fullmatch(k)
-        if m and isinstance(v, int | float) and not isinstance(v, bool):
-            out[int(m.group(1))] = float(v)
-    return out
 
 
 def passing_figures(check: str, status: str, values: Mapping[str, Any]) -> dict[int, float]:
@@ -196,117 +156,35 @@ def after_sweep(rt: Runtime) -> list[str]:
     return []
 
 
-# -- judging at ingest --------------------------------------------------------------------
+# -- judging at ingest, and on the nodes ---------------------------------------------------
 
 
-def learned_index(value: Mapping[str, Any] | None) -> dict[Key, Mapping[str, Any]]:
-    """The stored table's learned rows by model, stack and check."""
-    out: dict[Key, Mapping[str, Any]] = {}
-    rows = (value or {}).get("rows")
-    for row in rows if isinstance(rows, list) else []:
-        # One malformed row (a hand edit of the store) is left out, never fails an ingest.
-        if _sound(row):
-            out[(row["model"], row["stack"], row["check"])] = row
-    return out
-
-
-def _sound(row: object) -> bool:
-    if not isinstance(row, Mapping) or row.get("learned") is not True:
-        return False
-    texts = all(isinstance(row.get(k), str) for k in ("model", "stack", "check"))
-    numbers = all(
-        isinstance(row.get(k), int | float) and not isinstance(row.get(k), bool)
-        for k in ("learned_floor", "fixed_floor", "samples")
-    )
-    if not (texts and numbers and row.get("check") in CHECKS):
-        return False
-    floor, fixed = float(row["learned_floor"]), float(row["fixed_floor"])
-    return math.isfinite(floor) and math.isfinite(fixed) and 0.0 < fixed <= floor
-
-
-def judge(
-    model: str, results: Sequence[CheckResult], index: Mapping[Key, Mapping[str, Any]]
-) -> list[CheckResult]:
-    """``results`` with each burn-in figure the node passed judged against the learned floor
-    for its model and stack: one below it fails its check and the burn-in's summary, with
-    the floor, its samples and the node's own verdict in the values. Results without a
-    learned floor, or not judged on the node (a stand-in's figures), pass through as they
-    are: a check that could not be judged is no evidence against a node."""
-    if not index:
-        return list(results)
-    out: list[CheckResult] = []
-    failed: list[CheckResult] = []
-    for r in results:
-        judged = _judged(model, r, index)
-        if judged is not r and judged.failed:
-            failed.append(judged)
-        out.append(judged)
-    if not failed:
-        return out
-    return [_summary_failed(r, failed) if r.check == BURNIN_SUMMARY else r for r in out]
-
-
-def _judged(model: str, r: CheckResult, index: Mapping[Key, Mapping[str, Any]]) -> CheckResult:
-    if (
-        r.suite is not Suite.BURNIN
-        or r.check not in CHECKS
-        or r.status is not Status.PASS
-        or r.values.get("floors_judged") is not True
-    ):
-        return r
-    row = index.get((model, result_stack(r.values), r.check))
-    if row is None:
-        return r
-    floor = float(row["learned_floor"])
-    values = {**r.values, "learned_floor": floor, "learned_floor_samples": int(row["samples"])}
-    unit = CHECKS[r.check].unit
-    low = {g: f for g, f in sorted(figures_of(r.check, r.values).items()) if f < floor}
-    if not low:
-        return replace(r, values=values)
-    ref = (
-        f"learned floor {floor:.0f} for {model} on {row['stack']} from {row['samples']} "
-        f"figures; fixed floor {float(row['fixed_floor']):.0f}"
-    )
-    said = "; ".join(
-        f"{'all-reduce bus bandwidth' if g < 0 else f'GPU {g}'} {f:.0f} {unit}"
-        for g, f in low.items()
-    )
-    return replace(
-        r,
-        status=Status.FAIL,
-        evidence=f"{said} ({ref})",
-        values={**values, "node_verdict": Status.PASS.value},
-        gpus=tuple(g for g in low if g >= 0),
-    )
-
-
-def _summary_failed(summary: CheckResult, failed: Sequence[CheckResult]) -> CheckResult:
-    more = "; ".join(f"{r.check}: {r.evidence}" for r in failed)
-    checks_failed = summary.values.get("checks_failed", 0)
-    count = checks_failed if isinstance(checks_failed, int) else 0
-    return replace(
-        summary,
-        status=Status.FAIL,
-        evidence=f"{summary.evidence}; {more}" if summary.evidence else more,
-        values={**summary.values, "checks_failed": count + len(failed)},
-        gpus=tuple(sorted({*summary.gpus, *(g for r in failed for g in r.gpus)})),
-    )
+def stored_max_raise(value: Mapping[str, Any] | None) -> float | None:
+    """The ceiling the stored table was learned under (None: not a sound one)."""
+    stored = (value or {}).get("rule")
+    cap = stored.get("max_raise") if isinstance(stored, Mapping) else None
+    if isinstance(cap, int | float) and not isinstance(cap, bool) and 1 <= cap <= MAX_RAISE_LIMIT:
+        return float(cap)
+    return None
 
 
 class FloorJudge:
-    """What ingest judges burn-in figures with: the stored table, read again at most every
-    READ_EVERY by this process (not once per request)."""
+    """What ingest judges burn-in figures with, and what nodes are told to judge theirs with:
+    the stored table, read again at most every READ_EVERY by this process (not once per
+    request)."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
         self._index: dict[Key, Mapping[str, Any]] = {}
+        self._max_raise: float | None = None
         self._read_at: datetime | None = None
 
     def index(self) -> dict[Key, Mapping[str, Any]]:
         now = self.clock.now()
         if self._read_at is None or not (self._read_at <= now < self._read_at + READ_EVERY):
-            self._index = learned_index(kept.table(self.store))
+            value = kept.table(self.store)
+            self._index, self._max_raise = learned_index(value), stored_max_raise(value)
             self._read_at = now
         return self._index
 
@@ -316,8 +194,14 @@ class FloorJudge:
 
     @staticmethod
     def wanted(results: Sequence[CheckResult]) -> bool:
-        """Whether any result is one a learned floor could judge (most reports hold none)."""
-        return any(r.suite is Suite.BURNIN and r.check in CHECKS for r in results)
+        return judging.wanted(results)
 
     def judge(self, model: str, results: Sequence[CheckResult]) -> list[CheckResult]:
-        return judge(model, results, self.index())
+        return judging.judge(model, results, self.index())
+
+    def for_node(self, model: str, stack: str) -> dict[str, Any]:
+        """The learned floors a node of ``model`` on ``stack`` judges its burn-in with: the
+        rows ingest would judge it with, no others."""
+        index = self.index()
+        rows = [row for (m, s, _), row in sorted(index.items()) if (m, s) == (model, stack)]
+        return judging.node_view(model, stack, rows, self._max_raise)

@@ -14,4 +14,9 @@ ROWS: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[int, ...]]] = {
         {},
         (401, 200, 200, 403, 403, 403, 403),
     ),
+    ("GET", f"{V1}/floors/learned"): (
+        f"{V1}/floors/learned?model=H200&stack=driver%3D-%20cuda%3D-%20torch%3D-",
+        {},
+        (401, 200, 200, 403, 403, 403, 200),
+    ),
 }

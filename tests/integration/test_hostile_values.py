@@ -99,6 +99,8 @@ def walk(client: TestClient, names: dict[str, str]) -> None:
         url = url.replace("{tenant}", names["tenant"])
         if path == "/api/v1/sdc/reference":  # asks for a model and a software stack
             url += "?model=H100-SXM&stack=0123456789abcdef"
+        if path == "/api/v1/floors/learned":  # asks for a model and a software stack
+            url += "?model=H100-SXM&stack=driver%3D-%20cuda%3D-%20torch%3D-"
         r = client.get(url)
         assert r.status_code == 200, (url, r.text)
         r.json()

@@ -1,6 +1,6 @@
 """Learned floors in the control plane, pure parts (compute/services/learned_floors.py,
-floors_report.py): what counts as a passing figure, the table, judging at ingest, the
-history a report reads."""
+health/floor_judging.py, floors_report.py): what counts as a passing figure, the table,
+judging at ingest, the history a report reads."""
 
 from __future__ import annotations
 
@@ -11,14 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from compute.services.floors_report import report_view
-from compute.services.learned_floors import (
-    compute_table,
-    daily_medians,
-    judge,
-    learned_index,
-    passing_figures,
-)
+from compute.services.learned_floors import compute_table, daily_medians, passing_figures
 from compute.store.floors import BurnInFigures
+from health.floor_judging import judge, learned_index
 from health.floor_learning import LearningRule, stack_key
 from health.floors import load_floors
 from health.result import BURNIN_SUMMARY, CheckResult, Status, Suite
