@@ -15,8 +15,9 @@ class FloorsSettings(_Section):
     learned: bool = Field(
         True,
         description="Learn burn-in floors per GPU model and software stack from the fleet's "
-        "passing burn-ins, and judge posted burn-in figures against them at ingest. Off: "
-        "the fixed floors alone (health/data/floors.toml).",
+        "passing burn-ins, and judge burn-in figures against them: at ingest, and on the "
+        "nodes that fetch them (computectl node check --report). Off: the fixed floors "
+        "alone (health/data/floors.toml), a table learned before included.",
     )
     k: float = Field(
         4.0,

@@ -118,7 +118,13 @@ class Runtime:
         policy = settings.remediation.policy()
         th = settings.checks.thresholds()
         attention = threading.Event()
-        ingest = Ingest(store, clock, policy, notify=lambda _node: attention.set())
+        ingest = Ingest(
+            store,
+            clock,
+            policy,
+            notify=lambda _node: attention.set(),
+            floors=learned_floors.FloorJudge(store, clock, enabled=settings.floors.learned),
+        )
         ctx = WiringContext(settings, store, clock, ingest, th, dc)
         backends = Backends()
         burn_ins: dict[str, BurnInLauncher] = {}

@@ -173,14 +173,19 @@ class FloorJudge:
     the stored table, read again at most every READ_EVERY by this process (not once per
     request)."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, enabled: bool = True) -> None:
+        """``enabled`` False ([floors] learned = false): no learned floor judges, not even a
+        table learned while it was on; the fixed floors alone."""
         self.store = store
         self.clock = clock
+        self.enabled = enabled
         self._index: dict[Key, Mapping[str, Any]] = {}
         self._max_raise: float | None = None
         self._read_at: datetime | None = None
 
     def index(self) -> dict[Key, Mapping[str, Any]]:
+        if not self.enabled:
+            return {}
         now = self.clock.now()
         if self._read_at is None or not (self._read_at <= now < self._read_at + READ_EVERY):
             value = kept.table(self.store)

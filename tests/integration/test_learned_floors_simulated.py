@@ -144,3 +144,25 @@ def test_the_sweep_learns_and_the_views_say_so(tmp_path: Path) -> None:
     assert "gemm_bf16" in out.output
     bad = runner.invoke(cli, ["floors", "report", "--model", "bad model"], env=env)
     assert bad.exit_code == 2
+
+
+def test_with_learning_off_the_fixed_floors_alone_judge(tmp_path: Path) -> None:
+    # A table learned while learning was on, then [floors] learned = false: it judges no more.
+    rt = make_runtime(tmp_path, CONFIG, racks=4)
+    try:
+        rt.sweep()
+        names = sorted(n.name for n in rt.store.nodes())
+        burn_in(rt, names[1:])
+        assert learned_floors.refresh(rt.store, rt.settings.floors, rt.clock.now(), force=True)
+    finally:
+        rt.close()
+    rt = make_runtime(tmp_path, {**CONFIG, "floors": {"learned": False}}, racks=4)
+    try:
+        gemm = next(r for r in report(rt.store, "H100-SXM")["floors"] if r["check"] == "gemm_bf16")
+        assert gemm["learned"]  # the table is still there
+        slow_down(rt, names[0], 3, 0.92)
+        burn_in(rt, [names[0]])
+        assert latest(rt, names[0], "gemm_bf16")["status"] is Status.PASS
+        assert rt.ingest.floors.for_node("H100-SXM", "any")["floors"] == []
+    finally:
+        rt.close()
