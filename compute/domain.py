@@ -179,6 +179,9 @@ class EventKind:
     BURN_IN_STALLED = "burn_in_stalled"
     NODE_SKIPPED = "node_skipped"
     POOL_CHANGED = "pool_changed"
+    # The node's own NVML report names another NVLink domain than its workload manager's
+    # listing (detail: reported, listed, listed_as); recorded once (listed_domains.py).
+    NVLINK_DOMAIN_MISMATCH = "nvlink_domain_mismatch"
     ACTION_FAILED = "action_failed"
     # Observe mode: what would have been done (detail: action, check, reason, mode).
     WOULD_ACT = "would_act"

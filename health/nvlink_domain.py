@@ -8,6 +8,11 @@ domain beyond its node, and nothing here is judged for it.
 
 What one node reports folds into one domain name, ``<cluster uuid>/<clique id>``, kept
 with the nvlink check's values, so the node's record carries it without a schema change.
+
+Its workload manager may place it too (compute/services/listed_domains.py): Kubernetes by
+the GPU feature discovery's clique label (the same name), Slurm by a topology/block block
+(``block/<name>`` until its nodes' own reports name the domain). ``domain_of`` is the one
+answer to "which domain is this node in": its own report wins, the listing fills in.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from health.result import Value
 from health.telemetry import NodeSnapshot
+
+if TYPE_CHECKING:
+    from health.policy.model import NodeHealth
 
 # nvmlGpuFabricState_t: part of NVML's ABI.
 FABRIC_NOT_SUPPORTED = 0
@@ -37,6 +46,9 @@ NVML_SUCCESS = 0
 DOMAIN_NAME = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9]{1,10}"
 )
+# A workload manager's block named as scheduler/topology.py's block_domain writes it; at most
+# 70 characters, well within an incident's scope (128).
+BLOCK_DOMAIN = re.compile(r"block/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 NO_CLUSTER = "00000000-0000-0000-0000-000000000000"
 
 
@@ -122,13 +134,32 @@ def node_domain(fabric: Sequence[GpuFabric]) -> str:
 
 
 def believable_domain(value: object) -> str:
-    """``value`` when it is a domain name as this module writes it, else "" (unknown):
-    what a node posted is outside input."""
-    if isinstance(value, str) and DOMAIN_NAME.fullmatch(value):
+    """``value`` when it is a domain name as this module (or a workload manager's listing)
+    writes it, else "" (unknown): what a node posted is outside input."""
+    if isinstance(value, str) and (DOMAIN_NAME.fullmatch(value) or BLOCK_DOMAIN.fullmatch(value)):
         return value
     return ""
 
 
+def fabric_named(value: object) -> bool:
+    """``value`` names a domain as NVML does (``<cluster uuid>/<clique>``), not a block."""
+    return isinstance(value, str) and DOMAIN_NAME.fullmatch(value) is not None
+
+
 def recorded_domain(last_values: Mapping[str, Mapping[str, Value]]) -> str:
-    """The domain a node's record keeps (the nvlink check's last values); "" if none."""
+    """The domain the node's own last nvlink check reported (NVML); "" if none."""
     return believable_domain(last_values.get("nvlink", {}).get("nvlink_domain"))
+
+
+def placed_domain(reported: object, listed: object) -> str:
+    """Which domain a node is in: the one its own GPUs reported, else the one its workload
+    manager lists it in; "" if neither is believable."""
+    return believable_domain(reported) or believable_domain(listed)
+
+
+def domain_of(health: NodeHealth) -> str:
+    """Which NVLink domain the node is in, as its record says ("" if none): the one place
+    the domain judgement (compute/services/nvlink_domains.py) and the brake's scopes ask."""
+    return placed_domain(
+        health.last_values.get("nvlink", {}).get("nvlink_domain"), health.listed_domain
+    )

@@ -29,6 +29,9 @@ class NodeStatus:
     # the scopes a shared-cause failure (rack power, a leaf switch) is looked for in.
     rack: str = ""
     switch: str = ""
+    # The NVLink domain it lists the node in (scheduler/topology.py: a GB200 node's clique
+    # label, a Slurm topology block), "" if none; the node's own NVML report wins over it.
+    nvlink_domain: str = ""
 
 
 @dataclass(frozen=True, slots=True)

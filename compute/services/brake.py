@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from compute.config_sections import BrakeSettings
 from compute.domain import Node
 from compute.store.incidents import OPEN, DrainSeen, Incident
-from health.nvlink_domain import recorded_domain
+from health.nvlink_domain import domain_of
 
 # Suspected shared cause by the checks that failed: (code, in an operator's words).
 _CAUSES: tuple[tuple[frozenset[str], str, str], ...] = (
@@ -57,7 +57,7 @@ def scopes_of(node: Node) -> list[tuple[str, str]]:
     as one unit by its own incident, compute/services/nvlink_domains.py), rack, switch,
     pool."""
     out = []
-    domain = recorded_domain(node.health.last_values)
+    domain = domain_of(node.health)
     if domain:
         out.append(("domain", domain))
     if node.rack and node.rack != "unassigned":

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from compute.domain import AUTOMATION, Event, EventKind, Node
+from compute.services.listed_domains import mismatch_event, resolve, with_listed
 from compute.services.safe_text import safe
 from health.policy import (
     OWNED_PREFIX,
@@ -71,10 +72,12 @@ def reconcile(
     the burn-in computectl would have started recorded as a ``would_act`` event."""
     out = SyncResult(nodes=dict(known))
     seen: set[str] = set()
+    domains = resolve(statuses, known)
     for s in statuses:
         reason, state = safe(s.reason), safe(s.state)
-        if reason != s.reason or state != s.state:
-            s = replace(s, reason=reason, state=state)
+        domain, listed_as = domains.get(s.name, ""), s.nvlink_domain
+        if reason != s.reason or state != s.state or domain != listed_as:
+            s = replace(s, reason=reason, state=state, nvlink_domain=domain)
         seen.add(s.name)
         node = known.get(s.name)
         if node is not None and node.state is Lifecycle.RETIRED and node.backend_state == GONE:
@@ -99,6 +102,9 @@ def reconcile(
             node, events = _reconcile_one(node, s, now)
             out.events += events
         out.nodes[s.name] = seen_as(node, s, now)
+        noted = mismatch_event(node, out.nodes[s.name], listed_as, now)
+        if noted is not None:
+            out.events.append(noted)
         out.listed[s.name] = s
         out.changed.add(s.name)
     missing = [
@@ -140,9 +146,10 @@ def reconcile(
 
 
 def seen_as(node: Node, s: NodeStatus, now: datetime) -> Node:
-    """What a listing says of a node besides its drain: its work and its GPUs. A node
-    written since the listing was asked for gets only this (its drain as listed may be older
-    than what was done to it since; the next listing tells)."""
+    """What a listing says of a node besides its drain: its work, its GPUs, where it sits
+    (its NVLink domain as ``reconcile`` resolved it). A node written since the listing was
+    asked for gets only this (its drain as listed may be older than what was done to it
+    since; the next listing tells)."""
     return node.evolve(
         jobs_running=s.jobs,
         gpus_allocated=s.gpus_allocated,
@@ -153,6 +160,7 @@ def seen_as(node: Node, s: NodeStatus, now: datetime) -> Node:
         # Where the workload manager places it; an unknown rack keeps the configured one.
         rack=s.rack or node.rack,
         switch=s.switch,
+        health=with_listed(node.health, s.nvlink_domain),
     )
 
 

@@ -39,7 +39,8 @@ from compute.services.gate import observed
 from compute.store import incidents as kept
 from compute.store import nvlink_domains as domain_members
 from compute.store.incidents import OPEN
-from health.nvlink_domain import believable_domain, recorded_domain
+from health.nvlink_domain import believable_domain
+from health.nvlink_domain import domain_of as placed
 from health.policy import Action, Decision, DrainMode, Lifecycle, owned_reason
 from health.policy.budget import drain_budget
 from health.policy.model import NodeView, PolicyConfig
@@ -57,8 +58,9 @@ FAULT_MIN_NODES = 2
 
 
 def domain_of(node: Node) -> str:
-    """The node's NVLink domain as its last nvlink check reported it ("" if none)."""
-    return recorded_domain(node.health.last_values)
+    """The node's NVLink domain: its own last nvlink check's, else its workload manager's
+    listing's ("" if none; health/nvlink_domain.py)."""
+    return placed(node.health)
 
 
 def failing(node: Node, since: datetime) -> bool:

@@ -110,6 +110,11 @@ class NodeHealth:
     drain_blocked: tuple[str, ...] = ()
     # The state a node was in when its workload manager stopped listing it ("" if listed).
     gone_from: str = ""
+    # The NVLink domain its workload manager lists it in (health/nvlink_domain.py: the GPU
+    # feature discovery's clique label, a Slurm topology block), "" if none; and the
+    # disagreement with the node's own NVML report last recorded, so it is recorded once.
+    listed_domain: str = ""
+    domain_noted: str = ""
 
     def evolve(self, **changes: Any) -> NodeHealth:
         """``dataclasses.replace(self, **changes)``, at a third of its cost."""
@@ -155,6 +160,9 @@ class NodeHealth:
             "burn_in_stalled": self.burn_in_stalled,
             "drain_blocked": list(self.drain_blocked),
             "gone_from": self.gone_from,
+            # Only where set: most nodes have none, and the domains' query looks for them.
+            **({"listed_domain": self.listed_domain} if self.listed_domain else {}),
+            **({"domain_noted": self.domain_noted} if self.domain_noted else {}),
         }
 
     @classmethod
@@ -206,6 +214,8 @@ class NodeHealth:
             bool(get("burn_in_stalled", False)),
             tuple(str(x) for x in get("drain_blocked", ())),
             str(get("gone_from", "")),
+            str(get("listed_domain", "")),
+            str(get("domain_noted", "")),
         )
 
 

@@ -7,6 +7,7 @@ made safe to run twice and to undo exactly: computectl marks what it adds
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,9 +41,10 @@ from scheduler.protocol import (
     JobInfo,
     NodeStatus,
 )
-from scheduler.topology import topology_name
+from scheduler.topology import CLIQUE_LABEL, clique_domain, note_unbelieved, topology_name
 from scheduler.work import NodeWork, WorkRead
 
+_log = logging.getLogger("computectl.scheduler.kubernetes")
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # What `kubectl delete pod` gives a pod by default; "down" ends work, but politely.
 DOWN_GRACE_SECONDS = 30
@@ -120,10 +122,13 @@ class KubernetesWorkloadManager:
             node = pod["spec"]["nodeName"]
             gpus[node] += n
             jobs[node] += 1
-        return [
-            self._status(raw, pool, gpus[name], jobs[name])
+        unbelieved: list[tuple[str, str]] = []
+        out = [
+            self._status(raw, pool, gpus[name], jobs[name], unbelieved)
             for name, (raw, pool) in sorted(nodes.items())
         ]
+        note_unbelieved(_log, f"{CLIQUE_LABEL} labels", unbelieved)
+        return out
 
     def node(self, name: str) -> NodeStatus:
         """One node as Kubernetes reports it; NotFound if it is in none of the pools."""
@@ -243,13 +248,26 @@ class KubernetesWorkloadManager:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _status(self, raw: Mapping[str, Any], pool: str, gpus: int, jobs: int) -> NodeStatus:
+    def _status(
+        self,
+        raw: Mapping[str, Any],
+        pool: str,
+        gpus: int,
+        jobs: int,
+        unbelieved: list[tuple[str, str]] | None = None,
+    ) -> NodeStatus:
         labels = labels_of(raw)
         names = self.topology.get(pool)
         rack = topology_name(labels.get(names.rack)) if names and names.rack else ""
         switch = topology_name(labels.get(names.switch)) if names and names.switch else ""
+        clique = labels.get(CLIQUE_LABEL)
+        domain = clique_domain(clique)
         status = node_status(raw, pool, self.gpu_resource, gpus, jobs)
-        return replace(status, rack=rack, switch=switch) if rack or switch else status
+        if clique is not None and not domain and unbelieved is not None:
+            unbelieved.append((status.name, str(clique)))
+        if rack or switch or domain:
+            return replace(status, rack=rack, switch=switch, nvlink_domain=domain)
+        return status
 
     def _pool_of(self, raw: Mapping[str, Any]) -> str | None:
         labels = labels_of(raw)

@@ -20,11 +20,13 @@ from scheduler.slurm.parse import (
     node_pool,
     node_rack,
     node_status,
+    parse_blocks,
     parse_topology,
     running_jobs,
 )
 from scheduler.slurm.work import SacctDriver, merge, node_fail_args, sacct_work, squeue_work
 from scheduler.slurm.work import work_on_args as _work_on_args
+from scheduler.topology import note_unbelieved
 from scheduler.work import WorkRead
 
 _log = logging.getLogger("computectl.scheduler.slurm")
@@ -77,12 +79,14 @@ class SlurmWorkloadManager:
         raw_nodes = self._raw_nodes()
         jobs = self._jobs_per_node(running_jobs(self.commands.squeue_json()))
         held = self._burning_in(raw_nodes)
-        switches = self._switches()
+        switches, blocks = self._topology()
         out = []
         for raw in raw_nodes:
             pool = node_pool(raw, self.pools)
             if pool is not None:
-                out.append(self._status(raw, pool, jobs[str(raw["name"])], held, switches))
+                status = self._status(raw, pool, jobs[str(raw["name"])], held, switches)
+                domain = blocks.get(status.name, "")
+                out.append(replace(status, nvlink_domain=domain) if domain else status)
         return out
 
     def node(self, name: str) -> NodeStatus:
@@ -223,19 +227,23 @@ class SlurmWorkloadManager:
             return {}
         return self.burn_in.holding()
 
-    def _switches(self) -> dict[str, str]:
-        """Node → leaf switch, in one command; {} when Slurm runs no topology/tree (or the
-        driver cannot tell). Only an unreachable slurmctld is an error: a listing without
-        switches then would read as every node moved."""
+    def _topology(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Node → leaf switch (topology/tree) and node → NVLink domain (topology/block:
+        ``block/<name>``), in one command; {} for what Slurm's topology plugin does not
+        tell (or the driver cannot). Only an unreachable slurmctld is an error: a listing
+        without switches then would read as every node moved."""
         if not isinstance(self.commands, TopologyDriver):
-            return {}
+            return {}, {}
         try:
-            return parse_topology(self.commands.topology_text())
+            text = self.commands.topology_text()
         except Unreachable:
             raise
         except SchedulerError as exc:
             _log.warning("Slurm's topology could not be read; no leaf switches known: %s", exc)
-            return {}
+            return {}, {}
+        blocks, unbelieved = parse_blocks(text)
+        note_unbelieved(_log, "Slurm topology block names", unbelieved)
+        return parse_topology(text), blocks
 
     def _status(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 
 from scheduler.protocol import NodeStatus
 from scheduler.slurm.hostlist import expand
-from scheduler.topology import topology_name
+from scheduler.topology import block_domain, topology_name
 
 # Slurm's GRES types are whatever the site wrote in gres.conf (lower case by
 # habit); computectl's pools and inventory use these model names.
@@ -168,6 +168,35 @@ def parse_topology(text: str) -> dict[str, str]:
         for node in nodes:
             out.setdefault(node, switch)
     return out
+
+
+def parse_blocks(text: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Node → NVLink domain (``block/<name>``) from ``scontrol show topology`` under
+    topology/block (Slurm 23.11 and later): one ``BlockName=b1 BlockIndex=0
+    Nodes=gb-[01-18] BlockSize=18`` line per block. Aggregated blocks
+    (``AggregatedBlock=b[1-2]``) are groups of blocks, not domains, and other plugins' lines
+    (``SwitchName=``) say nothing here. A node in several blocks keeps the first. Also the
+    blocks not believed: (nodes, name), for the caller to say so."""
+    out: dict[str, str] = {}
+    unbelieved: list[tuple[str, str]] = []
+    budget = MAX_TOPOLOGY_NODES
+    for line in text.splitlines():
+        fields = _fields(line)
+        if "BlockName" not in fields:
+            continue
+        name, where = fields["BlockName"], _value(fields.get("Nodes"))
+        domain = block_domain(name)
+        try:
+            nodes = expand(where, limit=budget) if domain else []
+        except ValueError:
+            domain = ""
+        if not domain:
+            unbelieved.append((f"block of {where[:60]}", name))
+            continue
+        budget -= len(nodes)
+        for node in nodes:
+            out.setdefault(node, domain)
+    return out, unbelieved
 
 
 @dataclass(frozen=True, slots=True)
