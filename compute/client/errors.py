@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import ssl
 from typing import Any
 
 from compute.errors import ComputeError, NotFoundError, RefusedError, Unauthorized
@@ -106,3 +108,18 @@ def _by_status(status: int, detail: str) -> ComputeError:
     if 400 <= status < 500:
         return ComputeError(_short(detail))
     return ServerFailed(_short(detail))
+
+
+def unreachable_reason(reason: object) -> str:
+    """Why a server could not be reached, in a few words (the OS's, not a traceback's)."""
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"its certificate is not trusted ({reason.verify_message})"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, socket.gaierror):
+        return "unknown host"
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return " ".join(str(reason).split())[:200] or type(reason).__name__

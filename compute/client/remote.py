@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-import ssl
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -24,7 +22,13 @@ from compute.client.acceptance_ops import AcceptanceRemote
 from compute.client.capacity_ops import CapacityRemote
 from compute.client.contexts import Target
 from compute.client.energy_ops import EnergyRemote
-from compute.client.errors import BadAnswer, Unreachable, error_class, problem_error
+from compute.client.errors import (
+    BadAnswer,
+    Unreachable,
+    error_class,
+    problem_error,
+    unreachable_reason,
+)
 from compute.client.floors_ops import FloorsRemote
 from compute.client.job_impact_ops import JobImpactRemote
 from compute.client.lemon_ops import LemonRemote
@@ -122,11 +126,11 @@ class RemoteClient(
                     problem = b""
             raise problem_error(exc.code, problem, what) from None
         except urllib.error.URLError as exc:
-            raise Unreachable(f"cannot reach {where}: {_reason(exc.reason)}") from None
+            raise Unreachable(f"cannot reach {where}: {unreachable_reason(exc.reason)}") from None
         except TimeoutError:
             raise Unreachable(f"{where} did not answer {what} within {wait:g} s") from None
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise Unreachable(f"{where} broke off {what}: {_reason(exc)}") from None
+            raise Unreachable(f"{where} broke off {what}: {unreachable_reason(exc)}") from None
         if len(raw) > self.max_answer_bytes:
             raise BadAnswer(
                 f"{where}'s answer to {what} is larger than {self.max_answer_bytes} bytes"
@@ -394,17 +398,3 @@ def _refusal(view: View) -> ComputeError:
     """A refusal of the answer as the error it stands for (its code picks the class)."""
     cls = error_class(str(view["code"])) or ComputeError
     return cls(str(view["detail"]))
-
-
-def _reason(reason: object) -> str:
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return f"its certificate is not trusted ({reason.verify_message})"
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, socket.gaierror):
-        return "unknown host"
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror.lower()
-    return " ".join(str(reason).split())[:200] or type(reason).__name__
