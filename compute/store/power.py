@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from compute.store.models import NodeRow
 from compute.store.power_models import PowerLatestRow, PowerSampleRow
 from compute.store.repository import Store, Tx
+from compute.store.rows import table_of
 
 NODE, RACK = "node", "rack"
 
@@ -246,4 +247,4 @@ def add_samples(store: Store, rows: Sequence[tuple[str, str, float]], at: dateti
         for r, w in sorted(racks.items())
     ]
     with store.transaction() as tx:
-        tx.s.execute(insert(PowerSampleRow), values)
+        tx.insert_rows(table_of(PowerSampleRow), values)

@@ -255,6 +255,11 @@ class Tx:
         else:
             row.value = value
 
+    def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (all with the same keys) of ``table`` in one batch: the fast path
+        below, for features' tables written by the thousand (power samples of every node)."""
+        self._insert(table, rows)
+
     def _insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows`` (all with the same keys) in one statement batch. On SQLite each
         column's values are converted (the columns' own bind processors) a column at a time
