@@ -46,7 +46,7 @@ from compute.store.rows import (
     gpu_values,
     node_from_row,
     node_values,
-    result_values,
+    result_columns,
     table_of,
 )
 from health.result import CheckResult
@@ -202,7 +202,7 @@ class Tx:
     def add_results(self, results: Sequence[CheckResult]) -> None:
         # Core insert on the table: the ORM's bulk path costs more than the rows themselves.
         if results:
-            self._insert(table_of(CheckResultRow), [result_values(r) for r in results])
+            self._insert_columns(table_of(CheckResultRow), result_columns(results))
 
     def add_gpus(self, gpus: Sequence[Gpu]) -> None:
         if gpus:
@@ -266,30 +266,35 @@ class Tx:
         and handed to the driver as they are: SQLAlchemy's per-row parameter handling cost
         more than SQLite's own work (a first sweep of 10,240 nodes inserts 64,521 results and
         81,920 GPUs). Elsewhere (PostgreSQL's batched VALUES) as SQLAlchemy does it."""
-        if not rows:
+        if rows:
+            self._insert_columns(table, {key: [r[key] for r in rows] for key in rows[0]})
+
+    def _insert_columns(self, table: Table, columns: dict[str, list[Any]]) -> None:
+        """``_insert`` of rows given a column at a time (each list as long as the others)."""
+        keys = list(columns)
+        if not keys or not columns[keys[0]]:
             return
         conn = self.s.connection()
         dialect = conn.dialect
-        if dialect.name != "sqlite":
-            conn.execute(insert(table), list(rows))
-            return
-        keys = list(rows[0])
-        if any(c.default is not None and c.key not in rows[0] for c in table.columns):
-            conn.execute(insert(table), list(rows))  # a default only SQLAlchemy fills in
+        if dialect.name != "sqlite" or any(
+            c.default is not None and c.key not in columns for c in table.columns
+        ):  # PostgreSQL's batched VALUES, or a default only SQLAlchemy fills in
+            by_row = zip(*columns.values(), strict=True)
+            conn.execute(insert(table), [dict(zip(keys, row, strict=True)) for row in by_row])
             return
         compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-        columns: dict[str, list[Any]] = {}
-        for key in keys:
-            values = [r[key] for r in rows]
+        converted: dict[str, list[Any]] = {}
+        for key, values in columns.items():
             convert = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
             if convert is None:
-                columns[key] = values
+                converted[key] = values
             elif isinstance(table.c[key].type, UtcDateTime):
-                columns[key] = _converted_once(convert, values)
+                converted[key] = _converted_once(convert, values)
             else:
-                columns[key] = [convert(v) for v in values]
+                converted[key] = [convert(v) for v in values]
         order = compiled.positiontup or keys
-        conn.exec_driver_sql(str(compiled), list(zip(*(columns[k] for k in order), strict=True)))
+        rows = list(zip(*(converted[k] for k in order), strict=True))
+        conn.exec_driver_sql(str(compiled), rows)
 
     def put_topology(
         self,
