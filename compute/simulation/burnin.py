@@ -63,4 +63,5 @@ class SimulatedBurnIn:
             ((name, results),) = reports.items()
             self.ingest.ingest(name, results)  # a node's own report, checked as one
         else:
-            self.ingest.ingest_many(reports)
+            # The nodes as the remediator has just stored them (burn-in started).
+            self.ingest.ingest_many(reports, known={n.name: n for n in nodes})
