@@ -106,6 +106,12 @@ def running_pods(api: Any, ns: str, node: str) -> list[str]:
     )
 
 
+def pods_on(api: Any, ns: str, node: str) -> list[str]:
+    """Every pod of ``ns`` bound to ``node``, terminating ones too."""
+    pods = api.list_namespaced_pod(ns, field_selector=f"spec.nodeName={node}").items
+    return sorted(p.metadata.name for p in pods)
+
+
 def node_marks(api: Any, name: str) -> tuple[bool, dict[str, str], dict[str, str]]:
     """(cordoned, taints key → "value:effect", computectl's annotations)."""
     node = api.read_node(name)
@@ -303,7 +309,8 @@ def test_draining_again_retries_an_eviction_the_budget_now_allows(
 
     relax(kube, policy, ns)
     assert wm.drain("kwok-gpu-003", reason) == DrainReport()
-    kube.wait("the pod to be evicted", lambda: not running_pods(api, ns, "kwok-gpu-003"))
+    # Evicted and gone, not only terminating (a terminating pod still counts as a job).
+    kube.wait("the pod to be evicted", lambda: not pods_on(api, ns, "kwok-gpu-003"))
     # Its Deployment's replacement cannot land on the cordoned node.
     assert wm.node("kwok-gpu-003").jobs == 0
     assert wm.drain("kwok-gpu-003", reason) == DrainReport()  # nothing left to do
