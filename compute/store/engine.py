@@ -14,7 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError, to_json
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
@@ -26,6 +38,8 @@ if TYPE_CHECKING:
 # The newest migration (tests/unit/test_store_head.py checks it against Alembic's head): a
 # store already there opens without loading Alembic, a third of a CLI command's start.
 HEAD_REVISION = "0014"
+# PostgreSQL's advisory lock key for schema changes (replicas starting together).
+SCHEMA_LOCK_KEY = 0x636F6D7075746501
 
 
 def open_engine(url: str) -> Engine:
@@ -256,20 +270,54 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent). One process at a time: the
+    store's write lock (SQLite) or a transaction-scoped advisory lock (PostgreSQL), with
+    the revision read again under it, so replicas starting together change it once."""
     if _revision(engine) == HEAD_REVISION:
         return
-    from alembic import command
-
     try:
-        with engine.begin() as conn:
-            cfg = alembic_config(engine)
-            cfg.attributes["connection"] = conn
-            # "heads": features add their migrations on branches from one revision, which
-            # a merge revision joins; until then every branch is applied.
-            command.upgrade(cfg, "heads")
+        with engine.execution_options(**{WRITES: True}).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            tables = set(inspect(conn).get_table_names())
+            if "alembic_version" in tables:
+                found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                if found == HEAD_REVISION:
+                    return
+            elif not tables:
+                _create_newest(conn)
+                return
+            _migrate(engine, conn)
     except OperationalError as exc:
         raise ConfigError(f"cannot open the state store: {exc.orig}") from None
+
+
+def _create_newest(conn: Connection) -> None:
+    """An empty database: the models' tables at once, stamped with the newest revision, as
+    Alembic's own stamp would (tests/unit/test_store_head.py holds the result to what the
+    migrations build). Running fourteen migrations, and importing Alembic, cost a fresh
+    store three times as much."""
+    from compute.store.schema import metadata
+
+    metadata().create_all(conn, checkfirst=False)
+    version = Table(
+        "alembic_version",
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+    version.create(conn)
+    conn.execute(version.insert().values(version_num=HEAD_REVISION))
+
+
+def _migrate(engine: Engine, conn: Connection) -> None:
+    from alembic import command
+
+    cfg = alembic_config(engine)
+    cfg.attributes["connection"] = conn
+    # "heads": features add their migrations on branches from one revision, which a merge
+    # revision joins; until then every branch is applied.
+    command.upgrade(cfg, "heads")
 
 
 def _revision(engine: Engine) -> str | None:

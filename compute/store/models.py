@@ -67,9 +67,9 @@ class PoolRow(Base):
     backend: Mapped[str] = mapped_column(String(32))
     gpu_model: Mapped[str] = mapped_column(String(64))
     mode: Mapped[str] = mapped_column(String(16), default="enforce", server_default="enforce")
-    observe_checks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    observe_checks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     mode_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    mode_actor: Mapped[str] = mapped_column(String(255), default="")
+    mode_actor: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class NodeRow(Base):
@@ -95,8 +95,8 @@ class NodeRow(Base):
     health: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attention_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
-    would: Mapped[str] = mapped_column(Text, default="")
-    switch: Mapped[str] = mapped_column(String(128), default="")
+    would: Mapped[str] = mapped_column(Text, default="", server_default="")
+    switch: Mapped[str] = mapped_column(String(128), default="", server_default="")
 
 
 class GpuRow(Base):
@@ -274,9 +274,9 @@ class IncidentRow(Base):
     evidence: Mapped[dict[str, Any]]
     nodes: Mapped[list[str]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(16), index=True)
-    held: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     released_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    released_by: Mapped[str] = mapped_column(String(255), default="")
+    released_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class QuotaRequestRow(Base):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect, text
 
 from compute.store import Store
+from compute.store.engine import upgrade
 from compute.testing import make_runtime
 from health.policy import Lifecycle
+from tests.schema_shape import migrated, schema_of
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +46,16 @@ def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
         make_runtime(
             tmp_path, config={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/nope"}
         )
+
+
+def test_a_fresh_store_on_postgres_is_what_the_migrations_build(clean_postgres: str) -> None:
+    engine = create_engine(clean_postgres)
+    slow = schema_of(migrated(engine))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)  # an empty database: the models' tables, stamped, under the schema lock
+    assert schema_of(engine) == slow
+    upgrade(engine)  # at the newest revision: nothing to do
+    assert schema_of(engine) == slow
+    engine.dispose()
