@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import ssl
 from typing import Any
 
 from compute.errors import ComputeError, NotFoundError, RefusedError, Unauthorized
@@ -112,6 +111,8 @@ def _by_status(status: int, detail: str) -> ComputeError:
 
 def unreachable_reason(reason: object) -> str:
     """Why a server could not be reached, in a few words (the OS's, not a traceback's)."""
+    import ssl  # here: every command loads this module, few meet a certificate
+
     if isinstance(reason, ssl.SSLCertVerificationError):
         return f"its certificate is not trusted ({reason.verify_message})"
     if isinstance(reason, ConnectionRefusedError):

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import Event
 from compute.store.models import TenantDriftCheckRow, TenantDriftRow
 from compute.store.repository import Store, Tx
 from compute.store.rows import table_of
+from compute.store.upsert import upsert
 
 # The columns' widths (compute/store/models.py): longer text is cut, never refused.
 OBJECT_CHARS = 512
@@ -67,10 +67,6 @@ class Recorded:
 Announce = Callable[[Drift, bool], Event]
 
 
-def _dialect(conn: Connection) -> Any:
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
-
-
 def _drift(r: TenantDriftRow) -> Drift:
     return Drift(r.tenant, r.backend, r.object, r.change, r.live, r.spec, r.since)
 
@@ -102,7 +98,7 @@ def _tried(tx: Tx, backend: str, now: datetime, error: str | None) -> None:
     values: dict[str, Any] = {"tried_at": now, "error": error or ""}
     if error is None:
         values["checked_at"] = now
-    stmt = _dialect(tx.s.connection()).insert(TenantDriftCheckRow).values(backend=backend, **values)
+    stmt = upsert(tx.s.connection(), TenantDriftCheckRow).values(backend=backend, **values)
     tx.s.execute(stmt.on_conflict_do_update(index_elements=["backend"], set_=values))
 
 
@@ -135,8 +131,7 @@ def _inserted(tx: Tx, new: Sequence[Drift], now: datetime) -> set[tuple[str, str
             for d in new[i : i + _CHUNK]
         ]
         stmt = (
-            _dialect(tx.s.connection())
-            .insert(_T)
+            upsert(tx.s.connection(), _T)
             .values(values)
             .on_conflict_do_nothing(index_elements=["tenant", "backend", "object"])
             .returning(_T.c.tenant, _T.c.object)

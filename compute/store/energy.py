@@ -11,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from compute.store.energy_models import EnergyGapRow, EnergyHourRow, EnergyMarkRow, EnergyTotalRow
 from compute.store.models import AllocationRow, NodeRow
 from compute.store.repository import Store
 from compute.store.rows import table_of
+from compute.store.upsert import upsert
 from health.policy import Lifecycle
 
 FLEET = "fleet"
@@ -78,10 +77,6 @@ class Gap:
     end: datetime
 
 
-def _dialect(conn: Connection) -> Any:
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
-
-
 def metered(store: Store) -> tuple[list[Metered], list[Held]]:
     """Every node's power reading and every allocation, as the last sweep stored them: only
     the columns energy needs (reading whole nodes was most of an accrual's cost)."""
@@ -111,8 +106,7 @@ def start(store: Store, at: datetime) -> bool:
     with store.transaction() as tx:
         conn = tx.s.connection()
         made = conn.execute(
-            _dialect(conn)
-            .insert(_MARKS)
+            upsert(conn, _MARKS)
             .values(name=FLEET, counted_until=at)
             .on_conflict_do_nothing(index_elements=["name"])
             .returning(_MARKS.c.name)
@@ -135,13 +129,12 @@ def add(store: Store, expect: datetime, to: datetime, parts: Parts, gap: Gap | N
             return False
         if gap is not None:
             conn.execute(
-                _dialect(conn)
-                .insert(_GAPS)
+                upsert(conn, _GAPS)
                 .values(start=gap.start, end=gap.end)
                 .on_conflict_do_nothing(index_elements=["start"])
             )
         if parts:
-            ins = _dialect(conn).insert(_HOURS)
+            ins = upsert(conn, _HOURS)
             # In key order, so replicas adding at once take the rows' locks in one order.
             conn.execute(
                 ins.on_conflict_do_update(
@@ -175,7 +168,7 @@ def _add_totals(conn: Connection, parts: Parts) -> None:
     for (h, t, p, m, _), (it, fac, _us) in parts.items():
         was = sums.get((h, t, p, m), (0, 0))
         sums[(h, t, p, m)] = (was[0] + it, was[1] + fac)
-    ins = _dialect(conn).insert(_TOTALS)
+    ins = upsert(conn, _TOTALS)
     conn.execute(
         ins.on_conflict_do_update(
             index_elements=["holder", "tenant", "pool", "gpu_model"],

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from compute.domain import Event, EventKind
@@ -20,6 +19,7 @@ from compute.store.impact_models import JobHitMarkRow, JobHitRow
 from compute.store.models import CheckResultRow, EventRow, NodeRow
 from compute.store.repository import Store
 from compute.store.rows import event_from_row, table_of
+from compute.store.upsert import upsert
 
 MARK = "fleet"
 DRAIN, NODE_FAIL = "drain", "node_fail"
@@ -53,10 +53,6 @@ class Mark:
     failed_until: datetime
 
 
-def _dialect(conn: Connection) -> object:
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
-
-
 def mark(store: Store) -> Mark | None:
     """How far drains and failed work are looked at; None before the first look."""
     with Session(store.engine) as s:
@@ -71,8 +67,7 @@ def start(store: Store, at: Mark) -> bool:
     with store.transaction() as tx:
         conn = tx.s.connection()
         made = conn.execute(
-            _dialect(conn)  # type: ignore[attr-defined]
-            .insert(_MARKS)
+            upsert(conn, _MARKS)
             .values(name=MARK, last_event_id=at.last_event_id, failed_until=at.failed_until)
             .on_conflict_do_nothing(index_elements=["name"])
             .returning(_MARKS.c.name)
@@ -98,7 +93,7 @@ def record(store: Store, expect: Mark, to: Mark, hits: Sequence[JobHit]) -> bool
         if moved is None:
             return False
         if hits:
-            ins = _dialect(conn).insert(_HITS)  # type: ignore[attr-defined]
+            ins = upsert(conn, _HITS)
             rows = {(h.pool, h.work): _values(h) for h in hits}  # one per key, the first
             conn.execute(
                 ins.on_conflict_do_nothing(index_elements=["pool", "work"]),

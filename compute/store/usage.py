@@ -21,16 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection, bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from compute.domain import Event
 from compute.store.models import GpuUsageDayRow, GpuUsagePodRow, TenantBudgetRow
 from compute.store.repository import Store, Tx
 from compute.store.rows import table_of
+from compute.store.upsert import upsert
 
 RETENTION = timedelta(days=31)
 # Pods per transaction: a sweep over many pods never holds the store's write lock long.
@@ -94,10 +94,6 @@ _DAYS = table_of(GpuUsageDayRow)
 _BUDGETS = table_of(TenantBudgetRow)
 
 
-def _dialect(conn: Connection) -> Any:
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
-
-
 @dataclass(frozen=True, slots=True)
 class _Step:
     held: Held
@@ -138,8 +134,7 @@ def _steps(conn: Connection, batch: Sequence[Held], now: datetime) -> list[_Step
         )
     if fresh:
         made = conn.execute(
-            _dialect(conn)
-            .insert(_PODS)
+            upsert(conn, _PODS)
             .on_conflict_do_nothing(index_elements=["uid"])
             .returning(_PODS.c.uid),
             [
@@ -172,8 +167,7 @@ def _add(conn: Connection, steps: Sequence[_Step], now: datetime) -> None:
         return
     # One statement each, many rows (a statement built per row cost most of a sample);
     # in key order, so replicas adding at once take the rows' locks in the same order.
-    d = _dialect(conn)
-    ins = d.insert(_DAYS)
+    ins = upsert(conn, _DAYS)
     conn.execute(
         ins.on_conflict_do_update(
             index_elements=["tenant", "pool", "gpu_model", "day"],
@@ -184,7 +178,7 @@ def _add(conn: Connection, steps: Sequence[_Step], now: datetime) -> None:
             for (t, p, m, day), us in sorted(days.items())
         ],
     )
-    ins = d.insert(_BUDGETS)
+    ins = upsert(conn, _BUDGETS)
     conn.execute(
         ins.on_conflict_do_update(
             index_elements=["tenant"], set_={"gpu_us": _BUDGETS.c.gpu_us + ins.excluded.gpu_us}
@@ -259,8 +253,7 @@ def track(store: Store, tenant: str, now: datetime) -> None:
     """A row for the tenant, counting from ``now``, if it has none yet."""
     with store.transaction() as tx:
         tx.s.execute(
-            _dialect(tx.s.connection())
-            .insert(TenantBudgetRow)
+            upsert(tx.s.connection(), TenantBudgetRow)
             .values(tenant=tenant, gpu_us=0, since=now, level=0, stopped=False, changed_at=now)
             .on_conflict_do_nothing(index_elements=["tenant"])
         )
