@@ -39,14 +39,16 @@ from compute.store.models import (
     UtcDateTime,
 )
 from compute.store.rows import (
+    GPU_COLUMNS,
+    RESULT_COLUMNS,
     Changes,
     audit_values,
+    columns_of,
     diff_changes,
     event_values,
     gpu_values,
     node_from_row,
     node_values,
-    result_columns,
     table_of,
 )
 from health.result import CheckResult
@@ -202,11 +204,11 @@ class Tx:
     def add_results(self, results: Sequence[CheckResult]) -> None:
         # Core insert on the table: the ORM's bulk path costs more than the rows themselves.
         if results:
-            self._insert_columns(table_of(CheckResultRow), result_columns(results))
+            self._insert_columns(table_of(CheckResultRow), columns_of(RESULT_COLUMNS, results))
 
     def add_gpus(self, gpus: Sequence[Gpu]) -> None:
         if gpus:
-            self._insert(table_of(GpuRow), [gpu_values(g) for g in gpus])
+            self._insert_columns(table_of(GpuRow), columns_of(GPU_COLUMNS, gpus))
 
     def add_event(self, event: Event) -> None:
         self.add_events([event])

@@ -1,4 +1,4 @@
-"""Results are inserted a column at a time: the columns are what each result's row holds."""
+"""Results and GPUs are inserted a column at a time: the columns are what each row holds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from types import MappingProxyType
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compute.store.rows import result_columns, result_values
+from compute.domain import Gpu
+from compute.store.rows import (
+    GPU_COLUMNS,
+    RESULT_COLUMNS,
+    columns_of,
+    gpu_values,
+    result_values,
+)
 from compute.testing import result
 from health.result import CheckResult
 
@@ -34,7 +41,26 @@ _RESULTS = st.builds(
 @given(st.lists(_RESULTS, max_size=6))
 def test_each_column_is_what_each_row_holds(results: list[CheckResult]) -> None:
     rows = [result_values(r) for r in results]
-    columns = result_columns(results)
+    columns = columns_of(RESULT_COLUMNS, results)
     assert list(columns) == (list(rows[0]) if rows else list(columns))
+    for key, values in columns.items():
+        assert values == [row[key] for row in rows]
+
+
+_GPUS = st.builds(
+    Gpu,
+    node=st.text(max_size=8),
+    index=st.integers(0, 15),
+    uuid=st.text(max_size=12),
+    model=st.sampled_from(["H100", "H200"]),
+    serial=st.text(max_size=6),
+)
+
+
+@given(st.lists(_GPUS, max_size=6))
+def test_each_gpu_column_is_what_each_row_holds(gpus: list[Gpu]) -> None:
+    rows = [gpu_values(g) for g in gpus]
+    columns = columns_of(GPU_COLUMNS, gpus)
+    assert list(columns) == ["node", "index", "uuid", "model", "serial"]
     for key, values in columns.items():
         assert values == [row[key] for row in rows]
