@@ -36,7 +36,6 @@ def history_rows(nodes: int = 8, status: str = "pass") -> list[BurnInFigures]:
             "H100-SXM",
             "gemm_bf16",
             status,
-            AT,
             gemm_values([680.0 + ((n * 8 + g) % 11 - 5) for g in range(8)]),
         )
         for n in range(nodes)
@@ -77,7 +76,7 @@ def test_table_learns_per_model_stack_and_check() -> None:
     assert f.learned and f.samples == 64 and f.nodes == 8
     assert 640.0 < f.floor < 680.0
     # A model without a fixed floor learns nothing; a failed result teaches nothing.
-    other = [BurnInFigures("x", "Z9", "gemm_bf16", "pass", AT, gemm_values([1.0] * 8))]
+    other = [BurnInFigures("x", "Z9", "gemm_bf16", "pass", gemm_values([1.0] * 8))]
     assert compute_table(other + history_rows(status="fail"), load_floors(), LearningRule()) == {}
 
 
