@@ -28,3 +28,19 @@ def full_collections_held() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(young, middle, full)
+
+
+@contextmanager
+def all_collections_held() -> Iterator[None]:
+    """Every garbage collection held off, young ones too: for a process that sweeps once and
+    ends (cron, an operator's `computectl sweep`). What a sweep builds is freed by reference
+    counting; it makes almost no cycles (peak RSS 173 -> 174 MB at 10,240 nodes), while the
+    young collections scanned its millions of live objects twice over (0.22 s of a first
+    sweep's 4.7). Not for `serve`, which lives on: there young cycles are still freed."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
