@@ -15,6 +15,7 @@ from compute.services.sweep_gc import all_collections_held, full_collections_hel
 def _gc_as_it_was() -> Iterator[None]:
     enabled, threshold = gc.isenabled(), gc.get_threshold()
     yield
+    gc.unfreeze()  # what a test froze is collectable again, as before it
     gc.set_threshold(*threshold)
     (gc.enable if enabled else gc.disable)()
 
@@ -50,3 +51,10 @@ def test_a_process_that_held_them_itself_keeps_them_held() -> None:
     with all_collections_held():
         assert not gc.isenabled()
     assert not gc.isenabled()
+
+
+def test_what_was_made_while_held_is_not_scanned_after() -> None:
+    gc.enable()
+    with all_collections_held():
+        made = [[i] for i in range(1000)]
+    assert gc.get_freeze_count() >= len(made)
