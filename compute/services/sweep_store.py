@@ -61,17 +61,18 @@ def store_learnt(
     events_of: dict[str, list[Event]] = defaultdict(list)
     for ev in events:
         events_of[ev.node].append(ev)
+    learnt = _Learnt(nodes, added, by_node, events_of, redo)
     names = sorted(nodes)
     stored = 0
     for i in range(0, len(names), CHUNK):
         part = names[i : i + CHUNK]
         try:
-            stored += _store_chunk(store, nodes, part, added, by_node, events_of, redo, read)
+            stored += _store_chunk(store, learnt, part, read)
         except Exception as exc:  # one bad row fails the chunk: find it, keep the rest
             log.warning(
                 "storing %d nodes in one transaction failed (%s); one by one", len(part), exc
             )
-            stored += _store_each(store, nodes, part, added, by_node, events_of, redo, skipped)
+            stored += _store_each(store, learnt, part, skipped)
     # Results and events of nodes the sweep does not hold (none, today): as one node.
     rest = sorted((set(by_node) | set(events_of)) - set(nodes))
     if rest:
@@ -85,24 +86,30 @@ def store_learnt(
     return stored
 
 
+@dataclass(frozen=True, slots=True)
+class _Learnt:
+    """What one sweep stores: its nodes (updated as stored), those it saw for the first time,
+    results and events by node, and how a node written meanwhile is redone."""
+
+    nodes: dict[str, Node]
+    added: set[str]
+    by_node: Mapping[str, list[CheckResult]]
+    events_of: Mapping[str, list[Event]]
+    redo: Callable[[Node], Node]
+
+
 def _store_chunk(
-    store: Store,
-    nodes: dict[str, Node],
-    part: list[str],
-    added: set[str],
-    by_node: Mapping[str, list[CheckResult]],
-    events_of: Mapping[str, list[Event]],
-    redo: Callable[[Node], Node],
-    read: Mapping[str, Node] | None,
+    store: Store, learnt: _Learnt, part: list[str], read: Mapping[str, Node] | None
 ) -> int:
+    nodes, by_node, events_of = learnt.nodes, learnt.by_node, learnt.events_of
     results = [r for name in part for r in by_node.get(name, [])]
-    known = [nodes[name] for name in part if name not in added]
+    known = [nodes[name] for name in part if name not in learnt.added]
     # Compared before the transaction, as if nobody wrote these nodes meanwhile (compared
     # again inside for the rest where someone did): the comparison was most of the time a
     # chunk held SQLite's one write lock, while the API's reports waited for it.
     plan = _plan(known, read)
     with store.transaction() as tx:
-        tx.add_nodes([nodes[name] for name in part if name in added])
+        tx.add_nodes([nodes[name] for name in part if name in learnt.added])
         tx.add_results(results)
         # Last, so that the rows stay locked (PostgreSQL) only as long as they are written.
         versions = tx.versions([n.name for n in known])
@@ -110,7 +117,7 @@ def _store_chunk(
         if stale:
             plan = _plan([n for n in known if n.name not in stale], read)
         written = _write(tx, plan)
-        redone = {fresh.name: tx.put_node(redo(fresh)) for fresh in tx.nodes(stale)}
+        redone = {fresh.name: tx.put_node(learnt.redo(fresh)) for fresh in tx.nodes(stale)}
         tx.add_events([ev for name in part if name not in stale for ev in events_of.get(name, [])])
     for node in written:
         nodes[node.name] = node
@@ -118,19 +125,11 @@ def _store_chunk(
     return len(results)
 
 
-def _store_each(
-    store: Store,
-    nodes: dict[str, Node],
-    part: list[str],
-    added: set[str],
-    by_node: Mapping[str, list[CheckResult]],
-    events_of: Mapping[str, list[Event]],
-    redo: Callable[[Node], Node],
-    skipped: dict[str, str],
-) -> int:
+def _store_each(store: Store, learnt: _Learnt, part: list[str], skipped: dict[str, str]) -> int:
+    nodes, added, redo = learnt.nodes, learnt.added, learnt.redo
     stored = 0
     for name in part:
-        node, rs, evs = nodes[name], by_node.get(name, []), events_of.get(name, [])
+        node, rs, evs = nodes[name], learnt.by_node.get(name, []), learnt.events_of.get(name, [])
         try:
             nodes[name] = _store_one(store, node, name in added, rs, evs, redo)
         except Exception as first:
