@@ -73,7 +73,9 @@ def observe(health: NodeHealth, results: Iterable[CheckResult], cfg: PolicyConfi
                 ):
                     finding = new
         else:
-            streaks[r.check] = 0
+            # Gone, not zero: a streak of zero is no streak, and the stored memory keeps none
+            # (NodeHealth.to_json), so the node as folded is the node as stored.
+            streaks.pop(r.check, None)
             if finding is not None and finding.check == r.check and not finding.fatal:
                 finding = None
     return health.evolve(

@@ -13,7 +13,8 @@ from compute.domain import Node
 from compute.errors import StaleWrite
 from compute.store import Store
 from compute.store.rows import changed_columns, same_health
-from health.policy import Lifecycle, NodeHealth
+from compute.testing import result
+from health.policy import Lifecycle, NodeHealth, PolicyConfig, observe
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -58,10 +59,13 @@ def test_only_what_changed_is_written_on_the_version_read(store: Store) -> None:
     assert [n.jobs_running for n in store.nodes()] == [0, 0, 0, 0]
 
 
-def test_streaks_of_zero_are_no_change_as_they_are_not_stored() -> None:
-    a = NodeHealth(streaks={"xid": 1})
-    assert same_health(a, NodeHealth(streaks={"xid": 1, "nvlink": 0}))
-    assert not same_health(a, NodeHealth(streaks={"xid": 0, "nvlink": 0}))
-    assert not same_health(a, NodeHealth(streaks={"xid": 1, "nvlink": 0}, burn_in_failures=1))
-    b = node("n").evolve(health=NodeHealth(streaks={"xid": 1, "ecc": 0}), power_watts=1.0)
-    assert changed_columns(node("n"), b) == ("power_watts",)
+def test_a_passing_check_leaves_no_streak_of_zero_so_no_change() -> None:
+    # Streaks of zero are not stored (NodeHealth.to_json): folding a pass removes the streak,
+    # so a node whose checks pass again is written for its telemetry alone.
+    before = node("n").evolve(health=NodeHealth(streaks={"xid": 1}))
+    health = observe(before.health, [result("n", "ecc", "pass")], PolicyConfig())
+    assert health.streaks == {"xid": 1} and same_health(before.health, health)
+    healed = observe(health, [result("n", "xid", "pass")], PolicyConfig())
+    assert healed.streaks == {} and NodeHealth.from_json(healed.to_json()) == healed
+    after = before.evolve(health=health, power_watts=1.0)
+    assert changed_columns(before, after) == ("power_watts",)
