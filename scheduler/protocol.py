@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from scheduler.errors import SchedulerError
+from scheduler.work import NodeWork
 
 DrainMode = Literal["drain", "down"]
 
@@ -55,16 +56,23 @@ class Allocation:
 
 @dataclass(frozen=True, slots=True)
 class DrainReport:
-    """What a drain could not do at once (a backend that only marks the node returns None)."""
+    """What a drain could not do at once, and the work it ended (a backend that only marks
+    the node returns None)."""
 
     blocked: tuple[str, ...] = ()  # "namespace/pod: why", work left running on the node
+    # The work this drain evicted or deleted, as it was: the workload manager forgets it
+    # once it is gone, and which work a fault hit is looked up after the drain, maybe by
+    # another replica (compute/services/job_impact.py reads it from the drain's event).
+    evicted: tuple[NodeWork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """What one action on many nodes did, per node; a node in neither map was done in full."""
+    """What one action on many nodes did, per node; a node in neither map was done in full,
+    with nothing to report."""
 
-    reports: Mapping[str, DrainReport] = field(default_factory=dict)  # drains that left work
+    # Drains that left work running, or that report work they ended.
+    reports: Mapping[str, DrainReport] = field(default_factory=dict)
     failed: Mapping[str, SchedulerError] = field(default_factory=dict)  # the others were done
 
     @classmethod

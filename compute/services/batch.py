@@ -151,8 +151,7 @@ def _apply_group(
         if error is not None:
             out.refused[node.name] = _failed(remediator, node, d, actor, error)
             continue
-        report = result.reports.get(node.name)
-        new, events = remediator.recorded(node, d, actor, report.blocked if report else ())
+        new, events = remediator.recorded(node, d, actor, result.reports.get(node.name))
         if together:
             done.append((node, d, new, events))
             continue

@@ -4,7 +4,10 @@ and work that ended because its node failed, per tenant with the GPU-hours lost.
 After each sweep, by the acting control plane: the fault drains recorded since the mark
 (events carry the node, time and reason) are looked up in the node's workload manager —
 what ran on the node at the drain (Slurm: squeue now, and sacct over the node and the
-window, which catches jobs already ended) — and work that ended because its node failed
+window, which catches jobs already ended; Kubernetes: the pods the API still holds) — and
+in the drain events themselves, which keep the work the drain, and its retries, ended
+(compute/services/drain_work.py: the pods a drain evicted, gone from the API, found by
+whichever replica looks) — and work that ended because its node failed
 (Slurm NODE_FAIL, a pod Failed) on a node with a finding near its end is linked to that
 finding. Lost GPU-hours are the work's GPUs from its start to the drain (or to its end).
 The mark moves with the hits in one conditional write, so two sweeps never record twice.
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from compute.domain import Event
 from compute.errors import InvalidInput, NotFoundError
+from compute.services.drain_work import stored_work
 from compute.store import Store
 from compute.store import impact as kept
 from scheduler.errors import SchedulerError
@@ -87,6 +91,27 @@ def drain_hits(event: Event, work: Iterable[NodeWork]) -> list[kept.JobHit]:
     return out
 
 
+def gone_since(
+    drain: Event, drains: Iterable[Event], present: set[str], now: datetime
+) -> list[NodeWork]:
+    """The work ``drain`` and the drains of its node after it (retries: a disruption budget
+    let a pod go) ended, as their events keep it, but for the work in ``present`` (the
+    workload manager's answer wins), each once."""
+    out: list[NodeWork] = []
+    seen = set(present)
+    for d in drains:
+        if d.node != drain.node or (d.id or 0) < (drain.id or 0):
+            continue
+        read = stored_work(d.detail, d.node)
+        _skipped(read, f"work kept with drain event {d.id} of {d.node}")
+        for w in read.work:
+            if w.id in seen or w.end is None or not drain.at - SKEW <= w.end <= now:
+                continue
+            seen.add(w.id)
+            out.append(w)
+    return out
+
+
 def look_at_drains(
     store: Store,
     managers: dict[str, WorkloadManager],
@@ -102,7 +127,11 @@ def look_at_drains(
     )
     hits: list[kept.JobHit] = []
     last = was.last_event_id
+    # The work each drain, and the retries after it, ended: kept with their events.
+    first = min((e.id or 0 for e in events), default=top + 1)
+    ended = kept.drains_of(store, {e.node for e in events}, first, top)
     for e in events:
+        work: list[NodeWork] = []
         manager = managers.get(e.pool)
         if isinstance(manager, WorkHistory):
             try:
@@ -110,7 +139,8 @@ def look_at_drains(
             except SchedulerError as exc:
                 return Look(hits, last, [f"job impact: {e.node}: what ran there: {exc}"])
             _skipped(read, f"what ran on {e.node}")
-            hits += drain_hits(e, read.work)
+            work = read.work
+        hits += drain_hits(e, work + gone_since(e, ended, {w.id for w in work}, now))
         last = max(last, e.id or 0)
     # Every drain up to ``top`` looked at: the events of other kinds need no look.
     return Look(hits, top if len(events) < DRAINS_PER_SWEEP else last, [])

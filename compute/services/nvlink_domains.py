@@ -224,7 +224,7 @@ def _drain(rt: Runtime, node: Node, reason: str, about: dict[str, Any]) -> None:
         report = rt.backends.for_pool(node.pool).drain(node.name, reason, d.mode.value)
     except SchedulerError as exc:
         raise rem.failed(node, d, AUTOMATION, exc) from exc
-    new, events = rem.recorded(node, d, AUTOMATION, report.blocked if report is not None else ())
+    new, events = rem.recorded(node, d, AUTOMATION, report)
     told = [
         replace(e, detail={**e.detail, "cause": CAUSE, **about}) if e.kind == EventKind.DRAIN else e
         for e in events

@@ -15,6 +15,7 @@ from compute.backends import Backends
 from compute.clock import Clock
 from compute.domain import AUTOMATION, AuditEntry, Event, EventKind, Node
 from compute.errors import BackendError, NotLeading, RefusedError, StoreFailure
+from compute.services.drain_work import drain_detail
 from compute.services.safe_text import safe_audit, safe_event, safe_node
 from compute.store import Store
 from compute.store.tx import recording
@@ -28,6 +29,7 @@ from health.policy import (
     transition,
 )
 from scheduler.errors import SchedulerError
+from scheduler.protocol import DrainReport
 
 log = logging.getLogger("computectl")
 
@@ -253,18 +255,17 @@ class Remediator:
         )
 
     def _drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
-        backend = self.backends.for_pool(node.pool)
-        report = backend.drain(node.name, d.reason, d.mode.value)
-        return self.recorded(node, d, actor, report.blocked if report is not None else ())
+        report = self.backends.for_pool(node.pool).drain(node.name, d.reason, d.mode.value)
+        return self.recorded(node, d, actor, report)
 
     def recorded(
-        self, node: Node, d: Decision, actor: str, blocked: tuple[str, ...] = ()
+        self, node: Node, d: Decision, actor: str, report: DrainReport | None = None
     ) -> tuple[Node, list[Event]]:
         """The node and events once the backend has done ``d`` (a drain, burn-in start,
-        resume or repair); ``blocked``: work a drain left running."""
+        resume or repair); ``report``: the work a drain left running, and what it ended."""
         match d.action:
             case Action.DRAIN:
-                return self._drained(node, d, actor, blocked)
+                return self._drained(node, d, actor, report or DrainReport())
             case Action.START_BURN_IN | Action.CHECKUP:
                 return self._burn_in_started(node, d, actor)
             case Action.RESUME:
@@ -274,9 +275,9 @@ class Remediator:
         raise ValueError(f"{d.action.value} is not done on many nodes at once")
 
     def _drained(
-        self, node: Node, d: Decision, actor: str, blocked: tuple[str, ...]
+        self, node: Node, d: Decision, actor: str, report: DrainReport
     ) -> tuple[Node, list[Event]]:
-        new = self._transition(node, d, actor, blocked)
+        new = self._transition(node, d, actor, report.blocked)
         state = new.state
         events = [
             self._event(
@@ -287,7 +288,7 @@ class Remediator:
                 check=d.check,
                 fatal=d.fatal,
                 mode=d.mode.value,
-                **({"left_running": list(blocked)} if blocked else {}),
+                **drain_detail(report),
                 **_detected(node, actor),
                 cause="operator" if actor != AUTOMATION else "fatal" if d.fatal else "consecutive",
             )
@@ -298,15 +299,14 @@ class Remediator:
 
     def _continue_drain(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:
         self.require_owned_or_undrained(node)
-        report = self.backends.for_pool(node.pool).drain(node.name, node.drain_reason, "drain")
-        blocked = tuple(report.blocked) if report is not None else ()
-        if blocked == node.health.drain_blocked:
+        wm = self.backends.for_pool(node.pool)
+        report = wm.drain(node.name, node.drain_reason, "drain") or DrainReport()
+        # What it ended is news too: the look at the fault drain finds it in this event.
+        if report.blocked == node.health.drain_blocked and not report.evicted:
             return node, []
-        new = self._transition(node, d, actor, blocked)
-        moved = sorted(set(node.health.drain_blocked) - set(blocked))
-        detail: dict[str, Any] = {"moved": moved}
-        if blocked:
-            detail["left_running"] = list(blocked)
+        new = self._transition(node, d, actor, report.blocked)
+        moved = sorted(set(node.health.drain_blocked) - set(report.blocked))
+        detail = {"moved": moved, **drain_detail(report)}
         return new, [self._event(node, EventKind.DRAIN, node.drain_reason, actor, **detail)]
 
     def _stalled(self, node: Node, d: Decision, actor: str) -> tuple[Node, list[Event]]:

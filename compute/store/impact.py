@@ -27,6 +27,9 @@ _HITS = table_of(JobHitRow)
 _MARKS = table_of(JobHitMarkRow)
 # Drain causes that are a fault of the node (an operator's drain is not).
 FAULT_CAUSES = frozenset({"fatal", "consecutive", "nvlink_domain"})
+# Drain events `drains_of` reads at once: a look's fault drains and their retries (one
+# more each time a disruption budget lets a pod go).
+DRAINS_KEPT = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,27 @@ def fault_drains(
     with Session(store.engine) as s:
         events = [event_from_row(r) for r in s.scalars(q)]
     return [e for e in events if e.detail.get("cause") in FAULT_CAUSES]
+
+
+def drains_of(store: Store, nodes: set[str], from_id: int, up_to_id: int) -> list[Event]:
+    """The drain events of ``nodes`` with an id in [``from_id``, ``up_to_id``], oldest first
+    (at most `DRAINS_KEPT`): fault drains and the retries that followed them, each with the
+    work it ended in its detail."""
+    if not nodes:
+        return []
+    q = (
+        select(EventRow)
+        .where(
+            EventRow.kind == EventKind.DRAIN,
+            EventRow.node.in_(sorted(nodes)),
+            EventRow.id >= from_id,
+            EventRow.id <= up_to_id,
+        )
+        .order_by(EventRow.id)
+        .limit(DRAINS_KEPT)
+    )
+    with Session(store.engine) as s:
+        return [event_from_row(r) for r in s.scalars(q)]
 
 
 def finding(store: Store, node: str, since: datetime, until: datetime) -> tuple[str, str] | None:

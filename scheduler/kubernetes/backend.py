@@ -8,7 +8,7 @@ made safe to run twice and to undo exactly: computectl marks what it adds
 from __future__ import annotations
 
 import logging
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -42,7 +42,7 @@ from scheduler.protocol import (
     NodeStatus,
 )
 from scheduler.topology import CLIQUE_LABEL, clique_domain, note_unbelieved, topology_name
-from scheduler.work import NodeWork, WorkRead
+from scheduler.work import WorkRead
 
 _log = logging.getLogger("computectl.scheduler.kubernetes")
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
@@ -51,8 +51,6 @@ DOWN_GRACE_SECONDS = 30
 # Read-modify-write of a node: another writer (kubelet, an operator) can win the race.
 _CONFLICT_RETRIES = 5
 _ACTIVE = "status.phase!=Succeeded,status.phase!=Failed"
-# How many evicted pods the backend remembers (see `evicted`).
-EVICTED_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +88,6 @@ class KubernetesWorkloadManager:
         self.pools = {p: dict(sel) for p, sel in pools.items()}
         self.gpu_resource = gpu_resource
         self.topology = dict(topology or {})
-        # GPU pods this backend evicted or deleted, as they were: the API forgets a pod once
-        # it is gone, and which work a drain hit is asked after the drain (WorkHistory).
-        self.evicted: deque[NodeWork] = deque(maxlen=EVICTED_KEPT)
 
     def close(self) -> None:
         self.client.close()
@@ -169,16 +164,11 @@ class KubernetesWorkloadManager:
     # -- what ran where (scheduler.work.WorkHistory) ---------------------------------------
 
     def work_on(self, node: str, since: datetime, until: datetime) -> WorkRead:
-        """The GPU pods bound to ``node`` that ran in the window (those still present)."""
+        """The GPU pods bound to ``node`` that ran in the window, of those the API still
+        holds: the pods a drain evicted are in its report (`DrainReport.evicted`), which the
+        control plane keeps with the drain, since the API forgets a pod once it is gone."""
         pods = self.client.list_pods(f"spec.nodeName={node}")
-        read = pods_work(pods, self.gpu_resource, since, until, node=node)
-        present = {w.id for w in read.work}
-        gone = [
-            w
-            for w in self.evicted
-            if w.node == node and w.id not in present and w.end and since <= w.end <= until
-        ]
-        return WorkRead(read.work + gone, read.skipped)
+        return pods_work(pods, self.gpu_resource, since, until, node=node)
 
     def failed_work(self, since: datetime, until: datetime) -> WorkRead:
         """GPU pods that ended Failed in the window, on the node they were bound to."""
@@ -194,7 +184,8 @@ class KubernetesWorkloadManager:
         whose budget forbids it keeps running and is named in the report. Calling it
         again is how a blocked eviction is retried (the sweep does, for a draining
         node): a node already marked so is not written again, and only pods still
-        there and not already going are evicted.
+        there and not already going are evicted. The report names the GPU pods this
+        call evicted or deleted, as they were.
         """
         reason = " ".join(reason.split())
         if not reason:
@@ -214,8 +205,8 @@ class KubernetesWorkloadManager:
                 blocked.append(f"{namespace}/{name}: {why}")
                 continue
             gone.append(pod)
-        self.evicted.extend(evicted_work(gone, self.gpu_resource, datetime.now(UTC)))
-        return DrainReport(tuple(blocked))
+        evicted = evicted_work(gone, self.gpu_resource, datetime.now(UTC))
+        return DrainReport(tuple(blocked), tuple(evicted))
 
     def resume(self, node: str) -> None:
         """Remove computectl's taint and annotations; uncordon only if computectl cordoned."""
@@ -233,7 +224,7 @@ class KubernetesWorkloadManager:
             except SchedulerError as exc:
                 failed[node] = exc
                 continue
-            if report.blocked:
+            if report.blocked or report.evicted:
                 reports[node] = report
         return BatchResult.of(nodes, failed, reports)
 

@@ -244,7 +244,8 @@ def test_a_disruption_budget_keeps_its_pod_until_a_down_drain(
     assert stored(rt, "kwok-gpu-002").state is Lifecycle.DRAINING
 
     # Forcing: "down" deletes the pod whatever its budget says.
-    assert backend(rt).drain("kwok-gpu-002", reason, "down") == DrainReport()
+    forced = backend(rt).drain("kwok-gpu-002", reason, "down")
+    assert forced.blocked == () and [w.id for w in forced.evicted] == [f"{ns}/{pod}"]
     kube.wait("the pod to be deleted", lambda: not running_pods(api, ns, "kwok-gpu-002"))
     assert node_marks(api, "kwok-gpu-002")[1] == {TAINT: "operator:NoExecute"}
     rt.sweep()
@@ -308,7 +309,10 @@ def test_draining_again_retries_an_eviction_the_budget_now_allows(
     assert running_pods(api, ns, "kwok-gpu-003") == [pod]
 
     relax(kube, policy, ns)
-    assert wm.drain("kwok-gpu-003", reason) == DrainReport()
+    let_go = wm.drain("kwok-gpu-003", reason)
+    # The report names the pod as it was: the API forgets it once it is gone.
+    assert let_go.blocked == () and [w.id for w in let_go.evicted] == [f"{ns}/{pod}"]
+    assert let_go.evicted[0].gpus == 8 and let_go.evicted[0].node == "kwok-gpu-003"
     # Evicted and gone, not only terminating (a terminating pod still counts as a job).
     kube.wait("the pod to be evicted", lambda: not pods_on(api, ns, "kwok-gpu-003"))
     # Its Deployment's replacement cannot land on the cordoned node.
@@ -329,6 +333,10 @@ def test_the_sweep_retries_a_blocked_drain_until_the_node_is_drained(
     relax(kube, policy, ns)
     rt.sweep()  # evicts it now
     kube.wait("the pod to be evicted", lambda: not running_pods(api, ns, "kwok-gpu-004"))
+    # The retry's event keeps what it ended, for the look at which work the drain hit.
+    kept = [w["id"] for e in rt.store.events(node="kwok-gpu-004", kinds=["drain"])
+            for w in e.detail.get("evicted", [])]  # fmt: skip
+    assert kept == [f"{ns}/{pod}"]
     rt.sweep()
     node = stored(rt, "kwok-gpu-004")
     assert (node.state, node.jobs_running) == (Lifecycle.DRAINED, 0)
