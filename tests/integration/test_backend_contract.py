@@ -149,7 +149,7 @@ def _slurm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
 
 
 def _kubernetes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
-    from tests.integration.test_kubernetes_backend import (
+    from tests.integration.kube_backend_support import (
         REASON,
         exited,
         kwok_takes_over,

@@ -18,7 +18,7 @@ from health.policy import Lifecycle
 from scheduler.errors import NotFound
 from scheduler.kubernetes import KubernetesWorkloadManager
 from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster, runtime_over
-from tests.integration.test_kubernetes_backend import protected_server
+from tests.integration.kube_backend_support import protected_server
 
 pytestmark = pytest.mark.integration
 

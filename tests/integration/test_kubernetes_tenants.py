@@ -29,7 +29,7 @@ from scheduler.kubernetes import KubeClient, KubernetesTenants, KubernetesWorklo
 from scheduler.kubernetes.tenant_objects import GUARD, OBJECTS_GUARD, OUR_LABEL_PREFIXES, QUOTA
 from scheduler.tenants import ChangeKind, Interrupted, TenantSpec
 from tests.integration.conftest import KubeCluster, runtime_over
-from tests.integration.test_kubernetes_backend import exited, kwok_takes_over
+from tests.integration.kube_backend_support import exited, kwok_takes_over
 
 pytestmark = pytest.mark.integration
 
