@@ -7,17 +7,13 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect, text
 
-from compute.store.engine import alembic_config
+from compute.store.engine import _migrate
 
 
 def migrated(engine: Engine, to: str = "heads") -> Engine:
     """``engine``'s database brought to ``to`` by Alembic, one migration after another."""
-    from alembic import command
-
     with engine.begin() as conn:
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, to)
+        _migrate(engine, conn, to)
     return engine
 
 

@@ -310,14 +310,15 @@ def _create_newest(conn: Connection) -> None:
     conn.execute(version.insert().values(version_num=HEAD_REVISION))
 
 
-def _migrate(engine: Engine, conn: Connection) -> None:
+def _migrate(engine: Engine, conn: Connection, to: str = "heads") -> None:
+    """Alembic's migrations on ``conn`` up to ``to`` (tests stop at older revisions)."""
     from alembic import command
 
     cfg = alembic_config(engine)
     cfg.attributes["connection"] = conn
     # "heads": features add their migrations on branches from one revision, which a merge
     # revision joins; until then every branch is applied.
-    command.upgrade(cfg, "heads")
+    command.upgrade(cfg, to)
 
 
 def _revision(engine: Engine) -> str | None:

@@ -27,6 +27,7 @@ from tests.integration.kube_backend_support import (
     backend,
     gpu_deployment,
     node_marks,
+    protected_server,
     running_pods,
     stored,
 )
@@ -121,27 +122,7 @@ def test_drain_cordons_taints_and_evicts_and_resume_removes_exactly_that(
 def test_a_disruption_budget_keeps_its_pod_until_a_down_drain(
     rt: Runtime, kube: KubeCluster, api: Any, ns: str
 ) -> None:
-    from kubernetes import client
-
-    gpu_deployment(api, ns, "server", "kwok-gpu-002", gpus=8)
-    policy = client.PolicyV1Api(api.api_client)
-    policy.create_namespaced_pod_disruption_budget(
-        ns,
-        {
-            "metadata": {"name": "server"},
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "server"}}},
-        },
-    )
-    kube.wait("the pod to run", lambda: bool(running_pods(api, ns, "kwok-gpu-002")))
-    kube.wait(
-        "the budget to count the pod",
-        lambda: (
-            (s := policy.read_namespaced_pod_disruption_budget("server", ns).status) is not None
-            and s.current_healthy == 1
-            and s.disruptions_allowed == 0
-        ),
-    )
-    [pod] = running_pods(api, ns, "kwok-gpu-002")
+    _, pod = protected_server(kube, api, ns, "kwok-gpu-002")
     rt.sweep()
 
     assert rt.nodes.drain("kwok-gpu-002", "bad DIMM", actor=OPERATOR).state is Lifecycle.DRAINING

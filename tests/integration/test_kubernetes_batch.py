@@ -4,8 +4,6 @@ backend, one node failing stops none of the others, and the control plane record
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +14,9 @@ from compute.auth.testing import operator_headers
 from compute.runtime import Runtime
 from health.policy import Lifecycle
 from scheduler.errors import NotFound
-from scheduler.kubernetes import KubernetesWorkloadManager
-from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster, runtime_over
-from tests.integration.kube_backend_support import protected_server
+from tests.integration import kube_backend_support as kb
+from tests.integration.conftest import KUBE_TEST_LABEL, KubeCluster
+from tests.integration.kube_backend_support import backend, protected_server
 
 pytestmark = pytest.mark.integration
 
@@ -26,19 +24,8 @@ OPERATOR = "operator:alice"
 NAMES = ["kwok-gpu-001", "kwok-gpu-002", "kwok-gpu-003"]
 
 
-@pytest.fixture
-def rt(kube: KubeCluster, tmp_path: Path) -> Iterator[Runtime]:
-    runtime = runtime_over(kube.computectl_toml, tmp_path)
-    yield runtime
-    runtime.close()
-    for wm, _ in runtime.backends.groups():
-        wm.client.close()  # type: ignore[attr-defined]
-
-
-def backend(rt: Runtime) -> KubernetesWorkloadManager:
-    wm = rt.backends.for_pool("training")
-    assert isinstance(wm, KubernetesWorkloadManager)
-    return wm
+# The Kubernetes backend's shared fixture, by its name here.
+rt = kb.rt
 
 
 def test_a_hostlist_is_drained_and_resumed_node_by_node(rt: Runtime) -> None:
